@@ -1,0 +1,174 @@
+"""The shapes that cross a boundary: EventBridge events, DAG run conf, approvals, audit records."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# uuid5 namespace for execution ids: the same event and remediation always give the same id.
+EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso_utc(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a Z suffix, to the millisecond."""
+    moment = (moment or utc_now()).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class EventBridgeEvent(BaseModel):
+    """The EventBridge envelope. Unknown top-level keys are kept: the event is audited as received."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    version: str = "0"
+    id: str = Field(min_length=1, max_length=256)
+    detail_type: str = Field(alias="detail-type", min_length=1)
+    source: str = Field(min_length=1)
+    account: str = Field(pattern=r"^\d{12}$")
+    time: datetime
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    resources: list[str] = Field(default_factory=list)
+    detail: dict[str, Any]
+
+    def as_event(self) -> dict[str, Any]:
+        """The event as EventBridge delivers it (aliases, JSON types)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Target(BaseModel):
+    """The one resource a remediation acts on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arn: str = Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:.+")
+    resource_id: str = Field(min_length=1)
+    region: str
+    account: str
+
+    @classmethod
+    def from_arn(cls, arn: str, *, default_region: str = "", default_account: str = "") -> "Target":
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            raise ValueError(f"target {arn!r} is not an ARN")
+        _, _, _service, region, account, resource = parts
+        resource_id = resource.split("/", 1)[1] if "/" in resource else resource
+        return cls(arn=arn, resource_id=resource_id, region=region or default_region,
+                   account=account or default_account)
+
+
+class RemediationRequest(BaseModel):
+    """A remediation DAG run's conf.
+
+    The trigger Lambda sends ``event``; a run started by hand from the Airflow UI may give ``target``
+    (an ARN) instead.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: EventBridgeEvent | None = None
+    target: str | None = None
+    dry_run: bool = False
+    reason: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _event_or_target(self) -> "RemediationRequest":
+        if self.event is None and not self.target:
+            raise ValueError("conf needs 'event' (the EventBridge event) or 'target' (a resource ARN)")
+        return self
+
+    def execution_id(self, remediation_id: str, run_id: str) -> str:
+        """Same event + same remediation => same id, so a second run for one event can be recognised."""
+        key = f"{remediation_id}|event|{self.event.id}" if self.event else f"{remediation_id}|run|{run_id}"
+        return str(uuid.uuid5(EXECUTION_NAMESPACE, key))
+
+
+class Outcome(str, Enum):
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    SKIPPED = "SKIPPED"
+
+
+class ApprovalStatus(str, Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class ApprovalRecord(BaseModel):
+    """One approval request, bound to one execution, and the human decision on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    executionId: str
+    remediation: str
+    dagId: str
+    runId: str
+    targetResource: str
+    action: str
+    diagnosticsUri: str
+    rollbackPlan: str
+    reasonForApproval: str
+    requestedAt: str
+    expiresAt: str
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    approver: str | None = None
+    decisionReason: str | None = None
+    decidedAt: str | None = None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utc_now()) >= datetime.fromisoformat(self.expiresAt.replace("Z", "+00:00"))
+
+
+class AuditRecord(BaseModel):
+    """Exactly the nine fields of SPEC.md's Automation Audit Trail, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executionId: str
+    timestamp: str
+    trigger: str  # the triggering EventBridge event, as JSON
+    runbook: str
+    targetResource: str
+    action: str
+    outcome: Outcome
+    operator: str
+    rollbackPlan: str
+
+    @field_validator("executionId")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        return str(uuid.UUID(value))
+
+    @field_validator("timestamp")
+    @classmethod
+    def _iso_utc(cls, value: str) -> str:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:
+            raise ValueError("timestamp must be ISO 8601 in UTC")
+        return value
+
+    @field_validator("trigger")
+    @classmethod
+    def _json(cls, value: str) -> str:
+        json.loads(value)
+        return value
+
+    @field_validator("operator", "runbook", "targetResource", "action", "rollbackPlan")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def to_item(self) -> dict[str, str]:
+        return self.model_dump(mode="json")

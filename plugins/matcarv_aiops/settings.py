@@ -1,0 +1,80 @@
+"""Runtime settings, read from ``AIOPS_*`` environment variables with production-sensible defaults.
+
+On MWAA the startup script exports these; locally the Makefile and tests set them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    audit_table: str = "AutomationAuditLog"
+    approvals_table: str = "AIOpsApprovals"
+    # Idempotency claims, per-resource locks, cooldown history and the exemption list share one table.
+    state_table: str = "AIOpsRemediationState"
+    diagnostics_bucket: str = "aiops-diagnostics"
+    sns_topic_arn: str = ""  # empty: arn:aws:sns:<region>:<account>:<sns_topic_name>
+    sns_topic_name: str = "AIOpsNotifications"
+    region: str = "us-east-1"
+
+    production_accounts: tuple[str, ...] = ()
+    production_tag_key: str = "Environment"
+    production_tag_values: tuple[str, ...] = ("prod", "production")
+    exempt_tag_key: str = "aiops:exempt"
+
+    approval_timeout_minutes: float = 60.0
+    approval_poke_seconds: float = 30.0
+    cooldown_minutes: float = 30.0
+    # More actions than this on one resource within flap_window_hours: stop and escalate to a human.
+    max_actions_per_window: int = 3
+    flap_window_hours: float = 24.0
+    lock_ttl_minutes: float = 120.0
+
+    # Role assumed for the action in the event's account; empty: use the worker's own credentials.
+    # Placeholders: {account}, {remediation}.
+    remediation_role_arn_template: str = ""
+    airflow_base_url: str = "http://localhost:8080"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get(f"AIOPS_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = f.default
+            try:
+                if isinstance(default, tuple):
+                    values[f.name] = _csv(raw)
+                elif isinstance(default, bool):
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"setting AIOPS_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+        if "region" not in values and env.get("AWS_DEFAULT_REGION"):
+            values["region"] = env["AWS_DEFAULT_REGION"]
+        return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
