@@ -1,0 +1,1 @@
+"""Custom Airflow operators: one per remediation step, each a thin shell over matcarv_aiops.pipeline."""

@@ -42,6 +42,9 @@ class Settings:
     # Placeholders: {account}, {remediation}.
     remediation_role_arn_template: str = ""
     airflow_base_url: str = "http://localhost:8080"
+    # Retries for a crashed task (AWS errors the SDK's own retries did not absorb).
+    task_retries: int = 2
+    task_retry_delay_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

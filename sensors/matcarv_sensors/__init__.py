@@ -1,0 +1,1 @@
+"""Custom Airflow sensors: the approval wait, and the SSM Automation execution wait."""

@@ -1,0 +1,82 @@
+"""What every remediation implements. The catalogue entry (data) says what and when; the class says how.
+
+Each method gets a ``RemediationContext`` and works on exactly one resource, ``ctx.target``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import boto3
+
+from matcarv_aiops.aws import RETRYING
+from matcarv_aiops.catalogue import CatalogueEntry
+from matcarv_aiops.models import Target
+from matcarv_aiops.settings import Settings
+
+
+@dataclass
+class RemediationContext:
+    entry: CatalogueEntry
+    target: Target
+    session: boto3.session.Session
+    settings: Settings
+    execution_id: str
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, region_name=self.target.region,
+                                                         config=RETRYING)
+        return self._clients[service]
+
+    def threshold(self, name: str) -> float:
+        try:
+            return self.entry.thresholds[name]
+        except KeyError:
+            raise KeyError(f"catalogue entry {self.entry.id!r} has no threshold {name!r}") from None
+
+
+@dataclass(frozen=True)
+class Validation:
+    ok: bool
+    detail: str
+
+
+class Remediation:
+    """Subclass per catalogue entry; register it with ``@register``."""
+
+    remediation_id: ClassVar[str]
+
+    def describe(self, ctx: RemediationContext) -> dict[str, Any] | None:
+        """The target's current state as JSON-able data, with its tags under "tags".
+        None when the resource no longer exists. Everything rollback needs is recorded here, before
+        any change."""
+        raise NotImplementedError
+
+    def assess(self, ctx: RemediationContext, state: dict[str, Any]) -> str | None:
+        """Re-check the real condition from live data. Return why no action is needed (already fixed,
+        precondition not met), or None when the problem is real."""
+        raise NotImplementedError
+
+    def plan(self, ctx: RemediationContext, state: dict[str, Any]) -> str:
+        """What execute would do, in one sentence (dry runs and approval requests show it)."""
+        raise NotImplementedError
+
+    def execute(self, ctx: RemediationContext, state: dict[str, Any]) -> dict[str, Any]:
+        """Make the change; idempotent; return what validation and rollback need."""
+        raise NotImplementedError
+
+    def validate(self, ctx: RemediationContext, state: dict[str, Any], result: dict[str, Any]) -> Validation:
+        """Read the state or metric back after the change."""
+        raise NotImplementedError
+
+    def rollback(self, ctx: RemediationContext, state: dict[str, Any], result: dict[str, Any] | None) -> str:
+        """Undo, from the state recorded before the change. Only called when the entry has a rollback.
+        ``result`` is None when execute itself failed part-way. Returns what was done."""
+        raise NotImplementedError(f"{self.remediation_id} has no rollback")
+
+
+def tags_from_list(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    return {t[key]: t[value] for t in tags or []}

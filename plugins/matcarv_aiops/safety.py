@@ -1,0 +1,151 @@
+"""Safety state in the AIOpsRemediationState table: execution claims (a second run for one event does
+nothing), per-resource locks, cooldown and flapping history, and exemptions with owner and expiry.
+
+Every item has key ``pk`` and, where it can lapse, ``ttl`` (epoch seconds, DynamoDB TTL).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from botocore.exceptions import ClientError
+
+from matcarv_aiops.aws import hub_client
+from matcarv_aiops.models import Target, iso_utc
+from matcarv_aiops.settings import Settings, get_settings
+
+_CLAIM_TTL_DAYS = 30
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def is_production(target: Target, tags: dict[str, str], settings: Settings) -> bool:
+    if target.account and target.account in settings.production_accounts:
+        return True
+    value = next((v for k, v in tags.items() if k.lower() == settings.production_tag_key.lower()), "")
+    return value.strip().lower() in settings.production_tag_values
+
+
+@dataclass
+class SafetyStore:
+    settings: Settings
+
+    @classmethod
+    def default(cls) -> "SafetyStore":
+        return cls(get_settings())
+
+    @property
+    def _ddb(self):
+        return hub_client("dynamodb", self.settings)
+
+    def _get(self, pk: str) -> dict | None:
+        item = self._ddb.get_item(TableName=self.settings.state_table, Key={"pk": {"S": pk}},
+                                  ConsistentRead=True).get("Item")
+        return item
+
+    # --- one execution per event -------------------------------------------------------------
+    def claim_execution(self, execution_id: str, run_id: str, dag_id: str) -> str | None:
+        """Claim the execution for this DAG run. Returns None when this run owns it (first claim, or a
+        retry of the same run), else the run id that claimed it first."""
+        now = time.time()
+        try:
+            self._ddb.put_item(
+                TableName=self.settings.state_table,
+                Item={"pk": {"S": f"execution#{execution_id}"}, "runId": {"S": run_id}, "dagId": {"S": dag_id},
+                      "claimedAt": {"S": iso_utc()}, "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))}},
+                ConditionExpression="attribute_not_exists(pk) OR runId = :run",
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )
+            return None
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+        item = self._get(f"execution#{execution_id}") or {}
+        return item.get("runId", {}).get("S", "unknown")
+
+    # --- per-resource lock -------------------------------------------------------------------
+    def acquire_lock(self, target_arn: str, execution_id: str) -> str | None:
+        """Take the resource's lock. Returns None on success, else the execution holding it."""
+        now = time.time()
+        expires = now + self.settings.lock_ttl_minutes * 60
+        try:
+            self._ddb.put_item(
+                TableName=self.settings.state_table,
+                Item={"pk": {"S": f"lock#{target_arn}"}, "executionId": {"S": execution_id},
+                      "ttl": {"N": str(int(expires))}},
+                ConditionExpression="attribute_not_exists(pk) OR executionId = :me OR #ttl < :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":me": {"S": execution_id}, ":now": {"N": str(int(now))}},
+            )
+            return None
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+        item = self._get(f"lock#{target_arn}") or {}
+        return item.get("executionId", {}).get("S", "unknown")
+
+    def release_lock(self, target_arn: str, execution_id: str) -> None:
+        try:
+            self._ddb.delete_item(
+                TableName=self.settings.state_table, Key={"pk": {"S": f"lock#{target_arn}"}},
+                ConditionExpression="executionId = :me",
+                ExpressionAttributeValues={":me": {"S": execution_id}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):  # not ours (or already gone): leave it
+                raise
+
+    # --- cooldown and flapping ---------------------------------------------------------------
+    def recent_actions(self, remediation_id: str, target_arn: str) -> list[float]:
+        item = self._get(f"history#{remediation_id}#{target_arn}") or {}
+        return sorted(float(v) for v in item.get("actions", {}).get("NS", []))
+
+    def record_action(self, remediation_id: str, target_arn: str, execution_id: str) -> None:
+        window = self.settings.flap_window_hours * 3600
+        now = time.time()
+        kept = [t for t in self.recent_actions(remediation_id, target_arn) if t > now - window]
+        kept.append(now)
+        self._ddb.put_item(
+            TableName=self.settings.state_table,
+            Item={"pk": {"S": f"history#{remediation_id}#{target_arn}"},
+                  "actions": {"NS": [repr(t) for t in kept]}, "lastExecutionId": {"S": execution_id},
+                  "ttl": {"N": str(int(now + window))}},
+        )
+
+    def cooldown_or_flapping(self, remediation_id: str, target_arn: str) -> tuple[str, bool] | None:
+        """(reason, escalate) when the resource must not be remediated now, else None."""
+        now = time.time()
+        actions = [t for t in self.recent_actions(remediation_id, target_arn)
+                   if t > now - self.settings.flap_window_hours * 3600]
+        if len(actions) >= self.settings.max_actions_per_window:
+            return (f"flapping: remediated {len(actions)} times in the last "
+                    f"{self.settings.flap_window_hours:g} h; escalated to a human instead", True)
+        if actions and now - actions[-1] < self.settings.cooldown_minutes * 60:
+            minutes = (now - actions[-1]) / 60
+            return (f"in cooldown: last remediated {minutes:.1f} min ago "
+                    f"(cooldown {self.settings.cooldown_minutes:g} min)", False)
+        return None
+
+    # --- exemptions --------------------------------------------------------------------------
+    def add_exemption(self, target_arn: str, *, owner: str, reason: str, expires_at: datetime) -> None:
+        self._ddb.put_item(
+            TableName=self.settings.state_table,
+            Item={"pk": {"S": f"exempt#{target_arn}"}, "owner": {"S": owner}, "reason": {"S": reason},
+                  "expiresAt": {"S": iso_utc(expires_at)}, "ttl": {"N": str(int(expires_at.timestamp()))}},
+        )
+
+    def exemption(self, target: Target, tags: dict[str, str]) -> str | None:
+        """Why the resource is exempt, or None."""
+        if tags.get(self.settings.exempt_tag_key, "").strip().lower() == "true":
+            return f"exempt: tagged {self.settings.exempt_tag_key}=true"
+        item = self._get(f"exempt#{target.arn}")
+        if item:
+            expires = datetime.fromisoformat(item["expiresAt"]["S"].replace("Z", "+00:00"))
+            if expires > datetime.now(timezone.utc):
+                return (f"exempt until {item['expiresAt']['S']} (owner {item['owner']['S']}: "
+                        f"{item['reason']['S']})")
+        return None

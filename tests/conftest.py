@@ -1,0 +1,57 @@
+"""Test environment: a throwaway Airflow home and fake AWS credentials, set before Airflow is imported.
+
+AWS is moto, in-process (`mock_aws`). DAG tests share one pytest process and one metadata DB, because
+the first dag.test() in a process is slow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="aiops-test-airflow-")
+
+os.environ.update({
+    "AIRFLOW_HOME": _AIRFLOW_HOME,
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Fast clocks for tests; the semantics are the same as production's.
+    "AIOPS_APPROVAL_POKE_SECONDS": "1",
+    "AIOPS_TASK_RETRIES": "1",
+    "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    """Fresh settings per test; tests may monkeypatch AIOPS_* before asking for them."""
+    from matcarv_aiops.settings import reload_settings
+
+    yield reload_settings()
+    reload_settings()
+
+
+@pytest.fixture
+def aws(settings):
+    """moto, with the platform's tables, bucket and topic provisioned."""
+    from moto import mock_aws
+
+    from matcarv_aiops.provision import provision_platform
+
+    with mock_aws():
+        provision_platform(settings)
+        yield settings
