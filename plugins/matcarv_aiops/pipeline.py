@@ -128,7 +128,8 @@ def collect(remediation_id: str, conf: Any, *, dag_id: str, run_id: str,
     execution.state = state
     if state is not None:
         execution.production = is_production(target, state.get("tags", {}), settings)
-        execution.plan = handler.plan(ctx, state)
+        if handler.assess(ctx, state) is None:  # a plan only where there is something to do
+            execution.plan = handler.plan(ctx, state)
     hub_client("s3", settings).put_object(
         Bucket=settings.diagnostics_bucket, Key=key, ContentType="application/json",
         Body=json.dumps({"executionId": execution_id, "remediation": remediation_id, "target": target.arn,
