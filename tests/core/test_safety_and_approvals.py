@@ -1,0 +1,81 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from matcarv_aiops.approvals import ApprovalError, ApprovalStore
+from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, Target, iso_utc
+from matcarv_aiops.safety import SafetyStore, is_production
+from matcarv_aiops.settings import Settings
+
+TARGET = Target.from_arn("arn:aws:sqs:us-east-1:123456789012:q")
+
+
+@pytest.mark.parametrize("tags,accounts,expected", [
+    ({"Environment": "prod"}, (), True),
+    ({"environment": "Production"}, (), True),
+    ({"Environment": "staging"}, (), False),
+    ({}, ("123456789012",), True),
+    ({}, ("999999999999",), False),
+])
+def test_production(tags, accounts, expected):
+    assert is_production(TARGET, tags, Settings(production_accounts=accounts)) is expected
+
+
+def test_claim_lock_cooldown_and_exemption(aws):
+    store = SafetyStore(aws)
+    assert store.claim_execution("e1", "run-a", "d") is None
+    assert store.claim_execution("e1", "run-a", "d") is None  # a retry of the same run
+    assert store.claim_execution("e1", "run-b", "d") == "run-a"
+
+    assert store.acquire_lock(TARGET.arn, "e1") is None
+    assert store.acquire_lock(TARGET.arn, "e2") == "e1"
+    store.release_lock(TARGET.arn, "e2")  # not the holder: no effect
+    assert store.acquire_lock(TARGET.arn, "e2") == "e1"
+    store.release_lock(TARGET.arn, "e1")
+    assert store.acquire_lock(TARGET.arn, "e2") is None
+
+    assert store.cooldown_or_flapping("x", TARGET.arn) is None
+    store.record_action("x", TARGET.arn, "e1")
+    reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
+    assert "in cooldown" in reason and not escalate
+    for n in range(2):
+        store.record_action("x", TARGET.arn, f"e{n}")
+    reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
+    assert "flapping" in reason and escalate
+
+    assert store.exemption(TARGET, {"aiops:exempt": "TRUE"}).startswith("exempt: tagged")
+    assert store.exemption(TARGET, {}) is None
+    store.add_exemption(TARGET.arn, owner="team-a", reason="migration",
+                        expires_at=datetime.now(timezone.utc) + timedelta(days=1))
+    assert "owner team-a: migration" in store.exemption(TARGET, {})
+    store.add_exemption(TARGET.arn, owner="team-a", reason="old", expires_at=datetime.now(timezone.utc) - timedelta(days=1))
+    assert store.exemption(TARGET, {}) is None
+
+
+def request(execution_id: str, minutes: float = 30) -> ApprovalRecord:
+    now = datetime.now(timezone.utc)
+    return ApprovalRecord(executionId=execution_id, remediation="s3_public_access", dagId="d", runId="r",
+                          targetResource="arn:aws:s3:::b", action="a", diagnosticsUri="s3://x/y",
+                          rollbackPlan="none", reasonForApproval="always", requestedAt=iso_utc(now),
+                          expiresAt=iso_utc(now + timedelta(minutes=minutes)))
+
+
+def test_approval_is_bound_to_one_execution_and_decided_once(aws):
+    store = ApprovalStore(aws)
+    assert store.create(request("e1")) and not store.create(request("e1"))
+    with pytest.raises(ApprovalError, match="no approval request for execution e2"):
+        store.decide("e2", approve=True, approver="alice", reason="ok")
+    with pytest.raises(ApprovalError, match="no approver identity"):
+        store.decide("e1", approve=True, approver=" ", reason="ok")
+    decided = store.decide("e1", approve=True, approver="alice", reason="ok")
+    assert decided.status is ApprovalStatus.APPROVED and decided.approver == "alice"
+    with pytest.raises(ApprovalError, match="already APPROVED by alice"):
+        store.decide("e1", approve=False, approver="mallory", reason="no")
+
+
+def test_expired_request_cannot_be_approved(aws):
+    store = ApprovalStore(aws)
+    store.create(request("e3", minutes=-1))
+    with pytest.raises(ApprovalError, match="expired"):
+        store.decide("e3", approve=True, approver="alice", reason="late")
+    assert store.get("e3").status is ApprovalStatus.EXPIRED
