@@ -38,7 +38,9 @@ class Ec2StatusCheckFailed(Remediation):
         points = ctx.client("cloudwatch").get_metric_statistics(
             Namespace="AWS/EC2", MetricName="StatusCheckFailed",
             Dimensions=[{"Name": "InstanceId", "Value": ctx.target.resource_id}],
-            StartTime=now - timedelta(minutes=ctx.threshold("lookback_minutes")), EndTime=now,
+            # EndTime a minute ahead: CloudWatch truncates it to the second, and the newest datapoint
+            # can carry this very second's timestamp.
+            StartTime=now - timedelta(minutes=ctx.threshold("lookback_minutes")), EndTime=now + timedelta(minutes=1),
             Period=60, Statistics=["Maximum"],
         )["Datapoints"]
         if not points:
