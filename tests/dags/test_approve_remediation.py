@@ -36,10 +36,10 @@ def test_rejection(run_dag, aws):
 
 
 def test_unknown_or_expired_execution_fails_and_records_nothing(run_dag, aws):
-    _, states = run_dag("approve_remediation", {"execution_id": EXECUTION, "decision": "approve", "reason": "ok"})
+    _, states = run_dag("approve_remediation", {"execution_id": EXECUTION, "decision": "approve", "reason": "looks fine"})
     assert states == {"record_decision": "failed"}
     assert ApprovalStore(aws).get(EXECUTION) is None
     pending(aws, minutes=-1)
-    _, states = run_dag("approve_remediation", {"execution_id": EXECUTION, "decision": "approve", "reason": "ok"})
+    _, states = run_dag("approve_remediation", {"execution_id": EXECUTION, "decision": "approve", "reason": "looks fine"})
     assert states == {"record_decision": "failed"}
     assert ApprovalStore(aws).get(EXECUTION).status is ApprovalStatus.EXPIRED
