@@ -2,7 +2,7 @@
 
 Scored causally, one point at a time, from a small state (a day of values and a few maxima per day).
 
-1. Baseline: the median of the last ``window`` points (one day at 5 minutes).
+1. Baseline: the median of the last ``window`` points (12 hours at 5 minutes).
 2. Deviations from it, each one-sided (up and down apart, so a CPU that spikes up every night still
    alerts when it drops):
    - ``spike``: the point itself minus the baseline (spikes and dips);
@@ -17,7 +17,11 @@ Scored causally, one point at a time, from a small state (a day of values and a 
 4. The score is ``novelty / (1 + novelty)`` for the most novel deviation, in [0, 1); 0.5 means "as far
    as the week's extreme". Once a point has set a new extreme, the next points of the same event are
    measured against it, so a shift or burst scores high at its start and not at every point after.
+5. Suppression: a point no more novel than the recent alerts (their novelty, capped and decaying with
+   a half-life of 12 hours) has its score halved, so the tail of an event does not alert again.
 
+The defaults were chosen on the labelled NAB CloudWatch corpus; bench/nab/README.md gives the score
+and how sensitive it is to them (``signed=False`` pools up and down deviations, for comparison).
 Before ``warmup`` points (a day) there is no week to compare with and the score is 0.
 """
 
