@@ -13,6 +13,7 @@ import sys
 # Modules that add subcommands; imported only to build the parser, so keep their top level light.
 COMMAND_MODULES = (
     "matcarv_aiops.catalogue.cli",
+    "matcarv_aiops.anomaly.cli",
 )
 
 
