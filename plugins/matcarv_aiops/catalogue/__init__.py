@@ -39,6 +39,12 @@ class TargetSpec(BaseModel):
 
     paths: list[str] = Field(min_length=1)
     arn: str = Field(description="ARN template: {value}, {region}, {account}")
+    # Use this spec only when every path here holds one of the listed values (e.g. a GuardDuty finding's
+    # userType decides whether the principal is a user or a role).
+    when: dict[str, list[str]] = Field(default_factory=dict)
+    # Where the event names the resource's account when it is not the envelope's (e.g. GuardDuty findings
+    # of member accounts delivered to the administrator account).
+    account_path: str | None = None
 
     @field_validator("arn")
     @classmethod
@@ -106,13 +112,17 @@ class CatalogueEntry(BaseModel):
         """The target named by the event, from the event alone (no AWS call); None if it names none."""
         data = event.as_event() if isinstance(event, EventBridgeEvent) else event
         for spec in self.targets:
+            if not all(any(v in allowed for v in _walk(data, path.split("."))) for path, allowed in spec.when.items()):
+                continue
+            account = data.get("account", "")
+            if spec.account_path:
+                account = next(iter(_walk(data, spec.account_path.split("."))), None) or account
             for path in spec.paths:
                 value = next(iter(_walk(data, path.split("."))), None)
                 if value in (None, "", [], {}):
                     continue
-                arn = spec.arn.format(value=value, region=data.get("region", ""), account=data.get("account", ""))
-                return Target.from_arn(arn, default_region=data.get("region", ""),
-                                       default_account=data.get("account", ""))
+                arn = spec.arn.format(value=value, region=data.get("region", ""), account=account)
+                return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
         return None
 
 
