@@ -121,7 +121,10 @@ class CatalogueEntry(BaseModel):
                 value = next(iter(_walk(data, path.split("."))), None)
                 if value in (None, "", [], {}):
                     continue
-                arn = spec.arn.format(value=value, region=data.get("region", ""), account=account)
+                if isinstance(value, str) and value.startswith("arn:"):
+                    arn = value  # the event already gives the ARN (e.g. CloudTrail's name-or-ARN parameters)
+                else:
+                    arn = spec.arn.format(value=value, region=data.get("region", ""), account=account)
                 return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
         return None
 
