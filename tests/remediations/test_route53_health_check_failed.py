@@ -57,8 +57,8 @@ def test_fails_over_to_the_healthy_secondary(remediate):
 
 def test_validation_failure_fails_back(remediate, monkeypatch):
     route53, zone, primary = _setup(0, 1)
-    monkeypatch.setattr(handler_module.Route53HealthCheckFailed, "validate",
-                        lambda self, ctx, state, result: handler_module.Validation(False, "resolver still answers 192.0.2.10"))
+    still_old = handler_module.Validation(False, "resolver still answers 192.0.2.10")
+    monkeypatch.setattr(handler_module.Route53HealthCheckFailed, "validate", lambda self, ctx, state, result: still_old)
     run = remediate("route53_health_check_failed", {"event": _event(primary)})
     assert run.outcome == "FAILURE" and run.started
     assert run.rollback.done["rolled_back"] and "failed back" in run.rollback.done["detail"]

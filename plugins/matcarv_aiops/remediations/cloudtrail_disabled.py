@@ -73,7 +73,8 @@ class CloudtrailDisabled(Remediation):
     def describe(self, ctx):
         if self._account_wide(ctx):
             trails = [{"name": t["Name"], "arn": t["TrailARN"], "home_region": t.get("HomeRegion"),
-                       "multi_region": bool(t.get("IsMultiRegionTrail")), "is_logging": self._is_logging(ctx, t["TrailARN"])}
+                       "multi_region": bool(t.get("IsMultiRegionTrail")),
+                       "is_logging": self._is_logging(ctx, t["TrailARN"])}
                       for t in self._trails(ctx)]
             return {"account": ctx.target.account, "trails": trails, "tags": {}}
         name = ctx.target.resource_id

@@ -12,6 +12,7 @@ from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_l
 from matcarv_aiops.remediations.security_findings import asff_finding, import_findings, missing_findings
 
 WORLD_V4, WORLD_V6 = "0.0.0.0/0", "::/0"
+FINDING_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
 
 
 def _covers(permission: dict, port: int) -> bool:
@@ -102,7 +103,7 @@ class SgOpenSsh(Remediation):
         finding = asff_finding(
             finding_id=self._finding_id(ctx, revoked), account=ctx.target.account, region=ctx.target.region,
             generator="sg_open_ssh", severity="HIGH", compliance="FAILED",
-            finding_type="Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+            finding_type=FINDING_TYPE,
             title=f"Security group {state['group_id']} allowed SSH from the internet",
             description=(f"AIOps revoked ingress {'; '.join(_describe_rule(r) for r in revoked)} on "
                          f"{state['group_id']} ({state['group_name']}). The full previous rules are in the "
