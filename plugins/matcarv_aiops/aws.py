@@ -1,10 +1,15 @@
 """boto3 sessions and clients: the hub's own (audit, approvals, diagnostics) and the target account's.
 
 Clients retry throttling with the SDK's adaptive mode. ``AWS_ENDPOINT_URL`` (moto locally) is honoured
-by boto3 itself.
+by boto3 itself. Sessions and hub clients are cached per process: creating a botocore session costs a
+few hundred milliseconds, and a task makes many calls.
 """
 
 from __future__ import annotations
+
+import os
+import threading
+import time
 
 import boto3
 from botocore.config import Config
@@ -13,29 +18,62 @@ from matcarv_aiops.models import Target
 from matcarv_aiops.settings import Settings, get_settings
 
 RETRYING = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
+_REFRESH_BEFORE_EXPIRY_SECONDS = 300
+
+_lock = threading.Lock()  # botocore sessions are not safe for concurrent client creation
+_sessions: dict[tuple, boto3.session.Session] = {}
+_clients: dict[tuple, object] = {}
+_assumed: dict[str, tuple[float, boto3.session.Session]] = {}
+
+
+def _environment_key() -> tuple:
+    return (os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"))
+
+
+def _session(region: str) -> boto3.session.Session:
+    key = (region, *_environment_key())
+    with _lock:
+        if key not in _sessions:
+            _sessions[key] = boto3.session.Session(region_name=region)
+        return _sessions[key]
 
 
 def hub_client(service: str, settings: Settings | None = None):
     """A client in the account and region that run AIOps itself."""
     settings = settings or get_settings()
-    return boto3.session.Session().client(service, region_name=settings.region, config=RETRYING)
+    key = (service, settings.region, *_environment_key())
+    session = _session(settings.region)
+    with _lock:
+        if key not in _clients:
+            _clients[key] = session.client(service, region_name=settings.region, config=RETRYING)
+        return _clients[key]
+
+
+def session_client(session: boto3.session.Session, service: str, region: str):
+    """A new client from a (possibly shared) session, safely."""
+    with _lock:
+        return session.client(service, region_name=region, config=RETRYING)
 
 
 def target_session(target: Target, remediation_id: str, settings: Settings | None = None) -> boto3.session.Session:
     """A session able to act on the target: the entry's remediation role in the target's account when
     ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials."""
     settings = settings or get_settings()
+    region = target.region or settings.region
     if not settings.remediation_role_arn_template:
-        return boto3.session.Session(region_name=target.region or settings.region)
+        return _session(region)
     role_arn = settings.remediation_role_arn_template.format(account=target.account, remediation=remediation_id)
-    sts = hub_client("sts", settings)
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"aiops-{remediation_id}"[:64])["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=target.region or settings.region,
+    cached = _assumed.get(f"{role_arn}|{region}")
+    if cached and cached[0] - time.time() > _REFRESH_BEFORE_EXPIRY_SECONDS:
+        return cached[1]
+    creds = hub_client("sts", settings).assume_role(
+        RoleArn=role_arn, RoleSessionName=f"aiops-{remediation_id}"[:64])["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"], region_name=region,
     )
+    _assumed[f"{role_arn}|{region}"] = (creds["Expiration"].timestamp(), session)
+    return session
 
 
 def topic_arn(settings: Settings | None = None) -> str:

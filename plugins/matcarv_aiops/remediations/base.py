@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import boto3
 
-from matcarv_aiops.aws import RETRYING
+from matcarv_aiops.aws import session_client
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import Target
 from matcarv_aiops.settings import Settings
@@ -27,8 +27,7 @@ class RemediationContext:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.target.region,
-                                                         config=RETRYING)
+            self._clients[service] = session_client(self.session, service, self.target.region)
         return self._clients[service]
 
     def threshold(self, name: str) -> float:
