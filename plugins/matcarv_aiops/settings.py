@@ -46,6 +46,14 @@ class Settings:
     task_retries: int = 2
     task_retry_delay_seconds: float = 30.0
 
+    # SSM Automation documents run on SSM ("aws") or, where there is no Automation API (moto, the local
+    # stack), with the local runner ("local"). Empty dirs: the repository's ssm/ and a temp directory.
+    ssm_backend: str = "aws"
+    ssm_documents_dir: str = ""
+    ssm_local_state_dir: str = ""
+    ssm_poll_seconds: float = 5.0
+    ssm_retry_seconds: float = 2.0
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
