@@ -269,6 +269,7 @@ class _Execution:
         self._session: boto3.session.Session | None = None
         self._account: str | None = None
         self._assumed = False
+        self._clients: dict[str, Any] = {}
 
     # -- references ---------------------------------------------------------------------------------
     def lookup(self, ref: str) -> Any:
@@ -318,7 +319,9 @@ class _Execution:
         return self._session
 
     def client(self, service: str):
-        return self.session().client(service, region_name=self.region)
+        if service not in self._clients:  # one client per service and execution: creating one is slow
+            self._clients[service] = self.session().client(service, region_name=self.region)
+        return self._clients[service]
 
     def account(self) -> str:
         if self._account is None:
