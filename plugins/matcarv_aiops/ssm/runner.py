@@ -56,6 +56,15 @@ NOT_EMULATED = (
     "limits on execution time and step count (a loop is stopped after MAX_STEP_EXECUTIONS steps)",
     "IAM: calls use the runner's credentials, or the assumeRole role when one is given; executeScript "
     "handlers see the same session through boto3's default session",
+    "StopAutomationExecution: the local client runs a start to its end synchronously (the sensor sees a final "
+    "status on its first poke); cancellation exists only for `aiops ssm run` (Ctrl-C / SIGTERM) or a "
+    "threading.Event given to run()",
+    "service timeouts when a step sets no timeoutSeconds: none, except executeScript's 600 seconds",
+    "parameter minItems/maxItems/minChars/maxChars and displayType; allowedPattern is Python's re.search",
+    "choices where the service's behaviour is not documented are decided as follows: a selector that "
+    "yields a list matches DesiredValues only if every element does; an Abort of a step with "
+    "isCritical: false ends the execution as Success; after onCancel: step:X the flow continues from X "
+    "and the execution still ends Cancelled",
 )
 MAX_STEP_EXECUTIONS = 500
 # Service defaults when a step sets no timeoutSeconds (None: no limit).
