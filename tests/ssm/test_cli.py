@@ -45,6 +45,7 @@ def test_run_by_document_name_exits_1_when_the_execution_fails(moto_aws, capsys)
 def test_run_bad_input_exits_2_with_one_line(capsys, tmp_path):
     cases = [
         (["ssm", "run", "AIOps-Nope"], "no SSM document 'AIOps-Nope'"),
+        (["ssm", "check", "ssm/AIOps-Nope.yaml"], "no such document file: ssm/AIOps-Nope.yaml"),
         (["ssm", "run", "AIOps-EC2StatusCheckRestart", "--param", "InstanceId"], "must be NAME=VALUE"),
         (["ssm", "run", "AIOps-EC2StatusCheckRestart", "--param", "InstanceId=bad"], "parameter InstanceId: 'bad'"),
         (["ssm", "run", str(write_document(tmp_path, "Runs", [{"name": "X", "action": "aws:runCommand",

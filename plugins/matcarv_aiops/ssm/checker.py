@@ -37,7 +37,6 @@ _MUTATING_ACTIONS = frozenset({
     "aws:deleteStack", "aws:executeAutomation", "aws:executeStateMachine", "aws:invokeLambdaFunction",
     "aws:invokeWebhook", "aws:runCommand", "aws:runInstances",
 })
-_API_ACTIONS = frozenset({"aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"})
 _READ_PREFIXES = ("Describe", "Get", "List", "Search", "Lookup", "BatchGet", "Head", "Select", "Scan", "Query")
 # AIOps' own records, not the target: the diagnostics object, the metric, the alert.
 _RECORD_APIS = frozenset({("s3", "PutObject"), ("cloudwatch", "PutMetricData"), ("sns", "Publish")})

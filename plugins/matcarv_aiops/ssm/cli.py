@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from datetime import datetime
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -32,6 +33,9 @@ def run_check(args) -> int:
     files = args.files or sorted(str(path) for path in documents_dir().glob("*.yaml"))
     if not files:
         raise UsageError(f"no documents to check in {documents_dir()}")
+    missing = [name for name in files if not Path(name).is_file()]
+    if missing:
+        raise UsageError(f"no such document file: {', '.join(missing)}")
     problems = check_files(files)
     for problem in problems:
         print(json.dumps({"file": problem.file, "step": problem.step, "rule": problem.rule,

@@ -277,7 +277,7 @@ class _Execution:
         self.region = runner.region or boto3.session.Session().region_name or "us-east-1"
         self._session: boto3.session.Session | None = None
         self._account: str | None = None
-        self._assumed = False
+        self.assumed_role = False
         self._clients: dict[str, Any] = {}
 
     # -- references ---------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ class _Execution:
                 base = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
                                              aws_secret_access_key=creds["SecretAccessKey"],
                                              aws_session_token=creds["SessionToken"], region_name=self.region)
-                self._assumed = True
+                self.assumed_role = True
             self._session = base
         return self._session
 
@@ -610,7 +610,7 @@ class LocalAutomationRunner:
                 outcome["trace"] = traceback.format_exc(limit=-1)
 
         previous = boto3.DEFAULT_SESSION
-        if execution._assumed:
+        if execution.assumed_role:
             boto3.DEFAULT_SESSION = session
         try:
             thread = threading.Thread(target=target, name=f"ssm-{step.name}", daemon=True)

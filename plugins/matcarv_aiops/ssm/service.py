@@ -183,15 +183,16 @@ def failure_message(execution: dict[str, Any]) -> str:
 
 
 def ended_ineligible(execution: dict[str, Any]) -> bool:
-    """Whether a successful execution stopped on EligibilityCheck's ineligible path: the check ran, and
-    none of the steps its eligible choices lead to did."""
-    steps = {step.get("StepName"): step for step in execution.get("StepExecutions") or []}
-    check = steps.get(INELIGIBLE_FROM)
-    if execution.get("AutomationExecutionStatus") != "Success" or not check or check.get("StepStatus") != "Success":
+    """Whether a successful execution stopped on EligibilityCheck's way out: the step run right after the
+    check is the last one run, and it is an ``isEnd`` step (every runbook's RecordIneligible)."""
+    if execution.get("AutomationExecutionStatus") != "Success":
         return False
-    chosen = check.get("NextStep")
-    final = [name for name, step in steps.items() if step.get("StepStatus") != "Pending"][-1]
-    return chosen is not None and steps.get(chosen, {}).get("IsEnd", False) and final == chosen
+    ran = [step for step in execution.get("StepExecutions") or [] if step.get("StepStatus") != "Pending"]
+    names = [step.get("StepName") for step in ran]
+    if INELIGIBLE_FROM not in names:
+        return False
+    after = ran[names.index(INELIGIBLE_FROM) + 1:]
+    return len(after) == 1 and after[0].get("IsEnd") is True and after[0].get("StepStatus") == "Success"
 
 
 def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = None, *, backend: str | None = None,
