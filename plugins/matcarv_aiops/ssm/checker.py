@@ -24,6 +24,7 @@ from typing import Iterable
 
 from matcarv_aiops import METRIC_NAME, METRIC_NAMESPACE
 from matcarv_aiops.ssm.document import Document, Problem, Step, parse, step_target
+from matcarv_aiops.ssm.permissions import UnreadableCallError, step_permissions
 
 FIRST_STEP = "CollectDiagnostics"
 ELIGIBILITY_STEP = "EligibilityCheck"
@@ -142,6 +143,12 @@ def check_document(path: str | Path, text: str | None = None) -> list[Problem]:
         problems.append(Problem(label, step, rule, message))
 
     destructive = [step for step in steps if is_destructive(step)]
+    # The automation role is generated from the documents: every AWS call must be readable.
+    for step in steps:
+        try:
+            step_permissions(step)
+        except UnreadableCallError as exc:
+            problem("schema", step.name, f"cannot tell which AWS APIs this step calls: {exc}")
 
     # Rule 1
     first = steps[0]

@@ -1,4 +1,5 @@
-"""``aiops ssm check|run``: lint runbooks against the six rules, or run one locally."""
+"""``aiops ssm check|permissions|run``: lint runbooks against the six rules, list the IAM actions they
+call, or run one locally."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def register(subparsers) -> None:
     check = commands.add_parser("check", help="check documents against the schema and the six runbook rules")
     check.add_argument("files", nargs="*", help="documents to check (default: every file in ssm/)")
     check.set_defaults(handler=run_check)
+    permissions = commands.add_parser("permissions", help="the exact IAM actions each document calls")
+    permissions.add_argument("files", nargs="*", help="documents (default: every file in ssm/)")
+    permissions.set_defaults(handler=run_permissions)
     run = commands.add_parser("run", help="run a document locally against AWS_ENDPOINT_URL (moto)")
     run.add_argument("document", help="path of the document, or its name in ssm/")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -26,16 +30,9 @@ def register(subparsers) -> None:
 
 
 def run_check(args) -> int:
-    from matcarv_aiops.cli import UsageError
     from matcarv_aiops.ssm.checker import check_files
-    from matcarv_aiops.ssm.service import documents_dir
 
-    files = args.files or sorted(str(path) for path in documents_dir().glob("*.yaml"))
-    if not files:
-        raise UsageError(f"no documents to check in {documents_dir()}")
-    missing = [name for name in files if not Path(name).is_file()]
-    if missing:
-        raise UsageError(f"no such document file: {', '.join(missing)}")
+    files = _files(args)
     problems = check_files(files)
     for problem in problems:
         print(json.dumps({"file": problem.file, "step": problem.step, "rule": problem.rule,
@@ -43,6 +40,33 @@ def run_check(args) -> int:
     if not problems:
         print(json.dumps({"checked": len(files), "problems": 0}))
     return 1 if problems else 0
+
+
+def _files(args) -> list[str]:
+    from matcarv_aiops.cli import UsageError
+    from matcarv_aiops.ssm.service import documents_dir
+
+    files = args.files or sorted(str(path) for path in documents_dir().glob("*.yaml"))
+    if not files:
+        raise UsageError(f"no documents in {documents_dir()}")
+    missing = [name for name in files if not Path(name).is_file()]
+    if missing:
+        raise UsageError(f"no such document file: {', '.join(missing)}")
+    return files
+
+
+def run_permissions(args) -> int:
+    from matcarv_aiops.cli import UsageError
+    from matcarv_aiops.ssm.document import DocumentError, load
+    from matcarv_aiops.ssm.permissions import UnreadableCallError, document_permissions
+
+    for name in _files(args):
+        try:
+            document = load(name)
+            print(json.dumps({"document": document.name, "actions": document_permissions(document)}))
+        except (DocumentError, UnreadableCallError) as exc:
+            raise UsageError(f"{name}: {exc}") from None
+    return 0
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
