@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from matcarv_aiops.ssm import ended_ineligible
-from tests.ssm.conftest import BUCKET, REGION, SSM_DIR, client, object_body, remediation_metrics, run_instance, steps_by_name
+from tests.ssm.conftest import (BUCKET, REGION, SSM_DIR, client, object_body, remediation_metrics, run_instance,
+                               steps_by_name)
 
 EC2_DOC = SSM_DIR / "AIOps-EC2StatusCheckRestart.yaml"
 EBS_DOC = SSM_DIR / "AIOps-EBSVolumeSnapshotAndAlert.yaml"

@@ -351,7 +351,7 @@ def _check_choice(step: Step, choice: Any, problem, *, top: bool = False) -> Non
 
 
 @lru_cache(maxsize=64)
-def _service_model(service: str):
+def service_model(service: str):
     import botocore.exceptions
     import botocore.session
 
@@ -369,7 +369,7 @@ def _check_api(step: Step, inputs: dict[str, Any], problem) -> None:
     service, api = inputs.get("Service"), inputs.get("Api")
     if not isinstance(service, str) or not isinstance(api, str):
         return
-    model = _service_model(service)
+    model = service_model(service)
     if model is None:
         problem(step.name, f"Service {service!r} is not an AWS service name")
         return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
-from matcarv_aiops.ssm.document import Document, Step, _service_model
+from matcarv_aiops.ssm.document import Document, Step, service_model
 
 _STATE_CHANGES = {"running": "StartInstances", "stopped": "StopInstances", "terminated": "TerminateInstances"}
 # IAM prefixes that differ from the service's signing name.
@@ -28,14 +28,14 @@ def _operations(service: str) -> dict[str, str]:
     """boto3 method name -> API operation name."""
     from botocore import xform_name
 
-    model = _service_model(service)
+    model = service_model(service)
     if model is None:
         raise UnreadableCallError(f"{service!r} is not an AWS service name")
     return {xform_name(name): name for name in model.operation_names}
 
 
 def iam_action(service: str, api: str) -> str:
-    model = _service_model(service)
+    model = service_model(service)
     if model is None:
         raise UnreadableCallError(f"{service!r} is not an AWS service name")
     prefix = model.signing_name or model.endpoint_prefix
