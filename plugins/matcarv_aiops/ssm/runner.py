@@ -30,10 +30,13 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import boto3
+import botocore.loaders
+import botocore.session
 
 from matcarv_aiops.ssm.document import REFERENCE, Document, DocumentError, Step, load, step_target
 from matcarv_aiops.ssm.jsonpath import MISSING, SelectorError, select
@@ -55,7 +58,8 @@ NOT_EMULATED = (
     "document versions (DocumentVersion is reported as '1'), document-level 'files', and the service "
     "limits on execution time and step count (a loop is stopped after MAX_STEP_EXECUTIONS steps)",
     "IAM: calls use the runner's credentials, or the assumeRole role when one is given; executeScript "
-    "handlers see the same session through boto3's default session",
+    "handlers get the same session (and Region) as boto3's default session while they run, so two "
+    "executions running scripts at once in one process would share it",
     "StopAutomationExecution: the local client runs a start to its end synchronously (the sensor sees a final "
     "status on its first poke); cancellation exists only for `aiops ssm run` (Ctrl-C / SIGTERM) or a "
     "threading.Event given to run()",
@@ -262,6 +266,20 @@ def parse_duration(text: str) -> float:
     return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
 
 
+@lru_cache(maxsize=1)
+def _model_loader():
+    """One botocore loader for every execution: service models are static files, and loading the EC2
+    model again for each new session costs far more than the steps themselves."""
+    return botocore.loaders.create_loader()
+
+
+def _new_session(**kwargs) -> boto3.session.Session:
+    """A fresh session (credentials and endpoint resolved anew) that shares the model loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _model_loader())
+    return boto3.session.Session(botocore_session=core, **kwargs)
+
+
 class _Execution:
     """The mutable state of one execution."""
 
@@ -277,7 +295,6 @@ class _Execution:
         self.region = runner.region or boto3.session.Session().region_name or "us-east-1"
         self._session: boto3.session.Session | None = None
         self._account: str | None = None
-        self.assumed_role = False
         self._clients: dict[str, Any] = {}
 
     # -- references ---------------------------------------------------------------------------------
@@ -315,15 +332,14 @@ class _Execution:
     # -- AWS ------------------------------------------------------------------------------------------
     def session(self) -> boto3.session.Session:
         if self._session is None:
-            base = boto3.session.Session(region_name=self.region)
+            base = _new_session(region_name=self.region)
             role = self.resolve(self.document.raw.get("assumeRole", "")) if self.document.raw.get("assumeRole") else ""
             if role:
                 creds = base.client("sts").assume_role(
                     RoleArn=str(role), RoleSessionName=f"aiops-ssm-{self.execution_id}"[:64])["Credentials"]
-                base = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
-                                             aws_secret_access_key=creds["SecretAccessKey"],
-                                             aws_session_token=creds["SessionToken"], region_name=self.region)
-                self.assumed_role = True
+                base = _new_session(aws_access_key_id=creds["AccessKeyId"],
+                                    aws_secret_access_key=creds["SecretAccessKey"],
+                                    aws_session_token=creds["SessionToken"], region_name=self.region)
             self._session = base
         return self._session
 
@@ -609,9 +625,9 @@ class LocalAutomationRunner:
                 outcome["error"] = exc
                 outcome["trace"] = traceback.format_exc(limit=-1)
 
+        # Handlers call boto3.client(...): give them the execution's session (its Region, its assumed role).
         previous = boto3.DEFAULT_SESSION
-        if execution.assumed_role:
-            boto3.DEFAULT_SESSION = session
+        boto3.DEFAULT_SESSION = session
         try:
             thread = threading.Thread(target=target, name=f"ssm-{step.name}", daemon=True)
             thread.start()
