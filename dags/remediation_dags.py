@@ -1,6 +1,7 @@
 """The remediation DAG factory: one ``remediate_<id>`` DAG per catalogue entry, all of the same shape.
 
-collect_diagnostics -> check_eligibility -> request_approval -> wait_for_approval -> execute -> validate
+collect_diagnostics -> check_eligibility -> request_approval -> wait_for_approval -> execute
+-> [wait_for_automation, for entries run by an SSM document] -> validate
 -> rollback (only when a step failed) -> audit (always, exactly one record)
 
 Parsing reads only the packaged catalogue (no AWS call, no Variable).
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG, Param
 
 from matcarv_aiops.catalogue import CatalogueEntry, catalogue
+from matcarv_aiops.pipeline import AUTOMATION_STEP, steps_for
 from matcarv_aiops.settings import get_settings
 from matcarv_operators.approval import RequestApprovalOperator
 from matcarv_operators.audit import AuditOperator
@@ -20,6 +22,7 @@ from matcarv_operators.diagnostics import CollectDiagnosticsOperator
 from matcarv_operators.eligibility import EligibilityCheckOperator
 from matcarv_operators.remediation import ExecuteRemediationOperator, RollbackOperator, ValidateRemediationOperator
 from matcarv_sensors.approval import ApprovalSensor
+from matcarv_sensors.ssm import RemediationAutomationSensor
 
 
 def _doc(entry: CatalogueEntry) -> str:
@@ -71,10 +74,21 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
         request = RequestApprovalOperator(task_id="request_approval", **ids)
         wait = ApprovalSensor(task_id="wait_for_approval", **ids)
         execute = ExecuteRemediationOperator(task_id="execute", **ids)
-        validate = ValidateRemediationOperator(task_id="validate", **ids)
+        automation = None
+        if entry.ssm_document:
+            automation = RemediationAutomationSensor(
+                task_id=AUTOMATION_STEP, poke_interval=settings.ssm_poll_seconds,
+                automation_execution_id="{{ ti.xcom_pull(task_ids='execute')['result']['automation_execution_id'] }}",
+            )
+        validate = ValidateRemediationOperator(task_id="validate", automation_task_id=automation and AUTOMATION_STEP,
+                                               **ids)
         rollback = RollbackOperator(task_id="rollback", **ids)
-        audit = AuditOperator(task_id="audit", **ids)
-        collect >> eligibility >> request >> wait >> execute >> validate >> rollback >> audit
+        audit = AuditOperator(task_id="audit", step_task_ids=steps_for(entry), **ids)
+        collect >> eligibility >> request >> wait >> execute
+        execute >> (automation or validate)
+        if automation:
+            automation >> validate
+        validate >> rollback >> audit
         validate >> audit
     return dag
 

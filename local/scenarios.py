@@ -49,14 +49,15 @@ def queue_depth(sqs, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def failing_instance(*, tags: dict[str, str] | None = None):
-    """A running EBS-backed instance whose StatusCheckFailed metric reports a failure now."""
+def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True):
+    """A running EBS-backed instance whose StatusCheckFailed metric reports a failure now (or, with
+    failing=False, a pass)."""
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     spec = {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
                                  **({"TagSpecifications": [spec]} if tags else {}))["Instances"][0]["InstanceId"]
-    report_status_check(instance, 1.0)
+    report_status_check(instance, 1.0 if failing else 0.0)
     return ec2, instance
 
 

@@ -31,6 +31,11 @@ os.environ.update({
     "AIOPS_APPROVAL_POKE_SECONDS": "1",
     "AIOPS_TASK_RETRIES": "1",
     "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
+    # moto has no SSM Automation API: documents run with the local runner against moto.
+    "AIOPS_SSM_BACKEND": "local",
+    "AIOPS_SSM_POLL_SECONDS": "0.2",
+    "AIOPS_SSM_RETRY_SECONDS": "0.1",
+    "AIOPS_SSM_LOCAL_STATE_DIR": os.path.join(_AIRFLOW_HOME, "ssm-executions"),
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)

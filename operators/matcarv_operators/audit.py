@@ -15,7 +15,7 @@ class AuditOperator(RemediationStepOperator):
     metric, whatever happened before (including a crashed task). Fails the run when the outcome is
     FAILURE, so the Airflow UI shows it."""
 
-    def __init__(self, *, step_task_ids: Sequence[str] = pipeline.STEPS, rollback_task_id: str = "rollback",
+    def __init__(self, *, step_task_ids: Sequence[str], rollback_task_id: str = "rollback",
                  execute_task_id: str = "execute", **kwargs) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)

@@ -26,12 +26,16 @@ class ExecuteRemediationOperator(RemediationStepOperator):
 class ValidateRemediationOperator(RemediationStepOperator):
     """Read the state or metric back; fail (and so trigger the rollback) when it did not improve."""
 
-    def __init__(self, *, execute_task_id: str = "execute", **kwargs) -> None:
+    def __init__(self, *, execute_task_id: str = "execute", automation_task_id: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.execute_task_id = execute_task_id
+        self.automation_task_id = automation_task_id
 
     def step(self, context):
-        return pipeline.verify(execution_from(context), context["ti"].xcom_pull(task_ids=self.execute_task_id))
+        ti = context["ti"]
+        automation = ti.xcom_pull(task_ids=self.automation_task_id) if self.automation_task_id else None
+        return pipeline.verify(execution_from(context), ti.xcom_pull(task_ids=self.execute_task_id),
+                               automation=automation)
 
 
 class RollbackOperator(RemediationStepOperator):

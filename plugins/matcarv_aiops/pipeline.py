@@ -28,8 +28,16 @@ from matcarv_aiops.safety import SafetyStore, is_production
 from matcarv_aiops.settings import Settings, get_settings
 
 AUTOMATED = "automated"
-# The remediation DAG's steps, in order; finish() reads their records in this order.
+# The remediation DAG's steps, in order; compose_audit() reads their records in this order. Entries run
+# through an SSM Automation document wait for it between execute and validate.
 STEPS = ("collect_diagnostics", "check_eligibility", "request_approval", "wait_for_approval", "execute", "validate")
+AUTOMATION_STEP = "wait_for_automation"
+
+
+def steps_for(entry: CatalogueEntry) -> tuple[str, ...]:
+    if not entry.ssm_document:
+        return STEPS
+    return STEPS[:5] + (AUTOMATION_STEP,) + STEPS[5:]
 
 
 class StepSkipped(Exception):
@@ -243,9 +251,17 @@ def act(execution: Execution, decision: dict[str, Any], settings: Settings | Non
     return {"result": handler.execute(ctx, state)}
 
 
-def verify(execution: Execution, acted: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+def verify(execution: Execution, acted: dict[str, Any], settings: Settings | None = None,
+           automation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read the result back. ``automation``: the finished SSM AutomationExecution, for SSM entries."""
     settings = settings or get_settings()
     entry = get_entry(execution.remediation)
+    if automation is not None:
+        from matcarv_aiops.ssm.service import ended_ineligible
+
+        if ended_ineligible(automation):
+            raise StepSkipped(f"runbook {entry.ssm_document} ended at its EligibilityCheck and changed nothing "
+                              f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)")
     outcome = get_remediation(entry.id).validate(_context(entry, execution, settings), execution.state, acted["result"])
     if not outcome.ok:
         raise StepFailed(f"validation failed: {outcome.detail}")
@@ -278,14 +294,14 @@ class StepRecord:
 
 def compose_audit(remediation_id: str, *, dag_id: str, run_id: str, conf: Any, records: dict[str, StepRecord],
                   rollback: StepRecord, started: bool) -> AuditRecord | None:
-    """The one audit record for this run; None for a duplicate run (the first run's record stands)."""
+    """The one audit record for this run; None for a duplicate run (the first run's record stands).
+    ``records``: every step's record, in the DAG's order (``steps_for(entry)``)."""
     entry = get_entry(remediation_id)
-    collected = records["collect_diagnostics"].done
+    collected = records[STEPS[0]].done
     execution = Execution.model_validate(collected) if collected else None
     operator = AUTOMATED
     outcome, text = Outcome.SUCCESS, None
-    for step in STEPS:
-        record = records[step]
+    for step, record in records.items():
         if record.skip:
             if record.skip.get("duplicate_of"):
                 return None

@@ -49,6 +49,8 @@ class Settings:
     # SSM Automation documents run on SSM ("aws") or, where there is no Automation API (moto, the local
     # stack), with the local runner ("local"). Empty dirs: the repository's ssm/ and a temp directory.
     ssm_backend: str = "aws"
+    # AIOpsSSMAutomationRole, passed to documents as AutomationAssumeRole; {account} is the target's.
+    ssm_automation_role_arn: str = ""
     ssm_documents_dir: str = ""
     ssm_local_state_dir: str = ""
     ssm_poll_seconds: float = 5.0

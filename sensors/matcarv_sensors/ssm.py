@@ -64,3 +64,15 @@ class AutomationExecutionSensor(BaseSensorOperator):
                           execution.get("CurrentStepName", "-"))
             return False
         raise AirflowException(f"SSM automation {self.automation_execution_id}: unknown status {status!r}")
+
+
+class RemediationAutomationSensor(AutomationExecutionSensor):
+    """The remediation DAG's wait for its runbook: records the failure message as XCom, so the audit
+    record says which step of the document failed and why."""
+
+    def poke(self, context) -> PokeReturnValue | bool:
+        try:
+            return super().poke(context)
+        except AirflowFailException as failure:
+            context["ti"].xcom_push(key="error", value=str(failure))
+            raise

@@ -104,9 +104,11 @@ def test_sqs_automatic_success(run_dag, audit_items):
 
 def test_ec2_automatic_success(run_dag, audit_items, ec2_calls):
     ec2, instance = failing_instance()
-    run_dag(EC2_DAG, {"event": ec2_event(instance)})
+    _, states = run_dag(EC2_DAG, {"event": ec2_event(instance)})
     record = only_record(audit_items)
     assert record["outcome"] == "SUCCESS", record
+    assert states["wait_for_automation"] == "success"
+    assert "AIOps-EC2StatusCheckRestart" in record["action"]
     assert ec2_calls == ["stop", "start"] and instance_state(ec2, instance) == "running"
     assert record["targetResource"].endswith(f"instance/{instance}")
     assert metric_outcomes("ec2_status_check_failed") == {"SUCCESS"}
@@ -211,19 +213,23 @@ def test_expired_approval(run_dag, audit_items, aws, monkeypatch):
 def test_ec2_validation_failure_rolls_back(run_dag, audit_items, monkeypatch, ec2_calls):
     from matcarv_aiops.remediations.ec2_status_check_failed import Ec2StatusCheckFailed
 
-    def stop_only(self, ctx, state):  # the start never happens: the instance is left stopped
-        ctx.client("ec2").stop_instances(InstanceIds=[state["instance_id"]])
-        return {"stopped_and_started": None}
+    run_runbook = Ec2StatusCheckFailed.execute
 
-    monkeypatch.setattr(Ec2StatusCheckFailed, "execute", stop_only)
+    def runbook_then_instance_dies(self, ctx, state):  # the runbook succeeds, then the instance stops again
+        result = run_runbook(self, ctx, state)
+        ctx.client("ec2").stop_instances(InstanceIds=[state["instance_id"]])
+        return result
+
+    monkeypatch.setattr(Ec2StatusCheckFailed, "execute", runbook_then_instance_dies)
     ec2, instance = failing_instance()
     _, states = run_dag(EC2_DAG, {"event": ec2_event(instance)})
     record = only_record(audit_items)
     assert record["outcome"] == "FAILURE"
     assert "validation failed: instance is stopped" in record["action"]
     assert "Rollback: started instance" in record["action"]
+    assert states["wait_for_automation"] == "success"
     assert states["validate"] == "failed" and states["rollback"] == "success" and states["audit"] == "failed"
-    assert ec2_calls == ["stop", "start"] and instance_state(ec2, instance) == "running"
+    assert ec2_calls == ["stop", "start", "stop", "start"] and instance_state(ec2, instance) == "running"
     assert metric_outcomes("ec2_status_check_failed") == {"FAILURE"}
 
 

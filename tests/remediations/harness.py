@@ -12,7 +12,8 @@ from typing import Any
 
 from matcarv_aiops import pipeline
 from matcarv_aiops.models import AuditRecord
-from matcarv_aiops.pipeline import STEPS, StepFailed, StepRecord, StepSkipped
+from matcarv_aiops.catalogue import get_entry
+from matcarv_aiops.pipeline import AUTOMATION_STEP, StepFailed, StepRecord, StepSkipped, steps_for
 
 
 @dataclass
@@ -32,7 +33,8 @@ def run_pipeline(remediation_id: str, conf: dict[str, Any], *, run_id: str = "ma
                  decide: Callable[[str], None] | None = None) -> PipelineRun:
     """``decide(execution_id)`` is called once if the run waits for approval (e.g. to approve it)."""
     dag_id = f"remediate_{remediation_id}"
-    records = {name: StepRecord() for name in STEPS}
+    entry = get_entry(remediation_id)
+    records = {name: StepRecord() for name in steps_for(entry)}
     rollback = StepRecord()
     crashed: dict[str, str] = {}
     started = False
@@ -73,7 +75,22 @@ def run_pipeline(remediation_id: str, conf: dict[str, Any], *, run_id: str = "ma
     ok = ok and step("wait_for_approval", wait)
     ok = ok and step("execute", lambda: pipeline.act(execution, records["wait_for_approval"].done,
                                                        on_start=mark_started))
-    ok = ok and step("validate", lambda: pipeline.verify(execution, records["execute"].done))
+    automation = None
+    if entry.ssm_document:
+        def wait_for_automation():
+            from matcarv_aiops.ssm.service import automation_client, failure_message
+            from matcarv_aiops.ssm.states import SUCCESS_STATES
+
+            automation_id = records["execute"].done["result"]["automation_execution_id"]
+            found = automation_client().get_automation_execution(AutomationExecutionId=automation_id)
+            found = found["AutomationExecution"]
+            if found["AutomationExecutionStatus"] not in SUCCESS_STATES:
+                raise StepFailed(failure_message(found))
+            return found
+
+        ok = ok and step(AUTOMATION_STEP, wait_for_automation)
+        automation = records[AUTOMATION_STEP].done
+    ok = ok and step("validate", lambda: pipeline.verify(execution, records["execute"].done, automation=automation))
     failed = any(r.error for r in records.values()) or bool(crashed)
     if failed:
         try:

@@ -1,4 +1,8 @@
-"""Stop and start one EC2 instance whose status check failed, so that it moves to healthy hardware."""
+"""Stop and start one EC2 instance whose status check failed, so that it moves to healthy hardware.
+
+SPEC pattern 2: the stop/start runs as the SSM Automation document ``ssm/AIOps-EC2StatusCheckRestart.yaml``;
+the DAG waits for it (wait_for_automation) before validating. Rollback starts the instance directly.
+"""
 
 from __future__ import annotations
 
@@ -75,17 +79,22 @@ class Ec2StatusCheckFailed(Remediation):
         return None
 
     def plan(self, ctx, state):
-        return f"stop instance {state['instance_id']} and wait until stopped, then start it and wait until running"
+        return (f"run SSM Automation {ctx.entry.ssm_document} on instance {state['instance_id']}: stop it, "
+                f"wait until stopped, start it, wait until running")
 
     def execute(self, ctx, state):
-        ec2, instance_id = ctx.client("ec2"), state["instance_id"]
-        current = self._instance(ctx)["State"]["Name"]
-        if current not in ("stopped", "stopping"):
-            ec2.stop_instances(InstanceIds=[instance_id])
-        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=_WAIT)
-        ec2.start_instances(InstanceIds=[instance_id])
-        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=_WAIT)
-        return {"stopped_and_started": instance_id}
+        """Start the runbook in the target's account; the execution id is its idempotency token, so a
+        retried task cannot start it twice."""
+        from matcarv_aiops.ssm.service import automation_client, to_ssm_parameters
+
+        parameters = {"InstanceId": state["instance_id"], "DiagnosticsBucket": ctx.settings.diagnostics_bucket,
+                      "ExecutionId": ctx.execution_id}
+        if ctx.settings.ssm_automation_role_arn:
+            parameters["AutomationAssumeRole"] = ctx.settings.ssm_automation_role_arn.format(account=ctx.target.account)
+        client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=ctx.settings)
+        started = client.start_automation_execution(
+            DocumentName=ctx.entry.ssm_document, Parameters=to_ssm_parameters(parameters), ClientToken=ctx.execution_id)
+        return {"automation_execution_id": started["AutomationExecutionId"], "document": ctx.entry.ssm_document}
 
     def validate(self, ctx, state, result):
         instance = self._instance(ctx)
