@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = (
     "matcarv_aiops.catalogue.cli",
     "matcarv_aiops.anomaly.cli",
+    "matcarv_aiops.ingress.cli",
 )
 
 

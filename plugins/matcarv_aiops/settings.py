@@ -46,6 +46,14 @@ class Settings:
     task_retries: int = 2
     task_retry_delay_seconds: float = 30.0
 
+    # ingress
+    # How the trigger Lambda starts DAG runs: "mwaa" (InvokeRestApi) or "local" (the REST API v2 of
+    # `airflow standalone` at airflow_base_url, with these credentials).
+    trigger_backend: str = "mwaa"
+    mwaa_environment_name: str = ""
+    airflow_api_username: str = "admin"
+    airflow_api_password: str = ""
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
