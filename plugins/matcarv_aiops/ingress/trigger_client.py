@@ -19,9 +19,6 @@ import logging
 import random
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -232,6 +229,8 @@ class LocalTriggerClient(TriggerClient):
         self._token_lock = threading.Lock()
 
     def _post_dag_run(self, dag_id: str, body: dict[str, Any]) -> ApiResponse:
+        import urllib.parse
+
         path = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns"
         for fresh_token in (False, True):
             token = self._bearer(refresh=fresh_token)
@@ -255,6 +254,9 @@ class LocalTriggerClient(TriggerClient):
             return self._token
 
     def _request(self, method: str, path: str, body: Any, token: str | None) -> ApiResponse:
+        import urllib.error  # here, not at the top: the MWAA Lambda never needs urllib's HTTP stack
+        import urllib.request
+
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
