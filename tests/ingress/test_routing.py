@@ -93,7 +93,7 @@ def test_one_event_can_start_several_entries():
 def test_an_alarm_back_to_ok_is_ignored_with_the_reason():
     routed = route(samples.load("cloudwatch_alarm_ok.json"))
     assert routed.matches == ()
-    assert "ec2_status_check_failed: detail.state.value does not match" in routed.ignored
+    assert 'ec2_status_check_failed: detail.state.value does not match (event has "OK")' in routed.ignored
 
 
 def test_a_matched_event_without_a_target_is_not_started():

@@ -120,7 +120,8 @@ def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
     for entry in watching:
         failure = mismatch(entry.trigger, data)
         if failure is not None:
-            reasons.append(f"{entry.id}: {failure} does not match")
+            held = "" if "$or" in failure else f" ({_found_at(data, failure)})"
+            reasons.append(f"{entry.id}: {failure} does not match{held}")
             continue
         target = entry.resolve_target(data)
         if target is None:
@@ -130,3 +131,19 @@ def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
         found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), target))
     ignored = None if found else "no catalogue entry matches (" + "; ".join(reasons) + ")"
     return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
+
+
+def _found_at(data: Any, path: str, limit: int = 80) -> str:
+    """What the event holds at a dotted path (arrays of objects walked), for the ignore reason."""
+    nodes = [data]
+    for part in path.split("."):
+        found = []
+        for node in nodes:
+            for item in node if isinstance(node, list) else [node]:
+                if isinstance(item, dict) and part in item:
+                    found.append(item[part])
+        nodes = found
+    if not nodes:
+        return "absent"
+    text = json.dumps(nodes[0] if len(nodes) == 1 else nodes, default=str)
+    return "event has " + (text if len(text) <= limit else text[:limit] + "...")
