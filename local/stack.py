@@ -130,6 +130,14 @@ class LocalStack:
             time.sleep(2)
         raise StackError(f"run {dag_id}/{run_id} not in {states} within {timeout:.0f}s: {run}")
 
+    def aws_client(self, service: str):
+        """A boto3 client for the moto server (the same AWS the DAGs see)."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.moto_url, region_name=AWS_REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_session_token="testing")
+
     def trigger_client(self, **kwargs: Any):
         from matcarv_aiops.ingress.trigger_client import LocalTriggerClient
 

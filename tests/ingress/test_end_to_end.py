@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from local.stack import local_stack
@@ -45,7 +44,7 @@ def test_an_alarm_event_runs_its_remediation_once(stack_env):
 
     stack = stack_env
     provision_platform(reload_settings())
-    sqs = boto3.client("sqs")
+    sqs = stack.aws_client("sqs")
     dlq_url = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     source_url = sqs.create_queue(QueueName="orders", Attributes={

@@ -303,3 +303,13 @@ def test_backend_is_chosen_by_configuration():
         client_from_settings(Settings.from_env({}))
     with pytest.raises(ValueError, match="must be 'mwaa' or 'local'"):
         client_from_settings(Settings.from_env({"AIOPS_TRIGGER_BACKEND": "lambda"}))
+
+
+def test_mwaa_passes_airflows_own_429_through_and_it_is_retried():
+    clock = Clock()
+    h = MwaaHarness(sleep=clock.sleep, clock=clock, jitter=lambda: 1.0)
+    h.status(429, {"detail": "Too Many Requests"})
+    h.ok()
+    result = h.client.trigger(DAG_ID, RUN_ID, CONF)
+    assert (result.status, result.attempts, clock.sleeps) == ("created", 2, [0.2])
+    h.close()
