@@ -14,6 +14,7 @@ Both share one response policy (``TriggerClient.trigger``):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -122,7 +123,7 @@ class TriggerClient(ABC):
     def trigger(self, dag_id: str, dag_run_id: str, conf: dict[str, Any], *,
                 logical_date: str | None = None, deadline: float | None = None) -> TriggerResult:
         """Start ``dag_run_id`` of ``dag_id`` once. ``deadline`` is a value of ``clock`` (monotonic)."""
-        call = lambda: self._trigger(dag_id, dag_run_id, conf, logical_date, deadline)  # noqa: E731
+        call = functools.partial(self._trigger, dag_id, dag_run_id, conf, logical_date, deadline)
         if self._confirmed is None:
             return call()
         result = self._confirmed.once((dag_id, dag_run_id), call)
