@@ -54,6 +54,8 @@ class ApiResponse:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    # Without a deadline (the CLI), give up after this many requests; with one (the Lambda), keep trying
+    # until the deadline, since every second the Lambda has left is a chance to get through.
     max_attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 5.0
@@ -156,7 +158,7 @@ class TriggerClient(ABC):
                                       dag_id=dag_id, dag_run_id=dag_run_id, status=status, body=response.body)
             delay = self._jitter() * min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
             out_of_time = deadline is not None and self._clock() + delay > deadline - self.retry.safety_margin
-            if attempt >= self.retry.max_attempts or out_of_time:
+            if out_of_time or (deadline is None and attempt >= self.retry.max_attempts):
                 why = "out of time" if out_of_time else f"{attempt} attempts"
                 raise TriggerUnavailable(
                     f"{self.backend}: POST /dags/{dag_id}/dagRuns still failing after {why}: "
