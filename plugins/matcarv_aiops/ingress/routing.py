@@ -129,7 +129,7 @@ def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
             reasons.append(f"{entry.id}: matched but the event names no target at {paths}")
             continue
         found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), target))
-    ignored = None if found else "no catalogue entry matches (" + "; ".join(reasons) + ")"
+    ignored = None if found else "nothing to start: " + "; ".join(reasons)
     return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
 
 
