@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "matcarv_aiops.catalogue.cli",
     "matcarv_aiops.anomaly.cli",
     "matcarv_aiops.ssm.cli",
+    "matcarv_aiops.ingress.cli",
 )
 
 

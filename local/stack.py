@@ -1,0 +1,278 @@
+"""The local stack: ``moto_server`` (AWS) and ``airflow standalone`` (Airflow) on free 127.0.0.1 ports.
+
+    with local_stack() as stack:
+        stack.unpause("remediate_s3_public_access")
+        client = stack.trigger_client()
+        ...
+
+Each run gets its own ports and its own AIRFLOW_HOME in a temporary directory, so two runs cannot
+collide. Airflow reads this repo's dags/ and plugins/ (the operators/ and sensors/ roots go on
+PYTHONPATH, as the MWAA plugins.zip puts them on sys.path), sees AWS at the moto server through
+AWS_ENDPOINT_URL, and uses the simple auth manager with known admin credentials. Every process started
+here runs in its own process group, and the whole group is stopped on exit, failure included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ADMIN_USER = "admin"
+AWS_REGION = "us-east-1"
+
+
+class StackError(RuntimeError):
+    """A component did not start or did not become healthy; the message holds its log's tail."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while its children (scheduler, api-server...) are not.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+@dataclass
+class LocalStack:
+    home: Path
+    moto_url: str
+    airflow_url: str
+    username: str
+    password: str
+    env: dict[str, str]
+    processes: list[Process] = field(default_factory=list)
+
+    # ----- Airflow REST API v2 -----
+    def token(self) -> str:
+        status, body = _http("POST", f"{self.airflow_url}/auth/token",
+                             {"username": self.username, "password": self.password})
+        if status not in (200, 201):
+            raise StackError(f"airflow /auth/token answered {status}: {body}")
+        return body["access_token"]
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One call to /api/v2<path> as the admin user."""
+        return _http(method, f"{self.airflow_url}/api/v2{path}", body,
+                     {"Authorization": f"Bearer {self.token()}"})
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until the dag processor has parsed ``dag_id``; raises with its import errors if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.api("GET", f"/dags/{dag_id}")
+            if status == 200:
+                return body
+            self._check_alive()
+            time.sleep(1)
+        _, errors = self.api("GET", "/importErrors")
+        raise StackError(f"DAG {dag_id} not parsed within {timeout:.0f}s; import errors: {json.dumps(errors)[:2000]}")
+
+    def unpause(self, *dag_ids: str) -> None:
+        """New DAGs start paused; a paused DAG's runs are queued but never start."""
+        for dag_id in dag_ids:
+            self.wait_for_dag(dag_id)
+            status, body = self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+            if status != 200:
+                raise StackError(f"unpausing {dag_id} answered {status}: {body}")
+
+    def wait_for_run(self, dag_id: str, run_id: str, states: tuple[str, ...] = ("success", "failed"),
+                     timeout: float = 180.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status, run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if status == 200 and run.get("state") in states:
+                return run
+            self._check_alive()
+            time.sleep(2)
+        raise StackError(f"run {dag_id}/{run_id} not in {states} within {timeout:.0f}s: {run}")
+
+    def aws_client(self, service: str):
+        """A boto3 client for the moto server (the same AWS the DAGs see)."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.moto_url, region_name=AWS_REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_session_token="testing")
+
+    def trigger_client(self, **kwargs: Any):
+        from matcarv_aiops.ingress.trigger_client import LocalTriggerClient
+
+        return LocalTriggerClient(self.airflow_url, self.username, self.password, **kwargs)
+
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if process.popen.poll() is not None:
+                raise StackError(f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}")
+
+
+def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+          timeout: float = 10.0) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            raw = answer.read()
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def _start(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Process:
+    log_path = logs / f"{name}.log"
+    with open(log_path, "ab") as log_file:
+        popen = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    return Process(name, popen, log_path)
+
+
+def _wait(process: Process, ready, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise StackError(f"{process.name} exited with {process.popen.returncode} before {what}:\n"
+                             f"{process.tail()}")
+        try:
+            if ready():
+                return
+        except (OSError, ValueError, KeyError) as exc:
+            last_error = exc
+        time.sleep(0.5)
+    raise StackError(f"{process.name}: {what} not reached within {timeout:.0f}s ({last_error}):\n{process.tail()}")
+
+
+def _airflow_healthy(url: str) -> bool:
+    status, body = _http("GET", f"{url}/api/v2/monitor/health", timeout=3)
+    if status != 200 or not isinstance(body, dict):
+        return False
+    components = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+    return all((body.get(name) or {}).get("status") == "healthy" for name in components)
+
+
+@contextlib.contextmanager
+def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False,
+                startup_timeout: float = 240.0, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
+    """Start moto_server and airflow standalone; yield a LocalStack; stop both whatever happens."""
+    home = Path(tempfile.mkdtemp(prefix="aiops-stack-"))
+    logs = home / "logs"
+    logs.mkdir()
+    moto_port, airflow_port = free_port(), free_port()
+    moto_url, airflow_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{airflow_port}"
+    password = secrets.token_urlsafe(12)
+    passwords_file = home / "passwords.json"
+    passwords_file.write_text(json.dumps({ADMIN_USER: password}))
+
+    aws_env = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+        "AWS_REGION": AWS_REGION,
+    }
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AIRFLOW_", "AIRFLOW__", "AWS_", "AIOPS_"))}
+    env.update(aws_env)
+    env.update({
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(str(REPO / part) for part in ("plugins", "operators", "sensors")),
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(airflow_port),
+        "AIRFLOW__API__BASE_URL": airflow_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        # The scheduler's and triggerer's log servers listen on fixed ports by default (8793, 8794).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        # Pick up new and changed DAG files quickly.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIOPS_TRIGGER_BACKEND": "local",
+        "AIOPS_AIRFLOW_BASE_URL": airflow_url,
+        "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
+        "AIOPS_AIRFLOW_API_PASSWORD": password,
+    })
+    env.update(extra_env or {})
+    stack = LocalStack(home=home, moto_url=moto_url, airflow_url=airflow_url, username=ADMIN_USER,
+                       password=password, env=env)
+    try:
+        moto = _start("moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs)
+        stack.processes.append(moto)
+        airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], env, logs)
+        stack.processes.append(airflow)
+        _wait(moto, lambda: _http("GET", f"{moto_url}/moto-api/", timeout=3)[0] == 200, "moto healthy", 60)
+        _wait(airflow, lambda: _airflow_healthy(airflow_url), "airflow healthy", startup_timeout)
+        _wait(airflow, lambda: bool(stack.token()), "airflow login", 30)
+        yield stack
+    finally:
+        for process in reversed(stack.processes):
+            process.stop()
+        if not keep_home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":  # python local/stack.py: start the stack and keep it up until Ctrl-C
+    with local_stack() as running:
+        print(json.dumps({"airflow": running.airflow_url, "username": running.username,
+                          "password": running.password, "moto": running.moto_url,
+                          "airflow_home": str(running.home)}), flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()

@@ -1,0 +1,1 @@
+"""Event ingress: EventBridge events in, remediation DAG runs out (imports no Airflow)."""

@@ -1,0 +1,149 @@
+"""Route one EventBridge event to the remediation DAG runs it should start.
+
+Routing reads the event and the catalogue only: no AWS call, no Airflow import. Resolving a target
+further (an instance to its Auto Scaling group, say) is the DAG's diagnostics' job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from matcarv_aiops.catalogue import CatalogueEntry, catalogue
+from matcarv_aiops.ingress.patterns import matches, mismatch
+from matcarv_aiops.models import EventBridgeEvent, RemediationRequest, Target
+
+# EventBridge refuses events over 256 KiB (PutEvents entry size), so anything bigger did not come from it.
+MAX_EVENT_BYTES = 256 * 1024
+DAG_RUN_ID_PREFIX = "ev_"
+
+
+class InvalidEvent(ValueError):
+    """The input is not an event we accept; the one-line message names the field."""
+
+
+@dataclass(frozen=True)
+class Match:
+    remediation: str
+    dag_id: str
+    dag_run_id: str
+    target: Target
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"remediation": self.remediation, "dag_id": self.dag_id, "dag_run_id": self.dag_run_id,
+                "target": self.target.arn}
+
+
+@dataclass(frozen=True)
+class Route:
+    event: EventBridgeEvent
+    matches: tuple[Match, ...]
+    ignored: str | None
+    # Entries this event did not start, and why (logged, so a near miss is visible).
+    passed_over: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event_id": self.event.id, "matches": [m.as_dict() for m in self.matches],
+                "ignored": self.ignored}
+
+    def conf(self) -> dict[str, Any]:
+        """The remediation DAG run's conf (validated against RemediationRequest, the DAG's schema)."""
+        conf = {"event": self.event.as_event()}
+        RemediationRequest.model_validate(conf)
+        return conf
+
+
+def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
+    """Validate the envelope. Raises InvalidEvent with one line naming the field at fault."""
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event: {len(raw)} bytes is over EventBridge's {MAX_EVENT_BYTES}-byte limit")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"event: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if isinstance(raw, str):
+        if len(raw) > MAX_EVENT_BYTES:  # characters <= bytes; the exact size is checked below
+            raise InvalidEvent(f"event: {len(raw.encode())} bytes is over EventBridge's "
+                               f"{MAX_EVENT_BYTES}-byte limit")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidEvent(f"event: malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        size = len(raw.encode())
+    else:
+        data = raw
+        size = None
+    if not isinstance(data, Mapping):
+        raise InvalidEvent(f"event: must be a JSON object, got {type(data).__name__}")
+    if size is None:
+        size = len(json.dumps(data, separators=(",", ":"), default=str).encode())
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event: {size} bytes is over EventBridge's {MAX_EVENT_BYTES}-byte limit")
+    try:
+        event = EventBridgeEvent.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}"
+                             for err in exc.errors())
+        raise InvalidEvent(f"invalid event: {problems}") from None
+    return event
+
+
+def dag_run_id(entry: CatalogueEntry, event: EventBridgeEvent) -> str:
+    """Same event + same entry => same run id, so a redelivered event cannot start a second run.
+
+    EventBridge keeps an event's id across retries and redeliveries. The id stays short because MWAA
+    limits the REST path (``/dags/<dag_id>/dagRuns/<run_id>``) to 64 characters.
+    """
+    key = f"{entry.id}|{event.source}|{event.account}|{event.id}"
+    return DAG_RUN_ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
+          entries: Mapping[str, CatalogueEntry] | None = None) -> Route:
+    """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent."""
+    entries = catalogue() if entries is None else entries
+    event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
+    data = event.as_event()
+    watching = [entry for entry in entries.values()
+                if matches({"source": entry.trigger["source"]}, {"source": event.source})]
+    if not watching:
+        sources = sorted({s for e in entries.values() for s in e.trigger["source"] if isinstance(s, str)})
+        raise InvalidEvent(f"source: {event.source!r} is not a source any catalogue entry listens to "
+                           f"(known: {', '.join(sources)})")
+    found: list[Match] = []
+    reasons: list[str] = []
+    for entry in watching:
+        failure = mismatch(entry.trigger, data)
+        if failure is not None:
+            held = "" if "$or" in failure else f" ({_found_at(data, failure)})"
+            reasons.append(f"{entry.id}: {failure} does not match{held}")
+            continue
+        target = entry.resolve_target(data)
+        if target is None:
+            paths = ", ".join(path for spec in entry.targets for path in spec.paths)
+            reasons.append(f"{entry.id}: matched but the event names no target at {paths}")
+            continue
+        found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), target))
+    ignored = None if found else "nothing to start: " + "; ".join(reasons)
+    return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
+
+
+def _found_at(data: Any, path: str, limit: int = 80) -> str:
+    """What the event holds at a dotted path (arrays of objects walked), for the ignore reason."""
+    nodes = [data]
+    for part in path.split("."):
+        found = []
+        for node in nodes:
+            for item in node if isinstance(node, list) else [node]:
+                if isinstance(item, dict) and part in item:
+                    found.append(item[part])
+        nodes = found
+    if not nodes:
+        return "absent"
+    text = json.dumps(nodes[0] if len(nodes) == 1 else nodes, default=str)
+    return "event has " + (text if len(text) <= limit else text[:limit] + "...")

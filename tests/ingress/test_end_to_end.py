@@ -1,0 +1,76 @@
+"""End to end: the trigger Lambda's handler starts a real remediation on a real ``airflow standalone``.
+
+moto_server plays AWS: an SQS dead-letter queue holds 150 messages. The CloudWatch alarm event goes
+through the handler (local backend, REST API v2 with a JWT), the remediate_sqs_dlq_depth_high DAG runs
+on Airflow and redrives the messages; a second delivery of the same event starts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.stack import local_stack
+from matcarv_aiops.ingress import handler as lambda_module
+from matcarv_aiops.settings import reload_settings
+from tests.ingress import samples
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+DAG_ID = "remediate_sqs_dlq_depth_high"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with local_stack() as running:
+        yield running
+
+
+@pytest.fixture
+def stack_env(stack, monkeypatch):
+    for key, value in stack.env.items():
+        if key.startswith(("AWS_", "AIOPS_")):
+            monkeypatch.setenv(key, value)
+    reload_settings()
+    monkeypatch.setattr(lambda_module, "_client", None)
+    yield stack
+    monkeypatch.undo()
+    reload_settings()
+
+
+def test_an_alarm_event_runs_its_remediation_once(stack_env):
+    from matcarv_aiops.provision import provision_platform
+
+    stack = stack_env
+    provision_platform(reload_settings())
+    sqs = stack.aws_client("sqs")
+    dlq_url = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source_url = sqs.create_queue(QueueName="orders", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    for start in range(0, 150, 10):
+        sqs.send_message_batch(QueueUrl=dlq_url, Entries=[
+            {"Id": str(i), "MessageBody": json.dumps({"order": start + i})} for i in range(10)])
+    stack.unpause(DAG_ID)
+
+    event = samples.load("cloudwatch_alarm_sqs_dlq_depth.json")
+    first = lambda_module.handler(event, None)
+    (match,) = [m for m in first["matches"] if m["remediation"] == "sqs_dlq_depth_high"]
+    assert match["status"] == "created"
+
+    lambda_module._client = None  # the redelivery lands on another container: Airflow answers 409
+    again = lambda_module.handler(event, None)
+    assert [m["status"] for m in again["matches"] if m["dag_id"] == DAG_ID] == ["duplicate"]
+
+    run = stack.wait_for_run(DAG_ID, match["dag_run_id"], timeout=400)
+    assert run["state"] == "success", run
+    assert run["logical_date"] is None and run["conf"]["event"]["id"] == event["id"]
+    status, runs = stack.api("GET", f"/dags/{DAG_ID}/dagRuns")
+    assert status == 200 and runs["total_entries"] == 1
+
+    def depth(url):
+        return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                   ["Attributes"]["ApproximateNumberOfMessages"])
+
+    assert (depth(dlq_url), depth(source_url)) == (0, 150)
