@@ -46,7 +46,6 @@ class Settings:
     task_retries: int = 2
     task_retry_delay_seconds: float = 30.0
 
-<<<<<<< HEAD
     # SSM Automation documents run on SSM ("aws") or, where there is no Automation API (moto, the local
     # stack), with the local runner ("local"). Empty dirs: the repository's ssm/ and a temp directory.
     ssm_backend: str = "aws"
@@ -56,7 +55,7 @@ class Settings:
     ssm_local_state_dir: str = ""
     ssm_poll_seconds: float = 5.0
     ssm_retry_seconds: float = 2.0
-=======
+
     # ingress
     # How the trigger Lambda starts DAG runs: "mwaa" (InvokeRestApi) or "local" (the REST API v2 of
     # `airflow standalone` at airflow_base_url, with these credentials).
@@ -64,7 +63,6 @@ class Settings:
     mwaa_environment_name: str = ""
     airflow_api_username: str = "admin"
     airflow_api_password: str = ""
->>>>>>> event-ingress
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
