@@ -1,117 +1,219 @@
-"""`make demo`: the three core remediations end to end, in-process, against an embedded AWS (moto).
+"""`make demo`: the whole system, locally, against an embedded AWS.
 
-Creates a real problem for each remediation, sends a real-format EventBridge event to its DAG, approves
-the one that needs a human, and prints the audit records from the AutomationAuditLog table. Exits 0 only
-when every outcome is the expected one.
+Starts moto_server and `airflow standalone` on 127.0.0.1 with this repository's DAGs, provisions the
+simulated account as the infra defines it, creates one real problem per remediation it demonstrates
+(plus a production resource and an exempt one), sends their real-format EventBridge events through the
+trigger handler (the Lambda's own code) to the local Airflow REST API, approves or rejects what waits for
+a human by triggering `approve_remediation` as the user `alice`, waits for every run, prints the audit
+table, and stops everything. Exits 0 only when every outcome is the expected one.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-_home = tempfile.mkdtemp(prefix="aiops-demo-airflow-")
-os.environ.update({
-    "AIRFLOW_HOME": _home,
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_home}/airflow.db",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
-    "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
-    "AIOPS_APPROVAL_POKE_SECONDS": "1",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
 
-APPROVER = "alice@example.com"
+from local import scenarios  # noqa: E402
+from local.stack import APPROVER_USER, LocalStack, local_stack, provision  # noqa: E402
+from tests.events import alarm_event, cloudtrail_event  # noqa: E402
+
+RUN_TIMEOUT_SECONDS = 600
 
 
-def approve_when_asked(stop: threading.Event, decided: list[str]) -> None:
-    """What an approver does after the SNS message: records the decision (the approve_remediation DAG's
-    own code path) for the pending request."""
-    import boto3
+@dataclass
+class Scenario:
+    title: str
+    remediation: str
+    target_suffix: str  # the end of the target ARN, to find its audit record
+    event: dict
+    outcome: str  # expected
+    decision: str | None = None  # what alice decides, for a run that waits for a human
+    sent_at: float = 0.0
 
-    from matcarv_aiops.approvals import ApprovalStore
 
-    store = ApprovalStore.default()
-    while not stop.is_set():
-        for item in boto3.client("dynamodb").scan(TableName=store.settings.approvals_table)["Items"]:
-            if item["status"]["S"] == "PENDING":
-                store.decide(item["executionId"]["S"], approve=True, approver=APPROVER,
-                             reason="diagnostics reviewed in the demo")
-                decided.append(item["executionId"]["S"])
-                print(f"  approval: {APPROVER} approved execution {item['executionId']['S']}")
-        time.sleep(0.5)
+def create_problems() -> tuple[list[Scenario], dict]:
+    s3, bucket = scenarios.public_bucket("demo-public-bucket")
+    sqs, dlq, source = scenarios.dead_letter_queue(150, name="payments-dlq")
+    scenarios.dead_letter_queue(150, name="ledger-dlq", tags={"Environment": "prod"})
+    scenarios.dead_letter_queue(150, name="legacy-dlq", tags={"aiops:exempt": "true"})
+    ec2, instance = scenarios.failing_instance(tags={"Name": "demo-web-1"})
+    route53, zone, primary_check = scenarios.failing_over_dns()
+    lb, cloudfront, dist = scenarios.alb_with_5xx()
+    _, group = scenarios.world_open_ssh()
+
+    def dlq_alarm(queue):
+        return alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
+
+    world_ssh = {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}
+    runs = [
+        Scenario("public S3 bucket (irreversible: always approved by a human)", "s3_public_access",
+                 ":::demo-public-bucket", cloudtrail_event("s3", "DeleteBucketPublicAccessBlock",
+                                                           {"bucketName": bucket}), "SUCCESS", "approve"),
+        Scenario("DLQ over 100 messages (automatic)", "sqs_dlq_depth_high", ":payments-dlq",
+                 dlq_alarm("payments-dlq"), "SUCCESS"),
+        Scenario("EC2 status check failed (SSM Automation document)", "ec2_status_check_failed",
+                 f"instance/{instance}", alarm_event("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance}),
+                 "SUCCESS"),
+        Scenario("Route 53 health check failed (orchestrated failover)", "route53_health_check_failed",
+                 f"healthcheck/{primary_check}",
+                 alarm_event("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": primary_check}), "SUCCESS"),
+        Scenario("ALB 5xx spike (automatic CloudFront invalidation)", "alb_5xx_spike",
+                 scenarios.lb_dimension(lb),
+                 alarm_event("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
+                             {"LoadBalancer": scenarios.lb_dimension(lb)}), "SUCCESS"),
+        Scenario("security group with SSH open to the world (always approved)", "sg_open_ssh",
+                 f"security-group/{group}",
+                 cloudtrail_event("ec2", "AuthorizeSecurityGroupIngress",
+                                  {"groupId": group, "ipPermissions": world_ssh}), "SUCCESS", "approve"),
+        Scenario("production DLQ: waits for a human, who rejects", "sqs_dlq_depth_high", ":ledger-dlq",
+                 dlq_alarm("ledger-dlq"), "SKIPPED", "reject"),
+        Scenario("exempt DLQ (tag aiops:exempt=true): left alone", "sqs_dlq_depth_high", ":legacy-dlq",
+                 dlq_alarm("legacy-dlq"), "SKIPPED"),
+    ]
+    checks = {"s3": (s3, bucket), "sqs": (sqs, dlq, source), "ec2": (ec2, instance), "route53": (route53, zone),
+              "cloudfront": (cloudfront, dist), "sg": group}
+    return runs, checks
+
+
+def send(runs: list[Scenario]) -> list[tuple[str, str]]:
+    """Each event through the Lambda handler, as EventBridge would deliver it. Returns (dag_id, run_id)."""
+    from matcarv_aiops.ingress.handler import handler
+
+    started = []
+    for scenario in runs:
+        scenario.sent_at = time.time()
+        outcome = handler(scenario.event, None)
+        for match in outcome.get("matches", []):
+            started.append((match["dag_id"], match["dag_run_id"]))
+            print(f"  event {scenario.event['id'][:8]} -> {match['dag_id']} run {match['dag_run_id']} "
+                  f"({match.get('status')})")
+    return started
+
+
+def decide_pending(stack: LocalStack, runs: list[Scenario], decided: set[str]) -> None:
+    """Alice answers each approval request the way the scenario says, through approve_remediation."""
+    from matcarv_aiops.settings import get_settings
+
+    table = get_settings().approvals_table
+    for item in stack.aws_client("dynamodb").scan(TableName=table)["Items"]:
+        execution, status = item["executionId"]["S"], item["status"]["S"]
+        if status != "PENDING" or execution in decided:
+            continue
+        scenario = next((s for s in runs if item["targetResource"]["S"].endswith(s.target_suffix)), None)
+        if scenario is None or scenario.decision is None:
+            continue
+        reason = {"approve": "diagnostics reviewed, go ahead", "reject": "ledger is mid-migration: not now"}
+        code, body = stack.api("POST", "/dags/approve_remediation/dagRuns", {
+            "logical_date": None,
+            "conf": {"execution_id": execution, "decision": scenario.decision, "reason": reason[scenario.decision]},
+        }, user=APPROVER_USER)
+        if code not in (200, 201):
+            raise RuntimeError(f"triggering approve_remediation as {APPROVER_USER} answered {code}: {body}")
+        decided.add(execution)
+        print(f"  {APPROVER_USER} {scenario.decision}s execution {execution[:8]} ({scenario.remediation})")
+
+
+def progress(stack: LocalStack, started: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each run's state, and what an unfinished one waits on."""
+    states = {}
+    for dag_id, run_id in started:
+        _, run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        state = run.get("state", "unknown") if isinstance(run, dict) else "unknown"
+        if state not in ("success", "failed"):
+            _, tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+            waiting = [t["task_id"] for t in (tis or {}).get("task_instances", [])
+                       if t.get("state") in ("up_for_reschedule", "running", "queued", "scheduled")]
+            state = f"{state}, at {', '.join(waiting) or 'the scheduler'}"
+        states[(dag_id, run_id)] = state
+    return states
+
+
+def audit_table(stack: LocalStack, runs: list[Scenario]) -> tuple[list[dict], bool]:
+    from matcarv_aiops.settings import get_settings
+
+    items = [{k: v["S"] for k, v in item.items()} for item in
+             stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]]
+    ok = True
+    print(f"\n{'target':58} {'outcome':8} {'operator':10} {'secs':>5}  action")
+    for item in sorted(items, key=lambda i: i["timestamp"]):
+        scenario = next((s for s in runs if item["targetResource"].endswith(s.target_suffix)
+                         and item["runbook"] == f"remediate_{s.remediation}"), None)
+        audited = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00")).timestamp()
+        seconds = f"{audited - scenario.sent_at:5.1f}" if scenario else "    -"
+        # A run a scenario did not ask for is another entry the same event matched: it must not act.
+        expected = scenario.outcome if scenario else "SKIPPED"
+        mark = "" if item["outcome"] == expected else f"   <-- expected {expected}"
+        ok = ok and not mark
+        print(f"{item['targetResource'][-58:]:58} {item['outcome']:8} {item['operator'][:10]:10} {seconds}  "
+              f"{item['runbook'].removeprefix('remediate_')}: {item['action'][:80]}{mark}")
+    for scenario in runs:
+        if not any(i["targetResource"].endswith(scenario.target_suffix) and
+                   i["runbook"] == f"remediate_{scenario.remediation}" for i in items):
+            print(f"MISSING: no audit record for {scenario.title}")
+            ok = False
+    return items, ok
 
 
 def main() -> int:
-    from moto import mock_aws
-
-    from local import scenarios
-    from tests.events import alarm_event, cloudtrail_event
-
-    with mock_aws():
-        import boto3
-        from airflow.dag_processing.dagbag import DagBag
-        from airflow.utils import db
-
-        from matcarv_aiops.provision import provision_platform
-        from matcarv_aiops.settings import get_settings
-
-        print("provisioning the embedded AWS account (moto): tables, diagnostics bucket, topic")
-        provision_platform(get_settings())
-        db.initdb()
-        bag = DagBag(dag_folder=str(REPO / "dags"))
-        if bag.import_errors:
-            print(f"DAG import errors: {bag.import_errors}")
+    port = int(os.environ.get("AIOPS_DEMO_PORT", "0")) or None
+    print("starting moto_server and airflow standalone on 127.0.0.1 (about a minute) ...", flush=True)
+    with local_stack(airflow_port=port) as stack:
+        print(f"  Airflow UI: {stack.airflow_url}  (admin / {stack.password}; "
+              f"{APPROVER_USER} / {stack.passwords[APPROVER_USER]})")
+        provision(stack)
+        print("provisioned the simulated account: tables, diagnostics bucket, topic, SSM documents")
+        runs, checks = create_problems()
+        print(f"created {len(runs)} real problems")
+        _, dags = stack.api("GET", "/dags?limit=100")
+        for dag in dags["dags"]:
+            stack.unpause(dag["dag_id"])
+        print("sending the EventBridge events through the trigger handler:")
+        started = send(runs)
+        decided: set[str] = set()
+        deadline, last = time.monotonic() + RUN_TIMEOUT_SECONDS, None
+        while time.monotonic() < deadline:
+            decide_pending(stack, runs, decided)
+            states = progress(stack, started)
+            shown = sorted(f"{d.removeprefix('remediate_')}: {s}" for (d, _), s in states.items())
+            if shown != last:
+                print(f"[{time.strftime('%H:%M:%S')}] " + "; ".join(shown), flush=True)
+                last = shown
+            if all(s in ("success", "failed") for s in states.values()):
+                break
+            time.sleep(2)
+        else:
+            print(f"runs still unfinished after {RUN_TIMEOUT_SECONDS} s")
             return 1
-
-        s3, bucket = scenarios.public_bucket("demo-public-bucket")
-        sqs, dlq, source = scenarios.dead_letter_queue(150, name="payments-dlq")
-        ec2, instance = scenarios.failing_instance(tags={"Name": "demo-web-1"})
-        runs = [
-            ("remediate_s3_public_access",
-             cloudtrail_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket}), "SUCCESS"),
-            ("remediate_sqs_dlq_depth_high",
-             alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "payments-dlq"}), "SUCCESS"),
-            ("remediate_ec2_status_check_failed",
-             alarm_event("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance}), "SUCCESS"),
-        ]
-        stop, decided = threading.Event(), []
-        approver = threading.Thread(target=approve_when_asked, args=(stop, decided), daemon=True)
-        approver.start()
-        try:
-            for dag_id, event, _ in runs:
-                print(f"running {dag_id} for event {event['id']} ...")
-                started = time.monotonic()
-                bag.get_dag(dag_id).test(run_conf={"event": event})
-                print(f"  finished in {time.monotonic() - started:.1f} s")
-        finally:
-            stop.set()
-            approver.join(5)
-
-        ddb = boto3.client("dynamodb")
-        items = [{k: v["S"] for k, v in i.items()} for i in ddb.scan(TableName=get_settings().audit_table)["Items"]]
-        by_runbook = {i["runbook"]: i for i in items}
-        print("\nAutomationAuditLog")
-        print(f"{'runbook':36} {'target':48} {'outcome':8} {'operator':18} action")
-        for item in sorted(items, key=lambda i: i["timestamp"]):
-            print(f"{item['runbook']:36} {item['targetResource'][:48]:48} {item['outcome']:8} "
-                  f"{item['operator']:18} {item['action'][:90]}")
-        ok = len(items) == len(runs) and all(by_runbook.get(d, {}).get("outcome") == want for d, _, want in runs)
-        pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        ok = ok and all(pab.values()) and scenarios.queue_depth(sqs, dlq) == 0
-        print(f"\nbucket {bucket}: Block Public Access {pab}")
-        print(f"queue payments-dlq: {scenarios.queue_depth(sqs, dlq)} messages left; "
-              f"source queue: {scenarios.queue_depth(sqs, source)}")
-        print(f"instance {instance}: {scenarios.instance_state(ec2, instance)}")
-        print("\nDEMO OK: every outcome is the expected one" if ok else "\nDEMO FAILED: unexpected outcomes")
+        items, ok = audit_table(stack, runs)
+        s3, bucket = checks["s3"]
+        sqs, dlq, source = checks["sqs"]
+        ec2, instance = checks["ec2"]
+        route53, zone = checks["route53"]
+        cloudfront, dist = checks["cloudfront"]
+        invalidations = cloudfront.list_invalidations(DistributionId=dist)["InvalidationList"].get("Quantity", 0)
+        state = {
+            "bucket Block Public Access all on": all(scenarios.public_access_block(s3, bucket).values()),
+            "payments-dlq drained into its source": scenarios.queue_depth(sqs, dlq) == 0
+            and scenarios.queue_depth(sqs, source) == 150,
+            "instance running after stop/start": scenarios.instance_state(ec2, instance) == "running",
+            "DNS failed over to the secondary": scenarios.failover_roles(route53, zone).get("eu-west-1") == "PRIMARY",
+            "CloudFront invalidation created": invalidations >= 1,
+            "world SSH rule revoked, office rule kept": scenarios.ssh_rules(ec2, checks["sg"]) == ["198.51.100.0/24"],
+        }
+        print()
+        for what, good in state.items():
+            print(f"  {'ok ' if good else 'BAD'} {what}")
+        ok = ok and all(state.values())
+        print(f"\nThe Airflow UI was at {stack.airflow_url} (stopped now; `make up` keeps one running).")
+        print("DEMO OK: every outcome is the expected one" if ok else "DEMO FAILED: see the marks above")
         return 0 if ok else 1
 
 

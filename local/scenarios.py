@@ -69,3 +69,79 @@ def report_status_check(instance_id: str, value: float) -> None:
 
 def instance_state(ec2, instance_id: str) -> str:
     return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def failing_over_dns(name: str = "api.shop.example.com."):
+    """A failover record pair whose primary's health check reports unhealthy and secondary healthy.
+    Returns (route53, zone_id, primary_check_id)."""
+    import uuid
+    from datetime import timedelta
+
+    route53 = boto3.client("route53", region_name=REGION)
+    zone = route53.create_hosted_zone(Name=name.split(".", 1)[1], CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
+    checks = {}
+    for ip in ("192.0.2.10", "198.51.100.10"):
+        checks[ip] = route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig={
+            "IPAddress": ip, "Port": 443, "Type": "HTTPS", "ResourcePath": "/health", "RequestInterval": 30,
+            "FailureThreshold": 3})["HealthCheck"]["Id"]
+    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {
+            "Name": name, "Type": "A", "SetIdentifier": region, "Failover": role, "TTL": 60,
+            "ResourceRecords": [{"Value": ip}], "HealthCheckId": checks[ip]}}
+        for region, role, ip in (("us-east-1", "PRIMARY", "192.0.2.10"), ("eu-west-1", "SECONDARY", "198.51.100.10"))]})
+    when = datetime.now(timezone.utc) - timedelta(minutes=1)
+    for ip, healthy in (("192.0.2.10", 0.0), ("198.51.100.10", 1.0)):
+        boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/Route53", MetricData=[{
+            "MetricName": "HealthCheckStatus", "Value": healthy, "Timestamp": when,
+            "Dimensions": [{"Name": "HealthCheckId", "Value": checks[ip]}]}])
+    return route53, zone, checks["192.0.2.10"]
+
+
+def failover_roles(route53, zone: str) -> dict[str, str]:
+    sets = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r["Failover"] for r in sets if r.get("Failover")}
+
+
+def alb_with_5xx(name: str = "shop", errors: float = 120.0):
+    """An ALB behind a CloudFront distribution, with a burst of target 5xx. Returns (lb, cloudfront, dist)."""
+    from datetime import timedelta
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{REGION}{z}")
+               ["Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+    lb = boto3.client("elbv2", region_name=REGION).create_load_balancer(
+        Name=name, Subnets=subnets, Type="application", Scheme="internet-facing")["LoadBalancers"][0]
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    dist = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": f"{name}-cdn", "Comment": name, "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "alb", "DomainName": lb["DNSName"], "CustomOriginConfig": {
+            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "alb", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}}})["Distribution"]["Id"]
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{
+        "MetricName": "HTTPCode_Target_5XX_Count", "Value": errors, "Unit": "Count",
+        "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=1),
+        "Dimensions": [{"Name": "LoadBalancer", "Value": lb_dimension(lb)}]}])
+    return lb, cloudfront, dist
+
+
+def lb_dimension(lb) -> str:
+    return lb["LoadBalancerArn"].split(":loadbalancer/")[1]
+
+
+def world_open_ssh(name: str = "bastion"):
+    """A security group with SSH open to the world next to a legitimate office rule."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}])
+    return ec2, group
+
+
+def ssh_rules(ec2, group: str) -> list[str]:
+    perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+    return sorted(r["CidrIp"] for p in perms if p.get("FromPort") == 22 for r in p.get("IpRanges", []))

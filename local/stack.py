@@ -34,7 +34,25 @@ from typing import Any, Iterator
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ADMIN_USER = "admin"
+APPROVER_USER = "alice"  # a named human with Airflow's "op" role: approves by triggering approve_remediation
 AWS_REGION = "us-east-1"
+
+# Settings that set the floor of event-to-audit latency on a small machine (see README, "Latency").
+LATENCY_TUNING = {
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+    "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+    "AIRFLOW__CORE__PARALLELISM": "8",
+    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+    # DAG files change only when the code does: parse them rarely once loaded.
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+    # Short polls for the two waits a run can have.
+    "AIOPS_APPROVAL_POKE_SECONDS": "2",
+    "AIOPS_SSM_POLL_SECONDS": "1",
+    "AIOPS_SSM_BACKEND": "local",
+}
 
 
 class StackError(RuntimeError):
@@ -83,20 +101,22 @@ class LocalStack:
     username: str
     password: str
     env: dict[str, str]
+    passwords: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
 
     # ----- Airflow REST API v2 -----
-    def token(self) -> str:
+    def token(self, user: str | None = None) -> str:
+        user = user or self.username
         status, body = _http("POST", f"{self.airflow_url}/auth/token",
-                             {"username": self.username, "password": self.password})
+                             {"username": user, "password": self.passwords.get(user, self.password)})
         if status not in (200, 201):
             raise StackError(f"airflow /auth/token answered {status}: {body}")
         return body["access_token"]
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """One call to /api/v2<path> as the admin user."""
+    def api(self, method: str, path: str, body: Any = None, *, user: str | None = None) -> tuple[int, Any]:
+        """One call to /api/v2<path> as ``user`` (default the admin)."""
         return _http(method, f"{self.airflow_url}/api/v2{path}", body,
-                     {"Authorization": f"Bearer {self.token()}"})
+                     {"Authorization": f"Bearer {self.token(user)}"})
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until the dag processor has parsed ``dag_id``; raises with its import errors if not."""
@@ -199,17 +219,19 @@ def _airflow_healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False,
+def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, airflow_port: int | None = None,
                 startup_timeout: float = 240.0, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
-    """Start moto_server and airflow standalone; yield a LocalStack; stop both whatever happens."""
+    """Start moto_server and airflow standalone; yield a LocalStack; stop both whatever happens.
+    ``airflow_port``: the UI/API port (default: a free one, so that two runs cannot collide)."""
     home = Path(tempfile.mkdtemp(prefix="aiops-stack-"))
     logs = home / "logs"
     logs.mkdir()
-    moto_port, airflow_port = free_port(), free_port()
+    moto_port, airflow_port = free_port(), airflow_port or free_port()
     moto_url, airflow_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{airflow_port}"
     password = secrets.token_urlsafe(12)
+    passwords = {ADMIN_USER: password, APPROVER_USER: secrets.token_urlsafe(12)}
     passwords_file = home / "passwords.json"
-    passwords_file.write_text(json.dumps({ADMIN_USER: password}))
+    passwords_file.write_text(json.dumps(passwords))
 
     aws_env = {
         "AWS_ENDPOINT_URL": moto_url,
@@ -230,7 +252,7 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False,
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{APPROVER_USER}:op",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -249,10 +271,12 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False,
         "AIOPS_AIRFLOW_BASE_URL": airflow_url,
         "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
         "AIOPS_AIRFLOW_API_PASSWORD": password,
+        "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
     })
+    env.update(LATENCY_TUNING)
     env.update(extra_env or {})
     stack = LocalStack(home=home, moto_url=moto_url, airflow_url=airflow_url, username=ADMIN_USER,
-                       password=password, env=env)
+                       password=password, env=env, passwords=passwords)
     try:
         moto = _start("moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs)
         stack.processes.append(moto)
@@ -269,10 +293,49 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False,
             shutil.rmtree(home, ignore_errors=True)
 
 
-if __name__ == "__main__":  # python local/stack.py: start the stack and keep it up until Ctrl-C
-    with local_stack() as running:
-        print(json.dumps({"airflow": running.airflow_url, "username": running.username,
-                          "password": running.password, "moto": running.moto_url,
-                          "airflow_home": str(running.home)}), flush=True)
+def provision(stack: LocalStack) -> dict[str, str]:
+    """The simulated account, as the infra defines it: the platform's tables, bucket and topic, and every
+    SSM document in ssm/ (same names). Run in this process, pointed at the stack's moto server."""
+    os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("AWS_", "AIOPS_"))})
+    from matcarv_aiops.provision import provision_platform
+    from matcarv_aiops.settings import reload_settings
+
+    created = provision_platform(reload_settings())
+    ssm = stack.aws_client("ssm")
+    for document in sorted((REPO / "ssm").glob("*.yaml")):
+        ssm.create_document(Name=document.stem, Content=document.read_text(), DocumentType="Automation",
+                            DocumentFormat="YAML")
+    return created
+
+
+def _serve(port: int | None, state_file: Path | None) -> None:
+    """`make up`: start the stack, provision it, unpause every DAG, and keep it up until SIGTERM/Ctrl-C."""
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with local_stack(airflow_port=port) as running:
+        provision(running)
+        _, dags = running.api("GET", "/dags?limit=100")
+        for dag in dags.get("dags", []):
+            running.unpause(dag["dag_id"])
+        info = {"airflow": running.airflow_url, "users": running.passwords, "moto": running.moto_url,
+                "airflow_home": str(running.home), "pid": os.getpid()}
+        if state_file:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
+    if state_file:
+        state_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # python local/stack.py [--port N] [--state FILE]: the stack, up until stopped
+    import argparse
+
+    parser = argparse.ArgumentParser(description=_serve.__doc__)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--state", type=Path, default=None)
+    arguments = parser.parse_args()
+    _serve(arguments.port, arguments.state)
