@@ -49,8 +49,9 @@ class _AccountSettingsFromStubber:
         return getattr(self._moto, name)
 
     def get_account_settings(self, **kwargs):
-        functions = self._moto.list_functions()["Functions"]
-        taken = sum(self._moto.get_function_concurrency(FunctionName=f["FunctionName"])
+        tally = boto3.client("lambda", region_name=REGION)  # not the handler's client: its calls are audited
+        functions = tally.list_functions()["Functions"]
+        taken = sum(tally.get_function_concurrency(FunctionName=f["FunctionName"])
                     .get("ReservedConcurrentExecutions", 0) for f in functions)
         stubbed = boto3.client("lambda", region_name=REGION)
         with Stubber(stubbed) as stubber:

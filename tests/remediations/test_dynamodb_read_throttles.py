@@ -1,9 +1,13 @@
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import pytest
 
 from matcarv_aiops.remediations.dynamodb_read_throttles import DynamodbReadThrottles
 from tests.events import alarm_event
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 EVENT = alarm_event("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": "orders"})

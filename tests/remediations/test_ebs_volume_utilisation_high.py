@@ -2,10 +2,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import pytest
 
 from matcarv_aiops.remediations.ebs_volume_utilisation_high import EbsVolumeUtilisationHigh
 from tests.events import alarm_event
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
 from tests.remediations.notifications import TopicInbox
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 

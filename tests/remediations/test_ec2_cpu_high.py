@@ -1,9 +1,13 @@
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import pytest
 
 from matcarv_aiops.remediations.ec2_cpu_high import Ec2CpuHigh
 from tests.events import alarm_event
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 MOTO_AMI = "ami-03cf127a"  # one of the images moto ships

@@ -1,7 +1,11 @@
 import boto3
+import pytest
 
 from matcarv_aiops.remediations.ecs_tasks_below_desired import EcsTasksBelowDesired
 from tests.events import ecs_service_action
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 

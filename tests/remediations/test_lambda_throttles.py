@@ -7,6 +7,9 @@ from matcarv_aiops.remediations import lambda_throttles
 from matcarv_aiops.remediations.lambda_throttles import LambdaThrottles
 from tests.events import alarm_event
 from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 EVENT = alarm_event("AWS/Lambda", "Throttles", {"FunctionName": "checkout"})
 

@@ -3,10 +3,14 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import pytest
 
 from matcarv_aiops.remediations.sns_delivery_failures import SnsDeliveryFailures
 from tests.events import ACCOUNT, alarm_event
 from tests.remediations.notifications import published, subscribe_inbox
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 TOPIC = "order-events"

@@ -5,6 +5,9 @@ from matcarv_aiops.catalogue import get_entry
 from matcarv_aiops.remediations.sqs_queue_depth_high import SqsQueueDepthHigh
 from tests.events import alarm_event
 from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
+from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 EVENT = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders"})
