@@ -3,12 +3,11 @@ else a direct raise of its read capacity units."""
 
 from __future__ import annotations
 
-import math
-
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
 
 NAMESPACE = "dynamodb"
@@ -68,8 +67,7 @@ class DynamodbReadThrottles(Remediation):
             return {"mode": REGISTER, "min": rcu,
                     "max": min(rcu * int(ctx.threshold("autoscaling_max_factor")), quota)}
         ceiling = min(int(state["read_scaling"]["max"]), quota)
-        return {"mode": RAISE, "read_capacity": min(max(rcu + 1, math.ceil(rcu * (1 + ctx.threshold("increase_percent") / 100))),
-                                                    ceiling)}
+        return {"mode": RAISE, "read_capacity": min(raised(rcu, ctx.threshold("increase_percent")), ceiling)}
 
     def assess(self, ctx, state):
         if state["billing_mode"] == "PAY_PER_REQUEST":

@@ -1,8 +1,6 @@
-"""Reserved concurrency arithmetic shared by the entries that raise a Lambda function's concurrency."""
+"""Reserved concurrency reads, raises and restores, shared by the entries that scale a Lambda function."""
 
 from __future__ import annotations
-
-import math
 
 # Lambda refuses a reservation that would leave fewer than this many unreserved executions in the account.
 MIN_UNRESERVED = 100
@@ -12,11 +10,6 @@ def reservable_headroom(lambda_client) -> int:
     """How many more executions the account can still reserve (GetAccountSettings)."""
     unreserved = lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     return max(int(unreserved) - MIN_UNRESERVED, 0)
-
-
-def raised(current: int, percent: float) -> int:
-    """``current`` raised by ``percent``, rounded up, and by at least one."""
-    return max(current + 1, math.ceil(current * (1 + percent / 100)))
 
 
 def reserved_concurrency(lambda_client, function: str) -> int | None:

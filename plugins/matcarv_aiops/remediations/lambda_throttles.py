@@ -7,9 +7,8 @@ from botocore.exceptions import ClientError
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation
 from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
-from matcarv_aiops.remediations.lambda_concurrency import (
-    raised, reservable_headroom, reserved_concurrency, restore_reserved,
-)
+from matcarv_aiops.remediations.capacity import raised
+from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, reserved_concurrency, restore_reserved
 
 
 @register

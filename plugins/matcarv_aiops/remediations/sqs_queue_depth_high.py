@@ -6,9 +6,8 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation
-from matcarv_aiops.remediations.lambda_concurrency import (
-    raised, reservable_headroom, reserved_concurrency, restore_reserved,
-)
+from matcarv_aiops.remediations.capacity import raised
+from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, reserved_concurrency, restore_reserved
 
 MAPPING, RESERVED = "mapping_maximum_concurrency", "reserved_concurrency"
 _ACTIVE_MAPPING_STATES = ("Enabled", "Enabling", "Updating")
@@ -64,8 +63,9 @@ class SqsQueueDepthHigh(Remediation):
         if on_mapping is not None and (on_function is None or on_mapping < on_function):
             ceiling = min(int(ctx.threshold("max_mapping_concurrency")), on_function or 10**9)
             return {"cap": MAPPING, "current": on_mapping, "planned": min(raised(on_mapping, percent), ceiling)}
-        return {"cap": RESERVED, "current": on_function,
-                "planned": min(raised(on_function, percent), on_function + headroom)}
+        # above the mapping's own cap, a bigger reservation would let no more messages through
+        ceiling = min(on_function + headroom, on_mapping if on_mapping is not None else 10**9)
+        return {"cap": RESERVED, "current": on_function, "planned": min(raised(on_function, percent), ceiling)}
 
     def assess(self, ctx, state):
         if state["dead_letter_sources"]:
