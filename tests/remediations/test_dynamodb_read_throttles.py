@@ -25,7 +25,8 @@ def _table(*, rcu: int | None = 10, throttles: float = 42, scaling_max: int | No
         boto3.client("application-autoscaling", region_name=REGION).register_scalable_target(
             **SCALING, MinCapacity=5, MaxCapacity=scaling_max)
     boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[
-        {"MetricName": "ReadThrottleEvents", "Value": throttles, "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=30),
+        {"MetricName": "ReadThrottleEvents", "Value": throttles,
+         "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=30),
          "Dimensions": [{"Name": "TableName", "Value": "orders"}]}])
     return ddb
 

@@ -46,8 +46,9 @@ def test_snapshots_the_volume_and_alerts_for_resize(remediate, settings):
 
 def test_failed_validation_is_failure_and_changes_nothing_else(remediate, monkeypatch):
     ec2, volume, event = _volume(95)
+    broken = {"VolumeId": volume, "State": "error"}  # validation's read-back: the snapshot failed
     monkeypatch.setattr(EbsVolumeUtilisationHigh, "_snapshot",
-                        lambda self, ctx, snapshot_id: {"SnapshotId": snapshot_id, "VolumeId": volume, "State": "error"})
+                        lambda self, ctx, snapshot_id: broken | {"SnapshotId": snapshot_id})
     run = remediate("ebs_volume_utilisation_high", {"event": event})
     assert run.outcome == "FAILURE" and not run.rollback.done["rolled_back"], run
     assert "is error" in run.audit.action

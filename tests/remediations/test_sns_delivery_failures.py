@@ -7,7 +7,7 @@ import pytest
 
 from matcarv_aiops.remediations.sns_delivery_failures import SnsDeliveryFailures
 from tests.events import ACCOUNT, alarm_event
-from tests.remediations.notifications import published, subscribe_inbox
+from tests.remediations.notifications import TopicInbox
 from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("declared_permissions_only")
@@ -59,16 +59,16 @@ def _received(sqs, url):
 
 
 def test_disables_the_failing_subscription_and_alerts(remediate, settings):
-    inbox = subscribe_inbox(settings)
+    inbox = TopicInbox(settings)
     sns, sqs, topic, subscriptions, queues = _topic(failed=20, delivered=80)
     run = remediate("sns_delivery_failures", {"event": EVENT})
     assert run.outcome == "SUCCESS", run.audit.action
     assert _policy(sns, subscriptions["fulfilment"])[1] == {"aiops-disabled-by": [run.audit.executionId]}
     sns.publish(TopicArn=topic, Message=json.dumps({"type": "order"}))
     assert _received(sqs, queues["fulfilment"]) == 0 and _received(sqs, queues["billing"]) == 1
-    [alert] = published(inbox, "alert")
-    assert alert["payload"]["subscription"] == subscriptions["fulfilment"]
-    assert "MessageBody" in alert["payload"]["toRestore"]
+    [alert] = inbox.messages("alert")
+    payload = json.loads(alert["MessageAttributes"]["payload"]["Value"])
+    assert payload["subscription"] == subscriptions["fulfilment"] and "MessageBody" in payload["toRestore"]
 
 
 def test_failed_validation_restores_recorded_filter_policy(remediate, monkeypatch):
@@ -91,9 +91,9 @@ def test_failed_validation_restores_recorded_filter_policy(remediate, monkeypatc
 
 
 def test_low_failure_rate_is_skipped_and_nothing_changes(remediate, settings):
-    inbox = subscribe_inbox(settings)
+    inbox = TopicInbox(settings)
     sns, sqs, topic, subscriptions, queues = _topic(failed=3, delivered=97)
     run = remediate("sns_delivery_failures", {"event": EVENT})
     assert run.outcome == "SKIPPED" and "already fixed" in run.audit.action, run.audit.action
     assert _policy(sns, subscriptions["fulfilment"]) == ("MessageBody", ORIGINAL_POLICY)
-    assert published(inbox, "alert") == []
+    assert inbox.messages("alert") == []

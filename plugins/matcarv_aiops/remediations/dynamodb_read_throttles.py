@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 from matcarv_aiops.remediations.capacity import raised
-from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
+from matcarv_aiops.remediations.metric_reads import total
 
 NAMESPACE = "dynamodb"
 READ_DIMENSION = "dynamodb:table:ReadCapacityUnits"
@@ -56,8 +56,8 @@ class DynamodbReadThrottles(Remediation):
             "read_capacity": throughput.get("ReadCapacityUnits", 0),
             "write_capacity": throughput.get("WriteCapacityUnits", 0),
             "read_scaling": self._scaling_target(ctx, name),
-            "read_throttle_events": sum(datapoints(ctx, "AWS/DynamoDB", "ReadThrottleEvents", {"TableName": name},
-                                                   minutes=ctx.threshold("lookback_minutes"), statistic="Sum")),
+            "read_throttle_events": total(ctx.client("cloudwatch"), "AWS/DynamoDB", "ReadThrottleEvents",
+                                          {"TableName": name}, minutes=ctx.threshold("lookback_minutes")),
             "tags": tags_from_list(tags),
         }
 
@@ -91,7 +91,8 @@ class DynamodbReadThrottles(Remediation):
         if plan["mode"] == REGISTER:
             return (f"register read auto scaling on table {state['table']} (min {plan['min']}, max {plan['max']}, "
                     f"target {ctx.threshold('target_utilization_percent'):g} % utilisation)")
-        return f"raise the read capacity of table {state['table']} from {state['read_capacity']} to {plan['read_capacity']}"
+        return (f"raise the read capacity of table {state['table']} from {state['read_capacity']} "
+                f"to {plan['read_capacity']}")
 
     def execute(self, ctx, state):
         plan, name = self._planned(ctx, state), state["table"]

@@ -3,13 +3,12 @@ grown inside the instance, which no API call can do safely)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.approvals import publish
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.metric_reads import latest
 
 AGENT_NAMESPACE = "CWAgent"  # the CloudWatch agent's default namespace
 AGENT_METRIC = "disk_used_percent"
@@ -41,18 +40,15 @@ class EbsVolumeUtilisationHigh(Remediation):
     def _used_percent(self, ctx, dimension: str, value: str) -> float | None:
         """The highest latest disk_used_percent over the file systems the agent reports for it."""
         cloudwatch = ctx.client("cloudwatch")
-        now = datetime.now(timezone.utc)
-        latest = []
+        found = []
         for page in cloudwatch.get_paginator("list_metrics").paginate(
                 Namespace=AGENT_NAMESPACE, MetricName=AGENT_METRIC, Dimensions=[{"Name": dimension, "Value": value}]):
             for metric in page["Metrics"]:
-                points = cloudwatch.get_metric_statistics(
-                    Namespace=AGENT_NAMESPACE, MetricName=AGENT_METRIC, Dimensions=metric["Dimensions"],
-                    StartTime=now - timedelta(minutes=ctx.threshold("lookback_minutes")), EndTime=now,
-                    Period=60, Statistics=["Maximum"])["Datapoints"]
-                if points:
-                    latest.append(max(points, key=lambda p: p["Timestamp"])["Maximum"])
-        return max(latest) if latest else None
+                found.append(latest(cloudwatch, AGENT_NAMESPACE, AGENT_METRIC,
+                                    {d["Name"]: d["Value"] for d in metric["Dimensions"]},
+                                    minutes=ctx.threshold("lookback_minutes"), statistic="Maximum"))
+        found = [value for value in found if value is not None]
+        return max(found) if found else None
 
     def _snapshots(self, ctx, filters: list[dict]) -> list[dict]:
         return ctx.client("ec2").describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
@@ -140,5 +136,6 @@ class EbsVolumeUtilisationHigh(Remediation):
         if snapshot is None:
             return Validation(False, f"snapshot {result['snapshot_id']} does not exist")
         if snapshot["VolumeId"] != state["volume_id"] or snapshot["State"] not in ("pending", "completed"):
-            return Validation(False, f"snapshot {result['snapshot_id']} of {snapshot['VolumeId']} is {snapshot['State']}")
+            return Validation(False, f"snapshot {result['snapshot_id']} of {snapshot['VolumeId']} "
+                                     f"is {snapshot['State']}")
         return Validation(True, f"snapshot {result['snapshot_id']} is {snapshot['State']}; resize alert sent")

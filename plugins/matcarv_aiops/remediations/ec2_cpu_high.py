@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
-from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
+from matcarv_aiops.remediations.metric_reads import datapoints
 
 _GROUP_ARN_MARKER = ":autoScalingGroup:"
 
@@ -33,8 +33,9 @@ class Ec2CpuHigh(Remediation):
         group = self._group(ctx, group_name)
         if group is None:
             return None
-        cpu = datapoints(ctx, "AWS/EC2", "CPUUtilization", metric_dimensions,
-                         minutes=ctx.threshold("sustained_minutes"), statistic="Average")
+        cpu = [value for _, value in datapoints(ctx.client("cloudwatch"), "AWS/EC2", "CPUUtilization",
+                                                metric_dimensions, minutes=ctx.threshold("sustained_minutes"),
+                                                statistic="Average")]
         return {
             "instance_id": instance_id,
             "group_name": group_name,

@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation
-from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
+from matcarv_aiops.remediations.metric_reads import datapoints
 from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, reserved_concurrency, restore_reserved
 
@@ -26,14 +26,18 @@ class LambdaThrottles(Remediation):
         name = function["Configuration"]["FunctionName"]
         minutes = ctx.threshold("lookback_minutes")
         reserved = reserved_concurrency(client, name)
-        concurrency = datapoints(ctx, "AWS/Lambda", "ConcurrentExecutions", {"FunctionName": name},
-                                 minutes=minutes, statistic="Maximum")
+        cloudwatch, dimensions = ctx.client("cloudwatch"), {"FunctionName": name}
+
+        def values(metric: str, statistic: str) -> list[float]:
+            return [v for _, v in datapoints(cloudwatch, "AWS/Lambda", metric, dimensions, minutes=minutes,
+                                             statistic=statistic)]
+
+        concurrency = values("ConcurrentExecutions", "Maximum")
         return {
             "function_name": name,
             "function_arn": function["Configuration"]["FunctionArn"],
             "reserved_concurrency": reserved,
-            "throttles_per_minute": datapoints(ctx, "AWS/Lambda", "Throttles", {"FunctionName": name},
-                                               minutes=minutes, statistic="Sum"),
+            "throttles_per_minute": values("Throttles", "Sum"),
             "peak_concurrency": int(max(concurrency)) if concurrency else None,
             "reservable_headroom": reservable_headroom(client),
             "tags": function.get("Tags", {}),
@@ -55,7 +59,8 @@ class LambdaThrottles(Remediation):
         limit, minutes = ctx.threshold("throttles_per_minute"), ctx.threshold("lookback_minutes")
         worst = max(state["throttles_per_minute"], default=0)
         if worst <= limit:
-            return f"already fixed: at most {worst:g} throttles a minute in the last {minutes:g} minutes (limit {limit:g})"
+            return (f"already fixed: at most {worst:g} throttles a minute in the last {minutes:g} minutes "
+                    f"(limit {limit:g})")
         planned = self._planned(ctx, state, state["reservable_headroom"])
         if planned is None:
             return (f"no reserved concurrency and no ConcurrentExecutions data in the last {minutes:g} minutes "

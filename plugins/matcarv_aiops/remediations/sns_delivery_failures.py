@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from matcarv_aiops.approvals import publish
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
-from matcarv_aiops.remediations.cloudwatch_metrics import datapoints
+from matcarv_aiops.remediations.metric_reads import total
 
 DISABLED_ATTRIBUTE = "aiops-disabled-by"
 # SetSubscriptionAttributes with "{}" removes a filter policy (documented in the SNS CLI reference).
@@ -74,10 +74,10 @@ class SnsDeliveryFailures(Remediation):
                 return None
             raise
         minutes = ctx.threshold("lookback_minutes")
-        failed = sum(datapoints(ctx, "AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": topic},
-                                minutes=minutes, statistic="Sum"))
-        delivered = sum(datapoints(ctx, "AWS/SNS", "NumberOfNotificationsDelivered", {"TopicName": topic},
-                                   minutes=minutes, statistic="Sum"))
+        cloudwatch = ctx.client("cloudwatch")
+        failed = total(cloudwatch, "AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": topic}, minutes=minutes)
+        delivered = total(cloudwatch, "AWS/SNS", "NumberOfNotificationsDelivered", {"TopicName": topic},
+                          minutes=minutes)
         subscriptions = [s for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
                          for s in page["Subscriptions"] if s["SubscriptionArn"].startswith("arn:")]
         failures = self._failures_by_destination(ctx, topic)
