@@ -52,6 +52,16 @@ def test_raise_stops_at_the_accounts_headroom(remediate):
     assert reserved("checkout") == 45  # not the 50 a quarter more would be
 
 
+def test_no_reservation_below_the_functions_peak(remediate):
+    create_function("batch", reserved=850)  # 150 unreserved: 50 to spare, below checkout's peak of 80
+    create_function("checkout")
+    _metric("Throttles", [300])
+    _metric("ConcurrentExecutions", [80])
+    run = remediate("lambda_throttles", {"event": EVENT})
+    assert run.outcome == "SKIPPED" and "past 80" in run.audit.action, run.audit.action
+    assert reserved("checkout") is None
+
+
 def test_failed_validation_restores_no_reservation(remediate, monkeypatch):
     create_function("checkout")
     _metric("Throttles", [300])

@@ -65,10 +65,18 @@ class LambdaThrottles(Remediation):
         if planned is None:
             return (f"no reserved concurrency and no ConcurrentExecutions data in the last {minutes:g} minutes "
                     "to size one from")
-        if planned <= (reserved or 0):
-            return (f"no unreserved concurrency to spare in the account (headroom {state['reservable_headroom']} "
-                    "above Lambda's floor): raising the account quota needs a human")
+        if planned <= self._floor(state):
+            return (f"not enough unreserved concurrency in the account (headroom {state['reservable_headroom']} "
+                    f"above Lambda's floor) to raise the function past {self._floor(state)}: raising the account "
+                    "quota needs a human")
         return None
+
+    @staticmethod
+    def _floor(state) -> int:
+        """What a new reservation must exceed: the current one, or, with none, the function's peak (a smaller
+        reservation would cap the function below what it runs now)."""
+        reserved = state["reserved_concurrency"]
+        return reserved if reserved is not None else state["peak_concurrency"]
 
     def plan(self, ctx, state):
         before = state["reserved_concurrency"]
@@ -79,7 +87,7 @@ class LambdaThrottles(Remediation):
     def execute(self, ctx, state):
         client, function = ctx.client("lambda"), state["function_name"]
         planned = self._planned(ctx, state, reservable_headroom(client))  # headroom may have shrunk
-        if planned is None or planned <= (state["reserved_concurrency"] or 0):
+        if planned is None or planned <= self._floor(state):
             raise RuntimeError(f"the account's unreserved headroom shrank since the check: cannot raise {function}")
         current = reserved_concurrency(client, function)
         if current is not None and current >= planned:  # a retry: already done
