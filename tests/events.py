@@ -95,3 +95,13 @@ def guardduty_finding_event(finding_type: str, severity: float, *, user_name: st
         "title": f"{finding_type} on {user_name}", "description": "test finding",
     }
     return envelope("aws.guardduty", "GuardDuty Finding", detail, event_id=event_id)
+
+
+def ecs_service_action(service_arn: str, event_name: str = "SERVICE_TASK_START_IMPAIRED", *,
+                       event_type: str = "WARN", event_id: str | None = None) -> dict:
+    """ECS Service Action (Amazon ECS service event)."""
+    cluster = service_arn.split(":service/", 1)[1].split("/")[0] if service_arn.count("/") == 2 else "default"
+    detail = {"eventType": event_type, "eventName": event_name,
+              "clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}",
+              "createdAt": "2026-11-27T03:00:00.000Z"}
+    return envelope("aws.ecs", "ECS Service Action", detail, [service_arn], event_id)
