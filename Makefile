@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install demo test clean
+.PHONY: install demo test up down clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,6 +29,21 @@ demo: $(SYNCED)
 
 test: $(SYNCED)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The same local stack as the demo, left running: the Airflow UI on http://127.0.0.1:$(PORT).
+PORT ?= 8080
+STACK_DIR := .local-stack
+up: $(SYNCED)
+	@mkdir -p $(STACK_DIR); rm -f $(STACK_DIR)/stack.json
+	@if [ -f $(STACK_DIR)/pid ] && kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null; then echo "already up (make down first)"; exit 1; fi
+	@nohup $(VENV)/bin/python local/stack.py --port $(PORT) --state $(STACK_DIR)/stack.json > $(STACK_DIR)/stack.log 2>&1 & echo $$! > $(STACK_DIR)/pid
+	@for i in $$(seq 1 300); do [ -f $(STACK_DIR)/stack.json ] && break; kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || { tail -30 $(STACK_DIR)/stack.log; exit 1; }; sleep 1; done
+	@cat $(STACK_DIR)/stack.json; echo "Airflow UI: http://127.0.0.1:$(PORT)  (users and passwords above; make down stops it)"
+
+down:
+	@if [ -f $(STACK_DIR)/pid ]; then kill -TERM $$(cat $(STACK_DIR)/pid) 2>/dev/null; \
+	  for i in $$(seq 1 60); do kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || break; sleep 1; done; rm -f $(STACK_DIR)/pid; fi
+	@echo "local stack stopped"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache

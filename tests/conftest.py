@@ -60,3 +60,30 @@ def aws(settings):
     with mock_aws():
         provision_platform(settings)
         yield settings
+
+
+@pytest.fixture(scope="session")
+def running_stack():
+    """moto_server + airflow standalone, started once per test session and always stopped."""
+    from local.stack import local_stack, provision
+
+    with local_stack() as stack:
+        provision(stack)
+        stack.unpause(*[dag["dag_id"] for dag in stack.api("GET", "/dags?limit=100")[1]["dags"]])
+        yield stack
+
+
+@pytest.fixture
+def stack_env(running_stack, monkeypatch):
+    """This process pointed at the running stack (its moto server, its Airflow, its settings)."""
+    from matcarv_aiops.ingress import handler as lambda_module
+    from matcarv_aiops.settings import reload_settings
+
+    for key, value in running_stack.env.items():
+        if key.startswith(("AWS_", "AIOPS_")):
+            monkeypatch.setenv(key, value)
+    reload_settings()
+    monkeypatch.setattr(lambda_module, "_client", None)
+    yield running_stack
+    monkeypatch.undo()
+    reload_settings()
