@@ -1,0 +1,95 @@
+"""One IAM role per catalogue entry, holding exactly the actions the entry declares, each scoped to the
+resources ``iam_actions.scoped_resources`` allows. The DAG's tasks assume it (in the event's account) for
+the action: ``AIOPS_REMEDIATION_ROLE_ARN_TEMPLATE`` = ``REMEDIATION_ROLE_ARN_TEMPLATE``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from aiops_infra.iam_actions import NO_RESOURCE_LEVEL_ACTIONS, scoped_resources
+from aiops_infra.nag import acknowledge
+from matcarv_aiops.catalogue import CatalogueEntry
+
+ROLE_NAME_PREFIX = "AIOpsRemediation-"
+REMEDIATION_ROLE_ARN_TEMPLATE = "arn:aws:iam::{account}:role/" + ROLE_NAME_PREFIX + "{remediation}"
+
+
+def remediation_role_name(remediation_id: str) -> str:
+    return ROLE_NAME_PREFIX + remediation_id
+
+
+def entry_statements(entry: CatalogueEntry, *, region: str, account: str) -> list[iam.PolicyStatement]:
+    """The entry's actions, grouped by the resources they are scoped to, in the catalogue's order."""
+    by_resources: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for action in entry.permissions:
+        resources = scoped_resources(remediation_id=entry.id, action=action,
+                                     target_arn_templates=[t.arn for t in entry.targets],
+                                     region=region, account=account)
+        by_resources[tuple(resources)].append(action)
+    return [iam.PolicyStatement(actions=actions, resources=list(resources))
+            for resources, actions in by_resources.items()]
+
+
+def nag_finding(resource: str, stack: cdk.Stack) -> str:
+    """cdk-nag's granular IAM5 finding id for a resource: intrinsics render as <AWS::Region>, <Logical.Arn>."""
+    return "Resource::" + _render(stack.resolve(resource))
+
+
+def _render(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        return _render(value["Fn::ImportValue"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    raise ValueError(f"cannot name a cdk-nag finding for {value!r}")
+
+
+def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.PolicyStatement], why: str,
+                                 *, reasons: dict[str, str] | None = None) -> None:
+    """Acknowledge each wildcard resource of ``statements`` on ``policy`` (a role or policy), one granular
+    IAM5 finding each; ``reasons`` may give a resource its own reason instead of ``why``."""
+    stack = cdk.Stack.of(policy)
+    reasons = reasons or {}
+    for statement in statements:
+        for resource in statement.resources:
+            if resource == "*":
+                reason = ("only actions that support no resource-level permissions use *: "
+                          + ", ".join(a for a in statement.actions if a in NO_RESOURCE_LEVEL_ACTIONS))
+            elif "*" in resource:
+                reason = reasons.get(resource, why)
+            else:
+                continue
+            acknowledge(policy, "IAM5", reason, finding=nag_finding(resource, stack))
+
+
+class RemediationRoles(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry],
+                 trusted_role_arn: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.roles: dict[str, iam.Role] = {}
+        for entry in entries:
+            statements = entry_statements(entry, region=stack.region, account=stack.account)
+            role = iam.Role(
+                self, entry.id, role_name=remediation_role_name(entry.id),
+                assumed_by=iam.ArnPrincipal(trusted_role_arn),
+                description=f"MatCarv AIOps remediation {entry.id}: {entry.action}"[:1000],
+                max_session_duration=cdk.Duration.hours(1),
+                inline_policies={"Remediation": iam.PolicyDocument(statements=statements)},
+            )
+            acknowledge_scoped_wildcards(
+                role, statements,
+                f"the event names the {entry.resource_type} at run time: the role may act on that one resource "
+                f"type in this account and region, nothing else")
+            self.roles[entry.id] = role
