@@ -101,8 +101,14 @@ class DeploymentConfig:
             fail("natGateways", "0 to 3")
         if not 1 <= self.snapshot_retention_days <= 365:
             fail("snapshotRetentionDays", "Recycle Bin keeps 1 to 365 days")
-        if self.existing_vpc and len(self.existing_vpc.private_subnet_ids) != 2:
-            fail("existingVpc", "MWAA needs exactly two private subnets in different Availability Zones")
+        if self.existing_vpc:
+            if not re.fullmatch(r"vpc-([0-9a-f]{8}|[0-9a-f]{17})", self.existing_vpc.vpc_id):
+                fail("existingVpc", f"vpcId {self.existing_vpc.vpc_id!r} is not a VPC id")
+            bad = [s for s in self.existing_vpc.private_subnet_ids if not re.fullmatch(r"subnet-([0-9a-f]{8}|[0-9a-f]{17})", s)]
+            if bad:
+                fail("existingVpc", f"not subnet ids: {bad}")
+            if len(self.existing_vpc.private_subnet_ids) != 2:
+                fail("existingVpc", "MWAA needs exactly two private subnets in different Availability Zones")
 
 
 def _csv(raw: Any) -> tuple[str, ...]:
