@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install demo test clean
+.PHONY: install demo test bundle synth clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,5 +30,13 @@ demo: $(SYNCED)
 test: $(SYNCED)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The MWAA deployment bundle (dags/, plugins.zip, requirements.txt, startup.sh) in build/bundle.
+bundle: $(SYNCED)
+	PYTHONPATH=infra $(VENV)/bin/python -m aiops_infra.bundle build/bundle
+
+# The CloudFormation templates of every stack in infra/cdk.out (offline; CDK context from infra/cdk.json).
+synth: $(SYNCED)
+	cd infra && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../$(VENV)/bin/python app.py
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache build infra/cdk.out

@@ -47,7 +47,7 @@ class AIOpsStack(cdk.Stack):
                  entries: Iterable[CatalogueEntry], trigger_code: Path, **kwargs) -> None:
         super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA, triggers, state, IAM", **kwargs)
         entries = list(entries)
-        self.add_dependency(source)
+        self.add_stack_dependency(source)
         # Imported by export name, so the source stack can be deployed (and the bundle uploaded) first.
         source_bucket = s3.Bucket.from_bucket_arn(self, "SourceBucket", cdk.Fn.import_value(SOURCE_BUCKET_EXPORT))
         access_logs = AccessLogsBucket(self, "AccessLogs")

@@ -39,7 +39,7 @@ def build_package(out_dir: Path) -> Path:
     """Write the Lambda code to ``out_dir`` (emptied first) and return it."""
     handler_module = CORE_PACKAGE / "ingress" / "handler.py"
     if not handler_module.is_file():
-        raise PackagingError(f"the trigger Lambda's handler {handler_module.relative_to(REPO)} does not exist")
+        raise PackagingError(f"the trigger Lambda's handler {handler_module} does not exist")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
