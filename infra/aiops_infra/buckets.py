@@ -7,7 +7,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from aiops_infra.nag import acknowledge
 
 
 def _private_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucket | None,
@@ -36,7 +35,6 @@ class AccessLogsBucket(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(retention_days),
                                               noncurrent_version_expiration=cdk.Duration.days(30))],
         )
-        acknowledge(self.bucket, "S1", "this is the server access log bucket; logging it to itself would loop")
 
 
 class SourceBucket(Construct):

@@ -58,19 +58,20 @@ def _render(value) -> str:
 def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.PolicyStatement], why: str,
                                  *, reasons: dict[str, str] | None = None) -> None:
     """Acknowledge each wildcard resource of ``statements`` on ``policy`` (a role or policy), one granular
-    IAM5 finding each; ``reasons`` may give a resource its own reason instead of ``why``."""
+    IAM5 finding each; ``reasons`` may give a resource its own reason instead of ``why``. ``"*"`` is
+    acknowledged once, naming every action that uses it (all from NO_RESOURCE_LEVEL_ACTIONS)."""
     stack = cdk.Stack.of(policy)
     reasons = reasons or {}
+    star_actions: list[str] = []
     for statement in statements:
         for resource in statement.resources:
             if resource == "*":
-                reason = ("only actions that support no resource-level permissions use *: "
-                          + ", ".join(a for a in statement.actions if a in NO_RESOURCE_LEVEL_ACTIONS))
+                star_actions += [a for a in statement.actions if a in NO_RESOURCE_LEVEL_ACTIONS]
             elif "*" in resource:
-                reason = reasons.get(resource, why)
-            else:
-                continue
-            acknowledge(policy, "IAM5", reason, finding=nag_finding(resource, stack))
+                acknowledge(policy, "IAM5", reasons.get(resource, why), finding=nag_finding(resource, stack))
+    if star_actions:
+        acknowledge(policy, "IAM5", "only actions that support no resource-level permissions use *: "
+                    + ", ".join(star_actions), finding="Resource::*")
 
 
 class RemediationRoles(Construct):

@@ -65,7 +65,8 @@ class SsmAutomation(Construct):
         acknowledge_scoped_wildcards(
             self.role, statements,
             "runbooks act on the resource named at run time: one resource type per action, in this account "
-            "and region (diagnostics: the ssm/ prefix of the diagnostics bucket)")
+            "and region", reasons={f"{diagnostics_bucket_arn}/ssm/*":
+                                   "runbooks write diagnostics under the ssm/ prefix of the diagnostics bucket, keyed by execution"})
         self.documents: dict[str, ssm.CfnDocument] = {}
         for path in document_files(directory):
             self.documents[path.name] = ssm.CfnDocument(
