@@ -3,7 +3,8 @@
     build/bundle/
       dags/              the DAG files (and .airflowignore), as MWAA syncs them
       plugins.zip        matcarv_aiops, matcarv_operators, matcarv_sensors (and any Airflow plugin
-                         module in plugins/) at the root of the zip, as MWAA unpacks it onto sys.path
+                         module in plugins/) at the root of the zip, as MWAA unpacks it onto sys.path,
+                         with an .airflowignore that keeps Airflow from exec'ing them as plugin files
       requirements.txt   what MWAA installs on top of its image, with the constraint line
       startup.sh         exports the AIOPS_* settings the stack passes as `aiops.*` configuration options
 
@@ -69,7 +70,20 @@ def build_plugins_zip(target: Path) -> Path:
         # Airflow plugin modules (AirflowPlugin subclasses) live at the top of plugins/.
         for path in sorted((REPO / "plugins").glob("*.py")):
             _add(archive, path, path.name)
+        info = zipfile.ZipInfo(".airflowignore", date_time=_ZIP_TIME)
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, plugins_airflowignore())
     return target
+
+
+def plugins_airflowignore() -> str:
+    """plugins/.airflowignore, extended to every import root: on MWAA all three sit in the plugins folder,
+    and Airflow must import them as packages, never exec their modules as plugin files."""
+    source = REPO / "plugins" / ".airflowignore"
+    text = source.read_text(encoding="utf-8") if source.is_file() else ""
+    lines = text.splitlines()
+    missing = [f"{root}/" for root in IMPORT_ROOTS if f"{root}/" not in {line.strip() for line in lines}]
+    return "\n".join(lines + missing) + "\n"
 
 
 def build_bundle(out_dir: Path = DEFAULT_OUT) -> Bundle:

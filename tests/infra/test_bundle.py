@@ -39,6 +39,12 @@ def test_plugins_zip_has_the_three_import_roots_at_its_root(bundle):
     assert "matcarv_aiops/catalogue/entries/s3_public_access.yaml" in names
 
 
+def test_plugins_zip_keeps_airflow_from_executing_the_packages_as_plugin_files(bundle):
+    with zipfile.ZipFile(bundle.plugins_zip) as archive:
+        ignored = {line.strip() for line in archive.read(".airflowignore").decode().splitlines()}
+    assert {f"{root}/" for root in IMPORT_ROOTS} <= ignored
+
+
 def test_plugins_zip_imports_once_unpacked(bundle, tmp_path):
     """MWAA unpacks plugins.zip into its plugins folder and puts that on sys.path: the core, its catalogue
     data and the other import roots load from there alone."""
