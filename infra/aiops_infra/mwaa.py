@@ -37,7 +37,6 @@ AIRFLOW_OPTIONS = {
     "core.default_timezone": "utc",
     "scheduler.catchup_by_default": "False",
     "core.max_active_runs_per_dag": "16",
-    "webserver.warn_deployment_exposure": "False",
 }
 # What each table is used for by the DAGs, as exact DynamoDB actions.
 TABLE_ACTIONS = {

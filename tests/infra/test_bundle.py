@@ -122,3 +122,32 @@ def test_lambda_package_needs_the_handler(tmp_path, monkeypatch):
     (tmp_path / "matcarv_aiops").mkdir()
     with pytest.raises(PackagingError, match="ingress/handler.py does not exist"):
         build_package(tmp_path / "out")
+
+
+def test_every_dag_imports_from_the_bundle(bundle, tmp_path):
+    """As MWAA runs it: plugins.zip unpacked into the plugins folder, dags/ as the DAGs folder, both ahead
+    of anything installed. Every DAG parses, and the core comes from the bundle."""
+    plugins = tmp_path / "plugins"
+    with zipfile.ZipFile(bundle.plugins_zip) as archive:
+        archive.extractall(plugins)
+    code = """
+import sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+import matcarv_aiops
+assert matcarv_aiops.__file__.startswith(sys.argv[2]), matcarv_aiops.__file__
+print(" ".join(sorted(bag.dag_ids)))
+"""
+    env = {**os.environ, "PYTHONPATH": str(plugins), "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "AIRFLOW__CORE__DAGS_FOLDER": str(bundle.dags), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db"}
+    result = subprocess.run([sys.executable, "-c", code, str(bundle.dags), str(plugins)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from matcarv_aiops.catalogue import catalogue
+
+    dag_ids = set(result.stdout.split())
+    assert {entry.dag_id for entry in catalogue().values()} <= dag_ids
+    assert "approve_remediation" in dag_ids
