@@ -45,10 +45,8 @@ class SourceBucket(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = _private_bucket(
-            self, "Bucket", access_logs=access_logs, log_prefix="source/",
-            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(90))],
-        )
+        # No expiry of old versions: the environment may still be pinned to one of them.
+        self.bucket = _private_bucket(self, "Bucket", access_logs=access_logs, log_prefix="source/")
 
 
 class DiagnosticsBucket(Construct):
