@@ -56,6 +56,17 @@ ACTION_RESOURCES: dict[str, tuple[str, ...]] = {
     "ec2:CreateSnapshot": ("arn:aws:ec2:{region}:{account}:volume/*", "arn:aws:ec2:{region}::snapshot/*"),
     # Tags written by a remediation go on the snapshots it creates.
     "ec2:CreateTags": ("arn:aws:ec2:{region}::snapshot/*",),
+    "ec2:StartInstances": ("arn:aws:ec2:{region}:{account}:instance/*",),
+    "ec2:StopInstances": ("arn:aws:ec2:{region}:{account}:instance/*",),
+    "ecs:UpdateService": ("arn:aws:ecs:{region}:{account}:service/*",),
+    "ecs:DescribeServices": ("arn:aws:ecs:{region}:{account}:service/*",),
+    "ecs:DescribeTasks": ("arn:aws:ecs:{region}:{account}:task/*",),
+    "ecs:ListTasks": ("arn:aws:ecs:{region}:{account}:container-instance/*",),
+    # An entry that runs its runbook: start and follow the AIOps documents, passing the runbooks' role.
+    "ssm:StartAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-definition/AIOps-*",),
+    "ssm:GetAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-execution/*",),
+    "ssm:StopAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-execution/*",),
+    "iam:PassRole": ("arn:aws:iam::{account}:role/AIOpsSSMAutomationRole",),
 }
 
 

@@ -46,3 +46,11 @@ class Notifications(Construct):
                                master_key=self.key, enforce_ssl=True)
         if email:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def allow_publish(self, principals: list[iam.IPrincipal]) -> None:
+        """Let principals of other accounts (member-account runbooks) publish, and use the key to do so."""
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], resources=[self.topic.topic_arn], principals=principals))
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            actions=list(KEY_USE_ACTIONS), resources=["*"], principals=principals,
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{cdk.Stack.of(self).region}.amazonaws.com"}}))

@@ -21,7 +21,7 @@ from aiops_infra.network import Network
 from aiops_infra.notifications import Notifications
 from aiops_infra.recycle_bin import SnapshotRecycleBin
 from aiops_infra.remediation_roles import REMEDIATION_ROLE_ARN_TEMPLATE, RemediationRoles
-from aiops_infra.ssm_documents import SSM_AUTOMATION_ROLE_NAME, SsmAutomation
+from aiops_infra.ssm_documents import DIAGNOSTICS_PREFIX, SSM_AUTOMATION_ROLE_NAME, SsmAutomation
 from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
 from matcarv_aiops.catalogue import CatalogueEntry
@@ -85,13 +85,16 @@ class AIOpsStack(cdk.Stack):
                          "AIOPS_PRODUCTION_ACCOUNTS": settings["production_accounts"]})
         self.rules = CatalogueRules(self, "Rules", entries=entries, function=self.trigger.function,
                                     member_account_ids=config.member_account_ids)
-        self.ssm = SsmAutomation(self, "Ssm", entries=entries, diagnostics_bucket_arn=diagnostics.bucket.bucket_arn)
+        self.ssm = SsmAutomation(self, "Ssm", diagnostics_bucket_arn=diagnostics.bucket.bucket_arn,
+                                 topic_arn=notifications.topic.topic_arn)
         if config.member_account_ids:
-            # Member-account runbooks write their diagnostics here, under ssm/ only.
+            # Member-account runbooks write their diagnostics here and may notify through the topic.
+            member_runbooks = [iam.ArnPrincipal(f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}")
+                               for account in config.member_account_ids]
             diagnostics.bucket.add_to_resource_policy(iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[diagnostics.bucket.arn_for_objects("ssm/*")],
-                principals=[iam.ArnPrincipal(f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}")
-                            for account in config.member_account_ids]))
+                actions=["s3:PutObject"], resources=[diagnostics.bucket.arn_for_objects(f"{DIAGNOSTICS_PREFIX}*")],
+                principals=member_runbooks))
+            notifications.allow_publish(member_runbooks)
         SnapshotRecycleBin(self, "RecycleBin", retention_days=config.snapshot_retention_days)
         OperationalAlarms(self, "Alarms", topic=notifications.topic, dead_letter_queue=self.rules.dead_letter_queue,
                           trigger_function=self.trigger.function)
@@ -118,8 +121,11 @@ class MemberAccountStack(cdk.Stack):
         hub_diagnostics = cdk.CfnParameter(self, "HubDiagnosticsBucketName", type="String",
                                            description="DiagnosticsBucketName output of the hub stack")
         RemediationRoles(self, "RemediationRoles", entries=entries, trusted_role_arn=hub_role.value_as_string)
-        SsmAutomation(self, "Ssm", entries=entries,
-                      diagnostics_bucket_arn=f"arn:aws:s3:::{hub_diagnostics.value_as_string}")
+        hub_topic = cdk.CfnParameter(self, "HubNotificationsTopicArn", type="String",
+                                     allowed_pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+",
+                                     description="NotificationsTopicArn output of the hub stack")
+        SsmAutomation(self, "Ssm", diagnostics_bucket_arn=f"arn:aws:s3:::{hub_diagnostics.value_as_string}",
+                      topic_arn=hub_topic.value_as_string)
         hub_bus = f"arn:aws:events:{self.region}:{hub_account.value_as_string}:event-bus/default"
         forwarding_role = iam.Role(
             self, "ForwardingRole", role_name=EVENTBRIDGE_ROLE_NAME,

@@ -70,47 +70,30 @@ def test_every_catalogue_action_is_classified():
                              region="r", account="a")
 
 
-RUNBOOK = """\
-description: test runbook
-schemaVersion: '0.3'
-assumeRole: '{{ AutomationAssumeRole }}'
-parameters:
-  AutomationAssumeRole: {type: String}
-mainSteps:
-  - name: CollectDiagnostics
-    action: aws:sleep
-    inputs: {Duration: PT1S}
-"""
-
-
-def test_ssm_documents_every_file_becomes_an_automation_document(tmp_path):
+def test_ssm_construct_with_no_documents_creates_the_role_only(tmp_path):
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
     from aiops_infra.ssm_documents import SsmAutomation
 
-    (tmp_path / "ec2-restart.yaml").write_text(RUNBOOK)
-    (tmp_path / "sqs-redrive.yml").write_text(RUNBOOK.replace("test runbook", "second"))
     (tmp_path / "README.md").write_text("not a document")
     stack = cdk.Stack(cdk.App(), "Docs")
-    SsmAutomation(stack, "Ssm", entries=catalogue().values(), diagnostics_bucket_arn="arn:aws:s3:::diag",
-                  directory=tmp_path)
+    SsmAutomation(stack, "Ssm", diagnostics_bucket_arn="arn:aws:s3:::diag",
+                  topic_arn="arn:aws:sns:eu-west-1:123456789012:t", directory=tmp_path)
     template = Template.from_stack(stack)
-    template.resource_count_is("AWS::SSM::Document", 2)
-    template.has_resource_properties("AWS::SSM::Document", {
-        "Name": "AIOps-ec2-restart", "DocumentType": "Automation", "DocumentFormat": "YAML",
-        "Content": {"description": "test runbook", "schemaVersion": "0.3", "assumeRole": "{{ AutomationAssumeRole }}",
-                    "parameters": {"AutomationAssumeRole": {"type": "String"}},
-                    "mainSteps": [{"name": "CollectDiagnostics", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}]}})
+    template.resource_count_is("AWS::SSM::Document", 0)
+    template.resource_count_is("AWS::IAM::Policy", 0)
     template.has_resource_properties("AWS::IAM::Role", {"RoleName": "AIOpsSSMAutomationRole"})
 
 
-def test_ssm_documents_reject_a_file_that_is_not_a_runbook(tmp_path):
-    import aws_cdk as cdk
+def test_runbook_actions_are_scoped_and_unknown_ones_named():
+    from aiops_infra.ssm_documents import runbook_resources
 
-    from aiops_infra.ssm_documents import SsmAutomation
-
-    (tmp_path / "broken.yaml").write_text("just: a mapping\n")
-    with pytest.raises(ValueError, match="broken.yaml.*schemaVersion and mainSteps"):
-        SsmAutomation(cdk.Stack(cdk.App(), "Docs"), "Ssm", entries=[], diagnostics_bucket_arn="arn:aws:s3:::d",
-                      directory=tmp_path)
+    scope = dict(document="AIOps-X.yaml", region="eu-west-1", account="123456789012",
+                 diagnostics_bucket_arn="arn:aws:s3:::diag", topic_arn="arn:aws:sns:eu-west-1:123456789012:t")
+    assert runbook_resources("s3:PutObject", **scope) == ["arn:aws:s3:::diag/diagnostics/*"]
+    assert runbook_resources("sns:Publish", **scope) == ["arn:aws:sns:eu-west-1:123456789012:t"]
+    assert runbook_resources("ec2:DescribeVolumes", **scope) == ["*"]
+    assert runbook_resources("ec2:StopInstances", **scope) == ["arn:aws:ec2:eu-west-1:123456789012:instance/*"]
+    with pytest.raises(UnclassifiedActionError, match="AIOps-X.yaml.*'rds:RebootDBInstance'"):
+        runbook_resources("rds:RebootDBInstance", **scope)

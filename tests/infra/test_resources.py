@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from aws_cdk.assertions import Match, Template
 
 from aiops_infra.alarms import METRIC_NAMESPACE, METRIC_NAME
@@ -171,10 +172,28 @@ def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
 
 
 def test_ssm_documents_one_per_file(synth):
-    documents = synth.resources("AIOps", "AWS::SSM::Document")
-    assert len(documents) == len(document_files())
-    for document in documents.values():
-        assert document["Properties"]["DocumentType"] == "Automation"
+    files = {path.stem: path for path in document_files()}
+    documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.resources("AIOps", "AWS::SSM::Document").values()}
+    assert set(documents) == set(files)
+    for name, document in documents.items():
+        assert document["DocumentType"] == "Automation"
+        assert document["Content"] == yaml.safe_load(files[name].read_text())
+
+
+def test_ssm_role_holds_exactly_the_runbooks_actions(synth):
+    roles = synth.resources("AIOps", "AWS::IAM::Role")
+    role_id = next(lid for lid, r in roles.items() if r["Properties"].get("RoleName") == "AIOpsSSMAutomationRole")
+    granted = sorted(a for r in synth.resources("AIOps", "AWS::IAM::Policy").values()
+                     if {"Ref": role_id} in r["Properties"]["Roles"]
+                     for s in r["Properties"]["PolicyDocument"]["Statement"]
+                     for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    files = document_files()
+    if not files:
+        assert granted == []
+        return
+    from aiops_infra.ssm_documents import document_permissions
+
+    assert granted == sorted({action for path in files for action in document_permissions(path)})
 
 
 def test_recycle_bin_keeps_deleted_snapshots(synth):
@@ -197,7 +216,8 @@ def test_alarms(synth):
 
 def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):
     member = synth.templates["AIOpsMember"]
-    assert {"HubExecutionRoleArn", "HubAccountId", "HubDiagnosticsBucketName"} <= set(member["Parameters"])
+    assert {"HubExecutionRoleArn", "HubAccountId", "HubDiagnosticsBucketName", "HubNotificationsTopicArn"} <= set(
+        member["Parameters"])
     roles = {r["Properties"].get("RoleName"): r["Properties"] for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()}
     for entry in catalogue().values():
         trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
