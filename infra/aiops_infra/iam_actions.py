@@ -1,96 +1,146 @@
-"""Which resources an IAM action can be scoped to: the one place the policy generator and the policy
+"""Which resources an IAM action can be scoped to: the one place the policy generators and the policy
 test look this up.
 
-Sources: the Service Authorization Reference
+Source: the Service Authorization Reference
 (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html),
-the "Resource types" column of each service's actions table.
+as the machine-readable copy cfn-lint ships (``cfnlint/data/AdditionalSpecs/Policies.json``, per service:
+each action's resource types, each resource type's ARN formats). That is the documented list:
 
-- ``NO_RESOURCE_LEVEL_ACTIONS``: actions whose "Resource types" column is empty. IAM only accepts
-  ``"Resource": "*"`` for them; this is the complete list of actions allowed to use ``*`` anywhere in
-  our templates (the policy test enforces it).
-- ``ACTION_RESOURCES``: actions that act on a resource of another type than the catalogue entry's target
-  (a snapshot taken of a volume, ...), with the ARN templates to scope them to.
-- Every other action of a catalogue entry is scoped to the entry's target ARN templates with the
-  resource name wildcarded (``{value}`` -> ``*``): the event names the resource only at run time, so the
-  role may act on any resource of that one type in its account and region, and nothing else.
+- an action with no resource types supports no resource-level permissions: IAM only accepts
+  ``"Resource": "*"`` for it, and only such actions may use ``*`` in our templates (the policy test
+  enforces it);
+- any other action is scoped to ARNs. For a catalogue entry, the resource types that match the entry's
+  target ARN templates use those templates with the name wildcarded (``{value}`` -> ``*``): the event
+  names the resource only at run time, so the role may act on any resource of that one type in its
+  account and region. Resource types the target does not cover use their ARN formats, wildcarded only
+  where the format has a variable;
+- ``OVERRIDES`` narrows actions where the reference alone would be too broad (``iam:PassRole``,
+  ``ec2:CreateTags``) or where the resource is one of ours (``sns:Publish`` on the AIOps topic).
 
-A new catalogue entry whose action fits none of these fails the synth with a message naming the entry
-and the action, so it is classified here, with its source, before it can be deployed.
+An action the reference does not know (a typo, or a newer action than this cfn-lint) fails the synth
+with a message naming the entry and the action.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-# action -> why it has no resource-level permissions (service authorization reference, "Resource types" empty)
-NO_RESOURCE_LEVEL_ACTIONS: dict[str, str] = {
-    # EC2: every Describe* action is account-wide.
-    "ec2:DescribeInstances": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeInstanceStatus": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeVolumes": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeVolumeStatus": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeSnapshots": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeSecurityGroups": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeSecurityGroupRules": "EC2 Describe* actions support no resource-level permissions",
-    "ec2:DescribeTags": "EC2 Describe* actions support no resource-level permissions",
-    # CloudWatch metric reads and writes name no resource.
-    "cloudwatch:GetMetricStatistics": "CloudWatch metric reads support no resource-level permissions",
-    "cloudwatch:GetMetricData": "CloudWatch metric reads support no resource-level permissions",
-    "cloudwatch:ListMetrics": "CloudWatch metric reads support no resource-level permissions",
-    "cloudwatch:PutMetricData": "PutMetricData supports no resource-level permissions (scoped by the cloudwatch:namespace condition)",
-    "autoscaling:DescribeAutoScalingGroups": "Auto Scaling Describe* actions support no resource-level permissions",
-    "autoscaling:DescribeScalingActivities": "Auto Scaling Describe* actions support no resource-level permissions",
-    "application-autoscaling:DescribeScalableTargets": "Application Auto Scaling Describe* actions support no resource-level permissions",
-    "application-autoscaling:DescribeScalingPolicies": "Application Auto Scaling Describe* actions support no resource-level permissions",
-    "sqs:ListQueues": "ListQueues supports no resource-level permissions",
-    "s3:GetAccountPublicAccessBlock": "account-level Block Public Access has no resource ARN",
-    "logs:DescribeLogGroups": "MWAA lists log groups account-wide; its documented execution role grants DescribeLogGroups on *",
-    "lambda:ListFunctions": "ListFunctions supports no resource-level permissions",
-    "sns:ListSubscriptions": "ListSubscriptions supports no resource-level permissions",
-    "sts:GetCallerIdentity": "GetCallerIdentity supports no resource-level permissions",
-}
+import cfnlint.data.AdditionalSpecs
 
-# action -> ARN templates ({region}, {account}) for actions whose resource is not the entry's target type
-ACTION_RESOURCES: dict[str, tuple[str, ...]] = {
-    # CreateSnapshot authorizes on the source volume and on the new snapshot.
-    "ec2:CreateSnapshot": ("arn:aws:ec2:{region}:{account}:volume/*", "arn:aws:ec2:{region}::snapshot/*"),
-    # Tags written by a remediation go on the snapshots it creates.
-    "ec2:CreateTags": ("arn:aws:ec2:{region}::snapshot/*",),
-    "ec2:StartInstances": ("arn:aws:ec2:{region}:{account}:instance/*",),
-    "ec2:StopInstances": ("arn:aws:ec2:{region}:{account}:instance/*",),
-    "ecs:UpdateService": ("arn:aws:ecs:{region}:{account}:service/*",),
-    "ecs:DescribeServices": ("arn:aws:ecs:{region}:{account}:service/*",),
-    "ecs:DescribeTasks": ("arn:aws:ecs:{region}:{account}:task/*",),
-    "ecs:ListTasks": ("arn:aws:ecs:{region}:{account}:container-instance/*",),
-    # An entry that runs its runbook: start and follow the AIOps documents, passing the runbooks' role.
-    "ssm:StartAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-definition/AIOps-*",),
-    "ssm:GetAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-execution/*",),
-    "ssm:StopAutomationExecution": ("arn:aws:ssm:{region}:{account}:automation-execution/*",),
-    "iam:PassRole": ("arn:aws:iam::{account}:role/AIOpsSSMAutomationRole",),
+POLICIES_JSON = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json")
+TOPIC_NAME = "AIOpsNotifications"
+# Actions whose only resource type is optional and does not apply to how we call them, so they are
+# authorised on "*"; each with why, and each narrowed by a condition where it is granted.
+STAR_ONLY_AS_CALLED = {
+    "cloudwatch:PutMetricData": "the 'dataset' resource type is optional; metrics outside a dataset are "
+                                "authorised on *; every grant is limited by the cloudwatch:namespace condition",
 }
 
 
 class UnclassifiedActionError(ValueError):
-    """A catalogue entry declares an action this module cannot scope; the message names both."""
+    """An action cannot be scoped; the message names the entry (or document) and the action."""
 
 
-def service_of(arn_or_action: str) -> str:
-    if arn_or_action.startswith("arn:"):
-        return arn_or_action.split(":")[2]
-    return arn_or_action.split(":", 1)[0]
+@dataclass(frozen=True)
+class Scope:
+    resources: tuple[str, ...]
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (operator, key, values)
+
+    def condition_block(self) -> dict | None:
+        block: dict = {}
+        for operator, key, values in self.conditions:
+            block.setdefault(operator, {})[key] = values[0] if len(values) == 1 else list(values)
+        return block or None
 
 
-def scoped_resources(*, remediation_id: str, action: str, target_arn_templates: Iterable[str],
-                     region: str, account: str) -> list[str]:
-    """The resources one action of one catalogue entry is granted on (``["*"]`` only where IAM allows nothing else)."""
-    if action in NO_RESOURCE_LEVEL_ACTIONS:
-        return ["*"]
-    if action in ACTION_RESOURCES:
-        return [template.format(region=region, account=account) for template in ACTION_RESOURCES[action]]
-    same_service = [template for template in target_arn_templates if service_of(template) == service_of(action)]
-    if same_service:
-        return sorted({template.format(value="*", region=region, account=account) for template in same_service})
-    raise UnclassifiedActionError(
-        f"catalogue entry {remediation_id!r}: action {action!r} acts on no resource of the entry's target type "
-        f"and is not classified in infra/aiops_infra/iam_actions.py; add it to NO_RESOURCE_LEVEL_ACTIONS "
-        f"or ACTION_RESOURCES with its source")
+@lru_cache(maxsize=1)
+def _reference() -> dict:
+    return json.loads(POLICIES_JSON.read_text(encoding="utf-8"))
+
+
+def _service(action: str) -> tuple[str, str]:
+    service, _, name = action.partition(":")
+    return service, name
+
+
+def resource_types(action: str) -> list[str] | None:
+    """The action's resource types; [] if it supports no resource-level permissions; None if unknown."""
+    service, name = _service(action)
+    entry = _reference().get(service, {}).get("Actions", {}).get(name.lower())
+    if entry is None:
+        return None
+    return [t.rstrip("*") for t in entry.get("Resources", [])]
+
+
+def supports_no_resource_level_permissions(action: str) -> bool:
+    """True where IAM accepts only ``"Resource": "*"`` for the action as we call it."""
+    return resource_types(action) == [] or action in STAR_ONLY_AS_CALLED
+
+
+def arn_formats(service: str, resource_type: str) -> list[str]:
+    """ARN templates of a resource type, with {region} and {account}, and ``*`` for every variable part."""
+    types = _reference().get(service, {}).get("Resources", {})
+    found = types.get(resource_type) or next((v for k, v in types.items() if k.lower() == resource_type.lower()), {})
+    formats = []
+    for arn in found.get("ARNFormats", []):
+        arn = arn.replace("${Partition}", "aws").replace("${Region}", "{region}").replace("${Account}", "{account}")
+        formats.append(re.sub(r"\$\{[^}]+\}", "*", arn).replace(".*", "*"))
+    return formats
+
+
+def _matches(target_template: str, arn_format: str) -> bool:
+    """Does a catalogue target ARN template name a resource of this ARN format?"""
+    sample = target_template.format(value="VALUE", region="REGION", account="123456789012")
+    pattern = re.escape(arn_format.format(region="REGION", account="123456789012")).replace(r"\*", ".+")
+    return re.fullmatch(pattern, sample) is not None
+
+
+def _overrides(action: str, *, target_services: set[str], region: str, account: str, hub_account: str) -> Scope | None:
+    if action == "sns:Publish":
+        # Remediations notify through the AIOps topic in the hub, nothing else.
+        return Scope((f"arn:aws:sns:{region}:{hub_account}:{TOPIC_NAME}",))
+    if action == "iam:PassRole":
+        # Only to the service the entry remediates (e.g. a trail's CloudWatch Logs role, back to CloudTrail).
+        services = sorted(target_services - {"iam"}) or sorted(target_services)
+        return Scope((f"arn:aws:iam::{account}:role/*",),
+                     (("StringEquals", "iam:PassedToService", tuple(f"{s}.amazonaws.com" for s in services)),))
+    if action == "ec2:CreateTags":
+        # Remediations tag only the snapshots they create.
+        return Scope((f"arn:aws:ec2:{region}::snapshot/*",))
+    return None
+
+
+def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = (), region: str, account: str,
+              hub_account: str | None = None) -> Scope:
+    """How one action of ``owner`` (a catalogue entry or an SSM document) is granted."""
+    templates = [t for t in target_arn_templates if t.startswith("arn:")]
+    types = resource_types(action)
+    if types is None:
+        raise UnclassifiedActionError(
+            f"{owner}: action {action!r} is not in the Service Authorization Reference ({POLICIES_JSON.name} of "
+            f"cfn-lint); check its spelling")
+    services = {t.split(":")[2] for t in templates}
+    override = _overrides(action, target_services=services, region=region, account=account,
+                          hub_account=hub_account or account)
+    if override:
+        return override
+    if supports_no_resource_level_permissions(action):
+        return Scope(("*",))
+    service, _ = _service(action)
+    resources: set[str] = set()
+    for resource_type in types:
+        formats = arn_formats(service, resource_type)
+        targeted = {t for t in templates for f in formats if _matches(t, f)}
+        if targeted:
+            resources |= {t.format(value="*", region=region, account=account) for t in targeted}
+    if not resources:
+        for resource_type in types:
+            resources |= {f.format(region=region, account=account) for f in arn_formats(service, resource_type)}
+    if not resources:
+        raise UnclassifiedActionError(f"{owner}: action {action!r} names resource types {types} without ARN formats")
+    return Scope(tuple(sorted(resources)))

@@ -1,5 +1,5 @@
 """One IAM role per catalogue entry, holding exactly the actions the entry declares, each scoped to the
-resources ``iam_actions.scoped_resources`` allows. The DAG's tasks assume it (in the event's account) for
+resources ``iam_actions.scope_for`` allows. The DAG's tasks assume it (in the event's account) for
 the action: ``AIOPS_REMEDIATION_ROLE_ARN_TEMPLATE`` = ``REMEDIATION_ROLE_ARN_TEMPLATE``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from aiops_infra.iam_actions import NO_RESOURCE_LEVEL_ACTIONS, scoped_resources
+from aiops_infra.iam_actions import Scope, scope_for, supports_no_resource_level_permissions
 from aiops_infra.nag import acknowledge
 from matcarv_aiops.catalogue import CatalogueEntry
 
@@ -23,16 +23,17 @@ def remediation_role_name(remediation_id: str) -> str:
     return ROLE_NAME_PREFIX + remediation_id
 
 
-def entry_statements(entry: CatalogueEntry, *, region: str, account: str) -> list[iam.PolicyStatement]:
-    """The entry's actions, grouped by the resources they are scoped to, in the catalogue's order."""
-    by_resources: dict[tuple[str, ...], list[str]] = defaultdict(list)
+def entry_statements(entry: CatalogueEntry, *, region: str, account: str,
+                     hub_account: str | None = None) -> list[iam.PolicyStatement]:
+    """The entry's actions, grouped by how they are scoped, in the catalogue's order."""
+    by_scope: dict[Scope, list[str]] = defaultdict(list)
     for action in entry.permissions:
-        resources = scoped_resources(remediation_id=entry.id, action=action,
-                                     target_arn_templates=[t.arn for t in entry.targets],
-                                     region=region, account=account)
-        by_resources[tuple(resources)].append(action)
-    return [iam.PolicyStatement(actions=actions, resources=list(resources))
-            for resources, actions in by_resources.items()]
+        scope = scope_for(owner=f"catalogue entry {entry.id!r}", action=action,
+                          target_arn_templates=[t.arn for t in entry.targets], region=region, account=account,
+                          hub_account=hub_account)
+        by_scope[scope].append(action)
+    return [iam.PolicyStatement(actions=actions, resources=list(scope.resources), conditions=scope.condition_block())
+            for scope, actions in by_scope.items()]
 
 
 def nag_finding(resource: str, stack: cdk.Stack) -> str:
@@ -59,14 +60,14 @@ def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.Pol
                                  *, reasons: dict[str, str] | None = None) -> None:
     """Acknowledge each wildcard resource of ``statements`` on ``policy`` (a role or policy), one granular
     IAM5 finding each; ``reasons`` may give a resource its own reason instead of ``why``. ``"*"`` is
-    acknowledged once, naming every action that uses it (all from NO_RESOURCE_LEVEL_ACTIONS)."""
+    acknowledged once, naming every action that uses it (all without resource-level permissions)."""
     stack = cdk.Stack.of(policy)
     reasons = reasons or {}
     star_actions: list[str] = []
     for statement in statements:
         for resource in statement.resources:
             if resource == "*":
-                star_actions += [a for a in statement.actions if a in NO_RESOURCE_LEVEL_ACTIONS]
+                star_actions += [a for a in statement.actions if supports_no_resource_level_permissions(a)]
             elif "*" in resource:
                 acknowledge(policy, "IAM5", reasons.get(resource, why), finding=nag_finding(resource, stack))
     if star_actions:
@@ -76,12 +77,12 @@ def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.Pol
 
 class RemediationRoles(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry],
-                 trusted_role_arn: str) -> None:
+                 trusted_role_arn: str, hub_account: str | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.roles: dict[str, iam.Role] = {}
         for entry in entries:
-            statements = entry_statements(entry, region=stack.region, account=stack.account)
+            statements = entry_statements(entry, region=stack.region, account=stack.account, hub_account=hub_account)
             role = iam.Role(
                 self, entry.id, role_name=remediation_role_name(entry.id),
                 assumed_by=iam.ArnPrincipal(trusted_role_arn),

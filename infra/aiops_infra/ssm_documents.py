@@ -20,7 +20,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiops_infra.alarms import METRIC_NAMESPACE
-from aiops_infra.iam_actions import ACTION_RESOURCES, NO_RESOURCE_LEVEL_ACTIONS, UnclassifiedActionError
+from aiops_infra.iam_actions import scope_for
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
 
 SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
@@ -44,17 +44,11 @@ def document_permissions(path: Path) -> list[str]:
 
 def runbook_resources(action: str, *, document: str, region: str, account: str, diagnostics_bucket_arn: str,
                       topic_arn: str) -> list[str]:
-    if action in NO_RESOURCE_LEVEL_ACTIONS:
-        return ["*"]
     if action == "s3:PutObject":
         return [f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*"]
     if action == "sns:Publish":
         return [topic_arn]
-    if action in ACTION_RESOURCES:
-        return [template.format(region=region, account=account) for template in ACTION_RESOURCES[action]]
-    raise UnclassifiedActionError(
-        f"SSM document {document}: action {action!r} is not classified in infra/aiops_infra/iam_actions.py; "
-        f"add it to NO_RESOURCE_LEVEL_ACTIONS or ACTION_RESOURCES with its source")
+    return list(scope_for(owner=f"SSM document {document}", action=action, region=region, account=account).resources)
 
 
 class SsmAutomation(Construct):

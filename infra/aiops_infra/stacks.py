@@ -120,7 +120,8 @@ class MemberAccountStack(cdk.Stack):
                                        description="The account that runs AIOps")
         hub_diagnostics = cdk.CfnParameter(self, "HubDiagnosticsBucketName", type="String",
                                            description="DiagnosticsBucketName output of the hub stack")
-        RemediationRoles(self, "RemediationRoles", entries=entries, trusted_role_arn=hub_role.value_as_string)
+        RemediationRoles(self, "RemediationRoles", entries=entries, trusted_role_arn=hub_role.value_as_string,
+                         hub_account=hub_account.value_as_string)
         hub_topic = cdk.CfnParameter(self, "HubNotificationsTopicArn", type="String",
                                      allowed_pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+",
                                      description="NotificationsTopicArn output of the hub stack")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aiops_infra.config import ConfigError, DeploymentConfig
-from aiops_infra.iam_actions import NO_RESOURCE_LEVEL_ACTIONS, UnclassifiedActionError, scoped_resources
+from aiops_infra.iam_actions import (STAR_ONLY_AS_CALLED, UnclassifiedActionError, scope_for,
+                                     supports_no_resource_level_permissions)
 from matcarv_aiops.catalogue import catalogue
 
 
@@ -40,34 +41,59 @@ def test_bad_context_names_the_key(context, named):
         DeploymentConfig.from_mapping(context)
 
 
+def _scope(entry_id: str, action: str):
+    entry = catalogue()[entry_id]
+    return scope_for(owner=entry.id, action=action, target_arn_templates=[t.arn for t in entry.targets],
+                     region="eu-west-1", account="123456789012", hub_account="999999999999")
+
+
 def test_actions_are_scoped_to_the_target_type():
-    entry = catalogue()["ec2_status_check_failed"]
-    templates = [t.arn for t in entry.targets]
-    assert scoped_resources(remediation_id=entry.id, action="ec2:StopInstances", target_arn_templates=templates,
-                            region="eu-west-1", account="123456789012") == [
-        "arn:aws:ec2:eu-west-1:123456789012:instance/*"]
-    assert scoped_resources(remediation_id=entry.id, action="ec2:DescribeInstances", target_arn_templates=templates,
-                            region="eu-west-1", account="123456789012") == ["*"]
+    assert _scope("ec2_status_check_failed", "ec2:StopInstances").resources == (
+        "arn:aws:ec2:eu-west-1:123456789012:instance/*",)
+    assert _scope("s3_public_access", "s3:PutBucketPublicAccessBlock").resources == ("arn:aws:s3:::*",)
+    # The reference says DescribeInstances supports no resource-level permissions.
+    assert _scope("ec2_status_check_failed", "ec2:DescribeInstances").resources == ("*",)
 
 
-def test_an_unclassified_cross_service_action_names_the_entry():
-    entry = catalogue()["s3_public_access"]
-    with pytest.raises(UnclassifiedActionError, match="'s3_public_access'.*'config:PutEvaluations'"):
-        scoped_resources(remediation_id=entry.id, action="config:PutEvaluations",
-                         target_arn_templates=[t.arn for t in entry.targets], region="r", account="a")
+def test_other_resource_types_use_their_arn_format():
+    # A health check's failover changes records of a hosted zone, not the health check.
+    entry = catalogue().get("route53_health_check_failed")
+    if entry is None:
+        pytest.skip("no route53 entry in this catalogue")
+    assert _scope(entry.id, "route53:ChangeResourceRecordSets").resources == ("arn:aws:route53:::hostedzone/*",)
 
 
-def test_no_resource_level_list_is_exact_actions_with_reasons():
-    for action, reason in NO_RESOURCE_LEVEL_ACTIONS.items():
-        assert "*" not in action and ":" in action and reason
+def test_overrides_narrow_pass_role_and_publish():
+    from aiops_infra.iam_actions import Scope
+
+    scope = scope_for(owner="x", action="iam:PassRole", target_arn_templates=["arn:aws:cloudtrail:{region}:{account}:trail/{value}",
+                                                                              "arn:aws:iam::{value}:root"],
+                      region="r", account="123456789012")
+    assert scope == Scope(("arn:aws:iam::123456789012:role/*",),
+                          (("StringEquals", "iam:PassedToService", ("cloudtrail.amazonaws.com",)),))
+    assert scope_for(owner="x", action="sns:Publish", region="r", account="1", hub_account="2").resources == (
+        "arn:aws:sns:r:2:AIOpsNotifications",)
+
+
+def test_an_unknown_action_names_its_owner():
+    with pytest.raises(UnclassifiedActionError, match="catalogue entry 's3_public_access'.*'s3:PutBucketPublicAcessBlock'"):
+        scope_for(owner="catalogue entry 's3_public_access'", action="s3:PutBucketPublicAcessBlock",
+                  region="r", account="a")
+
+
+def test_star_only_for_actions_without_resource_level_permissions():
+    assert supports_no_resource_level_permissions("ec2:DescribeInstances")
+    assert supports_no_resource_level_permissions("cloudwatch:PutMetricData")  # documented exception
+    assert not supports_no_resource_level_permissions("ec2:StopInstances")
+    for action in STAR_ONLY_AS_CALLED:
+        assert "*" not in action
 
 
 def test_every_catalogue_action_is_classified():
     """A new entry whose action cannot be scoped fails here first, naming the entry and the action."""
     for entry in catalogue().values():
         for action in entry.permissions:
-            scoped_resources(remediation_id=entry.id, action=action, target_arn_templates=[t.arn for t in entry.targets],
-                             region="r", account="a")
+            _scope(entry.id, action)
 
 
 def test_ssm_construct_with_no_documents_creates_the_role_only(tmp_path):
@@ -95,5 +121,6 @@ def test_runbook_actions_are_scoped_and_unknown_ones_named():
     assert runbook_resources("sns:Publish", **scope) == ["arn:aws:sns:eu-west-1:123456789012:t"]
     assert runbook_resources("ec2:DescribeVolumes", **scope) == ["*"]
     assert runbook_resources("ec2:StopInstances", **scope) == ["arn:aws:ec2:eu-west-1:123456789012:instance/*"]
-    with pytest.raises(UnclassifiedActionError, match="AIOps-X.yaml.*'rds:RebootDBInstance'"):
-        runbook_resources("rds:RebootDBInstance", **scope)
+    assert runbook_resources("rds:RebootDBInstance", **scope) == ["arn:aws:rds:eu-west-1:123456789012:db:*"]
+    with pytest.raises(UnclassifiedActionError, match="AIOps-X.yaml.*'rds:RebootDbInstances'"):
+        runbook_resources("rds:RebootDbInstances", **scope)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aiops_infra.iam_actions import NO_RESOURCE_LEVEL_ACTIONS
+from aiops_infra.iam_actions import supports_no_resource_level_permissions
 from aiops_infra.remediation_roles import remediation_role_name
 from matcarv_aiops.catalogue import catalogue
 
@@ -68,7 +68,7 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(any_s
                 assert all(a.startswith("kms:") for a in _as_list(statement["Action"]))
                 continue
             if "*" in _as_list(statement["Resource"]):
-                broad = set(_as_list(statement["Action"])) - set(NO_RESOURCE_LEVEL_ACTIONS)
+                broad = {a for a in _as_list(statement["Action"]) if not supports_no_resource_level_permissions(a)}
                 assert not broad, f"{stack}/{logical_id}: Resource '*' for {sorted(broad)}"
 
 
@@ -87,19 +87,21 @@ def test_each_remediation_role_holds_exactly_its_entry_actions(any_synth):
             assert len(actions) == len(set(actions))
 
 
-def test_remediation_roles_scope_to_the_target_type(synth):
-    """Actions that support resource-level permissions are scoped to the entry's target ARN pattern."""
-    roles = {r["Properties"].get("RoleName"): r for r in synth.resources("AIOps", "AWS::IAM::Role").values()}
-    for entry in catalogue().values():
-        for policy in roles[remediation_role_name(entry.id)]["Properties"]["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
-                for resource in _as_list(statement["Resource"]):
-                    if resource == "*":
-                        continue
-                    rendered = _render(resource)
-                    services = {arn.split(":")[2] for arn in (t.arn for t in entry.targets)}
-                    assert rendered.split(":")[2] in services, (entry.id, rendered)
-                    assert rendered.endswith("*") and rendered.count("*") == 1, (entry.id, rendered)
+def test_remediation_roles_scope_each_action_to_its_own_service(any_synth):
+    """Every ARN a remediation role names belongs to the service of the actions granted on it, with at
+    most one wildcard (the resource name), in this account or the hub's."""
+    for stack in ("AIOps", "AIOpsMember"):
+        roles = {r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()}
+        for entry in catalogue().values():
+            for policy in roles[remediation_role_name(entry.id)]["Properties"]["Policies"]:
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    services = {a.split(":")[0] for a in _as_list(statement["Action"])}
+                    for resource in _as_list(statement["Resource"]):
+                        if resource == "*":
+                            continue
+                        rendered = _render(resource)
+                        assert {rendered.split(":")[2]} == services, (stack, entry.id, rendered, services)
+                        assert rendered.count("*") <= 1, (stack, entry.id, rendered)
 
 
 def _render(value: Any) -> str:
