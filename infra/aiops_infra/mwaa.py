@@ -155,12 +155,13 @@ class MwaaEnvironment(Construct):
                 "diagnostics are written under keys named by execution id, only into the diagnostics bucket",
         })
 
-    def allow_assume(self, role_arns: Iterable[str]) -> None:
-        """Let the DAGs assume exactly these (remediation) roles."""
-        policy = iam.Policy(self, "AssumeRemediationRoles", statements=[
-            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))])
+    def allow_assume(self, role_arns: Iterable[str], *, reason: str) -> None:
+        """Let the DAGs assume these (remediation) roles, and nothing else."""
+        statements = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))]
+        policy = iam.Policy(self, "AssumeRemediationRoles", statements=statements)
         self.role.attach_inline_policy(policy)
         self.environment.node.add_dependency(policy)
+        acknowledge_scoped_wildcards(policy, statements, reason)
 
 
 def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[str, str]:

@@ -74,9 +74,13 @@ class AIOpsStack(cdk.Stack):
 
         self.remediation_roles = RemediationRoles(self, "RemediationRoles", entries=entries,
                                                   trusted_role_arn=self.mwaa.role.role_arn)
-        accounts = (self.account, *config.member_account_ids)
-        self.mwaa.allow_assume(REMEDIATION_ROLE_ARN_TEMPLATE.format(account=account, remediation=entry.id)
-                               for account in accounts for entry in entries)
+        # One ARN per account, by the remediation roles' name prefix: exact names (entries x accounts) would
+        # outgrow IAM's 10,240-character limit on a role's inline policies with a few dozen accounts.
+        self.mwaa.allow_assume(
+            (REMEDIATION_ROLE_ARN_TEMPLATE.format(account=account, remediation="*")
+             for account in (self.account, *config.member_account_ids)),
+            reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the member "
+                   "accounts given by context; each holds exactly its catalogue entry's actions")
 
         self.trigger = TriggerFunction(
             self, "Trigger", code_dir=trigger_code, environment_name=config.environment_name,
