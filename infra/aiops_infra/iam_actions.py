@@ -12,8 +12,8 @@ each action's resource types, each resource type's ARN formats). That is the doc
 - any other action is scoped to ARNs. For a catalogue entry, the resource types that match the entry's
   target ARN templates use those templates with the name wildcarded (``{value}`` -> ``*``): the event
   names the resource only at run time, so the role may act on any resource of that one type in its
-  account and region. Resource types the target does not cover use their ARN formats, wildcarded only
-  where the format has a variable;
+  account and region. The action's other resource types of its own service use their ARN formats,
+  wildcarded only where the format has a variable; other services' (optional) types are left out;
 - ``OVERRIDES`` narrows actions where the reference alone would be too broad (``iam:PassRole``,
   ``ec2:CreateTags``) or where the resource is one of ours (``sns:Publish`` on the AIOps topic).
 
@@ -138,9 +138,10 @@ def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = 
         targeted = {t for t in templates for f in formats if _matches(t, f)}
         if targeted:
             resources |= {t.format(value="*", region=region, account=account) for t in targeted}
-    if not resources:
-        for resource_type in types:
-            resources |= {f.format(region=region, account=account) for f in arn_formats(service, resource_type)}
+        else:
+            # Other resource types of the action's own service (a snapshot a volume's CreateSnapshot makes);
+            # other services' types (license configurations, resource groups) are optional and left out.
+            resources |= {f.format(region=region, account=account) for f in formats if f.split(":")[2] == service}
     if not resources:
         raise UnclassifiedActionError(f"{owner}: action {action!r} names resource types {types} without ARN formats")
     return Scope(tuple(sorted(resources)))

@@ -90,8 +90,11 @@ class RemediationRoles(Construct):
                 max_session_duration=cdk.Duration.hours(1),
                 inline_policies={"Remediation": iam.PolicyDocument(statements=statements)},
             )
+            targets = {t.arn.format(value="*", region=stack.region, account=stack.account) for t in entry.targets}
             acknowledge_scoped_wildcards(
                 role, statements,
-                f"the event names the {entry.resource_type} at run time: the role may act on that one resource "
-                f"type in this account and region, nothing else")
+                "resource type of the action, as the Service Authorization Reference gives its ARN, in this account "
+                "(and region); the name is not known before the run",
+                reasons={arn: f"the event names the {entry.resource_type} at run time: the role may act on that one "
+                              f"resource type in this account and region, nothing else" for arn in targets})
             self.roles[entry.id] = role
