@@ -42,10 +42,12 @@ AIRFLOW_OPTIONS = {
 TABLE_ACTIONS = {
     "audit_table": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-    "state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
-    "securityhub_findings_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem",
-                                   "dynamodb:DeleteItem", "dynamodb:Query"),
-    "anomaly_state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
+    "state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+    "findings_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
+                       "dynamodb:Query"),
+    "anomaly_state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
+                            "dynamodb:BatchWriteItem", "dynamodb:Query"),
 }
 
 

@@ -31,11 +31,10 @@ TABLES = (
               purpose="approval requests and decisions, bound to one execution"),
     TableSpec("RemediationState", "AIOpsRemediationState", "pk", ttl=True, setting="state_table",
               purpose="idempotency claims, per-resource locks, cooldown history, exemptions"),
-    TableSpec("SecurityHubFindings", "AIOpsSecurityHubFindings", "pk", ttl=True,
-              setting="securityhub_findings_table",
+    TableSpec("SecurityHubFindings", "AIOpsSecurityHubFindings", "findingId", ttl=True, setting="findings_table",
               purpose="mirror of Security Hub findings, synced every 15 minutes"),
-    TableSpec("AnomalyModelState", "AIOpsAnomalyModelState", "pk", ttl=True, setting="anomaly_state_table",
-              purpose="state of the anomaly detection model, run every 5 minutes"),
+    TableSpec("AnomalyState", "AIOpsAnomalyState", "seriesId", ttl=True, setting="anomaly_state_table",
+              purpose="per-series state of the anomaly detection model, run every 5 minutes"),
 )
 
 

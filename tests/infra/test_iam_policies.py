@@ -150,7 +150,7 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     assert {a for a in actions if a.startswith("sns:")} == {"sns:Publish"}
     assert not {a for a in actions if a.startswith("dynamodb:")} - {
         "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem", "dynamodb:Query"}
+        "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 
 
 def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant):
