@@ -14,8 +14,9 @@ each action's resource types, each resource type's ARN formats). That is the doc
   names the resource only at run time, so the role may act on any resource of that one type in its
   account and region. The action's other resource types of its own service use their ARN formats,
   wildcarded only where the format has a variable; other services' (optional) types are left out;
-- ``OVERRIDES`` narrows actions where the reference alone would be too broad (``iam:PassRole``,
-  ``ec2:CreateTags``) or where the resource is one of ours (``sns:Publish`` on the AIOps topic).
+- ``_overrides`` narrows actions where the reference alone would be too broad (``iam:PassRole``,
+  ``ec2:CreateTags``, ``ssm:StartAutomationExecution``) or where the resource is one of ours
+  (``sns:Publish`` on the AIOps topic, the runbooks' role passed to SSM).
 
 An action the reference does not know (a typo, or a newer action than this cfn-lint) fails the synth
 with a message naming the entry and the action.
@@ -34,6 +35,7 @@ import cfnlint.data.AdditionalSpecs
 
 POLICIES_JSON = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json")
 TOPIC_NAME = "AIOpsNotifications"
+SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
 # Actions whose only resource type is optional and does not apply to how we call them, so they are
 # authorised on "*"; each with why, and each narrowed by a condition where it is granted.
 STAR_ONLY_AS_CALLED = {
@@ -100,15 +102,25 @@ def _matches(target_template: str, arn_format: str) -> bool:
     return re.fullmatch(pattern, sample) is not None
 
 
-def _overrides(action: str, *, target_services: set[str], region: str, account: str, hub_account: str) -> Scope | None:
+def _overrides(action: str, *, target_services: set[str], siblings: set[str], ssm_document: str | None,
+               region: str, account: str, hub_account: str) -> Scope | None:
     if action == "sns:Publish":
         # Remediations notify through the AIOps topic in the hub, nothing else.
         return Scope((f"arn:aws:sns:{region}:{hub_account}:{TOPIC_NAME}",))
+    if action == "iam:PassRole" and "ssm:StartAutomationExecution" in siblings:
+        # An entry that runs its runbook passes the runbooks' role to SSM, and no other role.
+        return Scope((f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}",),
+                     (("StringEquals", "iam:PassedToService", ("ssm.amazonaws.com",)),))
     if action == "iam:PassRole":
         # Only to the service the entry remediates (e.g. a trail's CloudWatch Logs role, back to CloudTrail).
         services = sorted(target_services - {"iam"}) or sorted(target_services)
         return Scope((f"arn:aws:iam::{account}:role/*",),
                      (("StringEquals", "iam:PassedToService", tuple(f"{s}.amazonaws.com" for s in services)),))
+    if action == "ssm:StartAutomationExecution":
+        # The entry's own runbook (any version), or the AIOps runbooks; and the execution it starts.
+        document = ssm_document or "AIOps-*"
+        return Scope((f"arn:aws:ssm:{region}:{account}:automation-definition/{document}:*",
+                      f"arn:aws:ssm:{region}:{account}:automation-execution/*"))
     if action == "ec2:CreateTags":
         # Remediations tag only the snapshots they create.
         return Scope((f"arn:aws:ec2:{region}::snapshot/*",))
@@ -116,7 +128,8 @@ def _overrides(action: str, *, target_services: set[str], region: str, account: 
 
 
 def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = (), region: str, account: str,
-              hub_account: str | None = None) -> Scope:
+              hub_account: str | None = None, sibling_actions: Iterable[str] = (),
+              ssm_document: str | None = None) -> Scope:
     """How one action of ``owner`` (a catalogue entry or an SSM document) is granted."""
     templates = [t for t in target_arn_templates if t.startswith("arn:")]
     types = resource_types(action)
@@ -125,8 +138,8 @@ def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = 
             f"{owner}: action {action!r} is not in the Service Authorization Reference ({POLICIES_JSON.name} of "
             f"cfn-lint); check its spelling")
     services = {t.split(":")[2] for t in templates}
-    override = _overrides(action, target_services=services, region=region, account=account,
-                          hub_account=hub_account or account)
+    override = _overrides(action, target_services=services, siblings=set(sibling_actions), ssm_document=ssm_document,
+                          region=region, account=account, hub_account=hub_account or account)
     if override:
         return override
     if supports_no_resource_level_permissions(action):

@@ -30,7 +30,7 @@ def entry_statements(entry: CatalogueEntry, *, region: str, account: str,
     for action in entry.permissions:
         scope = scope_for(owner=f"catalogue entry {entry.id!r}", action=action,
                           target_arn_templates=[t.arn for t in entry.targets], region=region, account=account,
-                          hub_account=hub_account)
+                          hub_account=hub_account, sibling_actions=entry.permissions, ssm_document=entry.ssm_document)
         by_scope[scope].append(action)
     return [iam.PolicyStatement(actions=actions, resources=list(scope.resources), conditions=scope.condition_block())
             for scope, actions in by_scope.items()]

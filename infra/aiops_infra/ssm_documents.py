@@ -20,10 +20,9 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiops_infra.alarms import METRIC_NAMESPACE
-from aiops_infra.iam_actions import scope_for
+from aiops_infra.iam_actions import SSM_AUTOMATION_ROLE_NAME, scope_for
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
 
-SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
 SSM_DIR = Path(__file__).resolve().parents[2] / "ssm"
 DIAGNOSTICS_PREFIX = "diagnostics/"
 

@@ -64,6 +64,7 @@ class AIOpsStack(cdk.Stack):
             "sns_topic_name": TOPIC_NAME,
             "region": self.region,
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
+            "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
             "production_accounts": ",".join(config.production_account_ids),
         }
         self.mwaa = MwaaEnvironment(

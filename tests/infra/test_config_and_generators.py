@@ -124,3 +124,20 @@ def test_runbook_actions_are_scoped_and_unknown_ones_named():
     assert runbook_resources("rds:RebootDBInstance", **scope) == ["arn:aws:rds:eu-west-1:123456789012:db:*"]
     with pytest.raises(UnclassifiedActionError, match="AIOps-X.yaml.*'rds:RebootDbInstances'"):
         runbook_resources("rds:RebootDbInstances", **scope)
+
+
+def test_an_entry_that_runs_its_runbook_passes_only_the_runbooks_role():
+    from aiops_infra.iam_actions import Scope
+
+    runs_runbook = [e for e in catalogue().values() if "ssm:StartAutomationExecution" in e.permissions]
+    if not runs_runbook:
+        pytest.skip("no catalogue entry starts a runbook")
+    for entry in runs_runbook:
+        kwargs = dict(owner=entry.id, target_arn_templates=[t.arn for t in entry.targets], region="r",
+                      account="123456789012", sibling_actions=entry.permissions, ssm_document=entry.ssm_document)
+        if "iam:PassRole" in entry.permissions:
+            assert scope_for(action="iam:PassRole", **kwargs) == Scope(
+                ("arn:aws:iam::123456789012:role/AIOpsSSMAutomationRole",),
+                (("StringEquals", "iam:PassedToService", ("ssm.amazonaws.com",)),))
+        start = scope_for(action="ssm:StartAutomationExecution", **kwargs)
+        assert start.resources[0] == f"arn:aws:ssm:r:123456789012:automation-definition/{entry.ssm_document or 'AIOps-*'}:*"

@@ -85,6 +85,9 @@ def test_airflow_options_carry_the_core_settings(synth):
     for key in ("audit_table", "approvals_table", "state_table"):
         assert aiops[key] == {"Ref": next(lid for lid, r in synth.resources("AIOps", "AWS::DynamoDB::Table").items()
                                           if r["Properties"]["TableName"] == getattr(Settings(), key))}
+    assert aiops["ssm_automation_role_arn"].format(account="123456789012") == (
+        "arn:aws:iam::123456789012:role/AIOpsSSMAutomationRole")
+    assert "ssm_automation_role_arn" in known
     template = aiops["remediation_role_arn_template"]
     assert template == REMEDIATION_ROLE_ARN_TEMPLATE
     # The core formats it with these placeholders; the result names the role this stack creates.
