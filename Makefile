@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install demo test up down clean
+.PHONY: install demo test up down bundle synth clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,5 +45,13 @@ down:
 	  for i in $$(seq 1 60); do kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || break; sleep 1; done; rm -f $(STACK_DIR)/pid; fi
 	@echo "local stack stopped"
 
+# The MWAA deployment bundle (dags/, plugins.zip, requirements.txt, startup.sh) in build/bundle.
+bundle: $(SYNCED)
+	PYTHONPATH=infra $(VENV)/bin/python -m aiops_infra.bundle build/bundle
+
+# The CloudFormation templates of every stack in infra/cdk.out (offline; CDK context from infra/cdk.json).
+synth: $(SYNCED)
+	cd infra && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../$(VENV)/bin/python app.py
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache build infra/cdk.out
