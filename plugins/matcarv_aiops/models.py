@@ -8,10 +8,15 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # uuid5 namespace for execution ids: the same event and remediation always give the same id.
 EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
+
+
+def validation_problems(exc: ValidationError, root: str) -> str:
+    """A pydantic ValidationError as one line: ``field.path: message; ...`` (``root`` for the whole)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or root}: {err['msg']}" for err in exc.errors())
 
 
 def utc_now() -> datetime:

@@ -21,6 +21,7 @@ from matcarv_aiops.aws import hub_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry, get_entry
 from matcarv_aiops.models import (
     ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, RemediationRequest, Target, iso_utc, utc_now,
+    validation_problems,
 )
 from matcarv_aiops.remediations import get_remediation
 from matcarv_aiops.remediations.base import RemediationContext
@@ -106,8 +107,7 @@ def collect(remediation_id: str, conf: Any, *, dag_id: str, run_id: str,
     try:
         request = RemediationRequest.model_validate(conf or {})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'conf'}: {e['msg']}" for e in exc.errors())
-        raise StepFailed(f"bad request, nothing done: {problems}") from None
+        raise StepFailed(f"bad request, nothing done: {validation_problems(exc, 'conf')}") from None
     if request.event is not None:
         target = entry.resolve_target(request.event)
         if target is None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from matcarv_aiops.models import EventBridgeEvent, Target
+from matcarv_aiops.models import EventBridgeEvent, Target, validation_problems
 
 ENTRIES_DIR = Path(__file__).with_name("entries")
 DAG_ID_PREFIX = "remediate_"
@@ -179,9 +179,7 @@ def load_entry(path: Path) -> CatalogueEntry:
     try:
         entry = CatalogueEntry.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<entry>'}: {err['msg']}"
-                             for err in exc.errors())
-        raise CatalogueError(f"catalogue entry {name!r} ({path.name}): {problems}") from None
+        raise CatalogueError(f"catalogue entry {name!r} ({path.name}): {validation_problems(exc, '<entry>')}") from None
     if entry.id != path.stem:
         raise CatalogueError(f"catalogue entry {entry.id!r} ({path.name}): file name must be {entry.id}.yaml")
     return entry

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from matcarv_aiops.catalogue import CatalogueEntry, catalogue
 from matcarv_aiops.ingress.patterns import matches, mismatch
-from matcarv_aiops.models import EventBridgeEvent, RemediationRequest, Target
+from matcarv_aiops.models import EventBridgeEvent, RemediationRequest, Target, validation_problems
 
 # EventBridge refuses events over 256 KiB (PutEvents entry size), so anything bigger did not come from it.
 MAX_EVENT_BYTES = 256 * 1024
@@ -87,9 +87,7 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
     try:
         event = EventBridgeEvent.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}"
-                             for err in exc.errors())
-        raise InvalidEvent(f"invalid event: {problems}") from None
+        raise InvalidEvent(f"invalid event: {validation_problems(exc, 'event')}") from None
     return event
 
 

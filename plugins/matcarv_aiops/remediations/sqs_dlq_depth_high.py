@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from matcarv_aiops.remediations import register
+from matcarv_aiops.remediations.queues import queue_url
 from matcarv_aiops.remediations.base import Remediation, Validation
 
 _BATCH = 10  # SQS's maximum for ReceiveMessage, SendMessageBatch and DeleteMessageBatch
@@ -17,13 +16,9 @@ class SqsDlqDepthHigh(Remediation):
 
     def describe(self, ctx):
         sqs = ctx.client("sqs")
-        try:
-            url = sqs.get_queue_url(QueueName=ctx.target.resource_id,
-                                    QueueOwnerAWSAccountId=ctx.target.account)["QueueUrl"]
-        except ClientError as exc:
-            if "NonExistentQueue" in exc.response["Error"]["Code"] or "QueueDoesNotExist" in str(exc):
-                return None
-            raise
+        url = queue_url(ctx)
+        if url is None:
+            return None
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         sources = sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
         tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from matcarv_aiops.remediations import register
+from matcarv_aiops.remediations.queues import queue_url
 from matcarv_aiops.remediations.base import Remediation, Validation
 from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, reserved_concurrency, restore_reserved
@@ -24,13 +23,9 @@ class SqsQueueDepthHigh(Remediation):
 
     def describe(self, ctx):
         sqs = ctx.client("sqs")
-        try:
-            url = sqs.get_queue_url(QueueName=ctx.target.resource_id,
-                                    QueueOwnerAWSAccountId=ctx.target.account)["QueueUrl"]
-        except ClientError as exc:
-            if "NonExistentQueue" in exc.response["Error"]["Code"] or "QueueDoesNotExist" in str(exc):
-                return None
-            raise
+        url = queue_url(ctx)
+        if url is None:
+            return None
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])
         attrs = attrs["Attributes"]
         state = {
