@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from matcarv_aiops.models import EventBridgeEvent, Target, validation_problems
@@ -169,6 +168,8 @@ def _check_pattern_shape(node: Any, where: str) -> None:
 
 
 def load_entry(path: Path) -> CatalogueEntry:
+    import yaml  # here, not at module top: the trigger Lambda's cold start imports this module
+
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
