@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from local import scenarios  # noqa: E402
-from local.stack import APPROVER_USER, LocalStack, local_stack, provision  # noqa: E402
+from local.stack import APPROVER_USER, LocalStack, local_stack, provision, use_stack_environment  # noqa: E402
 from tests.events import alarm_event, cloudtrail_event  # noqa: E402
 
 RUN_TIMEOUT_SECONDS = 600
@@ -168,6 +168,7 @@ def main() -> int:
     with local_stack(airflow_port=port) as stack:
         print(f"  Airflow UI: {stack.airflow_url}  (admin / {stack.password}; "
               f"{APPROVER_USER} / {stack.passwords[APPROVER_USER]})")
+        use_stack_environment(stack)
         provision(stack)
         print("provisioned the simulated account: tables, diagnostics bucket, topic, SSM documents")
         runs, checks = create_problems()

@@ -293,14 +293,31 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, air
             shutil.rmtree(home, ignore_errors=True)
 
 
-def provision(stack: LocalStack) -> dict[str, str]:
-    """The simulated account, as the infra defines it: the platform's tables, bucket and topic, and every
-    SSM document in ssm/ (same names). Run in this process, pointed at the stack's moto server."""
+def use_stack_environment(stack: LocalStack) -> None:
+    """Point this process at the stack: its moto server, its Airflow, its AIOPS_* settings."""
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("AWS_", "AIOPS_"))})
-    from matcarv_aiops.provision import provision_platform
     from matcarv_aiops.settings import reload_settings
 
-    created = provision_platform(reload_settings())
+    reload_settings()
+
+
+def provision(stack: LocalStack) -> dict[str, str]:
+    """The simulated account, as the infra defines it: the platform's tables, bucket and topic, and every
+    SSM document in ssm/ (same names). Leaves this process's environment as it found it."""
+    from matcarv_aiops.provision import provision_platform
+    from matcarv_aiops.settings import Settings
+
+    settings = Settings.from_env({k: v for k, v in stack.env.items() if k.startswith("AIOPS_")}
+                                 | {"AWS_DEFAULT_REGION": AWS_REGION})
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = stack.moto_url
+    try:
+        created = provision_platform(settings)
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
     ssm = stack.aws_client("ssm")
     for document in sorted((REPO / "ssm").glob("*.yaml")):
         ssm.create_document(Name=document.stem, Content=document.read_text(), DocumentType="Automation",

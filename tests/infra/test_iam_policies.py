@@ -101,6 +101,9 @@ def test_remediation_roles_scope_each_action_to_its_own_service(any_synth):
                             continue
                         rendered = _render(resource)
                         assert {rendered.split(":")[2]} == services, (stack, entry.id, rendered, services)
+                        # An Auto Scaling group's ARN also carries the group's UUID, which no event names:
+                        # that segment is the documented ARN format's, not a second name wildcard.
+                        rendered = rendered.replace(":autoScalingGroup:*:", ":autoScalingGroup:{GroupId}:")
                         assert rendered.count("*") <= 1, (stack, entry.id, rendered)
 
 
