@@ -194,6 +194,7 @@ def _delete_all(settings: Settings, clients: Clients, run: RunInfo, entries: Ite
     for entry in entries:
         if not entry["rule"] and not approved:
             continue
+        by = "automated" if entry["rule"] else operator  # Recycle Bin-covered ones needed no approval
         note = ""
         try:
             ec2.delete_snapshot(SnapshotId=entry["id"])
@@ -206,9 +207,9 @@ def _delete_all(settings: Settings, clients: Clients, run: RunInfo, entries: Ite
                 yield audit(run, key=f"{entry['id']}|delete|failed|{run.run_id}", target=entry["arn"],
                             action=f"delete EBS snapshot {entry['id']} failed: {code}: "
                                    f"{exc.response['Error'].get('Message', '')}",
-                            outcome=Outcome.FAILURE, rollback="nothing changed", operator=operator)
+                            outcome=Outcome.FAILURE, rollback="nothing changed", operator=by)
                 continue
-        yield _deleted_record(settings, run, entry, operator, note)
+        yield _deleted_record(settings, run, entry, by, note)
 
 
 def _deleted_record(settings: Settings, run: RunInfo, entry: dict, operator: str, note: str = ""):
@@ -268,7 +269,8 @@ def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> in
                 present.update(s["SnapshotId"] for s in page["Snapshots"])
             for entry in batch:
                 if entry["id"] not in present:
-                    yield _deleted_record(settings, previous, entry, pointer.get("operator", "automated"),
+                    yield _deleted_record(settings, previous, entry,
+                                          "automated" if entry["rule"] else pointer.get("operator", "automated"),
                                           " (audited by the next run: the run that deleted it was interrupted)")
 
         for entry in entries:
