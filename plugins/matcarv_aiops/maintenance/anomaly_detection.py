@@ -146,6 +146,10 @@ def fetch(clients: Clients, batch: list[Series], starts: list[datetime], end: da
     return points
 
 
+def _align(moment: datetime, period: int) -> datetime:
+    return datetime.fromtimestamp(int(moment.timestamp()) // period * period, tz=timezone.utc)
+
+
 def alert_id(series_id: str, timestamp: str) -> str:
     return hashlib.sha256(f"{series_id}|{timestamp}".encode()).hexdigest()[:24]
 
@@ -177,8 +181,8 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
         raise ValueError("anomaly_metrics lists a series twice")
     scorer = scorer or default_scorer()
     period = settings.anomaly_period_seconds
-    end = datetime.fromtimestamp(int(now.timestamp()) // period * period, tz=timezone.utc)
-    first_start = end - timedelta(hours=settings.anomaly_first_lookback_hours)
+    end = _align(now, period)
+    first_start = _align(end - timedelta(hours=settings.anomaly_first_lookback_hours), period)
     stored = load_states(settings, clients, series)
 
     leftover = [a for row in stored.values() for a in row["pending"]]
@@ -188,11 +192,11 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
     rows, anomalies, points_scored = [], [], 0
     for start in range(0, len(series), QUERIES_PER_CALL):
         batch = series[start:start + QUERIES_PER_CALL]
-        starts = []
+        starts = []  # on period boundaries, as CloudWatch aggregates: the period after the last scored point
         for s in batch:
             row = stored.get(s.series_id)
-            starts.append(datetime.fromisoformat(row["last"].replace("Z", "+00:00")) + timedelta(seconds=1)
-                          if row else first_start)
+            starts.append(_align(datetime.fromisoformat(row["last"].replace("Z", "+00:00")), period)
+                          + timedelta(seconds=period) if row else first_start)
         for s, points in zip(batch, fetch(clients, batch, starts, end, period)):
             row = stored.get(s.series_id)
             if not points:
