@@ -40,7 +40,7 @@ def test_next_runs_fall_on_the_spec_times(dagbag):
         timetable = CronTriggerTimetable(declared.expression, timezone=declared.timezone)
         info = timetable.next_dagrun_info(
             last_automated_data_interval=DataInterval(start - timedelta(seconds=1), start - timedelta(seconds=1)),
-            restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+            restriction=TimeRestriction(earliest=None, latest=None, catchup=True))
         assert info.run_after == when, dag_id
 
 
