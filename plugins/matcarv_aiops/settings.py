@@ -79,7 +79,8 @@ class Settings:
     # Metrics the anomaly model watches, comma-separated: Namespace|MetricName|Dim=Value;Dim=Value|Stat
     anomaly_metrics: tuple[str, ...] = ()
     anomaly_period_seconds: int = 300
-    anomaly_threshold: float = 0.6
+    # Points scoring at least this are anomalies; 0: the model's own ALERT_THRESHOLD (chosen on NAB).
+    anomaly_threshold: float = 0.0
     # How far back a series nobody has scored yet starts (the model warms up on a day).
     anomaly_first_lookback_hours: float = 24.0
     anomaly_metric_namespace: str = "AIOps/Anomaly"

@@ -1,6 +1,6 @@
-"""The job around the model. The model itself (plugins/matcarv_aiops/anomaly, another branch) is not on
-main yet, so these tests hand the job a small causal stand-in with the same interface:
-``score(values, state) -> (scores in [0, 1], new state)``, state JSON-able."""
+"""The job around the model. Most tests hand the job a small causal stand-in with the model's interface
+(``score(values, state) -> (scores in [0, 1], new state)``), so that what they check (batching, state
+kept between runs, crash safety) does not hang on the model's tuning; the last runs the real model."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_new_points_are_scored_from_stored_state_and_anomalies_published(cw, cli
     metric = cw.get_metric_statistics(Namespace=settings.anomaly_metric_namespace, MetricName="AnomalyScore",
                                       Dimensions=[{"Name": "Series", "Value": SPEC}], StartTime=start,
                                       EndTime=NOW + timedelta(minutes=5), Period=300, Statistics=["Maximum"])
-    assert metric["Datapoints"] and metric["Datapoints"][0]["Maximum"] >= settings.anomaly_threshold
+    assert metric["Datapoints"] and metric["Datapoints"][0]["Maximum"] >= job.threshold(settings)
 
 
 def test_scores_do_not_depend_on_how_runs_split_the_series(cw, clients, run_for):
@@ -159,3 +159,24 @@ def test_get_metric_data_is_batched_500_queries_per_call_and_retried_when_thrott
 def test_bad_metric_spec_is_named():
     with pytest.raises(ValueError, match="Namespace\\|MetricName"):
         job.Series.parse("AWS/EC2|CPUUtilization")
+
+
+def test_the_real_model_flags_a_spike_after_a_day_of_normal_load(cw, clients, run_for):
+    import random
+
+    from matcarv_aiops.settings import get_settings
+
+    settings = get_settings()
+    rng = random.Random(7)
+    start = NOW - timedelta(hours=26)
+    points = [(start + timedelta(minutes=5 * i), 40 + 10 * math.sin(i / 288 * 2 * math.pi) + rng.gauss(0, 1))
+              for i in range(300)]
+    for chunk in range(0, 300, 100):
+        _put(cw, "i-1", points[chunk:chunk + 100])
+    series = [job.Series.parse(SPEC)]
+    settings = settings.__class__(**{**settings.__dict__, "anomaly_first_lookback_hours": 30.0})
+    quiet = job.detect(settings, clients, run_for("anomaly_detection"), now=start + timedelta(minutes=5 * 300), series=series)
+    assert quiet["points"] == 300  # the model warms up on the first day
+    _put(cw, "i-1", [(start + timedelta(minutes=5 * 300), 400.0)])
+    spike = job.detect(settings, clients, run_for("anomaly_detection", "r2"), now=NOW + timedelta(minutes=5), series=series)
+    assert spike["points"] == 1 and spike["anomalies"] == 1

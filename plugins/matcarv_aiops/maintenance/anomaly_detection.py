@@ -83,6 +83,14 @@ def default_scorer() -> Scorer:
     return score_series
 
 
+def threshold(settings: Settings) -> float:
+    if settings.anomaly_threshold > 0:
+        return settings.anomaly_threshold
+    from matcarv_aiops.anomaly import ALERT_THRESHOLD
+
+    return ALERT_THRESHOLD
+
+
 def _retrying(call, request: dict, key: str, response_key: str) -> list[dict]:
     for round_ in range(8):
         response = call(request)
@@ -180,6 +188,7 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
     if len({s.series_id for s in series}) != len(series):
         raise ValueError("anomaly_metrics lists a series twice")
     scorer = scorer or default_scorer()
+    alert_at = threshold(settings)
     period = settings.anomaly_period_seconds
     end = _align(now, period)
     first_start = _align(end - timedelta(hours=settings.anomaly_first_lookback_hours), period)
@@ -209,7 +218,7 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
             points_scored += len(points)
             found = [{"series": s.label, "seriesId": s.series_id, "timestamp": iso_utc(ts), "value": value,
                       "score": round(score, 4), "alertId": alert_id(s.series_id, iso_utc(ts))}
-                     for (ts, value), score in zip(points, scores) if score >= settings.anomaly_threshold]
+                     for (ts, value), score in zip(points, scores) if score >= alert_at]
             anomalies.extend(found)
             rows.append({"series_id": s.series_id, "label": s.label, "state": state,
                          "last": iso_utc(points[-1][0]), "pending": found})
