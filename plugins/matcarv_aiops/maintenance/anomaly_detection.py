@@ -1,19 +1,21 @@
 """anomaly_detection: score the configured CloudWatch metrics with the anomaly model every 5 minutes.
 
 Each run:
-1. reads every series' stored state (BatchGetItem, 100 per call) from the anomaly state table;
-2. re-publishes anomalies a run that died had stored but maybe not published;
-3. pulls each series' datapoints since its last scored point with GetMetricData, up to 500 queries per
-   call (a new series starts ``anomaly_first_lookback_hours`` back);
-4. scores only the new points, in time order, from the stored state: the model is causal, so a point's
+per batch of 500 series (so memory does not grow with the number of series):
+1. reads the series' stored states (BatchGetItem, 100 per call) from the anomaly state table, and any
+   anomalies a run that died had stored but maybe not published;
+2. pulls each series' datapoints since its last scored point with one GetMetricData of 500 queries
+   (and its pages; a new series starts ``anomaly_first_lookback_hours`` back);
+3. scores only the new points, in time order, from the stored state: the model is causal, so a point's
    score depends only on the points before it, however the series is split between runs;
-5. stores the new states (BatchWriteItem, 25 per call) together with the run's anomalies;
-6. publishes the anomalies (score >= ``anomaly_threshold``): ``AnomalyScore`` per anomalous point and
+4. stores the new states (BatchWriteItem, 25 per call) together with their anomalies;
+then, once for the run:
+5. publishes the anomalies (score >= ``anomaly_threshold``): ``AnomalyScore`` per anomalous point and
    ``AnomaliesDetected`` per run in CloudWatch, and one SNS alert; then clears them from the states.
 
-A run that dies before 5 leaves the states as they were, and the next run scores the same points again;
-one that dies after 5 has its anomalies published by the next run. Each alert carries a deterministic
-``alertId`` (series + point time), so the one window left (dying between 6's publish and its clear)
+A batch that dies before 4 leaves its states as they were, and the next run scores the same points
+again; anomalies stored in 4 but not published are published by the next run. Each alert carries a
+deterministic ``alertId`` (series + point time), so the one window left (dying between 5 and its clear)
 sends an alert whose receiver can recognise it as a repeat.
 """
 
@@ -192,20 +194,19 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
     period = settings.anomaly_period_seconds
     end = _align(now, period)
     first_start = _align(end - timedelta(hours=settings.anomaly_first_lookback_hours), period)
-    stored = load_states(settings, clients, series)
-
-    leftover = [a for row in stored.values() for a in row["pending"]]
-    if leftover:  # stored by a run that died before publishing (or before clearing them)
-        publish_anomalies(settings, clients, run, leftover)
-
-    rows, anomalies, points_scored = [], [], 0
+    # One batch of 500 series at a time, start to stored state, so memory does not grow with N.
+    leftover, anomalies, with_pending, points_scored, states_written = [], [], [], 0, 0
     for start in range(0, len(series), QUERIES_PER_CALL):
         batch = series[start:start + QUERIES_PER_CALL]
+        stored = load_states(settings, clients, batch)
+        # anomalies stored by a run that died before publishing (or before clearing) them
+        leftover.extend(a for row in stored.values() for a in row["pending"])
         starts = []  # on period boundaries, as CloudWatch aggregates: the period after the last scored point
         for s in batch:
             row = stored.get(s.series_id)
             starts.append(_align(datetime.fromisoformat(row["last"].replace("Z", "+00:00")), period)
                           + timedelta(seconds=period) if row else first_start)
+        rows = []
         for s, points in zip(batch, fetch(clients, batch, starts, end, period)):
             row = stored.get(s.series_id)
             if not points:
@@ -222,10 +223,11 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
             anomalies.extend(found)
             rows.append({"series_id": s.series_id, "label": s.label, "state": state,
                          "last": iso_utc(points[-1][0]), "pending": found})
-    save_states(settings, clients, rows)
-    publish_anomalies(settings, clients, run, anomalies)
-    cleared = [{**row, "pending": []} for row in rows if row["pending"]]
-    if cleared:
-        save_states(settings, clients, cleared)
+        save_states(settings, clients, rows)
+        states_written += len(rows)
+        with_pending.extend(row for row in rows if row["pending"])
+    publish_anomalies(settings, clients, run, leftover + anomalies)
+    if with_pending:
+        save_states(settings, clients, [{**row, "pending": []} for row in with_pending])
     return {"series": len(series), "points": points_scored, "anomalies": len(anomalies),
-            "republished": len(leftover), "states_written": len(rows)}
+            "republished": len(leftover), "states_written": states_written}
