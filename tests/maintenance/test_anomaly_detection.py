@@ -149,10 +149,17 @@ def test_crash_before_storing_states_rescoring_the_same_points(cw, clients, run_
 def test_get_metric_data_is_batched_500_queries_per_call_and_retried_when_throttled(aws, clients, run_for, throttle):
     series = [job.Series.parse(f"AWS/EC2|CPUUtilization|InstanceId=i-{n}|Average") for n in range(1201)]
     sizes = []
-    clients("cloudwatch").meta.events.register("provide-client-params.cloudwatch.GetMetricData",
-                                               lambda params, **_: sizes.append(len(params["MetricDataQueries"])))
+
+    def record(params, **_):
+        sizes.append(len(params["MetricDataQueries"]))
+
+    events = clients("cloudwatch").meta.events  # clients are shared by the process: unregister after
+    events.register("provide-client-params.cloudwatch.GetMetricData", record)
     throttled = throttle("GetMetricData", 2)
-    job.detect(aws, clients, run_for("anomaly_detection"), now=NOW, series=series, scorer=stand_in_scorer)
+    try:
+        job.detect(aws, clients, run_for("anomaly_detection"), now=NOW, series=series, scorer=stand_in_scorer)
+    finally:
+        events.unregister("provide-client-params.cloudwatch.GetMetricData", record)
     assert sizes == [500, 500, 201] and throttled["GetMetricData"] == 2
 
 

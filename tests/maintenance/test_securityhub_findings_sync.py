@@ -53,9 +53,16 @@ def test_sync_upserts_pages_and_moves_the_watermark(aws, hub, clients, run_for, 
 
 def test_the_request_filters_by_updated_at_sorted_100_per_page(aws, hub, clients, run_for):
     seen = []
-    clients("securityhub").meta.events.register("provide-client-params.securityhub.GetFindings",
-                                                lambda params, **_: seen.append(params))
-    securityhub_sync.sync(aws, clients, run_for("securityhub_findings_sync"), now=NOW)
+
+    def record(params, **_):
+        seen.append(params)
+
+    events = clients("securityhub").meta.events  # clients are shared by the process: unregister after
+    events.register("provide-client-params.securityhub.GetFindings", record)
+    try:
+        securityhub_sync.sync(aws, clients, run_for("securityhub_findings_sync"), now=NOW)
+    finally:
+        events.unregister("provide-client-params.securityhub.GetFindings", record)
     assert seen[0]["MaxResults"] == 100
     assert seen[0]["Filters"]["UpdatedAt"] == [{"Start": securityhub_sync.EPOCH, "End": iso_utc(NOW)}]
     assert seen[0]["SortCriteria"] == [{"Field": "UpdatedAt", "SortOrder": "asc"}]
@@ -69,6 +76,8 @@ def test_failed_write_keeps_the_watermark_and_the_rerun_completes(aws, hub, clie
     calls = {"n": 0}
 
     def unprocessed_forever_after_two(**kwargs):
+        if aws.findings_table not in kwargs["RequestItems"]:
+            return real(**kwargs)  # the audit writer shares the process's client
         calls["n"] += 1
         if calls["n"] <= 2:
             return real(**kwargs)
@@ -94,6 +103,8 @@ def test_unprocessed_items_are_retried(aws, hub, clients, run_for, monkeypatch):
     state = {"first": True}
 
     def half_then_rest(**kwargs):
+        if aws.findings_table not in kwargs["RequestItems"]:
+            return real(**kwargs)  # the audit writer shares the process's client
         items = kwargs["RequestItems"][aws.findings_table]
         if state["first"]:
             state["first"] = False
