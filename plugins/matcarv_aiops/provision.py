@@ -10,7 +10,8 @@ from matcarv_aiops.aws import hub_client
 from matcarv_aiops.settings import Settings, get_settings
 
 # table name setting -> its hash key
-TABLE_KEYS = {"audit_table": "executionId", "approvals_table": "executionId", "state_table": "pk"}
+TABLE_KEYS = {"audit_table": "executionId", "approvals_table": "executionId", "state_table": "pk",
+              "findings_table": "findingId", "anomaly_state_table": "seriesId"}
 
 
 def provision_platform(settings: Settings | None = None) -> dict[str, str]:

@@ -140,12 +140,42 @@ class SafetyStore:
 
     def exemption(self, target: Target, tags: dict[str, str]) -> str | None:
         """Why the resource is exempt, or None."""
+        return self.tag_exemption(tags) or _table_exemption(self._get(f"exempt#{target.arn}"))
+
+    def tag_exemption(self, tags: dict[str, str]) -> str | None:
         if tags.get(self.settings.exempt_tag_key, "").strip().lower() == "true":
             return f"exempt: tagged {self.settings.exempt_tag_key}=true"
-        item = self._get(f"exempt#{target.arn}")
-        if item:
-            expires = datetime.fromisoformat(item["expiresAt"]["S"].replace("Z", "+00:00"))
-            if expires > datetime.now(timezone.utc):
-                return (f"exempt until {item['expiresAt']['S']} (owner {item['owner']['S']}: "
-                        f"{item['reason']['S']})")
         return None
+
+    def table_exemptions(self, arns: list[str]) -> dict[str, str]:
+        """Exemptions in the table for many resources at once (BatchGetItem, 100 keys per call), for the
+        scheduled jobs that check thousands. Returns {arn: why} for the exempt ones only."""
+        ddb = self._ddb
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(arns))
+        for start in range(0, len(unique), 100):
+            request = {self.settings.state_table: {
+                "Keys": [{"pk": {"S": f"exempt#{arn}"}} for arn in unique[start:start + 100]],
+                "ConsistentRead": True}}
+            for round_ in range(8):
+                response = ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.settings.state_table, []):
+                    reason = _table_exemption(item)
+                    if reason:
+                        found[item["pk"]["S"].removeprefix("exempt#")] = reason
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(2 ** round_ * 0.05, 2.0))
+            else:
+                raise RuntimeError("exemption lookup: keys still unprocessed after 8 rounds")
+        return found
+
+
+def _table_exemption(item: dict | None) -> str | None:
+    if not item:
+        return None
+    expires = datetime.fromisoformat(item["expiresAt"]["S"].replace("Z", "+00:00"))
+    if expires <= datetime.now(timezone.utc):
+        return None
+    return f"exempt until {item['expiresAt']['S']} (owner {item['owner']['S']}: {item['reason']['S']})"

@@ -64,6 +64,27 @@ class Settings:
     airflow_api_username: str = "admin"
     airflow_api_password: str = ""
 
+    # maintenance
+    snapshot_retention_days: int = 30
+    # Airflow connection of the Slack incoming webhook (conn type slackwebhook) for the cost report.
+    slack_webhook_conn_id: str = "slack_aiops"
+    cost_report_top_anomalies: int = 10
+    access_key_max_age_days: int = 90
+    # A deactivated key is deleted (with approval) only after this many days inactive.
+    access_key_grace_days: int = 14
+    # Rotated keys go to the Secrets Manager secret <prefix><user name>, where their consumers read them.
+    access_key_secret_prefix: str = "aiops/iam-access-keys/"
+    findings_table: str = "AIOpsSecurityHubFindings"
+    anomaly_state_table: str = "AIOpsAnomalyState"
+    # Metrics the anomaly model watches, comma-separated: Namespace|MetricName|Dim=Value;Dim=Value|Stat
+    anomaly_metrics: tuple[str, ...] = ()
+    anomaly_period_seconds: int = 300
+    # Points scoring at least this are anomalies; 0: the model's own ALERT_THRESHOLD (chosen on NAB).
+    anomaly_threshold: float = 0.0
+    # How far back a series nobody has scored yet starts (the model warms up on a day).
+    anomaly_first_lookback_hours: float = 24.0
+    anomaly_metric_namespace: str = "AIOps/Anomaly"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ

@@ -1,0 +1,50 @@
+"""# cost_anomaly_report
+
+Daily at 03:00 UTC: yesterday's Cost Explorer anomalies (GetAnomalies), with impact and root causes.
+
+- Posts a readable Slack message (top anomalies by impact, a console link each) through the Slack
+  provider's incoming-webhook hook, connection `AIOPS_SLACK_WEBHOOK_CONN_ID` (default `slack_aiops`,
+  type *Slack Incoming Webhook*). A day without anomalies posts a short all-clear.
+- Keeps the full report in S3: `s3://<diagnostics bucket>/reports/cost-anomalies/<date>.json`.
+
+A re-run rewrites the report and does not post twice. It changes nothing in AWS.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import dag, task
+
+from matcarv_aiops.maintenance import SCHEDULES
+from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.settings import get_settings
+
+JOB = "cost_anomaly_report"
+
+
+@dag(
+    dag_id=JOB,
+    doc_md=__doc__,
+    schedule=SCHEDULES[JOB],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["aiops", "maintenance", "cost"],
+    default_args=default_args(get_settings()),
+)
+def cost_anomaly_report():
+    @task
+    def report(**context):
+        from matcarv_aiops.maintenance import cost_anomalies
+        from matcarv_aiops.maintenance.common import Clients, run_info
+
+        settings = get_settings()
+        run = run_info(JOB, context)
+        day = (run.logical_date.astimezone(timezone.utc) - timedelta(days=1)).date()
+        return cost_anomalies.report(settings, Clients(settings), run, day=day)
+
+    report()
+
+
+cost_anomaly_report()

@@ -1,0 +1,76 @@
+"""# ebs_snapshot_retention
+
+Daily at 02:00 UTC: delete this account's **non-production** EBS snapshots older than
+`AIOPS_SNAPSHOT_RETENTION_DAYS` (default 30).
+
+- Snapshots that a **Recycle Bin** retention rule covers are deleted directly: they can be restored
+  during the rule's retention (`aws ec2 restore-snapshot-from-recycle-bin`).
+- The others are listed in a plan (S3) and wait for a human: approve or reject with the
+  `approve_remediation` DAG, using the execution id of the approval request (SNS, or this run's
+  `plan` task result).
+- Never deleted: production snapshots, snapshots an AMI uses, AWS Backup's, exempt ones
+  (tag `aiops:exempt=true` or the exemption table).
+- **Dry run** (`dry_run` param): writes the plan, lists what would go, deletes nothing.
+
+Every deleted snapshot gets its own audit record in AutomationAuditLog.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Param, PokeReturnValue, dag, task
+
+from matcarv_aiops.maintenance import SCHEDULES
+from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.settings import get_settings
+
+JOB = "ebs_snapshot_retention"
+_settings = get_settings()
+
+
+@dag(
+    dag_id=JOB,
+    doc_md=__doc__,
+    schedule=SCHEDULES[JOB],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["aiops", "maintenance", "ebs"],
+    default_args=default_args(_settings),
+    params={"dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing")},
+)
+def ebs_snapshot_retention():
+    @task
+    def plan(params=None, **context):
+        from matcarv_aiops.maintenance import ebs_snapshots
+        from matcarv_aiops.maintenance.common import Clients, run_info
+
+        settings = get_settings()
+        run = run_info(JOB, context)
+        return ebs_snapshots.plan(settings, Clients(settings), run, now=datetime.now(timezone.utc),
+                                  dry_run=bool(params.get("dry_run")))
+
+    @task.sensor(mode="reschedule", poke_interval=_settings.approval_poke_seconds,
+                 timeout=timedelta(minutes=_settings.approval_timeout_minutes + 15))
+    def wait_for_approval(summary: dict):
+        from matcarv_aiops.maintenance.common import plan_decision
+
+        if not summary.get("approval"):
+            return PokeReturnValue(is_done=True, xcom_value=None)
+        decision = plan_decision(get_settings(), summary["approval"]["execution_id"])
+        return PokeReturnValue(is_done=decision is not None, xcom_value=decision)
+
+    @task
+    def delete(summary: dict, decision, **context):
+        from matcarv_aiops.maintenance import ebs_snapshots
+        from matcarv_aiops.maintenance.common import Clients, run_info
+
+        settings = get_settings()
+        return ebs_snapshots.execute(settings, Clients(settings), run_info(JOB, context), summary, decision)
+
+    summary = plan()
+    delete(summary, wait_for_approval(summary))
+
+
+ebs_snapshot_retention()

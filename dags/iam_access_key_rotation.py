@@ -1,0 +1,72 @@
+"""# iam_access_key_rotation
+
+Weekly, Sunday 01:00 UTC: rotate the access keys of **non-production** IAM users that are older than
+`AIOPS_ACCESS_KEY_MAX_AGE_DAYS` (default 90).
+
+1. `rotate`: create a new key, store it in Secrets Manager (`AIOPS_ACCESS_KEY_SECRET_PREFIX` + user
+   name) where its consumers read it, then deactivate the old key (undo: re-activate it). A user who
+   already has two keys is handled, or left alone with the reason in the audit record.
+2. Keys inactive for longer than `AIOPS_ACCESS_KEY_GRACE_DAYS` are put in a deletion plan (S3) and
+   wait for a human: approve or reject with the `approve_remediation` DAG, using the execution id of
+   the approval request.
+3. `delete_keys`: after approval, delete each planned key that is still inactive.
+
+Production and exempt users are never touched. Every changed key gets its own audit record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import PokeReturnValue, dag, task
+
+from matcarv_aiops.maintenance import SCHEDULES
+from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.settings import get_settings
+
+JOB = "iam_access_key_rotation"
+_settings = get_settings()
+
+
+@dag(
+    dag_id=JOB,
+    doc_md=__doc__,
+    schedule=SCHEDULES[JOB],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["aiops", "maintenance", "iam"],
+    default_args=default_args(_settings),
+)
+def iam_access_key_rotation():
+    @task
+    def rotate(**context):
+        from matcarv_aiops.maintenance import iam_keys
+        from matcarv_aiops.maintenance.common import Clients, run_info
+
+        settings = get_settings()
+        return iam_keys.rotate(settings, Clients(settings), run_info(JOB, context), now=datetime.now(timezone.utc))
+
+    @task.sensor(mode="reschedule", poke_interval=_settings.approval_poke_seconds,
+                 timeout=timedelta(minutes=_settings.approval_timeout_minutes + 15))
+    def wait_for_approval(summary: dict):
+        from matcarv_aiops.maintenance.common import plan_decision
+
+        if not summary.get("approval"):
+            return PokeReturnValue(is_done=True, xcom_value=None)
+        decision = plan_decision(get_settings(), summary["approval"]["execution_id"])
+        return PokeReturnValue(is_done=decision is not None, xcom_value=decision)
+
+    @task
+    def delete_keys(summary: dict, decision, **context):
+        from matcarv_aiops.maintenance import iam_keys
+        from matcarv_aiops.maintenance.common import Clients, run_info
+
+        settings = get_settings()
+        return iam_keys.delete_keys(settings, Clients(settings), run_info(JOB, context), summary, decision)
+
+    summary = rotate()
+    delete_keys(summary, wait_for_approval(summary))
+
+
+iam_access_key_rotation()

@@ -1,0 +1,50 @@
+"""Backdating and stubbing for the maintenance tests: moto stamps resources with "now", and lacks the
+Recycle Bin and Cost Explorer anomaly APIs (botocore Stubber with the documented shapes stands in)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+REGION = "us-east-1"
+
+
+def backdate_snapshot(snapshot_id: str, days: float) -> None:
+    from moto.ec2.models import ec2_backends
+
+    snapshot = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].snapshots[snapshot_id]
+    snapshot.start_time = datetime.utcnow() - timedelta(days=days)
+
+
+def backdate_access_key(user: str, key_id: str, days: float) -> None:
+    from moto.iam.models import iam_backends
+
+    for key in iam_backends[DEFAULT_ACCOUNT_ID]["global"].users[user].access_keys:
+        if key.access_key_id == key_id:
+            key.create_date = datetime.utcnow() - timedelta(days=days)
+            return
+    raise KeyError(key_id)
+
+
+def rbin_client(rules: list[dict]):
+    """A Recycle Bin client answering ListRules then GetRule per rule, as documented."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("rbin", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_response("list_rules", {"Rules": [
+        {"Identifier": r["Identifier"], "RetentionPeriod": r["RetentionPeriod"], "LockState": "unlocked",
+         "RuleArn": f"arn:aws:rbin:{REGION}:{DEFAULT_ACCOUNT_ID}:rule/{r['Identifier']}"} for r in rules]},
+        {"ResourceType": "EBS_SNAPSHOT"})
+    for r in rules:
+        stubber.add_response("get_rule", {"Identifier": r["Identifier"], "ResourceType": "EBS_SNAPSHOT",
+                                          "RetentionPeriod": r["RetentionPeriod"], "Status": "available",
+                                          **({"ResourceTags": r["ResourceTags"]} if "ResourceTags" in r else {})},
+                             {"Identifier": r["Identifier"]})
+    stubber.activate()
+    return client, stubber
+
+
+REGION_RULE = {"Identifier": "abcdefghijk", "RetentionPeriod": {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"}}
