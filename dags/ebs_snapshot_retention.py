@@ -17,13 +17,14 @@ Every deleted snapshot gets its own audit record in AutomationAuditLog.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from airflow.sdk import Param, PokeReturnValue, dag, task
+from airflow.sdk import Param, dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
 from matcarv_aiops.maintenance.common import default_args
 from matcarv_aiops.settings import get_settings
+from matcarv_sensors.approval import PlanApprovalSensor
 
 JOB = "ebs_snapshot_retention"
 _settings = get_settings()
@@ -51,16 +52,6 @@ def ebs_snapshot_retention():
         return ebs_snapshots.plan(settings, Clients(settings), run, now=datetime.now(timezone.utc),
                                   dry_run=bool(params.get("dry_run")))
 
-    @task.sensor(mode="reschedule", poke_interval=_settings.approval_poke_seconds,
-                 timeout=timedelta(minutes=_settings.approval_timeout_minutes + 15))
-    def wait_for_approval(summary: dict):
-        from matcarv_aiops.maintenance.common import plan_decision
-
-        if not summary.get("approval"):
-            return PokeReturnValue(is_done=True, xcom_value=None)
-        decision = plan_decision(get_settings(), summary["approval"]["execution_id"])
-        return PokeReturnValue(is_done=decision is not None, xcom_value=decision)
-
     @task
     def delete(summary: dict, decision, **context):
         from matcarv_aiops.maintenance import ebs_snapshots
@@ -70,7 +61,9 @@ def ebs_snapshot_retention():
         return ebs_snapshots.execute(settings, Clients(settings), run_info(JOB, context), summary, decision)
 
     summary = plan()
-    delete(summary, wait_for_approval(summary))
+    decision = PlanApprovalSensor(task_id="wait_for_approval", plan_task_id="plan")
+    summary >> decision
+    delete(summary, decision.output)
 
 
 ebs_snapshot_retention()

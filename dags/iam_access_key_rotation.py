@@ -16,13 +16,14 @@ Production and exempt users are never touched. Every changed key gets its own au
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from airflow.sdk import PokeReturnValue, dag, task
+from airflow.sdk import dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
 from matcarv_aiops.maintenance.common import default_args
 from matcarv_aiops.settings import get_settings
+from matcarv_sensors.approval import PlanApprovalSensor
 
 JOB = "iam_access_key_rotation"
 _settings = get_settings()
@@ -47,16 +48,6 @@ def iam_access_key_rotation():
         settings = get_settings()
         return iam_keys.rotate(settings, Clients(settings), run_info(JOB, context), now=datetime.now(timezone.utc))
 
-    @task.sensor(mode="reschedule", poke_interval=_settings.approval_poke_seconds,
-                 timeout=timedelta(minutes=_settings.approval_timeout_minutes + 15))
-    def wait_for_approval(summary: dict):
-        from matcarv_aiops.maintenance.common import plan_decision
-
-        if not summary.get("approval"):
-            return PokeReturnValue(is_done=True, xcom_value=None)
-        decision = plan_decision(get_settings(), summary["approval"]["execution_id"])
-        return PokeReturnValue(is_done=decision is not None, xcom_value=decision)
-
     @task
     def delete_keys(summary: dict, decision, **context):
         from matcarv_aiops.maintenance import iam_keys
@@ -66,7 +57,9 @@ def iam_access_key_rotation():
         return iam_keys.delete_keys(settings, Clients(settings), run_info(JOB, context), summary, decision)
 
     summary = rotate()
-    delete_keys(summary, wait_for_approval(summary))
+    decision = PlanApprovalSensor(task_id="wait_for_approval", plan_task_id="rotate")
+    summary >> decision
+    delete_keys(summary, decision.output)
 
 
 iam_access_key_rotation()
