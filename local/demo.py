@@ -112,10 +112,10 @@ def decide_pending(stack: LocalStack, runs: list[Scenario], decided: set[str]) -
             continue
         reason = {"approve": "diagnostics reviewed, go ahead", "reject": "ledger is mid-migration: not now"}
         code, body = stack.api("POST", "/dags/approve_remediation/dagRuns", {
-            "logical_date": None,
+            "dag_run_id": f"decision_{execution}", "logical_date": None,
             "conf": {"execution_id": execution, "decision": scenario.decision, "reason": reason[scenario.decision]},
         }, user=APPROVER_USER)
-        if code not in (200, 201):
+        if code not in (200, 201, 409):  # 409: a retried request whose first try went through
             raise RuntimeError(f"triggering approve_remediation as {APPROVER_USER} answered {code}: {body}")
         decided.add(execution)
         print(f"  {APPROVER_USER} {scenario.decision}s execution {execution[:8]} ({scenario.remediation})")
@@ -140,7 +140,8 @@ def audit_table(stack: LocalStack, runs: list[Scenario]) -> tuple[list[dict], bo
     from matcarv_aiops.settings import get_settings
 
     items = [{k: v["S"] for k, v in item.items()} for item in
-             stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]]
+             stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]
+             if item["runbook"]["S"].startswith("remediate_")]
     ok = True
     print(f"\n{'target':58} {'outcome':8} {'operator':10} {'secs':>5}  action")
     for item in sorted(items, key=lambda i: i["timestamp"]):
@@ -173,9 +174,11 @@ def main() -> int:
         print("provisioned the simulated account: tables, diagnostics bucket, topic, SSM documents")
         runs, checks = create_problems()
         print(f"created {len(runs)} real problems")
+        # The remediations and the approval DAG; the scheduled maintenance jobs stay paused in the demo.
         _, dags = stack.api("GET", "/dags?limit=100")
         for dag in dags["dags"]:
-            stack.unpause(dag["dag_id"])
+            if dag["dag_id"].startswith("remediate_") or dag["dag_id"] == "approve_remediation":
+                stack.unpause(dag["dag_id"])
         print("sending the EventBridge events through the trigger handler:")
         started = send(runs)
         decided: set[str] = set()

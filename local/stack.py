@@ -114,9 +114,15 @@ class LocalStack:
         return body["access_token"]
 
     def api(self, method: str, path: str, body: Any = None, *, user: str | None = None) -> tuple[int, Any]:
-        """One call to /api/v2<path> as ``user`` (default the admin)."""
-        return _http(method, f"{self.airflow_url}/api/v2{path}", body,
-                     {"Authorization": f"Bearer {self.token(user)}"})
+        """One call to /api/v2<path> as ``user`` (default the admin). A 5xx is retried a few times: under
+        load SQLite answers "database is locked" and the API server rolls the request back."""
+        for attempt in range(6):
+            status, answer = _http(method, f"{self.airflow_url}/api/v2{path}", body,
+                                   {"Authorization": f"Bearer {self.token(user)}"})
+            if status < 500:
+                break
+            time.sleep(0.5 * 2 ** attempt)
+        return status, answer
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until the dag processor has parsed ``dag_id``; raises with its import errors if not."""
@@ -252,6 +258,8 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, air
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # SQLite waits up to 30 s for a lock instead of 5 before answering "database is locked".
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}?timeout=30",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{APPROVER_USER}:op",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",

@@ -46,11 +46,11 @@ def pending_request(stack, target_suffix: str, timeout: float = 180) -> str:
 def decide(stack, execution_id: str, decision: str) -> None:
     """What the approver does in the UI: trigger approve_remediation with the form's fields."""
     status, body = stack.api("POST", "/dags/approve_remediation/dagRuns", {
-        "logical_date": None,
+        "dag_run_id": f"decision_{execution_id}", "logical_date": None,
         "conf": {"execution_id": execution_id, "decision": decision, "reason": f"{decision} in the e2e test"},
     }, user=APPROVER_USER)
     assert status in (200, 201), body
-    stack.wait_for_run("approve_remediation", body["dag_run_id"], timeout=180)
+    stack.wait_for_run("approve_remediation", f"decision_{execution_id}", timeout=180)
 
 
 def dlq_alarm(queue: str) -> dict:
