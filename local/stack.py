@@ -78,7 +78,9 @@ class Process:
             return ""
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        """SIGTERM the process group, then SIGKILL whatever is left of it, and of every process that
+        descended from it (a task runner may have left the group with a session of its own)."""
+        strays = _descendants(self.popen.pid)
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
@@ -91,6 +93,23 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
+        for pid in strays | _descendants(self.popen.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below ``root`` (from /proc; empty where there is none)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
 
 
 @dataclass
@@ -117,8 +136,11 @@ class LocalStack:
         """One call to /api/v2<path> as ``user`` (default the admin). A 5xx is retried a few times: under
         load SQLite answers "database is locked" and the API server rolls the request back."""
         for attempt in range(6):
-            status, answer = _http(method, f"{self.airflow_url}/api/v2{path}", body,
-                                   {"Authorization": f"Bearer {self.token(user)}"})
+            try:
+                status, answer = _http(method, f"{self.airflow_url}/api/v2{path}", body,
+                                       {"Authorization": f"Bearer {self.token(user)}"}, timeout=60)
+            except TimeoutError as exc:  # longer than SQLite's own 30 s lock wait: something is stuck
+                status, answer = 504, str(exc)
             if status < 500:
                 break
             time.sleep(0.5 * 2 ** attempt)
@@ -317,15 +339,17 @@ def provision(stack: LocalStack) -> dict[str, str]:
 
     settings = Settings.from_env({k: v for k, v in stack.env.items() if k.startswith("AIOPS_")}
                                  | {"AWS_DEFAULT_REGION": AWS_REGION})
-    saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = stack.moto_url
+    aws = {k: v for k, v in stack.env.items() if k.startswith("AWS_")}
+    saved = {k: os.environ.get(k) for k in aws}
+    os.environ.update(aws)
     try:
         created = provision_platform(settings)
     finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     ssm = stack.aws_client("ssm")
     for document in sorted((REPO / "ssm").glob("*.yaml")):
         ssm.create_document(Name=document.stem, Content=document.read_text(), DocumentType="Automation",
