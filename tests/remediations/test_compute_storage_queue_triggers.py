@@ -6,13 +6,13 @@ moto's matcher does not descend into an alarm's detail.configuration.metrics[] (
 the alarm entries a match is not asserted (None), only non-matches and the target resolved from the event.
 """
 
-import json
 
 import pytest
-from moto.events.models import EventPattern
 
 from matcarv_aiops.catalogue import get_entry
 from tests.events import ACCOUNT, alarm_event, ecs_service_action
+from tests.remediations.triggers import check_pattern_and_target
+from tests.remediations.triggers import matches as matches_pattern
 
 SERVICE = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/shop/web"
 DISK = {"InstanceId": "i-0abc", "path": "/data", "device": "nvme1n1", "fstype": "xfs"}
@@ -43,17 +43,10 @@ CASES = [
 ]
 
 
-def _matches(entry_id: str, event: dict) -> bool:
-    return EventPattern.load(json.dumps(get_entry(entry_id).trigger)).matches_event(event)
-
-
 @pytest.mark.parametrize("entry_id, event, matches, target", CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_pattern_and_target(entry_id, event, matches, target):
-    if matches is not None:
-        assert _matches(entry_id, event) is matches
-    if target:
-        assert get_entry(entry_id).resolve_target(event).arn == target
+    check_pattern_and_target(entry_id, event, matches, target)
 
 
 def test_one_queue_alarm_starts_both_queue_entries_on_the_same_queue():

@@ -7,13 +7,13 @@ moto's matcher does not descend into arrays of objects, which EventBridge does (
 detail.configuration.metrics[]): for the alarm-triggered entries only the target is checked here (None).
 """
 
-import json
 
 import pytest
-from moto.events.models import EventPattern
 
 from matcarv_aiops.catalogue import get_entry
 from tests.events import ACCOUNT, alarm_event, cloudtrail_event, config_compliance_event, guardduty_finding_event
+from tests.remediations.triggers import check_pattern_and_target
+from tests.remediations.triggers import matches as matches_pattern
 
 SG = "sg-0123456789abcdef0"
 LB = "app/shop/50dc6c495c0c9188"
@@ -61,23 +61,16 @@ CASES = [
 ]
 
 
-def _matches(entry_id: str, event: dict) -> bool:
-    return EventPattern.load(json.dumps(get_entry(entry_id).trigger)).matches_event(event)
-
-
 @pytest.mark.parametrize("entry_id, event, matches, target", CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_pattern_and_target(entry_id, event, matches, target):
-    if matches is not None:
-        assert _matches(entry_id, event) is matches
-    if target:
-        assert get_entry(entry_id).resolve_target(event).arn == target
+    check_pattern_and_target(entry_id, event, matches, target)
 
 
 def test_access_keys_rotated_result_matches_both_entries():
     event = config_compliance_event("access-keys-rotated", "AWS::IAM::User", "AIDAEXAMPLE1")
     matching = {entry_id for entry_id in ("iam_access_key_old", "config_rule_noncompliant", "sg_open_ssh",
-                                          "cloudtrail_disabled", "guardduty_high_finding") if _matches(entry_id, event)}
+                                          "cloudtrail_disabled", "guardduty_high_finding") if matches_pattern(entry_id, event)}
     assert matching == {"iam_access_key_old", "config_rule_noncompliant"}
     # Different targets: neither run waits on the other's per-resource lock.
     assert get_entry("iam_access_key_old").resolve_target(event).arn != \
