@@ -132,11 +132,11 @@ def collect(remediation_id: str, conf: Any, *, dag_id: str, run_id: str,
     )
     handler = get_remediation(remediation_id)
     ctx = _context(entry, execution, settings)
-    state = handler.describe(ctx)
+    state = handler.collect_diagnostics(ctx)
     execution.state = state
     if state is not None:
         execution.production = is_production(target, state.get("tags", {}), settings)
-        if handler.assess(ctx, state) is None:  # a plan only where there is something to do
+        if handler.check_eligibility(ctx, state) is None:  # a plan only where there is something to do
             execution.plan = handler.plan(ctx, state)
     hub_client("s3", settings).put_object(
         Bucket=settings.diagnostics_bucket, Key=key, ContentType="application/json",
@@ -158,7 +158,7 @@ def check(execution: Execution, settings: Settings | None = None) -> dict[str, A
     exempt = safety.exemption(execution.target, execution.state.get("tags", {}))
     if exempt:
         raise StepSkipped(exempt)
-    reason = get_remediation(entry.id).assess(_context(entry, execution, settings), execution.state)
+    reason = get_remediation(entry.id).check_eligibility(_context(entry, execution, settings), execution.state)
     if reason:
         raise StepSkipped(reason)
     if not execution.dry_run:
@@ -243,8 +243,8 @@ def act(execution: Execution, decision: dict[str, Any], settings: Settings | Non
     ctx = _context(entry, execution, settings)
     state = execution.state
     if decision["decision"] == "approved":  # time has passed: look again before acting
-        state = handler.describe(ctx)
-        reason = "resource is gone" if state is None else handler.assess(ctx, state)
+        state = handler.collect_diagnostics(ctx)
+        reason = "resource is gone" if state is None else handler.check_eligibility(ctx, state)
         if reason:
             raise StepSkipped(f"approved by {who}, but no longer needed: {reason}", operator=who)
     on_start()

@@ -32,7 +32,7 @@ class Alb5xxSpike(Remediation):
                                   "enabled": dist["Enabled"], "status": dist["Status"]})
         return found
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         elbv2 = ctx.client("elbv2")
         try:
             lbs = elbv2.describe_load_balancers(LoadBalancerArns=[ctx.target.arn])["LoadBalancers"]
@@ -55,7 +55,7 @@ class Alb5xxSpike(Remediation):
             "tags": tags_from_list(tags[0]["Tags"] if tags else []),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["type"] != "application":
             return f"not an application load balancer (type {state['type']})"
         minimum = ctx.threshold("min_5xx_count")

@@ -48,13 +48,13 @@ class Remediation:
 
     remediation_id: ClassVar[str]
 
-    def describe(self, ctx: RemediationContext) -> dict[str, Any] | None:
+    def collect_diagnostics(self, ctx: RemediationContext) -> dict[str, Any] | None:
         """The target's current state as JSON-able data, with its tags under "tags".
         None when the resource no longer exists. Everything rollback needs is recorded here, before
         any change."""
         raise NotImplementedError
 
-    def assess(self, ctx: RemediationContext, state: dict[str, Any]) -> str | None:
+    def check_eligibility(self, ctx: RemediationContext, state: dict[str, Any]) -> str | None:
         """Re-check the real condition from live data. Return why no action is needed (already fixed,
         precondition not met), or None when the problem is real."""
         raise NotImplementedError

@@ -70,7 +70,7 @@ class CloudtrailDisabled(Remediation):
                             str(item.get("configurationItemCaptureTime")))
         return None, {}, None
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         if self._account_wide(ctx):
             trails = [{"name": t["Name"], "arn": t["TrailARN"], "home_region": t.get("HomeRegion"),
                        "multi_region": bool(t.get("IsMultiRegionTrail")),
@@ -96,7 +96,7 @@ class CloudtrailDisabled(Remediation):
         candidates = multi or stopped
         return candidates[0] if len(candidates) == 1 else None
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if "trails" in state:
             logging = [t["name"] for t in state["trails"] if t["is_logging"]]
             if logging:

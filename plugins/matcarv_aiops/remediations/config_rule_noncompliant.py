@@ -45,7 +45,7 @@ class ConfigRuleNoncompliant(Remediation):
             if len(results) >= limit or not token:
                 return results[:limit], bool(token) or len(results) > limit
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         rule = self._rule(ctx)
         if rule is None:
             return None
@@ -56,7 +56,7 @@ class ConfigRuleNoncompliant(Remediation):
                 "rule_state": rule.get("ConfigRuleState"), "source": rule.get("Source", {}).get("SourceIdentifier"),
                 "noncompliant": noncompliant, "truncated": truncated, "tags": tags_from_list(tags)}
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["rule_state"] == "DELETING":
             return f"rule {state['rule_name']} is being deleted"
         if not state["noncompliant"]:

@@ -41,7 +41,7 @@ class DynamodbReadThrottles(Remediation):
         )["ScalingPolicies"]
         return [policy["PolicyName"] for policy in policies]
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         name = ctx.target.resource_id
         table = self._table(ctx, name)
         if table is None:
@@ -69,7 +69,7 @@ class DynamodbReadThrottles(Remediation):
         ceiling = min(int(state["read_scaling"]["max"]), quota)
         return {"mode": RAISE, "read_capacity": min(raised(rcu, ctx.threshold("increase_percent")), ceiling)}
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["billing_mode"] == "PAY_PER_REQUEST":
             return "on-demand table: there is no read capacity to raise (DynamoDB adapts on-demand capacity itself)"
         if state["status"] != "ACTIVE":

@@ -53,7 +53,7 @@ class EbsVolumeUtilisationHigh(Remediation):
     def _snapshots(self, ctx, filters: list[dict]) -> list[dict]:
         return ctx.client("ec2").describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         instance_id, candidates = None, None
         if ":volume/" in ctx.target.arn:
             volume_id, metric_by = ctx.target.resource_id, ("VolumeId", ctx.target.resource_id)
@@ -86,7 +86,7 @@ class EbsVolumeUtilisationHigh(Remediation):
             "tags": tags_from_list(volume.get("Tags")),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["volume_id"] is None:
             return (f"instance {state['instance_id']} has {len(state['instance_volumes'])} EBS volumes and the "
                     "alarm does not say which is full: add the VolumeId dimension to the agent's disk metrics")

@@ -18,7 +18,7 @@ class Ec2CpuHigh(Remediation):
             AutoScalingGroupNames=[name])["AutoScalingGroups"]
         return groups[0] if groups else None
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         if _GROUP_ARN_MARKER in ctx.target.arn:
             instance_id, group_name = None, ctx.target.resource_id
             metric_dimensions = {"AutoScalingGroupName": group_name}
@@ -49,7 +49,7 @@ class Ec2CpuHigh(Remediation):
             "tags": tags_from_list(group.get("Tags")),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["group_name"] is None:
             return f"instance {state['instance_id']} is not in an Auto Scaling group: there is no group to scale out"
         if state["desired_capacity"] >= state["max_size"]:

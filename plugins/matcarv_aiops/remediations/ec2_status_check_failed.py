@@ -51,7 +51,7 @@ class Ec2StatusCheckFailed(Remediation):
             return None
         return max(points, key=lambda p: p["Timestamp"])["Maximum"]
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         instance = self._instance(ctx)
         if instance is None or instance["State"]["Name"] == "terminated":
             return None
@@ -66,7 +66,7 @@ class Ec2StatusCheckFailed(Remediation):
             "tags": tags_from_list(instance.get("Tags")),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["state"] != "running":
             return f"not running (state {state['state']}): nothing to restart"
         if state["root_device_type"] != "ebs":

@@ -25,7 +25,7 @@ class EcsTasksBelowDesired(Remediation):
                                                        include=["TAGS"])["services"]
         return services[0] if services and services[0]["status"] == "ACTIVE" else None
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         cluster, name = _cluster_and_service(ctx.target.resource_id)
         service = self._service(ctx, cluster, name)
         if service is None:
@@ -44,7 +44,7 @@ class EcsTasksBelowDesired(Remediation):
             "tags": tags_from_list(service.get("tags"), "key", "value"),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["deployment_controller"] != "ECS":
             return (f"deployments of this service are managed by {state['deployment_controller']}: "
                     "ECS cannot force one")

@@ -63,7 +63,7 @@ class GuarddutyHighFinding(Remediation):
                                              MaxResults=50)["FindingIds"]
         return found
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         iam, kind, name = ctx.client("iam"), self._kind(ctx), self._name(ctx)
         try:
             if kind == "user":
@@ -82,7 +82,7 @@ class GuarddutyHighFinding(Remediation):
                 "had_policy_named_quarantine": existing is not None,
                 "active_findings": self._active_findings(ctx, name), "tags": tags_from_list(tags)}
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["name"].startswith(PROTECTED_PREFIX):
             return f"{state['arn']} is one of AIOps' own principals: quarantining it needs a human"
         if state["quarantined"]:

@@ -43,7 +43,7 @@ class IamAccessKeyOld(Remediation):
                  "age_days": round(_age_days(k["CreateDate"]), 1)}
                 for page in pages for k in page["AccessKeyMetadata"]]
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         user = self._user(ctx)
         if user is None:
             return None
@@ -55,7 +55,7 @@ class IamAccessKeyOld(Remediation):
         limit = ctx.threshold("max_age_days")
         return [k for k in keys if k["status"] == "Active" and k["age_days"] > limit]
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if not self._old_active(ctx, state["keys"]):
             ages = ", ".join(f"{k['access_key_id']} {k['status']} {k['age_days']:g} d" for k in state["keys"]) or "none"
             return (f"already fixed: no active access key older than {ctx.threshold('max_age_days'):g} days "

@@ -15,7 +15,7 @@ from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, r
 class LambdaThrottles(Remediation):
     remediation_id = "lambda_throttles"
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         client = ctx.client("lambda")
         try:
             function = client.get_function(FunctionName=ctx.target.arn)
@@ -52,7 +52,7 @@ class LambdaThrottles(Remediation):
             return None
         return min(raised(state["peak_concurrency"], percent), headroom)
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         reserved = state["reserved_concurrency"]
         if reserved == 0:
             return "reserved concurrency is 0: the function was switched off on purpose"

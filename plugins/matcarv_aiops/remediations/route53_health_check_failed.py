@@ -54,7 +54,7 @@ class Route53HealthCheckFailed(Remediation):
                     found[record["SetIdentifier"]] = record
         return found
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         route53, health_check_id = ctx.client("route53"), ctx.target.resource_id
         try:
             check = route53.get_health_check(HealthCheckId=health_check_id)["HealthCheck"]
@@ -76,7 +76,7 @@ class Route53HealthCheckFailed(Remediation):
             "tags": tags_from_list(tags["ResourceTagSet"].get("Tags")),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         guarded, partner = state["guarded_record"], state["partner_record"]
         if guarded is None:
             return "the health check guards no failover record set: nothing to fail over"

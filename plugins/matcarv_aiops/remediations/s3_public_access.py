@@ -29,7 +29,7 @@ class S3PublicAccess(Remediation):
             config = {}
         return {name: bool(config.get(name, False)) for name in SETTINGS}
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         s3, bucket = ctx.client("s3"), ctx.target.resource_id
         try:
             block = self._block(ctx)
@@ -53,7 +53,7 @@ class S3PublicAccess(Remediation):
         return {"bucket": bucket, "public_access_block": block, "tags": tags, "policy": policy,
                 "acl_grants": grants}
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if all(state["public_access_block"].values()):
             return "already fixed: all four Block Public Access settings are on"
         return None

@@ -66,7 +66,7 @@ class SgOpenSsh(Remediation):
             raise
         return groups[0] if groups else None
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         group = self._group(ctx)
         if group is None:
             return None
@@ -79,7 +79,7 @@ class SgOpenSsh(Remediation):
             "tags": tags_from_list(group.get("Tags")),
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if not state["open_to_world"]:
             return f"already fixed: no ingress rule opens port {int(ctx.threshold('port'))} to the internet"
         return None

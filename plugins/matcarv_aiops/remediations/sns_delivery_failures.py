@@ -65,7 +65,7 @@ class SnsDeliveryFailures(Remediation):
     def _subscription_attributes(self, ctx, arn: str) -> dict:
         return ctx.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         sns, topic_arn, topic = ctx.client("sns"), ctx.target.arn, ctx.target.resource_id
         try:
             sns.get_topic_attributes(TopicArn=topic_arn)
@@ -110,7 +110,7 @@ class SnsDeliveryFailures(Remediation):
         settings = ctx.settings
         return state["topic_arn"] == settings.sns_topic_arn or state["topic"] == settings.sns_topic_name
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if self._own_topic(ctx, state):
             return "this is AIOps's own notification topic: disabling a subscription would silence on-call"
         rate, limit = state["failure_rate_percent"], ctx.threshold("failure_rate_percent")

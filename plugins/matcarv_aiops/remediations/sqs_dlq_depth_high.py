@@ -14,7 +14,7 @@ _EMPTY_RECEIVES_BEFORE_DONE = 3
 class SqsDlqDepthHigh(Remediation):
     remediation_id = "sqs_dlq_depth_high"
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         sqs = ctx.client("sqs")
         url = queue_url(ctx)
         if url is None:
@@ -32,7 +32,7 @@ class SqsDlqDepthHigh(Remediation):
             "tags": tags,
         }
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         sources = state["source_queue_urls"]
         if not sources:
             return "not a dead-letter queue: no source queue names it in its redrive policy"

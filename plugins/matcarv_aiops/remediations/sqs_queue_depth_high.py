@@ -21,7 +21,7 @@ def _mapping_cap(mapping: dict) -> int | None:
 class SqsQueueDepthHigh(Remediation):
     remediation_id = "sqs_queue_depth_high"
 
-    def describe(self, ctx):
+    def collect_diagnostics(self, ctx):
         sqs = ctx.client("sqs")
         url = queue_url(ctx)
         if url is None:
@@ -62,7 +62,7 @@ class SqsQueueDepthHigh(Remediation):
         ceiling = min(on_function + headroom, on_mapping if on_mapping is not None else 10**9)
         return {"cap": RESERVED, "current": on_function, "planned": min(raised(on_function, percent), ceiling)}
 
-    def assess(self, ctx, state):
+    def check_eligibility(self, ctx, state):
         if state["dead_letter_sources"]:
             return (f"a dead-letter queue (of {len(state['dead_letter_sources'])} source queue(s)): "
                     "sqs_dlq_depth_high redrives those")
