@@ -292,7 +292,7 @@ def test_crashing_task_is_audited_once(run_dag, audit_items, monkeypatch):
     def boom(self, ctx):
         raise RuntimeError("simulated AWS outage")
 
-    monkeypatch.setattr(SqsDlqDepthHigh, "describe", boom)
+    monkeypatch.setattr(SqsDlqDepthHigh, "collect_diagnostics", boom)
     _, states = run_dag(SQS_DAG, {"event": sqs_event()})
     record = only_record(audit_items)
     assert states["collect_diagnostics"] == "failed"

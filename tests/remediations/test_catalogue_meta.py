@@ -19,7 +19,7 @@ def test_entry_is_complete(entry):
     assert entry.validation and entry.eligibility
     assert entry.rollback or entry.no_rollback_reason
     handler = type(get_remediation(entry.id))
-    for method in ("describe", "assess", "plan", "execute", "validate"):
+    for method in ("collect_diagnostics", "check_eligibility", "plan", "execute", "validate"):
         assert getattr(handler, method) is not getattr(Remediation, method), f"{entry.id} lacks {method}"
     has_rollback = handler.rollback is not Remediation.rollback
     assert has_rollback == bool(entry.rollback), f"{entry.id}: rollback in the entry and the class must agree"
