@@ -1,8 +1,7 @@
-"""The remediation DAG factory: one ``remediate_<id>`` DAG per catalogue entry, all of the same shape.
-
-collect_diagnostics -> check_eligibility -> request_approval -> wait_for_approval -> execute
--> [wait_for_automation, for entries run by an SSM document] -> validate
--> rollback (only when a step failed) -> audit (always, exactly one record)
+"""The remediation DAG factory: one ``remediate_<id>`` DAG per catalogue entry, one task per row of the
+step table (``matcarv_aiops.pipeline.steps.STEPS``), chained in its order, each with its row's trigger
+rule. A waiting step is a sensor; a few steps have a named class that adds what differs, every other
+step runs in the generic ``StepOperator``.
 
 Parsing reads only the packaged catalogue (no AWS call, no Variable).
 """
@@ -11,18 +10,29 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, chain
 
 from matcarv_aiops.catalogue import CatalogueEntry, catalogue
-from matcarv_aiops.pipeline import AUTOMATION_STEP, steps_for
+from matcarv_aiops.pipeline import Step, steps_for
 from matcarv_aiops.settings import get_settings
-from matcarv_operators.approval import RequestApprovalOperator
 from matcarv_operators.audit import AuditOperator
 from matcarv_operators.diagnostics import CollectDiagnosticsOperator
-from matcarv_operators.eligibility import EligibilityCheckOperator
-from matcarv_operators.remediation import ExecuteRemediationOperator, RollbackOperator, ValidateRemediationOperator
+from matcarv_operators.step import StepOperator
 from matcarv_sensors.approval import ApprovalSensor
-from matcarv_sensors.ssm import RemediationAutomationSensor
+from matcarv_sensors.ssm import AutomationExecutionSensor
+from matcarv_sensors.step import StepSensor
+
+# The design card's named pieces; a step not named here runs in the generic operator or sensor.
+NAMED = {
+    "collect_diagnostics": CollectDiagnosticsOperator,
+    "wait_for_approval": ApprovalSensor,
+    "wait_for_automation": AutomationExecutionSensor,
+    "audit": AuditOperator,
+}
+
+
+def task_class(step: Step) -> type:
+    return NAMED.get(step.task_id) or (StepSensor if step.waits else StepOperator)
 
 
 def _doc(entry: CatalogueEntry) -> str:
@@ -68,28 +78,8 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
         },
         render_template_as_native_obj=True,
     ) as dag:
-        ids = {"remediation_id": entry.id}
-        collect = CollectDiagnosticsOperator(task_id="collect_diagnostics", **ids)
-        eligibility = EligibilityCheckOperator(task_id="check_eligibility", **ids)
-        request = RequestApprovalOperator(task_id="request_approval", **ids)
-        wait = ApprovalSensor(task_id="wait_for_approval", **ids)
-        execute = ExecuteRemediationOperator(task_id="execute", **ids)
-        automation = None
-        if entry.ssm_document:
-            automation = RemediationAutomationSensor(
-                task_id=AUTOMATION_STEP, poke_interval=settings.ssm_poll_seconds,
-                automation_execution_id="{{ ti.xcom_pull(task_ids='execute')['result']['automation_execution_id'] }}",
-            )
-        validate = ValidateRemediationOperator(task_id="validate", automation_task_id=automation and AUTOMATION_STEP,
-                                               **ids)
-        rollback = RollbackOperator(task_id="rollback", **ids)
-        audit = AuditOperator(task_id="audit", step_task_ids=steps_for(entry), **ids)
-        collect >> eligibility >> request >> wait >> execute
-        execute >> (automation or validate)
-        if automation:
-            automation >> validate
-        validate >> rollback >> audit
-        validate >> audit
+        chain(*(task_class(step)(task_id=step.task_id, remediation_id=entry.id, doc_md=step.doc)
+                for step in steps_for(entry)))
     return dag
 
 

@@ -1,1 +1,3 @@
-"""Custom Airflow operators: one per remediation step, each a thin shell over matcarv_aiops.pipeline."""
+"""Custom Airflow operators over the step table (``matcarv_aiops.pipeline.steps.STEPS``): one generic
+``StepOperator`` runs any step, and the named ones add what really differs (what diagnostics log, the
+audit failing the run on FAILURE)."""

@@ -1,1 +1,2 @@
-"""Custom Airflow sensors: the approval wait, and the SSM Automation execution wait."""
+"""Custom Airflow sensors: the waiting steps of the step table (the approval wait, the SSM Automation
+execution wait), and the maintenance jobs' plan approval wait."""

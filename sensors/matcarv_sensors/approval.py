@@ -5,40 +5,20 @@ from datetime import timedelta
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from matcarv_aiops import pipeline
 from matcarv_aiops.settings import get_settings
-from matcarv_operators.base import execution_from, run_step
+from matcarv_sensors.step import StepSensor
 
 
-class ApprovalSensor(BaseSensorOperator):
-    """Waits for the human decision on this execution's approval request, in reschedule mode (no
-    worker slot is held while waiting). Ends on approve, on reject, or when the request expires; returns
-    immediately when no approval was needed."""
+class ApprovalSensor(StepSensor):
+    """Waits for the human decision on this execution's approval request. Ends on approve, on reject,
+    or when the request expires; returns at once when no approval was needed."""
 
-    template_fields: Sequence[str] = ("remediation_id",)
-    ui_color = "#fff4d6"
-
-    def __init__(self, *, remediation_id: str, request_task_id: str = "request_approval", **kwargs) -> None:
+    def __init__(self, **kwargs) -> None:
         settings = get_settings()
-        kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", settings.approval_poke_seconds)
         # The request expires first (and the run is audited SKIPPED); this only guards a stuck sensor.
         kwargs.setdefault("timeout", timedelta(minutes=settings.approval_timeout_minutes + 15))
         super().__init__(**kwargs)
-        self.remediation_id = remediation_id
-        self.request_task_id = request_task_id
-
-    def poke(self, context) -> PokeReturnValue | bool:
-        def check():
-            requested = context["ti"].xcom_pull(task_ids=self.request_task_id)
-            return pipeline.approval_status(execution_from(context), requested)
-
-        decision = run_step(context, check)
-        if decision is None:
-            self.log.info("waiting for a human decision (trigger approve_remediation)")
-            return False
-        self.log.info("decision: %s by %s", decision["decision"], decision["operator"])
-        return PokeReturnValue(is_done=True, xcom_value=decision)
 
 
 class PlanApprovalSensor(BaseSensorOperator):

@@ -51,7 +51,11 @@ def test_remediation_dags_have_the_pipeline_shape(dagbag):
 
     for entry in catalogue().values():
         dag = dagbag.get_dag(entry.dag_id)
-        assert [t.task_id for t in dag.topological_sort()] == [*steps_for(entry), "rollback", "audit"]
+        steps = steps_for(entry)
+        assert [t.task_id for t in dag.topological_sort()] == [s.task_id for s in steps]
+        for step in steps:
+            assert dag.get_task(step.task_id).trigger_rule == step.trigger_rule, (entry.id, step.task_id)
         assert dag.get_task("audit").trigger_rule == "all_done"
         assert dag.get_task("rollback").trigger_rule == "one_failed"
+        assert ("wait_for_automation" in dag.task_ids) == bool(entry.ssm_document), entry.id
         assert dag.get_task("wait_for_approval").mode == "reschedule"

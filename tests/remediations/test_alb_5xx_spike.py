@@ -78,7 +78,7 @@ def test_validation_failure_is_failure_and_nothing_else_changes(remediate, monke
     monkeypatch.setattr(alb_5xx_spike.Alb5xxSpike, "execute", execute_one_path)
     run = remediate("alb_5xx_spike", {"event": _event(lb)})
     assert run.outcome == "FAILURE" and "not /*" in run.audit.action
-    assert run.rollback.done["rolled_back"] is False
+    assert run.record("rollback").done["rolled_back"] is False
     assert [i["InvalidationBatch"]["Paths"]["Items"] for i in _invalidations(cloudfront, dist)] == [["/index.html"]]
     assert cloudfront.get_distribution_config(Id=dist)["DistributionConfig"] == config_before
 

@@ -117,7 +117,7 @@ def test_validation_failure_is_failure_and_nothing_else_changes(remediate, inbox
     run = remediate("cloudtrail_disabled", {"event": cloudtrail_event("cloudtrail", "StopLogging",
                                                                       {"name": "org-audit"})}, decide=approver())
     assert run.outcome == "FAILURE" and "is not logging" in run.audit.action
-    assert run.rollback.done["rolled_back"] is False
+    assert run.record("rollback").done["rolled_back"] is False
     assert not _logging(cloudtrail) and cloudtrail.describe_trails()["trailList"] == before
     assert [m["MessageAttributes"]["kind"]["Value"] for m in inbox.messages()] == ["approval_request", "alert"]
 

@@ -88,7 +88,7 @@ def test_validation_failure_is_failure_and_nothing_else_changes(remediate, confi
     run = remediate("config_rule_noncompliant", {"event": config_compliance_event(RULE, "AWS::IAM::User",
                                                                                   "AIDAEXAMPLE1")})
     assert run.outcome == "FAILURE" and "not in Security Hub: never-imported" in run.audit.action
-    assert run.rollback.done["rolled_back"] is False
+    assert run.record("rollback").done["rolled_back"] is False
     assert _findings() == [] and inbox.messages("alert")[0]["Subject"].startswith("AIOps remediation FAILED")
 
 

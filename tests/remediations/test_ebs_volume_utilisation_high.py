@@ -50,7 +50,7 @@ def test_failed_validation_is_failure_and_changes_nothing_else(remediate, monkey
     monkeypatch.setattr(EbsVolumeUtilisationHigh, "_snapshot",
                         lambda self, ctx, snapshot_id: broken | {"SnapshotId": snapshot_id})
     run = remediate("ebs_volume_utilisation_high", {"event": event})
-    assert run.outcome == "FAILURE" and not run.rollback.done["rolled_back"], run
+    assert run.outcome == "FAILURE" and not run.record("rollback").done["rolled_back"], run
     assert "is error" in run.audit.action
     assert len(_snapshots(ec2, volume)) == 1  # the one snapshot taken; no other change
     assert ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["Size"] == 100

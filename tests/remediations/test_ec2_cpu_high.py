@@ -69,7 +69,7 @@ def test_failed_validation_restores_recorded_capacity(remediate, monkeypatch):
 
     monkeypatch.setattr(Ec2CpuHigh, "execute", partial)
     run = remediate("ec2_cpu_high", {"event": alarm_event("AWS/EC2", "CPUUtilization", {"InstanceId": instance})})
-    assert run.outcome == "FAILURE" and run.rollback.done["rolled_back"], run
+    assert run.outcome == "FAILURE" and run.record("rollback").done["rolled_back"], run
     assert "back from 2 to 1" in run.audit.action
     assert _desired(asg) == 1
 

@@ -29,7 +29,7 @@ def test_validation_failure_starts_the_instance_again(remediate, monkeypatch):
     monkeypatch.setattr(Ec2StatusCheckFailed, "execute", runbook_then_stop)
     ec2, instance = failing_instance()
     run = remediate("ec2_status_check_failed", event(instance))
-    assert run.outcome == "FAILURE" and run.rollback.done["rolled_back"]
+    assert run.outcome == "FAILURE" and run.record("rollback").done["rolled_back"]
     assert instance_state(ec2, instance) == "running"
 
 

@@ -48,7 +48,7 @@ def test_failed_validation_redeploys_recorded_task_definition(remediate, monkeyp
 
     monkeypatch.setattr(EcsTasksBelowDesired, "execute", wrong_revision)
     run = remediate("ecs_tasks_below_desired", {"event": ecs_service_action(arn)})
-    assert run.outcome == "FAILURE" and run.rollback.done["rolled_back"], run
+    assert run.outcome == "FAILURE" and run.record("rollback").done["rolled_back"], run
     assert "not the recorded" in run.audit.action
     after_definition, after_deployment = _described(ecs)
     assert after_definition == task_definition and after_deployment != deployment

@@ -73,7 +73,7 @@ def test_ineffective_policy_fails_validation_and_is_removed(remediate, guardduty
     run = remediate("guardduty_high_finding", {"event": guardduty_finding_event("Policy:IAMUser/RootCredentialUsage",
                                                                                 9.0, user_name="bob")})
     assert run.outcome == "FAILURE" and "does not deny every action" in run.audit.action
-    assert run.rollback.done["rolled_back"] and f"removed {POLICY}" in run.rollback.done["detail"]
+    assert run.record("rollback").done["rolled_back"] and f"removed {POLICY}" in run.record("rollback").done["detail"]
     assert _user_policies("bob") == []
 
 

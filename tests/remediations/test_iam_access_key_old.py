@@ -50,7 +50,7 @@ def test_validation_failure_re_enables_the_keys(remediate, inbox, monkeypatch):
     monkeypatch.setattr(iam_access_key_old.IamAccessKeyOld, "_keys", stale_read_after_execute)
     run = remediate("iam_access_key_old", {"event": _event(user_id)})
     assert run.outcome == "FAILURE" and f"still Active: {old1}" in run.audit.action
-    assert run.rollback.done["rolled_back"] and old1 in run.rollback.done["detail"]
+    assert run.record("rollback").done["rolled_back"] and old1 in run.record("rollback").done["detail"]
     assert key_status(iam, "legacy") == {old1: "Active", old2: "Active"}
 
 

@@ -75,7 +75,7 @@ def test_failed_validation_restores_no_reservation(remediate, monkeypatch):
 
     monkeypatch.setattr(LambdaThrottles, "execute", partial)
     run = remediate("lambda_throttles", {"event": EVENT})
-    assert run.outcome == "FAILURE" and run.rollback.done["rolled_back"], run
+    assert run.outcome == "FAILURE" and run.record("rollback").done["rolled_back"], run
     assert reserved("checkout") is None
 
 

@@ -61,7 +61,7 @@ def test_validation_failure_fails_back(remediate, monkeypatch):
     monkeypatch.setattr(handler_module.Route53HealthCheckFailed, "validate", lambda self, ctx, state, result: still_old)
     run = remediate("route53_health_check_failed", {"event": _event(primary)})
     assert run.outcome == "FAILURE" and run.started
-    assert run.rollback.done["rolled_back"] and "failed back" in run.rollback.done["detail"]
+    assert run.record("rollback").done["rolled_back"] and "failed back" in run.record("rollback").done["detail"]
     assert _roles(route53, zone) == BEFORE
 
 

@@ -28,7 +28,7 @@ def test_validation_failure_is_failure_without_rollback(remediate, monkeypatch):
     monkeypatch.setattr(S3PublicAccess, "execute", lambda self, ctx, state: {"applied": {}})
     s3, bucket = public_bucket()
     run = remediate("s3_public_access", EVENT, decide=approve)
-    assert run.outcome == "FAILURE" and not run.rollback.done["rolled_back"]
+    assert run.outcome == "FAILURE" and not run.record("rollback").done["rolled_back"]
     assert not any(public_access_block(s3, bucket).values())
 
 

@@ -1,16 +1,21 @@
-"""The steps of one remediation, as plain functions: testable without Airflow, run by the operators.
+"""The steps of one remediation run, and the table that owns their order: ``STEPS`` at the end.
 
-collect -> check -> request approval -> approval status -> act -> verify -> (undo) -> finish.
+Each step is a plain function ``step(run, *inputs)``: ``run`` is the run as the step sees it (the
+request, settings, the catalogue entry; ``protocol.RunState``), the inputs are the results of the earlier
+steps its row ``reads``. The DAG factory makes one task per row, and the inline runner calls the same rows
+in the same order, so the order is written down once. The task id, the function and the
+``Remediation`` method of a step share one verb: ``execute`` calls ``Remediation.execute``.
+
 A step that ends the run early raises ``StepSkipped``; a known failure raises ``StepFailed``; both carry
-the reason that ends up in the audit record. ``finish`` turns what every step recorded into exactly one
+the reason that ends up in the audit record. ``audit`` turns what every step recorded into exactly one
 audit record.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -18,50 +23,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from matcarv_aiops.approvals import ApprovalStore, approval_instructions, publish
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client, target_session
-from matcarv_aiops.catalogue import CatalogueEntry, get_entry
+from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import (
     ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, RemediationRequest, Target, iso_utc, utc_now,
     validation_problems,
 )
+from matcarv_aiops.pipeline.protocol import (
+    ALL_DONE, AUTOMATED, ONE_FAILED, RunState, Step, StepFailed, StepSkipped, main_steps,
+)
 from matcarv_aiops.remediations import get_remediation
 from matcarv_aiops.remediations.base import RemediationContext
 from matcarv_aiops.safety import SafetyStore, is_production
-from matcarv_aiops.settings import Settings, get_settings
-
-AUTOMATED = "automated"
-# The remediation DAG's steps, in order; compose_audit() reads their records in this order. Entries run
-# through an SSM Automation document wait for it between execute and validate.
-STEPS = ("collect_diagnostics", "check_eligibility", "request_approval", "wait_for_approval", "execute", "validate")
-AUTOMATION_STEP = "wait_for_automation"
-
-
-def steps_for(entry: CatalogueEntry) -> tuple[str, ...]:
-    if not entry.ssm_document:
-        return STEPS
-    return STEPS[:5] + (AUTOMATION_STEP,) + STEPS[5:]
-
-
-class StepSkipped(Exception):
-    """The run ends here, with no change: audited SKIPPED with this reason."""
-
-    def __init__(self, reason: str, *, operator: str = AUTOMATED, duplicate_of: str | None = None):
-        super().__init__(reason)
-        self.reason, self.operator, self.duplicate_of = reason, operator, duplicate_of
-
-    def record(self) -> dict[str, Any]:
-        return {"reason": self.reason, "operator": self.operator, "duplicate_of": self.duplicate_of}
-
-
-class StepFailed(Exception):
-    """A known failure (bad input, validation failed): audited FAILURE with this reason."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Execution(BaseModel):
-    """What collect_diagnostics learned; every later step starts from it (it travels as XCom)."""
+    """What collect_diagnostics learned; every later step starts from it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,10 +54,10 @@ class Execution(BaseModel):
     plan: str | None = None
 
 
-def _context(entry: CatalogueEntry, execution: Execution, settings: Settings) -> RemediationContext:
-    return RemediationContext(entry=entry, target=execution.target, settings=settings,
+def _context(run: RunState, execution: Execution) -> RemediationContext:
+    return RemediationContext(entry=run.entry, target=execution.target, settings=run.settings,
                               execution_id=execution.execution_id,
-                              session=target_session(execution.target, entry.id, settings))
+                              session=target_session(execution.target, run.entry.id, run.settings))
 
 
 def fallback_execution_id(remediation_id: str, conf: Any, run_id: str) -> str:
@@ -99,39 +75,37 @@ def _trigger_json(request: RemediationRequest, dag_id: str, run_id: str) -> str:
                        "reason": request.reason, "dry_run": request.dry_run}, sort_keys=True)
 
 
-def collect(remediation_id: str, conf: Any, *, dag_id: str, run_id: str,
-            settings: Settings | None = None) -> Execution:
-    """Validate the request, claim the execution (once per event), record the target's state to S3."""
-    settings = settings or get_settings()
-    entry = get_entry(remediation_id)
+def collect_diagnostics(run: RunState) -> Execution:
+    """Validate the request, claim the execution (once per event), write the target's state to S3."""
+    entry, settings = run.entry, run.settings
     try:
-        request = RemediationRequest.model_validate(conf or {})
+        request = RemediationRequest.model_validate(run.conf or {})
     except ValidationError as exc:
         raise StepFailed(f"bad request, nothing done: {validation_problems(exc, 'conf')}") from None
     if request.event is not None:
         target = entry.resolve_target(request.event)
         if target is None:
-            raise StepFailed(f"bad request, nothing done: the event names no target for {remediation_id} "
+            raise StepFailed(f"bad request, nothing done: the event names no target for {entry.id} "
                              f"(looked at {[p for spec in entry.targets for p in spec.paths]})")
     else:
         try:
             target = Target.from_arn(request.target, default_region=settings.region)
         except ValueError as exc:
             raise StepFailed(f"bad request, nothing done: target: {exc}") from None
-    execution_id = request.execution_id(remediation_id, run_id)
-    first_run = SafetyStore(settings).claim_execution(execution_id, run_id, dag_id)
+    execution_id = request.execution_id(entry.id, run.run_id)
+    first_run = SafetyStore(settings).claim_execution(execution_id, run.run_id, run.dag_id)
     if first_run is not None:
         raise StepSkipped(f"duplicate: execution {execution_id} already belongs to run {first_run}",
                           duplicate_of=first_run)
 
-    key = f"diagnostics/{remediation_id}/{execution_id}/state.json"
+    key = f"diagnostics/{entry.id}/{execution_id}/state.json"
     execution = Execution(
-        execution_id=execution_id, remediation=remediation_id, dag_id=dag_id, run_id=run_id, target=target,
-        dry_run=request.dry_run, trigger=_trigger_json(request, dag_id, run_id),
+        execution_id=execution_id, remediation=entry.id, dag_id=run.dag_id, run_id=run.run_id, target=target,
+        dry_run=request.dry_run, trigger=_trigger_json(request, run.dag_id, run.run_id),
         diagnostics_uri=f"s3://{settings.diagnostics_bucket}/{key}", production=False, state=None,
     )
-    handler = get_remediation(remediation_id)
-    ctx = _context(entry, execution, settings)
+    handler = get_remediation(entry.id)
+    ctx = _context(run, execution)
     state = handler.collect_diagnostics(ctx)
     execution.state = state
     if state is not None:
@@ -140,25 +114,24 @@ def collect(remediation_id: str, conf: Any, *, dag_id: str, run_id: str,
             execution.plan = handler.plan(ctx, state)
     hub_client("s3", settings).put_object(
         Bucket=settings.diagnostics_bucket, Key=key, ContentType="application/json",
-        Body=json.dumps({"executionId": execution_id, "remediation": remediation_id, "target": target.arn,
+        Body=json.dumps({"executionId": execution_id, "remediation": entry.id, "target": target.arn,
                          "collectedAt": iso_utc(), "exists": state is not None, "state": state,
                          "trigger": json.loads(execution.trigger)}, default=str, indent=2).encode(),
     )
     return execution
 
 
-def check(execution: Execution, settings: Settings | None = None) -> dict[str, Any]:
-    """Eligibility from live data: gone, exempt, already fixed, cooldown/flapping, lock. Then whether
-    a human must approve."""
-    settings = settings or get_settings()
-    entry = get_entry(execution.remediation)
+def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
+    """Eligibility from live data (gone, exempt, already fixed, cooldown or flapping, locked), then
+    whether a human must approve."""
+    entry, settings = run.entry, run.settings
     if execution.state is None:
         raise StepSkipped(f"resource is gone: {execution.target.arn} no longer exists")
     safety = SafetyStore(settings)
     exempt = safety.exemption(execution.target, execution.state.get("tags", {}))
     if exempt:
         raise StepSkipped(exempt)
-    reason = get_remediation(entry.id).check_eligibility(_context(entry, execution, settings), execution.state)
+    reason = get_remediation(entry.id).check_eligibility(_context(run, execution), execution.state)
     if reason:
         raise StepSkipped(reason)
     if not execution.dry_run:
@@ -181,14 +154,14 @@ def check(execution: Execution, settings: Settings | None = None) -> dict[str, A
     return {"needs_approval": False, "why": "non-production and reversible: approved automatically"}
 
 
-def request_approval(execution: Execution, eligibility: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Store the pending request and tell the approvers over SNS (once, even if this step retries)."""
-    settings = settings or get_settings()
+def request_approval(run: RunState, execution: Execution, eligibility: dict[str, Any]) -> dict[str, Any]:
+    """Where a human must decide: store the pending request and send it over SNS (once, even when
+    this step retries)."""
+    entry, settings = run.entry, run.settings
     if not eligibility["needs_approval"]:
         return {"requested": False, "why": eligibility["why"]}
     if execution.dry_run:
         return {"requested": False, "why": "dry run: nothing will change, so no approval is needed"}
-    entry = get_entry(execution.remediation)
     now = utc_now()
     record = ApprovalRecord(
         executionId=execution.execution_id, remediation=entry.id, dagId=execution.dag_id,
@@ -200,22 +173,23 @@ def request_approval(execution: Execution, eligibility: dict[str, Any], settings
     store = ApprovalStore(settings)
     if store.create(record):
         publish(f"AIOps approval needed: {entry.id} on {execution.target.resource_id}",
-                {"executionId": record.executionId, "remediation": entry.id, "targetResource": record.targetResource,
-                 "action": record.action, "whyApproval": record.reasonForApproval,
-                 "diagnostics": record.diagnosticsUri, "rollbackPlan": record.rollbackPlan,
-                 "expiresAt": record.expiresAt, "howToApprove": approval_instructions(record, settings)},
+                {"executionId": record.executionId, "remediation": entry.id,
+                 "targetResource": record.targetResource, "action": record.action,
+                 "whyApproval": record.reasonForApproval, "diagnostics": record.diagnosticsUri,
+                 "rollbackPlan": record.rollbackPlan, "expiresAt": record.expiresAt,
+                 "howToApprove": approval_instructions(record, settings)},
                 settings, kind="approval_request")
     else:
         record = store.get(execution.execution_id) or record
     return {"requested": True, "expires_at": record.expiresAt}
 
 
-def approval_status(execution: Execution, requested: dict[str, Any], settings: Settings | None = None) -> dict[str, Any] | None:
-    """The decision, or None while a human has yet to decide."""
-    settings = settings or get_settings()
+def wait_for_approval(run: RunState, execution: Execution, requested: dict[str, Any]) -> dict[str, Any] | None:
+    """The human decision on this execution, or None while it is pending; at once when no approval
+    was needed."""
     if not requested["requested"]:
         return {"decision": "auto", "operator": AUTOMATED, "why": requested["why"]}
-    store = ApprovalStore(settings)
+    store = ApprovalStore(run.settings)
     record = store.get(execution.execution_id)
     if record is None:
         raise StepFailed(f"approval request for execution {execution.execution_id} has disappeared")
@@ -227,11 +201,9 @@ def approval_status(execution: Execution, requested: dict[str, Any], settings: S
             "why": record.decisionReason or "", "decided_at": record.decidedAt, "expires_at": record.expiresAt}
 
 
-def act(execution: Execution, decision: dict[str, Any], settings: Settings | None = None, *,
-        on_start=lambda: None) -> dict[str, Any]:
-    """Make the change, unless the human said no, the request expired, or this is a dry run."""
-    settings = settings or get_settings()
-    entry = get_entry(execution.remediation)
+def execute(run: RunState, execution: Execution, decision: dict[str, Any]) -> dict[str, Any]:
+    """Make the change on the one target, unless the human said no, the request expired, or this is
+    a dry run."""
     who = decision["operator"]
     if decision["decision"] == "rejected":
         raise StepSkipped(f"rejected by {who}: {decision['why']}", operator=who)
@@ -239,98 +211,106 @@ def act(execution: Execution, decision: dict[str, Any], settings: Settings | Non
         raise StepSkipped(f"approval request expired at {decision['expires_at']} with no decision: nothing done")
     if execution.dry_run:
         raise StepSkipped(f"dry run, nothing changed; the plan: {execution.plan}")
-    handler = get_remediation(entry.id)
-    ctx = _context(entry, execution, settings)
+    handler = get_remediation(run.entry.id)
+    ctx = _context(run, execution)
     state = execution.state
     if decision["decision"] == "approved":  # time has passed: look again before acting
         state = handler.collect_diagnostics(ctx)
         reason = "resource is gone" if state is None else handler.check_eligibility(ctx, state)
         if reason:
             raise StepSkipped(f"approved by {who}, but no longer needed: {reason}", operator=who)
-    on_start()
+    run.mark_started()  # before the first change: rollback and audit must know a change may have been made
     return {"result": handler.execute(ctx, state)}
 
 
-def verify(execution: Execution, acted: dict[str, Any], settings: Settings | None = None,
-           automation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read the result back. ``automation``: the finished SSM AutomationExecution, for SSM entries."""
-    settings = settings or get_settings()
-    entry = get_entry(execution.remediation)
+def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, Any]) -> dict[str, Any] | None:
+    """For entries run by an SSM Automation document: the finished execution, or None while it runs.
+    Read through the target account's session, where the document was started."""
+    from matcarv_aiops.ssm.service import automation_client, failure_message
+    from matcarv_aiops.ssm.states import FAILURE_STATES, INTERMEDIATE_STATES
+
+    ctx = _context(run, execution)
+    client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
+    automation_id = acted["result"]["automation_execution_id"]
+    found = client.get_automation_execution(AutomationExecutionId=automation_id)["AutomationExecution"]
+    status = found["AutomationExecutionStatus"]
+    if status in INTERMEDIATE_STATES:
+        return None
+    if status in FAILURE_STATES:
+        raise StepFailed(failure_message(found))
+    return json.loads(json.dumps(found, default=str))
+
+
+def validate(run: RunState, execution: Execution, acted: dict[str, Any],
+             automation: dict[str, Any] | None) -> dict[str, Any]:
+    """Read the state or metric back; fail (and so roll back) when it did not improve."""
+    entry = run.entry
     if automation is not None:
         from matcarv_aiops.ssm.service import ended_ineligible
 
         if ended_ineligible(automation):
             raise StepSkipped(f"runbook {entry.ssm_document} ended at its EligibilityCheck and changed nothing "
                               f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)")
-    outcome = get_remediation(entry.id).validate(_context(entry, execution, settings), execution.state, acted["result"])
+    outcome = get_remediation(entry.id).validate(_context(run, execution), execution.state, acted["result"])
     if not outcome.ok:
         raise StepFailed(f"validation failed: {outcome.detail}")
-    return {"detail": outcome.detail}
+    return {"detail": outcome.detail, "note": f"Validated: {outcome.detail}"}
 
 
-def undo(execution: Execution | None, acted: dict[str, Any] | None, started: bool,
-         settings: Settings | None = None) -> dict[str, Any]:
-    """Roll back after a failed validation or a failed action, where the entry is reversible."""
-    settings = settings or get_settings()
-    if execution is None or not started:
+def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] | None) -> dict[str, Any]:
+    """Only when a step failed: undo the change where the entry is reversible."""
+    if execution is None or not run.started:
         return {"rolled_back": False, "detail": "nothing to roll back: no change was attempted"}
-    entry = get_entry(execution.remediation)
+    entry = run.entry
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
-    detail = get_remediation(entry.id).rollback(_context(entry, execution, settings), execution.state,
+    detail = get_remediation(entry.id).rollback(_context(run, execution), execution.state,
                                                 acted["result"] if acted else None)
     return {"rolled_back": True, "detail": detail}
 
 
-@dataclass
-class StepRecord:
-    """What one task left behind: its return value, or a skip, or a known error; all None = it crashed
-    (or never ran because an earlier step ended the run)."""
-
-    done: dict[str, Any] | None = None
-    skip: dict[str, Any] | None = None
-    error: str | None = None
-
-
-def compose_audit(remediation_id: str, *, dag_id: str, run_id: str, conf: Any, records: dict[str, StepRecord],
-                  rollback: StepRecord, started: bool) -> AuditRecord | None:
-    """The one audit record for this run; None for a duplicate run (the first run's record stands).
-    ``records``: every step's record, in the DAG's order (``steps_for(entry)``)."""
-    entry = get_entry(remediation_id)
-    collected = records[STEPS[0]].done
-    execution = Execution.model_validate(collected) if collected else None
-    operator = AUTOMATED
-    outcome, text = Outcome.SUCCESS, None
-    for step, record in records.items():
+def compose_audit(run: RunState) -> AuditRecord | None:
+    """The one audit record for this run, from what every step recorded; None for a duplicate run (the
+    first run's record stands). The first step that skipped or failed decides the outcome."""
+    entry, steps = run.entry, run.steps
+    execution: Execution | None = run.result(steps[0].task_id)
+    operator, notes = AUTOMATED, []
+    outcome, text = Outcome.SUCCESS, ""
+    for step in main_steps(steps):
+        record = run.record(step.task_id)
         if record.skip:
             if record.skip.get("duplicate_of"):
                 return None
             outcome, text, operator = Outcome.SKIPPED, f"SKIPPED: {record.skip['reason']}", record.skip["operator"]
             break
-        if record.error or record.done is None:
-            reason = record.error or f"task {step} failed; see its log"
-            outcome, text = Outcome.FAILURE, f"FAILED at {step}: {reason}"
+        if not record.finished:
+            reason = record.error or f"task {step.task_id} failed; see its log"
+            outcome, text = Outcome.FAILURE, f"FAILED at {step.task_id}: {reason}"
             break
-        if step == "wait_for_approval":
-            operator = record.done["operator"]
+        if isinstance(record.done, dict):
+            operator = record.done.get("operator", operator)
+            notes += [record.done["note"]] if "note" in record.done else []
     plan = (execution.plan if execution else None) or entry.action
     if outcome is Outcome.SUCCESS:
-        text = f"{plan}. Validated: {records['validate'].done['detail']}"
+        text = ". ".join([plan, *notes])
     elif outcome is Outcome.FAILURE:
-        if rollback.done:
-            text += f". Rollback: {rollback.done['detail']}"
-        elif rollback.error:
-            text += f". ROLLBACK FAILED, needs a human: {rollback.error}"
-        elif started:
-            text += ". ROLLBACK DID NOT RUN, needs a human"
-        text = f"{plan}: {text}" if started else text
+        for recovery in (s for s in steps if s.trigger_rule == ONE_FAILED):
+            undone = run.record(recovery.task_id)
+            if undone.done:
+                text += f". Rollback: {undone.done['detail']}"
+            elif undone.error:
+                text += f". ROLLBACK FAILED, needs a human: {undone.error}"
+            elif run.started:
+                text += ". ROLLBACK DID NOT RUN, needs a human"
+        text = f"{plan}: {text}" if run.started else text
     if execution is not None:
         trigger, target, execution_id = execution.trigger, execution.target.arn, execution.execution_id
     else:
-        trigger = json.dumps({"conf": conf, "dag_id": dag_id, "run_id": run_id}, default=str, sort_keys=True)
-        target = _best_effort_target(entry, conf)
-        execution_id = fallback_execution_id(remediation_id, conf, run_id)
-    return AuditRecord(executionId=execution_id, timestamp=iso_utc(), trigger=trigger, runbook=dag_id,
+        trigger = json.dumps({"conf": run.conf, "dag_id": run.dag_id, "run_id": run.run_id},
+                             default=str, sort_keys=True)
+        target = _best_effort_target(entry, run.conf)
+        execution_id = fallback_execution_id(entry.id, run.conf, run.run_id)
+    return AuditRecord(executionId=execution_id, timestamp=iso_utc(), trigger=trigger, runbook=run.dag_id,
                        targetResource=target, action=text, outcome=outcome, operator=operator,
                        rollbackPlan=entry.rollback_plan)
 
@@ -346,20 +326,21 @@ def _best_effort_target(entry: CatalogueEntry, conf: Any) -> str:
     return "unresolved (bad request)"
 
 
-def finish(remediation_id: str, record: AuditRecord | None, execution: Execution | None, *, started: bool,
-           settings: Settings | None = None) -> bool:
-    """Write the audit record and metric, remember the action for cooldown, release the lock, and
-    alert on failure. Returns whether a new record was written."""
-    settings = settings or get_settings()
+def audit(run: RunState) -> dict[str, Any] | None:
+    """Always, last: write the run's one audit record and the RemediationExecuted metric, remember the
+    action for cooldown, release the lock, alert on failure. Reads every earlier step's record."""
+    settings = run.settings
+    record = compose_audit(run)
     if record is None:
-        return False
+        return None
+    execution: Execution | None = run.result(run.steps[0].task_id)
     writer = AuditWriter(settings)
     written = writer.write(record)
     if written:
-        writer.metric(remediation_id, record.outcome.value)
+        writer.metric(run.entry.id, record.outcome.value)
     if execution is not None:
         safety = SafetyStore(settings)
-        if started:
+        if run.started:
             safety.record_action(execution.remediation, execution.target.arn, execution.execution_id)
         safety.release_lock(execution.target.arn, execution.execution_id)
     if written and record.outcome is Outcome.FAILURE:
@@ -367,4 +348,37 @@ def finish(remediation_id: str, record: AuditRecord | None, execution: Execution
                 {"executionId": record.executionId, "targetResource": record.targetResource,
                  "action": record.action, "rollbackPlan": record.rollbackPlan,
                  "diagnostics": execution.diagnostics_uri if execution else "none"}, settings, kind="alert")
-    return written
+    return {**record.to_item(), "written": written}
+
+
+def _runs_runbook(entry: CatalogueEntry) -> bool:
+    return bool(entry.ssm_document)
+
+
+# The step table: the run's protocol, in order. The DAG factory makes one task per row (a sensor where
+# the step waits), the inline runner calls the rows in this order, and the audit reads them in it.
+STEPS: tuple[Step, ...] = (
+    Step("collect_diagnostics", collect_diagnostics, returns=Execution),
+    Step("check_eligibility", check_eligibility, reads=("collect_diagnostics",)),
+    Step("request_approval", request_approval, reads=("collect_diagnostics", "check_eligibility")),
+    Step("wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True),
+    Step("execute", execute, reads=("collect_diagnostics", "wait_for_approval")),
+    Step("wait_for_automation", wait_for_automation, reads=("collect_diagnostics", "execute"), waits=True,
+         only_if=_runs_runbook),
+    Step("validate", validate, reads=("collect_diagnostics", "execute", "wait_for_automation")),
+    Step("rollback", rollback, reads=("collect_diagnostics", "execute"), trigger_rule=ONE_FAILED),
+    Step("audit", audit, trigger_rule=ALL_DONE),
+)
+
+
+@cache
+def step_by_id(task_id: str) -> Step:
+    for step in STEPS:
+        if step.task_id == task_id:
+            return step
+    raise KeyError(f"no step {task_id!r} in the step table ({', '.join(s.task_id for s in STEPS)})")
+
+
+def steps_for(entry: CatalogueEntry) -> tuple[Step, ...]:
+    """The steps of this entry's run, in order."""
+    return tuple(step for step in STEPS if step.applies_to(entry))

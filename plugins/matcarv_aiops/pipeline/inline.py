@@ -1,0 +1,113 @@
+"""The inline runner: a remediation run without Airflow, the step table's rows in order, in this process.
+
+For tests, benchmarks and scripts. It applies the rows' trigger rules as Airflow does on the DAG's
+chain: after a skip the normal steps are skipped, after a failure they are not run and the recovery
+steps (``one_failed``) are; ``all_done`` steps always run. A step that raises anything else is a crash,
+as a task that dies would be: it leaves no record, and the audit reports it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matcarv_aiops.models import AuditRecord
+from matcarv_aiops.pipeline.protocol import (
+    ALL_DONE, ALL_SUCCESS, ONE_FAILED, RunState, Step, StepFailed, StepRecord, StepSkipped, call,
+)
+
+
+class StillWaiting(RuntimeError):
+    """A waiting step did not finish within the inline runner's wait timeout."""
+
+
+@dataclass
+class InlineRun(RunState):
+    remediation_id: str
+    conf: Any
+    run_id: str = "manual__inline"
+    dag_id: str = ""
+    records: dict[str, StepRecord] = field(default_factory=dict)
+    crashed: dict[str, str] = field(default_factory=dict)
+    _started: bool = False
+
+    def __post_init__(self) -> None:
+        self.dag_id = self.dag_id or self.entry.dag_id
+
+    def record(self, task_id: str) -> StepRecord:
+        return self.records.get(task_id) or StepRecord()
+
+    def mark_started(self) -> None:
+        self._started = True
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def audit(self) -> AuditRecord | None:
+        """The run's audit record, as the audit step wrote it (None for a duplicate run)."""
+        item = self.record(self.steps[-1].task_id).done
+        return AuditRecord.model_validate({k: v for k, v in item.items() if k != "written"}) if item else None
+
+    @property
+    def outcome(self) -> str | None:
+        return self.audit.outcome.value if self.audit else None
+
+
+def _should_run(step: Step, chain: str) -> bool:
+    if step.trigger_rule == ALL_SUCCESS:
+        return chain == "ok"
+    if step.trigger_rule == ONE_FAILED:
+        return chain == "failed"
+    if step.trigger_rule == ALL_DONE:
+        return True
+    raise ValueError(f"step {step.task_id}: trigger rule {step.trigger_rule!r} is not one the inline runner knows")
+
+
+def run_inline(remediation_id: str, conf: Any, *, run_id: str = "manual__inline", dag_id: str = "",
+               on_wait: Callable[[Step, InlineRun], None] | None = None, poll_seconds: float = 0.2,
+               wait_timeout: float = 120.0) -> InlineRun:
+    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf).
+
+    ``on_wait(step, run)`` is called once when a waiting step first answers "not yet" (a test approves
+    there, as a human would); the step is then asked again every ``poll_seconds`` until
+    ``wait_timeout`` passes, when it counts as crashed (as a sensor that times out fails).
+    """
+    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id)
+    chain = "ok"
+    for step in run.steps:
+        if not _should_run(step, chain):
+            continue
+        record = run.records.setdefault(step.task_id, StepRecord())
+        try:
+            record.done = _call_until_done(step, run, on_wait, poll_seconds, wait_timeout)
+            continue
+        except StepSkipped as skip:
+            record.skip = skip.record()
+            chain = "skipped" if chain == "ok" else chain
+        except StepFailed as failure:
+            record.error = failure.reason
+            chain = "failed"
+        except Exception as exc:  # a crash: the audit step reports it as FAILURE
+            run.crashed[step.task_id] = repr(exc)
+            chain = "failed"
+    return run
+
+
+def _call_until_done(step: Step, run: InlineRun, on_wait: Callable[[Step, InlineRun], None] | None,
+                     poll_seconds: float, wait_timeout: float) -> Any:
+    result = call(step, run)
+    if not step.waits or result is not None:
+        return result
+    if on_wait is not None:
+        on_wait(step, run)
+    deadline = time.monotonic() + wait_timeout
+    while result is None:
+        if time.monotonic() > deadline:
+            raise StillWaiting(f"{step.task_id} still waiting after {wait_timeout:g} s")
+        time.sleep(poll_seconds)
+        result = call(step, run)
+    return result

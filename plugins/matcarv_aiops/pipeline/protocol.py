@@ -1,0 +1,203 @@
+"""How a step of a remediation run is described and called, whoever runs it.
+
+A ``Step`` is one row of the step table (``matcarv_aiops.pipeline.steps.STEPS``): the task id, the
+function, the earlier steps whose results it reads, and the Airflow trigger rule that decides whether it
+runs. A ``RunState`` is the run as a step sees it: the request, and what earlier steps recorded. Two
+runners implement it: an Airflow task (``XComRun``, results as XCom) and the inline runner
+(``matcarv_aiops.pipeline.inline``, for tests, benchmarks and scripts). Neither knows the order of the
+steps or what they read: the table does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from matcarv_aiops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from matcarv_aiops.catalogue import CatalogueEntry
+
+AUTOMATED = "automated"
+
+# Airflow's trigger rule values; the core names them without importing Airflow.
+ALL_SUCCESS, ONE_FAILED, ALL_DONE = "all_success", "one_failed", "all_done"
+
+# XCom keys a step leaves beside its return value.
+SKIP_KEY, ERROR_KEY, STARTED_KEY = "skip", "error", "started"
+
+
+class StepSkipped(Exception):
+    """The run ends here, with no change: audited SKIPPED with this reason."""
+
+    def __init__(self, reason: str, *, operator: str = AUTOMATED, duplicate_of: str | None = None):
+        super().__init__(reason)
+        self.reason, self.operator, self.duplicate_of = reason, operator, duplicate_of
+
+    def record(self) -> dict[str, Any]:
+        return {"reason": self.reason, "operator": self.operator, "duplicate_of": self.duplicate_of}
+
+
+class StepFailed(Exception):
+    """A known failure (bad input, validation failed): audited FAILURE with this reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class StepRecord:
+    """What one step left behind: its result, or a skip, or a known error. All None: it crashed, or
+    never ran because an earlier step ended the run."""
+
+    done: Any = None
+    skip: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done is not None and not self.skip and not self.error
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of the step table.
+
+    ``function(run, *inputs)`` gets the results of the ``reads`` steps, in that order (None for a step
+    that left no result). ``returns``: the model its result is, when it is one (it travels as JSON and is
+    parsed back for the steps that read it). ``waits``: the step may answer None, meaning "not yet, ask
+    again later" (a sensor in Airflow). ``only_if``: the entries whose run has this step (default all).
+    """
+
+    task_id: str
+    function: Callable[..., Any]
+    reads: tuple[str, ...] = ()
+    trigger_rule: str = ALL_SUCCESS
+    waits: bool = False
+    returns: type[BaseModel] | None = None
+    only_if: Callable[[CatalogueEntry], bool] | None = None
+
+    def applies_to(self, entry: CatalogueEntry) -> bool:
+        return self.only_if is None or self.only_if(entry)
+
+    @property
+    def doc(self) -> str:
+        """The first line of the function's docstring: what the step does, for the DAG's docs."""
+        return (self.function.__doc__ or "").strip().splitlines()[0] if self.function.__doc__ else ""
+
+
+class RunState(ABC):
+    """One remediation run as its steps see it."""
+
+    remediation_id: str
+    dag_id: str
+    run_id: str
+    conf: Any
+
+    @cached_property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @cached_property
+    def entry(self) -> CatalogueEntry:
+        from matcarv_aiops.catalogue import get_entry
+
+        return get_entry(self.remediation_id)
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        """This entry's steps, in order."""
+        from matcarv_aiops.pipeline.steps import steps_for
+
+        return steps_for(self.entry)
+
+    def step(self, task_id: str) -> Step | None:
+        return next((s for s in self.steps if s.task_id == task_id), None)
+
+    @abstractmethod
+    def record(self, task_id: str) -> StepRecord:
+        """What an earlier step of this run left behind."""
+
+    @abstractmethod
+    def mark_started(self) -> None:
+        """Remember, before the first change, that a change may have been made."""
+
+    @property
+    @abstractmethod
+    def started(self) -> bool:
+        """Whether a step marked the change as started."""
+
+    def result(self, task_id: str) -> Any:
+        """An earlier step's result, parsed into its model where it has one; None when it left none."""
+        step = self.step(task_id)
+        if step is None:
+            return None
+        value = self.record(task_id).done
+        if value is not None and step.returns is not None:
+            return step.returns.model_validate(value)
+        return value
+
+
+def to_json(value: Any) -> Any:
+    """A step's result as it travels (XCom, the inline runner's records)."""
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def call(step: Step, run: RunState) -> Any:
+    """Run one step of ``run``: its inputs from the steps it reads, its result as JSON."""
+    return to_json(step.function(run, *(run.result(task_id) for task_id in step.reads)))
+
+
+@dataclass
+class XComRun(RunState):
+    """The run as an Airflow task sees it: earlier results from XCom. Duck-typed over the task context
+    (``ti``, ``dag_run``), so the core needs no Airflow import."""
+
+    remediation_id: str
+    context: Any = field(repr=False)
+
+    def __post_init__(self) -> None:
+        dag_run = self.context["dag_run"]
+        self.dag_id, self.run_id, self.conf = dag_run.dag_id, dag_run.run_id, dag_run.conf
+        self._ti = self.context["ti"]
+
+    def record(self, task_id: str) -> StepRecord:
+        if self.step(task_id) is None:
+            return StepRecord()
+        pull = self._ti.xcom_pull
+        return StepRecord(done=pull(task_ids=task_id), skip=pull(task_ids=task_id, key=SKIP_KEY),
+                          error=pull(task_ids=task_id, key=ERROR_KEY))
+
+    def mark_started(self) -> None:
+        self._ti.xcom_push(key=STARTED_KEY, value=True)
+
+    @property
+    def started(self) -> bool:
+        return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
+
+
+def run_in_task(task_id: str, remediation_id: str, context: Any) -> Any:
+    """Run step ``task_id`` inside its Airflow task. A skip or a known failure is recorded as XCom for
+    the audit step, then re-raised for the operator to turn into Airflow's skipped or failed state."""
+    from matcarv_aiops.pipeline.steps import step_by_id
+
+    run = XComRun(remediation_id, context)
+    try:
+        return call(step_by_id(task_id), run)
+    except StepSkipped as skip:
+        context["ti"].xcom_push(key=SKIP_KEY, value=skip.record())
+        raise
+    except StepFailed as failure:
+        context["ti"].xcom_push(key=ERROR_KEY, value=failure.reason)
+        raise
+
+
+def main_steps(steps: Iterable[Step]) -> list[Step]:
+    """The steps of the run's normal path (not the recovery and audit steps)."""
+    return [s for s in steps if s.trigger_rule == ALL_SUCCESS]
