@@ -39,17 +39,16 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 def approve_remediation():
     @task(retries=0)
     def record_decision(params=None, dag_run=None):
-        from matcarv_aiops.approvals import ApprovalError, ApprovalStore
+        from matcarv_aiops import approvals
+        from matcarv_aiops.settings import get_settings
 
         approver = getattr(dag_run, "triggering_user_name", None)
         if not approver:
             raise AirflowFailException("cannot tell who triggered this run, so the decision cannot be recorded")
         try:
-            record = ApprovalStore.default().decide(
-                params["execution_id"], approve=params["decision"] == "approve", approver=approver,
-                reason=params["reason"],
-            )
-        except ApprovalError as exc:
+            record = approvals.decide(get_settings(), params["execution_id"], approve=params["decision"] == "approve",
+                                      approver=approver, reason=params["reason"])
+        except approvals.ApprovalError as exc:
             raise AirflowFailException(str(exc)) from None
         return {"executionId": record.executionId, "status": record.status.value, "approver": record.approver,
                 "decidedAt": record.decidedAt}

@@ -1,15 +1,23 @@
-"""Approval requests in the AIOpsApprovals table: one per execution, decided once, before it expires."""
+"""Human approval, for remediations and maintenance plans alike: one request per execution in the
+AIOpsApprovals table, decided once, before it expires.
+
+The API: ``request`` (store a pending request and tell the approvers, once), ``decide`` (an approver's
+decision; the ``approve_remediation`` DAG calls it) and ``decision`` (what the waiting side reads: None while
+pending, else one shape for every caller).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.aws import hub_client, topic_arn
-from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc
+from matcarv_aiops.aws import hub_client
+from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc, utc_now
+from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings, get_settings
 
 APPROVAL_DAG_ID = "approve_remediation"
@@ -112,21 +120,51 @@ class ApprovalStore:
         return self.get(execution_id)
 
 
-def publish(subject: str, message: dict, settings: Settings | None = None, *, kind: str) -> str:
-    """Publish to the AIOps topic: a readable text body plus message attributes for filtering."""
-    settings = settings or get_settings()
-    text = "\n".join(f"{key}: {value}" for key, value in message.items())
-    response = hub_client("sns", settings).publish(
-        TopicArn=topic_arn(settings), Subject=subject[:100], Message=text,
-        MessageAttributes={"kind": {"DataType": "String", "StringValue": kind},
-                           "payload": {"DataType": "String", "StringValue": json.dumps(message)[:2000]}},
-    )
-    return response["MessageId"]
-
-
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.executionId, "decision": "approve", "reason": "..."})
     return (f"In the Airflow UI ({settings.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
             f"execution_id={record.executionId} and decision approve or reject, before {record.expiresAt}. "
             f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'")
 
+
+
+def request(settings: Settings, *, execution_id: str, remediation: str, dag_id: str, run_id: str, target: str,
+            action: str, diagnostics_uri: str, rollback_plan: str, why: str) -> dict[str, Any]:
+    """Ask a human to approve ``action`` on ``target`` for this one execution. The pending request is
+    stored and the approvers are told over SNS once: a retried task finds its request already there."""
+    now = utc_now()
+    record = ApprovalRecord(
+        executionId=execution_id, remediation=remediation, dagId=dag_id, runId=run_id, targetResource=target,
+        action=action, diagnosticsUri=diagnostics_uri, rollbackPlan=rollback_plan, reasonForApproval=why,
+        requestedAt=iso_utc(now), expiresAt=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
+    )
+    store = ApprovalStore(settings)
+    if store.create(record):
+        notify(settings, Kind.APPROVAL_REQUEST, f"AIOps approval needed: {remediation} on {target.rsplit('/', 1)[-1]}",
+               {"executionId": execution_id, "remediation": remediation, "targetResource": target, "action": action,
+                "whyApproval": why, "diagnostics": diagnostics_uri, "rollbackPlan": rollback_plan,
+                "expiresAt": record.expiresAt, "howToApprove": approval_instructions(record, settings)})
+    else:
+        record = store.get(execution_id) or record
+    return {"requested": True, "execution_id": record.executionId, "expires_at": record.expiresAt}
+
+
+def decide(settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str) -> ApprovalRecord:
+    """An approver's decision on one pending, unexpired request; ``ApprovalError`` says why it cannot count."""
+    return ApprovalStore(settings).decide(execution_id, approve=approve, approver=approver, reason=reason)
+
+
+def decision(settings: Settings, execution_id: str) -> dict[str, Any] | None:
+    """The decision on this execution's request: None while it is pending (a request whose time is up
+    is marked EXPIRED first), else ``{"decision": approved|rejected|expired, "operator", "reason",
+    "decided_at", "expires_at"}``."""
+    store = ApprovalStore(settings)
+    record = store.get(execution_id)
+    if record is None:
+        raise ApprovalError(f"approval request for execution {execution_id} has disappeared")
+    if record.status == ApprovalStatus.PENDING and record.expired():
+        record = store.expire(execution_id) or record
+    if record.status == ApprovalStatus.PENDING:
+        return None
+    return {"decision": record.status.value.lower(), "operator": record.approver or "automated",
+            "reason": record.decisionReason or "", "decided_at": record.decidedAt, "expires_at": record.expiresAt}

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from matcarv_aiops import approvals
 from matcarv_aiops.settings import get_settings
 from matcarv_sensors.step import StepSensor
 
@@ -37,10 +38,8 @@ class PlanApprovalSensor(BaseSensorOperator):
         self.plan_task_id = plan_task_id
 
     def poke(self, context) -> PokeReturnValue:
-        from matcarv_aiops.maintenance.common import plan_decision
-
         summary = context["ti"].xcom_pull(task_ids=self.plan_task_id) or {}
         if not summary.get("approval"):
             return PokeReturnValue(is_done=True, xcom_value=None)
-        decision = plan_decision(get_settings(), summary["approval"]["execution_id"])
+        decision = approvals.decision(get_settings(), summary["approval"]["execution_id"])
         return PokeReturnValue(is_done=decision is not None, xcom_value=decision)

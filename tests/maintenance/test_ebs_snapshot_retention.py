@@ -82,7 +82,7 @@ def test_recycle_bin_covered_snapshots_are_deleted_and_the_rest_left_alone(aws, 
 
 def test_without_a_recycle_bin_rule_the_plan_waits_for_approval(aws, ec2, run_for, audit_rows):
     from matcarv_aiops.approvals import ApprovalStore
-    from matcarv_aiops.maintenance.common import plan_decision
+    from matcarv_aiops.approvals import decision as plan_decision
 
     old = _snapshot(ec2, 45, {"team": "data"})
     covered = _snapshot(ec2, 45, {"rbin": "yes"})
@@ -96,7 +96,9 @@ def test_without_a_recycle_bin_rule_the_plan_waits_for_approval(aws, ec2, run_fo
 
     ApprovalStore(aws).decide(execution, approve=True, approver="alice@example.com", reason="ok")
     decision = plan_decision(aws, execution)
-    assert decision == {"decision": "approved", "operator": "alice@example.com", "reason": "ok"}
+    assert {k: decision[k] for k in ("decision", "operator", "reason")} == {
+        "decision": "approved", "operator": "alice@example.com", "reason": "ok"}
+    assert decision["decided_at"] and decision["expires_at"]  # the same shape as a remediation's decision
     ebs_snapshots.execute(aws, clients, run, summary, decision)
     assert old not in _existing(ec2) and covered not in _existing(ec2)
     by_target = {r["targetResource"].rsplit("/", 1)[1]: r for r in audit_rows()}

@@ -8,7 +8,7 @@ import pytest
 
 from matcarv_aiops.approvals import ApprovalStore
 from matcarv_aiops.maintenance import iam_keys
-from matcarv_aiops.maintenance.common import plan_decision
+from matcarv_aiops.approvals import decision as plan_decision
 from tests.maintenance.helpers import backdate_access_key
 
 NOW = datetime.now(timezone.utc)

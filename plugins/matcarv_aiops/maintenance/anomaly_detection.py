@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.maintenance.common import Clients, IncompleteListing, JobFailed, RunInfo
 from matcarv_aiops.models import iso_utc
 from matcarv_aiops.settings import Settings
@@ -175,11 +175,10 @@ def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomal
         cw.put_metric_data(Namespace=settings.anomaly_metric_namespace, MetricData=data[start:start + _METRIC_DATA_BATCH])
     if anomalies:
         top = sorted(anomalies, key=lambda a: a["score"], reverse=True)[:20]
-        publish(f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
+        notify(settings, Kind.ANOMALY, f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
                 {"job": JOB, "runId": run.run_id, "count": len(anomalies),
                  "anomalies": "; ".join(f"{a['series']} at {a['timestamp']} value {a['value']:g} score {a['score']:.2f} "
-                                        f"(alertId {a['alertId']})" for a in top)},
-                settings, kind="anomaly")
+                                        f"(alertId {a['alertId']})" for a in top)})
 
 
 def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, series: list[Series] | None = None,

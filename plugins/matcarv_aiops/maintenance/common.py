@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from matcarv_aiops.approvals import ApprovalStore, approval_instructions, publish
+from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client
-from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc, utc_now
+from matcarv_aiops.models import AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
 
 # uuid5 namespace of maintenance execution ids: the same job, resource and action always give the same
@@ -143,36 +143,11 @@ def delete_key(clients: Clients, key: str) -> None:
 # --- approval of a plan, through the core approval store ------------------------------------------
 def request_plan_approval(settings: Settings, run: RunInfo, *, target: str, action: str, plan_uri: str,
                           rollback: str, why: str) -> dict:
-    """Ask a human to approve a whole plan (one request per run, not one per resource). The request
-    goes into the same table, and is decided with the same ``approve_remediation`` DAG, as a
-    remediation's. A retried task finds its request already there and does not ask twice."""
-    now = utc_now()
-    record = ApprovalRecord(
-        executionId=execution_id(run.job, run.run_id, "approval"), remediation=run.job, dagId=run.job,
-        runId=run.run_id, targetResource=target, action=action, diagnosticsUri=plan_uri, rollbackPlan=rollback,
-        reasonForApproval=why, requestedAt=iso_utc(now),
-        expiresAt=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
-    )
-    if ApprovalStore(settings).create(record):
-        publish(f"AIOps approval needed: {run.job}", {
-            "executionId": record.executionId, "job": run.job, "action": action, "plan": plan_uri,
-            "whyApproval": why, "rollbackPlan": rollback, "expiresAt": record.expiresAt,
-            "howToApprove": approval_instructions(record, settings)}, settings, kind="approval_request")
-    return {"execution_id": record.executionId, "expires_at": record.expiresAt}
-
-
-def plan_decision(settings: Settings, approval_execution_id: str) -> dict | None:
-    """None while the request is pending; else {"decision": approved|rejected|expired, "operator"}."""
-    store = ApprovalStore(settings)
-    record = store.get(approval_execution_id)
-    if record is None:
-        raise JobFailed(f"approval request {approval_execution_id} has disappeared")
-    if record.status == ApprovalStatus.PENDING and record.expired():
-        record = store.expire(approval_execution_id) or record
-    if record.status == ApprovalStatus.PENDING:
-        return None
-    return {"decision": record.status.value.lower(), "operator": record.approver or "automated",
-            "reason": record.decisionReason or ""}
+    """Ask a human to approve a whole plan (one request per run, not one per resource), through the same
+    approval API, table and ``approve_remediation`` DAG as a remediation's."""
+    return approvals.request(settings, execution_id=execution_id(run.job, run.run_id, "approval"),
+                             remediation=run.job, dag_id=run.job, run_id=run.run_id, target=target, action=action,
+                             diagnostics_uri=plan_uri, rollback_plan=rollback, why=why)
 
 
 # --- for the DAG files (no Airflow import here: plain values from the task context) ----------------

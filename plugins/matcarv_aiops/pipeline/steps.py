@@ -14,20 +14,17 @@ audit record.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from matcarv_aiops.approvals import ApprovalStore, approval_instructions, publish
+from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry
-from matcarv_aiops.models import (
-    ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, RemediationRequest, Target, iso_utc, utc_now,
-    validation_problems,
-)
+from matcarv_aiops.models import AuditRecord, Outcome, RemediationRequest, Target, iso_utc, validation_problems
+from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE, AUTOMATED, ONE_FAILED, RunState, Step, StepFailed, StepSkipped, main_steps,
 )
@@ -139,10 +136,10 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
         if blocked:
             reason, escalate = blocked
             if escalate:
-                publish(f"AIOps escalation: {entry.id} on {execution.target.resource_id}",
-                        {"executionId": execution.execution_id, "remediation": entry.id,
-                         "targetResource": execution.target.arn, "reason": reason,
-                         "diagnostics": execution.diagnostics_uri}, settings, kind="escalation")
+                notify(settings, Kind.ESCALATION, f"AIOps escalation: {entry.id} on {execution.target.resource_id}",
+                       {"executionId": execution.execution_id, "remediation": entry.id,
+                        "targetResource": execution.target.arn, "reason": reason,
+                        "diagnostics": execution.diagnostics_uri})
             raise StepSkipped(reason)
         holder = safety.acquire_lock(execution.target.arn, execution.execution_id)
         if holder:
@@ -157,48 +154,25 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
 def request_approval(run: RunState, execution: Execution, eligibility: dict[str, Any]) -> dict[str, Any]:
     """Where a human must decide: store the pending request and send it over SNS (once, even when
     this step retries)."""
-    entry, settings = run.entry, run.settings
     if not eligibility["needs_approval"]:
         return {"requested": False, "why": eligibility["why"]}
     if execution.dry_run:
         return {"requested": False, "why": "dry run: nothing will change, so no approval is needed"}
-    now = utc_now()
-    record = ApprovalRecord(
-        executionId=execution.execution_id, remediation=entry.id, dagId=execution.dag_id,
-        runId=execution.run_id, targetResource=execution.target.arn, action=execution.plan or entry.action,
-        diagnosticsUri=execution.diagnostics_uri, rollbackPlan=entry.rollback_plan,
-        reasonForApproval=eligibility["why"], requestedAt=iso_utc(now),
-        expiresAt=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
-    )
-    store = ApprovalStore(settings)
-    if store.create(record):
-        publish(f"AIOps approval needed: {entry.id} on {execution.target.resource_id}",
-                {"executionId": record.executionId, "remediation": entry.id,
-                 "targetResource": record.targetResource, "action": record.action,
-                 "whyApproval": record.reasonForApproval, "diagnostics": record.diagnosticsUri,
-                 "rollbackPlan": record.rollbackPlan, "expiresAt": record.expiresAt,
-                 "howToApprove": approval_instructions(record, settings)},
-                settings, kind="approval_request")
-    else:
-        record = store.get(execution.execution_id) or record
-    return {"requested": True, "expires_at": record.expiresAt}
+    return approvals.request(
+        run.settings, execution_id=execution.execution_id, remediation=run.entry.id, dag_id=execution.dag_id,
+        run_id=execution.run_id, target=execution.target.arn, action=execution.plan or run.entry.action,
+        diagnostics_uri=execution.diagnostics_uri, rollback_plan=run.entry.rollback_plan, why=eligibility["why"])
 
 
 def wait_for_approval(run: RunState, execution: Execution, requested: dict[str, Any]) -> dict[str, Any] | None:
     """The human decision on this execution, or None while it is pending; at once when no approval
     was needed."""
     if not requested["requested"]:
-        return {"decision": "auto", "operator": AUTOMATED, "why": requested["why"]}
-    store = ApprovalStore(run.settings)
-    record = store.get(execution.execution_id)
-    if record is None:
-        raise StepFailed(f"approval request for execution {execution.execution_id} has disappeared")
-    if record.status == ApprovalStatus.PENDING and record.expired():
-        record = store.expire(execution.execution_id) or record
-    if record.status == ApprovalStatus.PENDING:
-        return None
-    return {"decision": record.status.value.lower(), "operator": record.approver or AUTOMATED,
-            "why": record.decisionReason or "", "decided_at": record.decidedAt, "expires_at": record.expiresAt}
+        return {"decision": "auto", "operator": AUTOMATED, "reason": requested["why"]}
+    try:
+        return approvals.decision(run.settings, execution.execution_id)
+    except approvals.ApprovalError as exc:
+        raise StepFailed(str(exc)) from None
 
 
 def execute(run: RunState, execution: Execution, decision: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +180,7 @@ def execute(run: RunState, execution: Execution, decision: dict[str, Any]) -> di
     a dry run."""
     who = decision["operator"]
     if decision["decision"] == "rejected":
-        raise StepSkipped(f"rejected by {who}: {decision['why']}", operator=who)
+        raise StepSkipped(f"rejected by {who}: {decision['reason']}", operator=who)
     if decision["decision"] == "expired":
         raise StepSkipped(f"approval request expired at {decision['expires_at']} with no decision: nothing done")
     if execution.dry_run:
@@ -344,10 +318,10 @@ def audit(run: RunState) -> dict[str, Any] | None:
             safety.record_action(execution.remediation, execution.target.arn, execution.execution_id)
         safety.release_lock(execution.target.arn, execution.execution_id)
     if written and record.outcome is Outcome.FAILURE:
-        publish(f"AIOps remediation FAILED: {record.runbook}",
-                {"executionId": record.executionId, "targetResource": record.targetResource,
-                 "action": record.action, "rollbackPlan": record.rollbackPlan,
-                 "diagnostics": execution.diagnostics_uri if execution else "none"}, settings, kind="alert")
+        notify(settings, Kind.FAILURE, f"AIOps remediation FAILED: {record.runbook}",
+               {"executionId": record.executionId, "targetResource": record.targetResource,
+                "action": record.action, "rollbackPlan": record.rollbackPlan,
+                "diagnostics": execution.diagnostics_uri if execution else "none"})
     return {**record.to_item(), "written": written}
 
 

@@ -13,6 +13,7 @@ import boto3
 from matcarv_aiops.aws import session_client
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import Target
+from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings
 
 
@@ -29,6 +30,10 @@ class RemediationContext:
         if service not in self._clients:
             self._clients[service] = session_client(self.session, service, self.target.region)
         return self._clients[service]
+
+    def notify(self, kind: Kind, subject: str, message: dict[str, Any]) -> str:
+        """Tell people (the AIOps topic) what this remediation did or needs; returns the message id."""
+        return notify(self.settings, kind, subject, message)
 
     def threshold(self, name: str) -> float:
         try:

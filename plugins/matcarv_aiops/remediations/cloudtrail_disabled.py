@@ -7,7 +7,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 
@@ -141,12 +141,11 @@ class CloudtrailDisabled(Remediation):
                     if exc.response["Error"]["Code"] != "TrailAlreadyExistsException":  # a retried task
                         raise
         cloudtrail.start_logging(Name=trail)
-        incident = publish(
+        incident = ctx.notify(Kind.INCIDENT,
             f"{INCIDENT_SEVERITY}: CloudTrail logging was turned off in {ctx.target.account}",
             {"severity": INCIDENT_SEVERITY, "executionId": ctx.execution_id, "account": ctx.target.account,
              "region": ctx.target.region, "trail": trail, "recreated": recreated,
-             "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)"},
-            ctx.settings, kind="incident")
+             "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)"})
         return {"trail_arn": trail, "recreated": recreated, "incident_message_id": incident}
 
     def validate(self, ctx, state, result):

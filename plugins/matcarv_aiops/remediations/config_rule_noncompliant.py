@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 from matcarv_aiops.remediations.security_findings import (
@@ -90,11 +90,11 @@ class ConfigRuleNoncompliant(Remediation):
         findings = [self._finding(ctx, state, result) for result in state["noncompliant"]]
         finding_ids = import_findings(ctx.client("securityhub"), findings)
         resources = ", ".join(f"{r['resource_type']} {r['resource_id']}" for r in state["noncompliant"][:10])
-        publish(f"AIOps: Config rule {state['rule_name']} NON_COMPLIANT",
+        ctx.notify(Kind.FAILURE, f"AIOps: Config rule {state['rule_name']} NON_COMPLIANT",
                 {"rule": state["rule_arn"], "account": ctx.target.account, "region": ctx.target.region,
                  "noncompliant": len(state["noncompliant"]), "resources": resources,
                  "truncated": state["truncated"], "securityHubFindings": len(finding_ids),
-                 "executionId": ctx.execution_id}, ctx.settings, kind="alert")
+                 "executionId": ctx.execution_id})
         return {"finding_ids": finding_ids}
 
     def validate(self, ctx, state, result):

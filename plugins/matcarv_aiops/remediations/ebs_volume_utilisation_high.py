@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 from matcarv_aiops.remediations.metric_reads import latest
@@ -117,14 +117,13 @@ class EbsVolumeUtilisationHigh(Remediation):
                     {"Key": "aiops:remediation", "Value": self.remediation_id},
                     {"Key": "Name", "Value": f"aiops-{state['volume_id']}"}]}],
             )["SnapshotId"]
-        message_id = publish(
+        message_id = ctx.notify(Kind.FAILURE,
             f"AIOps: resize EBS volume {state['volume_id']} ({state['used_percent']:.0f} % full)",
             {"executionId": ctx.execution_id, "remediation": self.remediation_id, "targetResource": ctx.target.arn,
              "volume": state["volume_id"], "instance": state["instance_id"], "device": state["device"],
              "sizeGiB": state["size_gib"], "usedPercent": round(state["used_percent"], 1),
              "snapshot": snapshot_id,
-             "todo": "ModifyVolume to a larger size, then grow the partition and file system on the instance"},
-            ctx.settings, kind="alert")
+             "todo": "ModifyVolume to a larger size, then grow the partition and file system on the instance"})
         return {"snapshot_id": snapshot_id, "alert_message_id": message_id}
 
     def _snapshot(self, ctx, snapshot_id: str) -> dict | None:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 
@@ -80,10 +80,10 @@ class IamAccessKeyOld(Remediation):
             if key_id in live:
                 disabled.append(key_id)  # also the ones a retried task already disabled
         owner = self._owner(state)
-        publish(f"Your IAM access key was disabled: {state['user_name']}",
+        ctx.notify(Kind.OWNER_NOTICE, f"Your IAM access key was disabled: {state['user_name']}",
                 {"owner": owner, "user": state["user_arn"], "disabledAccessKeys": ", ".join(disabled),
                  "why": f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete the old one",
-                 "executionId": ctx.execution_id}, ctx.settings, kind="notification")
+                 "executionId": ctx.execution_id})
         return {"disabled": disabled, "owner": owner}
 
     def validate(self, ctx, state, result):

@@ -14,7 +14,7 @@ from collections import Counter
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.approvals import publish
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 from matcarv_aiops.remediations.metric_reads import total
@@ -142,7 +142,7 @@ class SnsDeliveryFailures(Remediation):
                                             AttributeValue=DEFAULT_SCOPE)
         sns.set_subscription_attributes(SubscriptionArn=subscription["arn"], AttributeName="FilterPolicy",
                                         AttributeValue=json.dumps(disabling_policy(ctx.execution_id)))
-        message_id = publish(
+        message_id = ctx.notify(Kind.FAILURE,
             f"AIOps: SNS subscription disabled on {state['topic']} ({state['failure_rate_percent']:.0f} % failing)",
             {"executionId": ctx.execution_id, "remediation": self.remediation_id, "topic": state["topic_arn"],
              "subscription": subscription["arn"], "protocol": subscription["protocol"],
@@ -150,8 +150,7 @@ class SnsDeliveryFailures(Remediation):
              "failureRatePercent": round(state["failure_rate_percent"], 1),
              "howDisabled": f"filter policy requiring message attribute {DISABLED_ATTRIBUTE}={ctx.execution_id}",
              "toRestore": f"set its FilterPolicy back to {subscription['filter_policy'] or NO_FILTER_POLICY} "
-                          f"(scope {subscription['filter_policy_scope'] or DEFAULT_SCOPE}) once the endpoint is fixed"},
-            ctx.settings, kind="alert")
+                          f"(scope {subscription['filter_policy_scope'] or DEFAULT_SCOPE}) once the endpoint is fixed"})
         return {"subscription_arn": subscription["arn"], "alert_message_id": message_id}
 
     def validate(self, ctx, state, result):
