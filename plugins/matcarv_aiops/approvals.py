@@ -9,6 +9,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.aws import hub_client, topic_arn
+from matcarv_aiops.dynamo import is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc
 from matcarv_aiops.settings import Settings, get_settings
 
@@ -56,7 +57,7 @@ class ApprovalStore:
                                ConditionExpression="attribute_not_exists(executionId)")
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
             return False
 
@@ -89,7 +90,7 @@ class ApprovalStore:
                 {"approver": approver, "decisionReason": reason or "(no reason given)"},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
         current = self.get(execution_id)
         if current is None:
@@ -107,7 +108,7 @@ class ApprovalStore:
             return self._update_status(execution_id, ApprovalStatus.EXPIRED, iso_utc(),
                                        "#status = :pending AND expiresAt <= :now", {})
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
         return self.get(execution_id)
 
