@@ -1,7 +1,7 @@
 import boto3
 import pytest
-
 from matcarv_aiops.remediations.base import RemediationContext
+
 from tests.events import alarm_event
 
 
