@@ -16,9 +16,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.aws import hub_client
+from matcarv_aiops.dynamo import is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc, utc_now
 from matcarv_aiops.notifications import Kind, notify
-from matcarv_aiops.settings import Settings, get_settings
+from matcarv_aiops.settings import Settings
 
 APPROVAL_DAG_ID = "approve_remediation"
 _KEEP_DECIDED_DAYS = 90
@@ -44,10 +45,6 @@ def _from_item(item: dict) -> ApprovalRecord:
 class ApprovalStore:
     settings: Settings
 
-    @classmethod
-    def default(cls) -> "ApprovalStore":
-        return cls(get_settings())
-
     @property
     def _ddb(self):
         return hub_client("dynamodb", self.settings)
@@ -64,7 +61,7 @@ class ApprovalStore:
                                ConditionExpression="attribute_not_exists(executionId)")
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
             return False
 
@@ -97,7 +94,7 @@ class ApprovalStore:
                 {"approver": approver, "decisionReason": reason or "(no reason given)"},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
         current = self.get(execution_id)
         if current is None:
@@ -115,7 +112,7 @@ class ApprovalStore:
             return self._update_status(execution_id, ApprovalStatus.EXPIRED, iso_utc(),
                                        "#status = :pending AND expiresAt <= :now", {})
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
         return self.get(execution_id)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,11 +9,9 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops import METRIC_NAME, METRIC_NAMESPACE
 from matcarv_aiops.aws import hub_client
+from matcarv_aiops.dynamo import batch_put, is_condition_failed
 from matcarv_aiops.models import AuditRecord
-from matcarv_aiops.settings import Settings, get_settings
-
-_BATCH = 25  # BatchWriteItem's limit
-_MAX_UNPROCESSED_ROUNDS = 8
+from matcarv_aiops.settings import Settings
 
 
 def _item(record: AuditRecord) -> dict:
@@ -24,10 +21,6 @@ def _item(record: AuditRecord) -> dict:
 @dataclass
 class AuditWriter:
     settings: Settings
-
-    @classmethod
-    def default(cls) -> "AuditWriter":
-        return cls(get_settings())
 
     def write(self, record: AuditRecord) -> bool:
         """Write the execution's one record. False when it already exists (a retried audit task, or a
@@ -39,38 +32,15 @@ class AuditWriter:
             )
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_condition_failed(exc):
                 raise
             return False
 
     def write_batch(self, records: Iterable[AuditRecord]) -> int:
-        """Batch-write records (25 per call), retrying UnprocessedItems with backoff. Keys are execution
-        ids, so re-running a batch rewrites the same items instead of adding new ones."""
-        ddb = hub_client("dynamodb", self.settings)
-        written = 0
-        batch: list[AuditRecord] = []
-
-        def flush() -> None:
-            nonlocal written
-            requests = {self.settings.audit_table: [{"PutRequest": {"Item": _item(r)}} for r in batch]}
-            for round_ in range(_MAX_UNPROCESSED_ROUNDS):
-                requests = ddb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
-                if not requests:
-                    break
-                time.sleep(min(2 ** round_ * 0.05, 2.0))
-            else:
-                raise RuntimeError(f"audit batch: {len(requests[self.settings.audit_table])} items still "
-                                   f"unprocessed after {_MAX_UNPROCESSED_ROUNDS} rounds")
-            written += len(batch)
-            batch.clear()
-
-        for record in records:
-            batch.append(record)
-            if len(batch) == _BATCH:
-                flush()
-        if batch:
-            flush()
-        return written
+        """Batch-write records (``dynamo.batch_put``: 25 per call, UnprocessedItems retried with backoff).
+        Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones."""
+        return batch_put(hub_client("dynamodb", self.settings), self.settings.audit_table,
+                         (_item(record) for record in records))
 
     def metric(self, remediation: str, outcome: str, count: int = 1) -> None:
         """RemediationExecuted in AIOps/Automation, per remediation and outcome, and per outcome alone

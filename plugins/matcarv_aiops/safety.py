@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.aws import hub_client
+from matcarv_aiops.dynamo import batch_get, is_condition_failed
 from matcarv_aiops.models import Target, iso_utc
-from matcarv_aiops.settings import Settings, get_settings
+from matcarv_aiops.settings import Settings
 
 _CLAIM_TTL_DAYS = 30
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 def is_production(target: Target, tags: dict[str, str], settings: Settings) -> bool:
@@ -33,10 +30,6 @@ def is_production(target: Target, tags: dict[str, str], settings: Settings) -> b
 @dataclass
 class SafetyStore:
     settings: Settings
-
-    @classmethod
-    def default(cls) -> "SafetyStore":
-        return cls(get_settings())
 
     @property
     def _ddb(self):
@@ -55,14 +48,15 @@ class SafetyStore:
         try:
             self._ddb.put_item(
                 TableName=self.settings.state_table,
-                Item={"pk": {"S": f"execution#{execution_id}"}, "runId": {"S": run_id}, "dagId": {"S": dag_id},
-                      "claimedAt": {"S": iso_utc()}, "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))}},
+                Item={"pk": {"S": f"execution#{execution_id}"}, "runId": {"S": run_id},
+                      "dagId": {"S": dag_id}, "claimedAt": {"S": iso_utc()},
+                      "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))}},
                 ConditionExpression="attribute_not_exists(pk) OR runId = :run",
                 ExpressionAttributeValues={":run": {"S": run_id}},
             )
             return None
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not is_condition_failed(exc):
                 raise
         item = self._get(f"execution#{execution_id}") or {}
         return item.get("runId", {}).get("S", "unknown")
@@ -83,7 +77,7 @@ class SafetyStore:
             )
             return None
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not is_condition_failed(exc):
                 raise
         item = self._get(f"lock#{target_arn}") or {}
         return item.get("executionId", {}).get("S", "unknown")
@@ -96,7 +90,7 @@ class SafetyStore:
                 ExpressionAttributeValues={":me": {"S": execution_id}},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):  # not ours (or already gone): leave it
+            if not is_condition_failed(exc):  # not ours (or already gone): leave it
                 raise
 
     # --- cooldown and flapping ---------------------------------------------------------------
@@ -150,25 +144,12 @@ class SafetyStore:
     def table_exemptions(self, arns: list[str]) -> dict[str, str]:
         """Exemptions in the table for many resources at once (BatchGetItem, 100 keys per call), for the
         scheduled jobs that check thousands. Returns {arn: why} for the exempt ones only."""
-        ddb = self._ddb
         found: dict[str, str] = {}
-        unique = list(dict.fromkeys(arns))
-        for start in range(0, len(unique), 100):
-            request = {self.settings.state_table: {
-                "Keys": [{"pk": {"S": f"exempt#{arn}"}} for arn in unique[start:start + 100]],
-                "ConsistentRead": True}}
-            for round_ in range(8):
-                response = ddb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.settings.state_table, []):
-                    reason = _table_exemption(item)
-                    if reason:
-                        found[item["pk"]["S"].removeprefix("exempt#")] = reason
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(2 ** round_ * 0.05, 2.0))
-            else:
-                raise RuntimeError("exemption lookup: keys still unprocessed after 8 rounds")
+        keys = [{"pk": {"S": f"exempt#{arn}"}} for arn in dict.fromkeys(arns)]
+        for item in batch_get(self._ddb, self.settings.state_table, keys):
+            reason = _table_exemption(item)
+            if reason:
+                found[item["pk"]["S"].removeprefix("exempt#")] = reason
         return found
 
 
@@ -176,6 +157,6 @@ def _table_exemption(item: dict | None) -> str | None:
     if not item:
         return None
     expires = datetime.fromisoformat(item["expiresAt"]["S"].replace("Z", "+00:00"))
-    if expires <= datetime.now(timezone.utc):
+    if expires <= datetime.now(UTC):
         return None
     return f"exempt until {item['expiresAt']['S']} (owner {item['owner']['S']}: {item['reason']['S']})"

@@ -29,8 +29,7 @@ def send(event: dict, remediation: str) -> tuple[str, str]:
 
 def audit_for(stack, target_suffix: str) -> list[dict]:
     items = stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]
-    return [{k: v["S"] for k, v in i.items()} for i in items if i["targetResource"]["S"].endswith(target_suffix)
-            and i["runbook"]["S"] != "remediate_sqs_queue_depth_high"]
+    return [{k: v["S"] for k, v in i.items()} for i in items if i["targetResource"]["S"].endswith(target_suffix)]
 
 
 def pending_request(stack, target_suffix: str, timeout: float = 180) -> str:

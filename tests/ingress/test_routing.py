@@ -11,6 +11,7 @@ from matcarv_aiops.catalogue import catalogue
 from matcarv_aiops.cli import main as aiops
 from matcarv_aiops.ingress.routing import MAX_EVENT_BYTES, InvalidEvent, parse_event, route
 from matcarv_aiops.models import RemediationRequest
+from tests.events import alarm_event
 from tests.ingress import samples
 
 ENTRY_IDS = sorted(catalogue())
@@ -79,6 +80,27 @@ def test_hand_written_samples_route_as_documented(name):
     started = {m.remediation for m in routed.matches}
     assert started & samples.CURRENT_ENTRIES == expected & set(catalogue())
     assert (routed.ignored is None) == bool(started)
+
+
+@pytest.mark.parametrize("queue, entry", [
+    ("orders-dlq", "sqs_dlq_depth_high"),
+    ("orders-dlq.fifo", "sqs_dlq_depth_high"),
+    ("orders", "sqs_queue_depth_high"),
+    ("orders.fifo", "sqs_queue_depth_high"),
+    ("dlq-orders", "sqs_queue_depth_high"),  # "-dlq" is what names a dead-letter queue, not "dlq"
+])
+def test_a_queue_depth_alarm_starts_only_the_entry_for_its_kind_of_queue(queue, entry):
+    event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
+    routed = route(event)
+    assert [m.remediation for m in routed.matches] == [entry]
+    assert routed.matches[0].target.arn == f"arn:aws:sqs:us-east-1:123456789012:{queue}"
+
+
+def test_the_dead_letter_queue_sample_starts_only_the_dlq_entry():
+    routed = route(samples.load("cloudwatch_alarm_sqs_dlq_depth.json"))
+    assert [m.remediation for m in routed.matches] == ["sqs_dlq_depth_high"]
+    (reason,) = [r for r in routed.passed_over if r.startswith("sqs_queue_depth_high:")]
+    assert "dimensions.QueueName does not match" in reason, reason
 
 
 def test_one_event_can_start_several_entries():
@@ -186,6 +208,7 @@ def test_aiops_route_missing_file(capsys):
 
 def test_aiops_route_trigger_starts_the_runs_once(monkeypatch, capsys):
     from matcarv_aiops.settings import reload_settings
+
     from tests.ingress.airflow_api import FakeAirflowApi
 
     with FakeAirflowApi(password="pw") as api:

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
+from matcarv_aiops import dynamo
 from matcarv_aiops.maintenance import securityhub_sync
 from matcarv_aiops.maintenance.common import JobFailed
 from matcarv_aiops.models import iso_utc
@@ -84,7 +85,7 @@ def test_failed_write_keeps_the_watermark_and_the_rerun_completes(aws, hub, clie
         return {"UnprocessedItems": kwargs["RequestItems"]}
 
     monkeypatch.setattr(ddb, "batch_write_item", unprocessed_forever_after_two)
-    monkeypatch.setattr(securityhub_sync.time, "sleep", lambda s: None)
+    monkeypatch.setattr(dynamo.time, "sleep", lambda s: None)
     with pytest.raises(JobFailed):
         securityhub_sync.sync(aws, clients, run_for("securityhub_findings_sync"), now=NOW)
     assert securityhub_sync.read_watermark(aws, clients) == securityhub_sync.EPOCH

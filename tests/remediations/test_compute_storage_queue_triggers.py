@@ -6,6 +6,7 @@ moto's matcher does not descend into an alarm's detail.configuration.metrics[] (
 the alarm entries a match is not asserted (None), only non-matches and the target resolved from the event.
 """
 
+import copy
 
 import pytest
 
@@ -49,9 +50,22 @@ def test_pattern_and_target(entry_id, event, matches, target):
     check_pattern_and_target(entry_id, event, matches, target)
 
 
-def test_one_queue_alarm_starts_both_queue_entries_on_the_same_queue():
-    # Identical triggers, so one alarm starts both DAGs; eligibility lets only one act (see the entry tests).
-    assert get_entry("sqs_queue_depth_high").trigger == get_entry("sqs_dlq_depth_high").trigger
-    event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders"})
+def test_the_queue_entries_differ_only_in_the_queue_name_they_take():
+    # One alarm metric for both; a name containing "-dlq" goes to the dead-letter entry, any other to the
+    # depth entry (routing tests: tests/ingress/test_routing.py), and both name the queue the same way.
     queue_entry, dlq_entry = get_entry("sqs_queue_depth_high"), get_entry("sqs_dlq_depth_high")
+    metric = ("detail", "configuration", "metrics", "metricStat", "metric")
+
+    def without_queue_name(trigger):
+        trigger = copy.deepcopy(trigger)
+        node = trigger
+        for key in metric:
+            node = node[key]
+        return trigger, node["dimensions"].pop("QueueName")
+
+    queue_trigger, queue_names = without_queue_name(queue_entry.trigger)
+    dlq_trigger, dlq_names = without_queue_name(dlq_entry.trigger)
+    assert queue_trigger == dlq_trigger
+    assert queue_names == [{"anything-but": dlq_names[0]}] and len(dlq_names) == 1
+    event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders-dlq"})
     assert queue_entry.resolve_target(event) == dlq_entry.resolve_target(event)

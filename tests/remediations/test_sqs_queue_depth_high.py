@@ -48,7 +48,7 @@ def _mapping_cap(uuid: str):
 
 def test_raises_the_mappings_maximum_concurrency_and_the_dlq_entry_stands_aside(remediate):
     uuid = _consumer(_queue("orders", 30), mapping_cap=20, reserved_cap=100)
-    # one alarm starts both DAGs; only this one acts on a queue that is no dead-letter queue
+    # the alarm starts only this entry; were the DLQ entry started on it anyway, it would not act
     assert remediate("sqs_dlq_depth_high", {"event": EVENT}).outcome == "SKIPPED"
     run = remediate("sqs_queue_depth_high", {"event": EVENT})
     assert run.outcome == "SUCCESS", run.audit.action
@@ -81,7 +81,8 @@ def test_dead_letter_queue_is_skipped_and_left_to_the_dlq_entry(remediate):
     run = remediate("sqs_queue_depth_high", {"event": EVENT})
     assert run.outcome == "SKIPPED" and "a dead-letter queue" in run.audit.action, run.audit.action
     assert _mapping_cap(uuid) == 20
-    # the same alarm's other DAG redrives it
+    # a dead-letter queue named without "-dlq": its alarm comes here (see the entry's trigger), and the
+    # DLQ entry, started by hand on the same event, would redrive it
     assert remediate("sqs_dlq_depth_high", {"event": EVENT}).outcome == "SUCCESS"
 
 

@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from matcarv_aiops.dynamo import batch_get, batch_put
+from matcarv_aiops.maintenance.common import Clients, IncompleteListing, RunInfo
 from matcarv_aiops.notifications import Kind, notify
-from matcarv_aiops.maintenance.common import Clients, IncompleteListing, JobFailed, RunInfo
 from matcarv_aiops.models import iso_utc
 from matcarv_aiops.settings import Settings
 
 JOB = "anomaly_detection"
 QUERIES_PER_CALL = 500  # GetMetricData's limit
-_GET_BATCH = 100
-_PUT_BATCH = 25
 _METRIC_DATA_BATCH = 1000  # PutMetricData's limit
 
 # (values, stored state or None) -> (scores in [0, 1], new state with to_dict() or a dict)
@@ -93,42 +91,20 @@ def threshold(settings: Settings) -> float:
     return ALERT_THRESHOLD
 
 
-def _retrying(call, request: dict, key: str, response_key: str) -> list[dict]:
-    for round_ in range(8):
-        response = call(request)
-        yield from response.get(response_key, {}).values() if response_key == "Responses" else ()
-        request = response.get(key) or {}
-        if not request:
-            return
-        time.sleep(min(2 ** round_ * 0.05, 2.0))
-    raise JobFailed(f"DynamoDB still left {key} after 8 rounds")
-
-
 def load_states(settings: Settings, clients: Clients, series: list[Series]) -> dict[str, dict]:
-    ddb = clients("dynamodb")
-    table = settings.anomaly_state_table
-    states: dict[str, dict] = {}
-    for start in range(0, len(series), _GET_BATCH):
-        request = {table: {"Keys": [{"seriesId": {"S": s.series_id}} for s in series[start:start + _GET_BATCH]],
-                           "ConsistentRead": True}}
-        for items in _retrying(lambda r: ddb.batch_get_item(RequestItems=r), request, "UnprocessedKeys", "Responses"):
-            for item in items:
-                states[item["seriesId"]["S"]] = {
-                    "state": json.loads(item["state"]["S"]), "last": item["lastTimestamp"]["S"],
-                    "pending": json.loads(item.get("pending", {}).get("S", "[]"))}
-    return states
+    keys = [{"seriesId": {"S": s.series_id}} for s in series]
+    return {item["seriesId"]["S"]: {"state": json.loads(item["state"]["S"]),
+                                    "last": item["lastTimestamp"]["S"],
+                                    "pending": json.loads(item.get("pending", {}).get("S", "[]"))}
+            for item in batch_get(clients("dynamodb"), settings.anomaly_state_table, keys)}
 
 
 def save_states(settings: Settings, clients: Clients, rows: list[dict]) -> None:
-    ddb = clients("dynamodb")
-    table = settings.anomaly_state_table
-    for start in range(0, len(rows), _PUT_BATCH):
-        request = {table: [{"PutRequest": {"Item": {
-            "seriesId": {"S": row["series_id"]}, "series": {"S": row["label"]},
-            "state": {"S": json.dumps(row["state"], separators=(",", ":"))}, "lastTimestamp": {"S": row["last"]},
-            "pending": {"S": json.dumps(row["pending"], separators=(",", ":"))}, "updatedAt": {"S": iso_utc()}}}}
-            for row in rows[start:start + _PUT_BATCH]]}
-        list(_retrying(lambda r: ddb.batch_write_item(RequestItems=r), request, "UnprocessedItems", "none"))
+    batch_put(clients("dynamodb"), settings.anomaly_state_table, ({
+        "seriesId": {"S": row["series_id"]}, "series": {"S": row["label"]},
+        "state": {"S": json.dumps(row["state"], separators=(",", ":"))}, "lastTimestamp": {"S": row["last"]},
+        "pending": {"S": json.dumps(row["pending"], separators=(",", ":"))}, "updatedAt": {"S": iso_utc()}}
+        for row in rows))
 
 
 def fetch(clients: Clients, batch: list[Series], starts: list[datetime], end: datetime, period: int) -> list[list[tuple]]:

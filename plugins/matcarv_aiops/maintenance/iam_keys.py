@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from matcarv_aiops.dynamo import batch_get, batch_put
 from matcarv_aiops.maintenance.common import (
     Clients, JobFailed, PlanWriter, RunInfo, audit, audit_writer, delete_key, get_json, put_json, read_plan,
     request_plan_approval,
@@ -47,34 +48,10 @@ def _secret_name(settings: Settings, user: str) -> str:
     return f"{settings.access_key_secret_prefix}{user}"
 
 
-def _batch_write_state(clients: Clients, settings: Settings, items: list[dict]) -> None:
-    ddb = clients("dynamodb")
-    for start in range(0, len(items), 25):
-        request = {settings.state_table: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
-        for _ in range(8):
-            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-            if not request:
-                break
-        else:
-            raise JobFailed("state table writes still unprocessed after 8 rounds")
-
-
 def _deactivation_times(clients: Clients, settings: Settings, key_ids: list[str]) -> dict[str, str]:
-    ddb = clients("dynamodb")
-    found: dict[str, str] = {}
-    for start in range(0, len(key_ids), 100):
-        request = {settings.state_table: {"Keys": [{"pk": {"S": _deactivated_pk(k)}} for k in key_ids[start:start + 100]],
-                                          "ConsistentRead": True}}
-        for _ in range(8):
-            response = ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(settings.state_table, []):
-                found[item["pk"]["S"].split("#", 1)[1]] = item["deactivatedAt"]["S"]
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        else:
-            raise JobFailed("state table reads still unprocessed after 8 rounds")
-    return found
+    keys = [{"pk": {"S": _deactivated_pk(k)}} for k in key_ids]
+    return {item["pk"]["S"].split("#", 1)[1]: item["deactivatedAt"]["S"]
+            for item in batch_get(clients("dynamodb"), settings.state_table, keys)}
 
 
 def _deactivated_item(key_id: str, user: str, when: datetime, settings: Settings) -> dict:
@@ -134,7 +111,7 @@ class _Rotator:
                             f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
                             Outcome.FAILURE, "re-activate the old key if it was deactivated: aws iam update-access-key "
                             f"--user-name {user['UserName']} --status Active --access-key-id <old key>")
-        _batch_write_state(self.clients, self.settings, self.deactivations)
+        batch_put(self.clients("dynamodb"), self.settings.state_table, self.deactivations)
         self.deactivations = []
         audit_writer(self.settings).write_batch(self.records)
         self.records = []

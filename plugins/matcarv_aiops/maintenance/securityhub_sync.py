@@ -12,9 +12,9 @@ It changes no AWS resource, only the platform's own findings table; the run gets
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 
+from matcarv_aiops.dynamo import UnprocessedError, batch_put
 from matcarv_aiops.maintenance.common import Clients, JobFailed, RunInfo, audit, audit_writer
 from matcarv_aiops.models import Outcome, iso_utc
 from matcarv_aiops.settings import Settings
@@ -22,8 +22,6 @@ from matcarv_aiops.settings import Settings
 JOB = "securityhub_findings_sync"
 WATERMARK_PK = "securityhub-sync#watermark"
 _PAGE = 100  # GetFindings' maximum
-_BATCH = 25  # BatchWriteItem's maximum
-_MAX_ROUNDS = 8
 EPOCH = "1970-01-01T00:00:00.000Z"
 
 
@@ -57,21 +55,11 @@ def read_watermark(settings: Settings, clients: Clients) -> str:
     return item["updatedAt"]["S"] if item else EPOCH
 
 
-def _write(clients: Clients, settings: Settings, items: list[dict]) -> int:
-    ddb = clients("dynamodb")
-    calls = 0
-    for start in range(0, len(items), _BATCH):
-        request = {settings.findings_table: [{"PutRequest": {"Item": item}} for item in items[start:start + _BATCH]]}
-        for round_ in range(_MAX_ROUNDS):
-            calls += 1
-            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-            if not request:
-                break
-            time.sleep(min(2 ** round_ * 0.05, 2.0))
-        else:
-            raise JobFailed(f"{len(request[settings.findings_table])} findings still unprocessed after "
-                            f"{_MAX_ROUNDS} rounds; the watermark stays where it was")
-    return calls
+def _write(clients: Clients, settings: Settings, items: list[dict]) -> None:
+    try:
+        batch_put(clients("dynamodb"), settings.findings_table, items)
+    except UnprocessedError as exc:
+        raise JobFailed(f"{exc}; the watermark stays where it was") from exc
 
 
 def sync(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime) -> dict:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.queues import queue_url
 from matcarv_aiops.remediations.base import Remediation, Validation
+from matcarv_aiops.remediations.queues import queue_url
 
 _BATCH = 10  # SQS's maximum for ReceiveMessage, SendMessageBatch and DeleteMessageBatch
 _EMPTY_RECEIVES_BEFORE_DONE = 3
@@ -47,14 +47,26 @@ class SqsDlqDepthHigh(Remediation):
     def plan(self, ctx, state):
         limit = int(ctx.threshold("max_messages_per_run"))
         return (f"move up to {limit} of {state['visible']} messages from {state['queue_url']} to "
-                f"{state['source_queue_urls'][0]}, deleting each only after the source queue accepted it")
+                f"{state['source_queue_urls'][0]}, deleting each only after the source queue accepted it, "
+                "and stopping at the first message it cannot delete")
 
     def execute(self, ctx, state):
+        """Receive, send to the source, delete from the DLQ, 10 at a time.
+
+        ``moved`` counts the messages deleted from the DLQ after the source accepted them. A message the
+        source accepted but the DLQ would not delete (after one retry of a server-side failure) is now in
+        both queues: the redrive stops there, since whatever broke the delete would duplicate every further
+        message too, and reports those DLQ message ids in ``not_deleted``; validation then fails and the
+        audit record names them. A message id already sent by this execution is never sent again (SQS may
+        hand a message out twice): it is only deleted.
+        """
         sqs = ctx.client("sqs")
         dlq, source = state["queue_url"], state["source_queue_urls"][0]
         limit = int(ctx.threshold("max_messages_per_run"))
-        moved = failed = empty = 0
-        while moved < limit and empty < _EMPTY_RECEIVES_BEFORE_DONE:
+        sent: set[str] = set()
+        not_deleted: list[str] = []
+        moved = send_failures = empty = 0
+        while moved < limit and empty < _EMPTY_RECEIVES_BEFORE_DONE and not not_deleted:
             messages = sqs.receive_message(
                 QueueUrl=dlq, MaxNumberOfMessages=min(_BATCH, limit - moved), VisibilityTimeout=120,
                 WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"],
@@ -63,34 +75,72 @@ class SqsDlqDepthHigh(Remediation):
                 empty += 1
                 continue
             empty = 0
-            entries = []
-            for index, message in enumerate(messages):
-                entry = {"Id": str(index), "MessageBody": message["Body"]}
-                if message.get("MessageAttributes"):
-                    entry["MessageAttributes"] = message["MessageAttributes"]
-                if state["fifo"]:
-                    attributes = message.get("Attributes", {})
-                    entry["MessageGroupId"] = attributes["MessageGroupId"]
-                    entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId",
-                                                                     message["MessageId"])
-                entries.append(entry)
-            sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
-            accepted = [messages[int(ok["Id"])] for ok in sent.get("Successful", [])]
-            failed += len(sent.get("Failed", []))
-            if accepted:
-                sqs.delete_message_batch(QueueUrl=dlq, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(accepted)])
-            moved += len(accepted)
-        return {"moved": moved, "send_failures": failed, "source_queue_url": source}
+            again = [m for m in messages if m["MessageId"] in sent]  # already in the source: delete only
+            fresh = [m for m in messages if m["MessageId"] not in sent]
+            accepted = []
+            if fresh:
+                response = sqs.send_message_batch(QueueUrl=source, Entries=[
+                    _entry(str(index), message, state["fifo"]) for index, message in enumerate(fresh)])
+                accepted = [fresh[int(ok["Id"])] for ok in response.get("Successful", [])]
+                send_failures += len(response.get("Failed", []))
+                sent.update(m["MessageId"] for m in accepted)
+            failed = _delete(sqs, dlq, accepted + again)
+            not_deleted.extend(failed)
+            moved += sum(1 for m in accepted if m["MessageId"] not in failed)
+        return {"moved": moved, "send_failures": send_failures, "not_deleted": not_deleted,
+                "source_queue_url": source}
 
     def validate(self, ctx, state, result):
+        not_deleted = result.get("not_deleted", [])
+        if not_deleted:
+            shown = ", ".join(not_deleted[:20]) + (" ..." if len(not_deleted) > 20 else "")
+            return Validation(False, (
+                f"moved {result['moved']} messages, then stopped: {len(not_deleted)} messages sent to "
+                f"{result['source_queue_url']} could not be deleted from the dead-letter queue, so they are "
+                "in both queues and a later redrive would deliver them again; delete them from the "
+                f"dead-letter queue once the source has processed them (message ids: {shown})"))
         attrs = ctx.client("sqs").get_queue_attributes(
             QueueUrl=state["queue_url"],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        remaining = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        remaining = (int(attrs["ApproximateNumberOfMessages"])
+                     + int(attrs["ApproximateNumberOfMessagesNotVisible"]))
         depth = ctx.threshold("depth")
         if remaining > depth:
             return Validation(False, f"dead-letter queue still holds {remaining} messages (> {depth:g}) "
                                      f"after moving {result['moved']}")
         return Validation(True, f"moved {result['moved']} messages; {remaining} remain")
+
+
+def _entry(entry_id: str, message: dict, fifo: bool) -> dict:
+    """The SendMessageBatch entry that re-sends ``message`` as it was."""
+    entry = {"Id": entry_id, "MessageBody": message["Body"]}
+    if message.get("MessageAttributes"):
+        entry["MessageAttributes"] = message["MessageAttributes"]
+    if fifo:
+        attributes = message.get("Attributes", {})
+        entry["MessageGroupId"] = attributes["MessageGroupId"]
+        entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
+    return entry
+
+
+def _delete(sqs, dlq: str, messages: list[dict]) -> list[str]:
+    """Delete ``messages`` from the DLQ; entries that failed on the server's side are tried once more.
+    Returns the ids of the messages still not deleted."""
+    pending = {str(index): message for index, message in enumerate(messages)}
+    not_deleted: list[str] = []
+    for attempt in (1, 2):
+        if not pending:
+            break
+        entries = [{"Id": entry_id, "ReceiptHandle": message["ReceiptHandle"]}
+                   for entry_id, message in pending.items()]
+        response = sqs.delete_message_batch(QueueUrl=dlq, Entries=entries)
+        retry = {}
+        for failure in response.get("Failed", []):
+            message = pending[failure["Id"]]
+            if failure.get("SenderFault") or attempt == 2:
+                not_deleted.append(message["MessageId"])
+            else:
+                retry[failure["Id"]] = message
+        pending = retry
+    return not_deleted

@@ -65,7 +65,8 @@ class SqsQueueDepthHigh(Remediation):
     def check_eligibility(self, ctx, state):
         if state["dead_letter_sources"]:
             return (f"a dead-letter queue (of {len(state['dead_letter_sources'])} source queue(s)): "
-                    "sqs_dlq_depth_high redrives those")
+                    "sqs_dlq_depth_high redrives dead-letter queues (its alarms fire for queues named *-dlq*; "
+                    "for another name, trigger remediate_sqs_dlq_depth_high by hand with this queue as target)")
         depth = ctx.threshold("depth")
         if state["visible"] <= depth:
             return f"already fixed: {state['visible']} messages visible, not above {depth:g}"
