@@ -50,8 +50,8 @@ def approve_remediation():
                                       approver=approver, reason=params["reason"])
         except approvals.ApprovalError as exc:
             raise AirflowFailException(str(exc)) from None
-        return {"executionId": record.executionId, "status": record.status.value, "approver": record.approver,
-                "decidedAt": record.decidedAt}
+        return {"executionId": record.execution_id, "status": record.status.value, "approver": record.approver,
+                "decidedAt": record.decided_at}
 
     record_decision()
 

@@ -32,7 +32,7 @@ class ApprovalError(ValueError):
 def _to_item(record: ApprovalRecord) -> dict:
     item = {k: {"S": str(v.value if hasattr(v, "value") else v)}
             for k, v in record.model_dump().items() if v is not None}
-    expires = datetime.fromisoformat(record.expiresAt.replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
     item["ttl"] = {"N": str(int(expires.timestamp() + _KEEP_DECIDED_DAYS * 86400))}
     return item
 
@@ -102,9 +102,9 @@ class ApprovalStore:
         if current.status != ApprovalStatus.PENDING:
             by = f" by {current.approver}" if current.approver else ""
             raise ApprovalError(f"execution {execution_id} was already {current.status.value}{by} "
-                                f"at {current.decidedAt}")
+                                f"at {current.decided_at}")
         self.expire(execution_id)
-        raise ApprovalError(f"the approval request for execution {execution_id} expired at {current.expiresAt}")
+        raise ApprovalError(f"the approval request for execution {execution_id} expired at {current.expires_at}")
 
     def expire(self, execution_id: str) -> ApprovalRecord | None:
         """Mark a pending request whose time is up as EXPIRED; returns the record as it now stands."""
@@ -118,9 +118,9 @@ class ApprovalStore:
 
 
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
-    conf = json.dumps({"execution_id": record.executionId, "decision": "approve", "reason": "..."})
+    conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
     return (f"In the Airflow UI ({settings.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
-            f"execution_id={record.executionId} and decision approve or reject, before {record.expiresAt}. "
+            f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
             f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'")
 
 
@@ -131,19 +131,19 @@ def request(settings: Settings, *, execution_id: str, remediation: str, dag_id: 
     stored and the approvers are told over SNS once: a retried task finds its request already there."""
     now = utc_now()
     record = ApprovalRecord(
-        executionId=execution_id, remediation=remediation, dagId=dag_id, runId=run_id, targetResource=target,
-        action=action, diagnosticsUri=diagnostics_uri, rollbackPlan=rollback_plan, reasonForApproval=why,
-        requestedAt=iso_utc(now), expiresAt=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
+        execution_id=execution_id, remediation=remediation, dag_id=dag_id, run_id=run_id, target_resource=target,
+        action=action, diagnostics_uri=diagnostics_uri, rollback_plan=rollback_plan, reason_for_approval=why,
+        requested_at=iso_utc(now), expires_at=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
     )
     store = ApprovalStore(settings)
     if store.create(record):
         notify(settings, Kind.APPROVAL_REQUEST, f"AIOps approval needed: {remediation} on {target.rsplit('/', 1)[-1]}",
                {"executionId": execution_id, "remediation": remediation, "targetResource": target, "action": action,
                 "whyApproval": why, "diagnostics": diagnostics_uri, "rollbackPlan": rollback_plan,
-                "expiresAt": record.expiresAt, "howToApprove": approval_instructions(record, settings)})
+                "expiresAt": record.expires_at, "howToApprove": approval_instructions(record, settings)})
     else:
         record = store.get(execution_id) or record
-    return {"requested": True, "execution_id": record.executionId, "expires_at": record.expiresAt}
+    return {"requested": True, "execution_id": record.execution_id, "expires_at": record.expires_at}
 
 
 def decide(settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str) -> ApprovalRecord:
@@ -164,4 +164,4 @@ def decision(settings: Settings, execution_id: str) -> dict[str, Any] | None:
     if record.status == ApprovalStatus.PENDING:
         return None
     return {"decision": record.status.value.lower(), "operator": record.approver or "automated",
-            "reason": record.decisionReason or "", "decided_at": record.decidedAt, "expires_at": record.expiresAt}
+            "reason": record.decision_reason or "", "decided_at": record.decided_at, "expires_at": record.expires_at}

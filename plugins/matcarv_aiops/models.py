@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 # uuid5 namespace for execution ids: the same event and remediation always give the same id.
 EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
@@ -109,47 +110,54 @@ class ApprovalStatus(str, Enum):
     EXPIRED = "EXPIRED"
 
 
+# Records stored in DynamoDB keep the table's camelCase attribute names on the wire (aliases); in Python
+# their fields are snake_case, and both names are accepted when a record is built.
+WIRE_NAMES = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
 class ApprovalRecord(BaseModel):
     """One approval request, bound to one execution, and the human decision on it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **WIRE_NAMES)
 
-    executionId: str
+    execution_id: str
     remediation: str
-    dagId: str
-    runId: str
-    targetResource: str
+    dag_id: str
+    run_id: str
+    target_resource: str
     action: str
-    diagnosticsUri: str
-    rollbackPlan: str
-    reasonForApproval: str
-    requestedAt: str
-    expiresAt: str
+    diagnostics_uri: str
+    rollback_plan: str
+    reason_for_approval: str
+    requested_at: str
+    expires_at: str
     status: ApprovalStatus = ApprovalStatus.PENDING
     approver: str | None = None
-    decisionReason: str | None = None
-    decidedAt: str | None = None
+    decision_reason: str | None = None
+    decided_at: str | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
-        return (now or utc_now()) >= datetime.fromisoformat(self.expiresAt.replace("Z", "+00:00"))
+        return (now or utc_now()) >= datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
 
 
 class AuditRecord(BaseModel):
-    """Exactly the nine fields of SPEC.md's Automation Audit Trail, nothing else."""
+    """Exactly the nine fields of the AutomationAuditLog table (the design document's audit trail), on
+    the wire under their table names: executionId, timestamp, trigger, runbook, targetResource, action,
+    outcome, operator, rollbackPlan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, **WIRE_NAMES)
 
-    executionId: str
+    execution_id: str
     timestamp: str
     trigger: str  # the triggering EventBridge event, as JSON
     runbook: str
-    targetResource: str
+    target_resource: str
     action: str
     outcome: Outcome
     operator: str
-    rollbackPlan: str
+    rollback_plan: str
 
-    @field_validator("executionId")
+    @field_validator("execution_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
         return str(uuid.UUID(value))
@@ -168,7 +176,7 @@ class AuditRecord(BaseModel):
         json.loads(value)
         return value
 
-    @field_validator("operator", "runbook", "targetResource", "action", "rollbackPlan")
+    @field_validator("operator", "runbook", "target_resource", "action", "rollback_plan")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -176,4 +184,5 @@ class AuditRecord(BaseModel):
         return value
 
     def to_item(self) -> dict[str, str]:
-        return self.model_dump(mode="json")
+        """The table item: the nine attribute names, string values."""
+        return self.model_dump(mode="json", by_alias=True)

@@ -11,10 +11,10 @@ SPEC_FIELDS = {"executionId", "timestamp", "trigger", "runbook", "targetResource
 
 
 def record(**overrides):
-    values = dict(executionId="0b7f1c9e-3c1a-4a57-9a4e-0f0c1d2e3f40", timestamp=iso_utc(),
+    values = dict(execution_id="0b7f1c9e-3c1a-4a57-9a4e-0f0c1d2e3f40", timestamp=iso_utc(),
                   trigger=json.dumps(alarm_event("AWS/SQS", "X", {"QueueName": "q"})), runbook="remediate_x",
-                  targetResource="arn:aws:sqs:us-east-1:123456789012:q", action="did it",
-                  outcome="SUCCESS", operator="automated", rollbackPlan="none needed")
+                  target_resource="arn:aws:sqs:us-east-1:123456789012:q", action="did it",
+                  outcome="SUCCESS", operator="automated", rollback_plan="none needed")
     values.update(overrides)
     return AuditRecord(**values)
 

@@ -54,10 +54,10 @@ def test_claim_lock_cooldown_and_exemption(aws):
 
 def request(execution_id: str, minutes: float = 30) -> ApprovalRecord:
     now = datetime.now(timezone.utc)
-    return ApprovalRecord(executionId=execution_id, remediation="s3_public_access", dagId="d", runId="r",
-                          targetResource="arn:aws:s3:::b", action="a", diagnosticsUri="s3://x/y",
-                          rollbackPlan="none", reasonForApproval="always", requestedAt=iso_utc(now),
-                          expiresAt=iso_utc(now + timedelta(minutes=minutes)))
+    return ApprovalRecord(execution_id=execution_id, remediation="s3_public_access", dag_id="d", run_id="r",
+                          target_resource="arn:aws:s3:::b", action="a", diagnostics_uri="s3://x/y",
+                          rollback_plan="none", reason_for_approval="always", requested_at=iso_utc(now),
+                          expires_at=iso_utc(now + timedelta(minutes=minutes)))
 
 
 def test_approval_is_bound_to_one_execution_and_decided_once(aws):

@@ -13,9 +13,9 @@ EXECUTION = "3f0e2f7c-9a51-4a5e-8a3b-6c1d2e3f4a5b"
 def pending(settings, minutes=30):
     now = datetime.now(timezone.utc)
     ApprovalStore(settings).create(ApprovalRecord(
-        executionId=EXECUTION, remediation="s3_public_access", dagId="remediate_s3_public_access", runId="r1",
-        targetResource="arn:aws:s3:::b", action="a", diagnosticsUri="s3://d/k", rollbackPlan="none",
-        reasonForApproval="always", requestedAt=iso_utc(now), expiresAt=iso_utc(now + timedelta(minutes=minutes))))
+        execution_id=EXECUTION, remediation="s3_public_access", dag_id="remediate_s3_public_access", run_id="r1",
+        target_resource="arn:aws:s3:::b", action="a", diagnostics_uri="s3://d/k", rollback_plan="none",
+        reason_for_approval="always", requested_at=iso_utc(now), expires_at=iso_utc(now + timedelta(minutes=minutes))))
 
 
 def test_approval_records_the_triggering_user(run_dag, aws):
@@ -26,7 +26,7 @@ def test_approval_records_the_triggering_user(run_dag, aws):
     record = ApprovalStore(aws).get(EXECUTION)
     assert record.status is ApprovalStatus.APPROVED
     assert record.approver == "dag_test"  # dag.test()'s triggering user; the UI passes the logged-in user
-    assert record.decisionReason == "diagnostics look right"
+    assert record.decision_reason == "diagnostics look right"
 
 
 def test_rejection(run_dag, aws):

@@ -60,7 +60,7 @@ def test_invalidates_the_distribution_in_front_of_the_alb(remediate):
     assert run.outcome == "SUCCESS", run
     [invalidation] = _invalidations(cloudfront, dist)
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
-    assert invalidation["InvalidationBatch"]["CallerReference"] == run.audit.executionId
+    assert invalidation["InvalidationBatch"]["CallerReference"] == run.audit.execution_id
     assert _invalidations(cloudfront, other) == []
 
 

@@ -37,7 +37,7 @@ def test_stopped_trail_logs_again_after_approval_and_a_sev2_is_opened(remediate,
     event = cloudtrail_event("cloudtrail", "StopLogging", {"name": TRAIL_ARN})  # the console passes the ARN
     run = remediate("cloudtrail_disabled", {"event": event}, decide=approver())
     assert run.outcome == "SUCCESS", run
-    assert run.audit.targetResource == TRAIL_ARN
+    assert run.audit.target_resource == TRAIL_ARN
     assert _logging(cloudtrail)
     [incident] = inbox.messages("incident")
     assert incident["Subject"].startswith("SEV-2: CloudTrail logging was turned off")
@@ -49,7 +49,7 @@ def test_config_account_finding_restarts_the_stopped_trail(remediate, inbox):
     event = config_compliance_event("cloudtrail-enabled", "AWS::::Account", ACCOUNT)
     run = remediate("cloudtrail_disabled", {"event": event}, decide=approver())
     assert run.outcome == "SUCCESS", run
-    assert run.audit.targetResource == f"arn:aws:iam::{ACCOUNT}:root"
+    assert run.audit.target_resource == f"arn:aws:iam::{ACCOUNT}:root"
     assert _logging(cloudtrail) and len(inbox.messages("incident")) == 1
 
 

@@ -44,7 +44,7 @@ def test_quarantines_the_user(remediate, guardduty):
     run = remediate("guardduty_high_finding", {"event": event})
     assert run.outcome == "SUCCESS", run.audit.action
     guardduty.assert_no_pending_responses()
-    assert run.audit.targetResource == f"arn:aws:iam::{ACCOUNT}:user/alice"
+    assert run.audit.target_resource == f"arn:aws:iam::{ACCOUNT}:user/alice"
     document = _iam().get_user_policy(UserName="alice", PolicyName=POLICY)["PolicyDocument"]
     assert document["Statement"] == [{"Sid": "AIOpsQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}]
 

@@ -72,7 +72,7 @@ def test_validation_failure_is_failure_and_nothing_else_changes(remediate, monke
     monkeypatch.setattr(sg_open_ssh.SgOpenSsh, "execute", execute_only_ipv4)
     run = remediate("sg_open_ssh", {"event": _authorize_event(group)}, decide=approver())
     assert run.outcome == "FAILURE" and "still open: tcp 22-22 from ::/0" in run.audit.action
-    assert "No rollback" in run.audit.rollbackPlan and run.record("rollback").done["rolled_back"] is False
+    assert "No rollback" in run.audit.rollback_plan and run.record("rollback").done["rolled_back"] is False
     assert _rules(ec2, group) == [("tcp", 22, 22, "::/0"), ("tcp", 443, 443, "0.0.0.0/0")]
 
 

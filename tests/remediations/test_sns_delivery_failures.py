@@ -63,7 +63,7 @@ def test_disables_the_failing_subscription_and_alerts(remediate, settings):
     sns, sqs, topic, subscriptions, queues = _topic(failed=20, delivered=80)
     run = remediate("sns_delivery_failures", {"event": EVENT})
     assert run.outcome == "SUCCESS", run.audit.action
-    assert _policy(sns, subscriptions["fulfilment"])[1] == {"aiops-disabled-by": [run.audit.executionId]}
+    assert _policy(sns, subscriptions["fulfilment"])[1] == {"aiops-disabled-by": [run.audit.execution_id]}
     sns.publish(TopicArn=topic, Message=json.dumps({"type": "order"}))
     assert _received(sqs, queues["fulfilment"]) == 0 and _received(sqs, queues["billing"]) == 1
     [alert] = inbox.messages("alert")

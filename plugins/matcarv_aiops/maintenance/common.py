@@ -74,9 +74,9 @@ class RunInfo:
 def audit(run: RunInfo, *, key: str, target: str, action: str, outcome: Outcome, rollback: str,
           operator: str = "automated") -> AuditRecord:
     """One resource's record. ``key`` names the change (resource + action) and fixes the execution id."""
-    return AuditRecord(executionId=execution_id(run.job, key), timestamp=iso_utc(), trigger=run.trigger(),
-                       runbook=run.job, targetResource=target, action=action, outcome=outcome,
-                       operator=operator, rollbackPlan=rollback)
+    return AuditRecord(execution_id=execution_id(run.job, key), timestamp=iso_utc(), trigger=run.trigger(),
+                       runbook=run.job, target_resource=target, action=action, outcome=outcome,
+                       operator=operator, rollback_plan=rollback)
 
 
 def audit_writer(settings: Settings) -> AuditWriter:

@@ -284,9 +284,9 @@ def compose_audit(run: RunState) -> AuditRecord | None:
                              default=str, sort_keys=True)
         target = _best_effort_target(entry, run.conf)
         execution_id = fallback_execution_id(entry.id, run.conf, run.run_id)
-    return AuditRecord(executionId=execution_id, timestamp=iso_utc(), trigger=trigger, runbook=run.dag_id,
-                       targetResource=target, action=text, outcome=outcome, operator=operator,
-                       rollbackPlan=entry.rollback_plan)
+    return AuditRecord(execution_id=execution_id, timestamp=iso_utc(), trigger=trigger, runbook=run.dag_id,
+                       target_resource=target, action=text, outcome=outcome, operator=operator,
+                       rollback_plan=entry.rollback_plan)
 
 
 def _best_effort_target(entry: CatalogueEntry, conf: Any) -> str:
@@ -319,8 +319,8 @@ def audit(run: RunState) -> dict[str, Any] | None:
         safety.release_lock(execution.target.arn, execution.execution_id)
     if written and record.outcome is Outcome.FAILURE:
         notify(settings, Kind.FAILURE, f"AIOps remediation FAILED: {record.runbook}",
-               {"executionId": record.executionId, "targetResource": record.targetResource,
-                "action": record.action, "rollbackPlan": record.rollbackPlan,
+               {"executionId": record.execution_id, "targetResource": record.target_resource,
+                "action": record.action, "rollbackPlan": record.rollback_plan,
                 "diagnostics": execution.diagnostics_uri if execution else "none"})
     return {**record.to_item(), "written": written}
 
