@@ -50,7 +50,7 @@ class SourceBucket(Construct):
 
 
 class DiagnosticsBucket(Construct):
-    """State captured before every action (SPEC: observe before acting), kept for ``retention_days``."""
+    """State captured before every action (observe before acting), kept for ``retention_days``."""
 
     def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket,
                  retention_days: int = 400) -> None:

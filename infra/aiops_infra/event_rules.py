@@ -36,7 +36,7 @@ class CatalogueRules(Construct):
             retention_period=cdk.Duration.days(14))
         acknowledge(self.dead_letter_queue, "SQS3",
                     "this queue is itself the dead-letter queue of the EventBridge rule targets")
-        # SPEC: EventBridge targets use AIOpsEventBridgeRole; it may invoke the trigger Lambda and nothing else.
+        # EventBridge targets use AIOpsEventBridgeRole; it may invoke the trigger Lambda and nothing else.
         self.role = iam.Role(
             self, "Role", role_name=EVENTBRIDGE_ROLE_NAME,
             assumed_by=iam.ServicePrincipal("events.amazonaws.com",

@@ -26,7 +26,7 @@ class TableSpec:
 
 TABLES = (
     TableSpec("AuditLog", "AutomationAuditLog", "executionId", ttl=False, setting="audit_table",
-              purpose="one record per automated action (SPEC: Automation Audit Trail)"),
+              purpose="one record per automated action (the AutomationAuditLog audit trail)"),
     TableSpec("Approvals", "AIOpsApprovals", "executionId", ttl=True, setting="approvals_table",
               purpose="approval requests and decisions, bound to one execution"),
     TableSpec("RemediationState", "AIOpsRemediationState", "pk", ttl=True, setting="state_table",

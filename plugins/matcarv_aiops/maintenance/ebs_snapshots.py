@@ -1,7 +1,7 @@
 """ebs_snapshot_retention: delete this account's EBS snapshots older than the retention period,
 non-production only.
 
-Deleting data needs a human unless it can be undone (SPEC principle 6). A snapshot that a Recycle Bin
+Deleting data needs a human unless it can be undone (humans approve what cannot be undone). A snapshot that a Recycle Bin
 retention rule covers can be restored for the rule's retention period, so it is deleted directly; the
 rest of the plan waits for a human approval of the whole plan. Never deleted: production snapshots,
 snapshots an AMI uses, snapshots AWS Backup manages, exempt snapshots (tag or exemption table).
