@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from matcarv_aiops.catalogue import catalogue
 from matcarv_aiops.pipeline import STEPS, StepRecord, XComRun, steps_for
-from matcarv_aiops.pipeline.inline import InlineRun, run_inline
+from matcarv_aiops.pipeline.inline import run_inline
 from matcarv_aiops.pipeline.protocol import ALL_DONE, ALL_SUCCESS, ONE_FAILED, Step, StepFailed, StepSkipped
 from matcarv_aiops.pipeline.steps import Execution
 from matcarv_aiops.remediations.base import RemediationContext
@@ -69,7 +69,7 @@ def _fake_table(monkeypatch, behaviour):
     table = (Step("first", make("first")), Step("second", make("second"), reads=("first",)),
              Step("third", make("third"), reads=("second",)),
              Step("recover", make("recover"), trigger_rule=ONE_FAILED), Step("last", make("last"), trigger_rule=ALL_DONE))
-    monkeypatch.setattr(InlineRun, "steps", table)
+    monkeypatch.setattr("matcarv_aiops.pipeline.inline.steps_for", lambda entry: table)
     return calls
 
 

@@ -17,6 +17,7 @@ from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE, ALL_SUCCESS, ONE_FAILED, RunState, Step, StepFailed, StepRecord, StepSkipped, call,
 )
+from matcarv_aiops.pipeline.steps import steps_for
 
 
 class StillWaiting(RuntimeError):
@@ -35,6 +36,7 @@ class InlineRun(RunState):
 
     def __post_init__(self) -> None:
         self.dag_id = self.dag_id or self.entry.dag_id
+        self.steps = steps_for(self.entry)
 
     def record(self, task_id: str) -> StepRecord:
         return self.records.get(task_id) or StepRecord()

@@ -2,17 +2,17 @@
 
 A ``Step`` is one row of the step table (``matcarv_aiops.pipeline.steps.STEPS``): the task id, the
 function, the earlier steps whose results it reads, and the Airflow trigger rule that decides whether it
-runs. A ``RunState`` is the run as a step sees it: the request, and what earlier steps recorded. Two
-runners implement it: an Airflow task (``XComRun``, results as XCom) and the inline runner
-(``matcarv_aiops.pipeline.inline``, for tests, benchmarks and scripts). Neither knows the order of the
-steps or what they read: the table does.
+runs. A ``RunState`` is the run as a step sees it: the request, its steps, and what earlier steps
+recorded. Two runners implement it: an Airflow task (``matcarv_aiops.pipeline.xcom``, results as XCom) and
+the inline runner (``matcarv_aiops.pipeline.inline``, for tests and scripts). Neither knows the order of
+the steps or what they read: the table does.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -93,12 +93,13 @@ class Step:
 
 
 class RunState(ABC):
-    """One remediation run as its steps see it."""
+    """One remediation run as its steps see it. A runner sets ``steps`` (the entry's rows of the table)."""
 
     remediation_id: str
     dag_id: str
     run_id: str
     conf: Any
+    steps: tuple[Step, ...]
 
     @cached_property
     def settings(self) -> Settings:
@@ -109,13 +110,6 @@ class RunState(ABC):
         from matcarv_aiops.catalogue import get_entry
 
         return get_entry(self.remediation_id)
-
-    @cached_property
-    def steps(self) -> tuple[Step, ...]:
-        """This entry's steps, in order."""
-        from matcarv_aiops.pipeline.steps import steps_for
-
-        return steps_for(self.entry)
 
     def step(self, task_id: str) -> Step | None:
         return next((s for s in self.steps if s.task_id == task_id), None)
@@ -152,50 +146,6 @@ def to_json(value: Any) -> Any:
 def call(step: Step, run: RunState) -> Any:
     """Run one step of ``run``: its inputs from the steps it reads, its result as JSON."""
     return to_json(step.function(run, *(run.result(task_id) for task_id in step.reads)))
-
-
-@dataclass
-class XComRun(RunState):
-    """The run as an Airflow task sees it: earlier results from XCom. Duck-typed over the task context
-    (``ti``, ``dag_run``), so the core needs no Airflow import."""
-
-    remediation_id: str
-    context: Any = field(repr=False)
-
-    def __post_init__(self) -> None:
-        dag_run = self.context["dag_run"]
-        self.dag_id, self.run_id, self.conf = dag_run.dag_id, dag_run.run_id, dag_run.conf
-        self._ti = self.context["ti"]
-
-    def record(self, task_id: str) -> StepRecord:
-        if self.step(task_id) is None:
-            return StepRecord()
-        pull = self._ti.xcom_pull
-        return StepRecord(done=pull(task_ids=task_id), skip=pull(task_ids=task_id, key=SKIP_KEY),
-                          error=pull(task_ids=task_id, key=ERROR_KEY))
-
-    def mark_started(self) -> None:
-        self._ti.xcom_push(key=STARTED_KEY, value=True)
-
-    @property
-    def started(self) -> bool:
-        return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
-
-
-def run_in_task(task_id: str, remediation_id: str, context: Any) -> Any:
-    """Run step ``task_id`` inside its Airflow task. A skip or a known failure is recorded as XCom for
-    the audit step, then re-raised for the operator to turn into Airflow's skipped or failed state."""
-    from matcarv_aiops.pipeline.steps import step_by_id
-
-    run = XComRun(remediation_id, context)
-    try:
-        return call(step_by_id(task_id), run)
-    except StepSkipped as skip:
-        context["ti"].xcom_push(key=SKIP_KEY, value=skip.record())
-        raise
-    except StepFailed as failure:
-        context["ti"].xcom_push(key=ERROR_KEY, value=failure.reason)
-        raise
 
 
 def main_steps(steps: Iterable[Step]) -> list[Step]:

@@ -1,0 +1,54 @@
+"""The Airflow side of a run, without importing Airflow: a task's view of its run, read from XCom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from matcarv_aiops.pipeline.protocol import (
+    ERROR_KEY, SKIP_KEY, STARTED_KEY, RunState, StepFailed, StepRecord, StepSkipped, call,
+)
+from matcarv_aiops.pipeline.steps import step_by_id, steps_for
+
+
+@dataclass
+class XComRun(RunState):
+    """The run as an Airflow task sees it: earlier results from XCom. Duck-typed over the task context
+    (``ti``, ``dag_run``), so the core needs no Airflow import."""
+
+    remediation_id: str
+    context: Any = field(repr=False)
+
+    def __post_init__(self) -> None:
+        dag_run = self.context["dag_run"]
+        self.dag_id, self.run_id, self.conf = dag_run.dag_id, dag_run.run_id, dag_run.conf
+        self._ti = self.context["ti"]
+        self.steps = steps_for(self.entry)
+
+    def record(self, task_id: str) -> StepRecord:
+        if self.step(task_id) is None:
+            return StepRecord()
+        pull = self._ti.xcom_pull
+        return StepRecord(done=pull(task_ids=task_id), skip=pull(task_ids=task_id, key=SKIP_KEY),
+                          error=pull(task_ids=task_id, key=ERROR_KEY))
+
+    def mark_started(self) -> None:
+        self._ti.xcom_push(key=STARTED_KEY, value=True)
+
+    @property
+    def started(self) -> bool:
+        return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
+
+
+def run_in_task(task_id: str, remediation_id: str, context: Any) -> Any:
+    """Run step ``task_id`` inside its Airflow task. A skip or a known failure is recorded as XCom for
+    the audit step, then re-raised for the operator to turn into Airflow's skipped or failed state."""
+    run = XComRun(remediation_id, context)
+    try:
+        return call(step_by_id(task_id), run)
+    except StepSkipped as skip:
+        context["ti"].xcom_push(key=SKIP_KEY, value=skip.record())
+        raise
+    except StepFailed as failure:
+        context["ti"].xcom_push(key=ERROR_KEY, value=failure.reason)
+        raise
