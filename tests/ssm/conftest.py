@@ -10,7 +10,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from matcarv_aiops.ssm.runner import LocalAutomationRunner
+from aiops_local.ssm_emulator import LocalAutomationRunner
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_DIR = REPO / "ssm"

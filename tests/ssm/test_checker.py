@@ -44,6 +44,9 @@ BROKEN = {
     "schema_unknown_api": ("schema", "DescribeInstance", "Api 'DescribeInstance' is not an operation of ec2"),
     "schema_missing_next_step": ("schema", "EligibilityCheck", "NextStep naming a step"),
     "schema_unquoted_version": ("schema", None, "schemaVersion must be the string '0.3'"),
+    "schema_script_reference": ("schema", "CollectDiagnostics",
+                                "Script must not contain references ({{ InstanceId }}): pass values through "
+                                "InputPayload"),
 }
 
 

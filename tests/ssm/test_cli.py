@@ -23,6 +23,15 @@ def test_check_reports_file_step_and_rule(capsys):
     assert (problem["file"], problem["step"], problem["rule"]) == (str(broken), "StopInstance", "rule-3")
 
 
+def test_check_rejects_a_reference_inside_a_script(capsys):
+    broken = HERE / "broken" / "schema_script_reference.yaml"
+    assert main(["ssm", "check", str(broken)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    problem = json.loads(line)
+    assert (problem["file"], problem["step"], problem["rule"]) == (str(broken), "CollectDiagnostics", "schema")
+    assert "Script must not contain references ({{ InstanceId }})" in problem["message"]
+
+
 def test_run_prints_the_execution_and_exits_0_on_success(moto_aws, capsys):
     instance = run_instance()
     code = main(["ssm", "run", str(SSM_DIR / "AIOps-EC2StatusCheckRestart.yaml"), "--param", f"InstanceId={instance}",

@@ -118,7 +118,7 @@ def test_ebs_snapshot_and_alert(moto_aws, runner, execution_id):
 
 
 def test_ebs_rejects_a_bad_topic_before_running(moto_aws, runner, execution_id):
-    from matcarv_aiops.ssm import ParameterError
+    from aiops_local.ssm_emulator import ParameterError
 
     with pytest.raises(ParameterError, match="parameter AlertTopicArn: 'not-an-arn' does not match"):
         runner.run(EBS_DOC, {"VolumeId": "vol-0123456789abcdef0", "AlertTopicArn": "not-an-arn",
