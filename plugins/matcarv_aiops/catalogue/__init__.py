@@ -73,7 +73,8 @@ class CatalogueEntry(BaseModel):
     no_rollback_reason: str | None = None
     permissions: list[str] = Field(min_length=1)
     thresholds: dict[str, float] = Field(default_factory=dict)
-    ssm_document: str | None = None
+    # The SSM Automation document (a file stem in ssm/) an entry of pattern "ssm" runs; only those name one.
+    ssm_document: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{3,128}$")
 
     @field_validator("trigger")
     @classmethod
@@ -97,6 +98,16 @@ class CatalogueEntry(BaseModel):
     def _rollback_or_reason(self) -> "CatalogueEntry":
         if bool(self.rollback) == bool(self.no_rollback_reason):
             raise ValueError("give exactly one of 'rollback' (how to undo) or 'no_rollback_reason'")
+        return self
+
+    @model_validator(mode="after")
+    def _document_for_ssm_pattern(self) -> "CatalogueEntry":
+        if self.pattern == "ssm" and not self.ssm_document:
+            raise ValueError("ssm_document: pattern 'ssm' runs an SSM Automation document; name it (a file "
+                             "stem in ssm/)")
+        if self.pattern != "ssm" and self.ssm_document:
+            raise ValueError(f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
+                             f"only a pattern 'ssm' entry runs a document")
         return self
 
     @property
