@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from matcarv_aiops.events import target_arn
 from matcarv_aiops.models import EventBridgeEvent, Target, validation_problems
 
 ENTRIES_DIR = Path(__file__).with_name("entries")
@@ -121,40 +122,11 @@ class CatalogueEntry(BaseModel):
     def resolve_target(self, event: EventBridgeEvent | dict[str, Any]) -> Target | None:
         """The target named by the event, from the event alone (no AWS call); None if it names none."""
         data = event.as_event() if isinstance(event, EventBridgeEvent) else event
-        for spec in self.targets:
-            if not all(any(v in allowed for v in _walk(data, path.split("."))) for path, allowed in spec.when.items()):
-                continue
-            account = data.get("account", "")
-            if spec.account_path:
-                account = next(iter(_walk(data, spec.account_path.split("."))), None) or account
-            for path in spec.paths:
-                value = next(iter(_walk(data, path.split("."))), None)
-                if value in (None, "", [], {}):
-                    continue
-                if isinstance(value, str) and value.startswith("arn:"):
-                    arn = value  # the event already gives the ARN (e.g. CloudTrail's name-or-ARN parameters)
-                else:
-                    arn = spec.arn.format(value=value, region=data.get("region", ""), account=account)
-                return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
-        return None
-
-
-def _walk(node: Any, parts: list[str]):
-    """Yield every value at a dotted path; ``name[]`` fans out over a list."""
-    if not parts:
-        yield node
-        return
-    head, rest = parts[0], parts[1:]
-    fan_out = head.endswith("[]")
-    key = head[:-2] if fan_out else head
-    if not isinstance(node, dict) or key not in node:
-        return
-    child = node[key]
-    if fan_out:
-        for item in child if isinstance(child, list) else []:
-            yield from _walk(item, rest)
-    else:
-        yield from _walk(child, rest)
+        found = target_arn(self.targets, data)
+        if found is None:
+            return None
+        arn, account = found
+        return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
 
 
 _PATTERN_OPERATORS = {"prefix", "suffix", "anything-but", "numeric", "exists", "wildcard",
