@@ -11,9 +11,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from aiops_infra.bundle import (
+    IMPORT_ROOTS,
+    LAMBDA_CACHE_TAG,
+    LAMBDA_MODULES,
+    LAMBDA_ROUTE_TABLE,
+    build_bundle,
+)
+from aiops_infra.trigger_function import (
+    DEPENDENCIES,
+    HANDLER,
+    PackagingError,
+    build_package,
+)
 
-from aiops_infra.bundle import IMPORT_ROOTS, LAMBDA_CACHE_TAG, LAMBDA_MODULES, LAMBDA_ROUTE_TABLE, build_bundle
-from aiops_infra.trigger_function import DEPENDENCIES, HANDLER, PackagingError, build_package
 from tests.conftest import REPO
 
 
@@ -99,13 +110,14 @@ def test_plugins_zip_and_lambda_carry_no_local_emulator(bundle, lambda_package):
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         names = archive.namelist()
     shipped = names + [p.relative_to(lambda_package).as_posix() for p in lambda_package.rglob("*")]
-    assert not [n for n in shipped if n.startswith("aiops_local") or n.endswith(("ssm/runner.py", "ssm/jsonpath.py"))]
+    emulator = [n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))]
+    assert emulator == []
     assert "matcarv_aiops/ssm/service.py" in names  # what MWAA needs of SSM stays
 
 
 def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
     core = sorted(p.relative_to(lambda_package).as_posix() for p in (lambda_package / "matcarv_aiops").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts)
+                  if p.is_file() and "__pycache__" not in p.parts)  # (bytecode: the next test)
     assert core == sorted([*LAMBDA_MODULES, LAMBDA_ROUTE_TABLE])
     tops = {p.name for p in lambda_package.iterdir()} - {"__pycache__"}
     assert tops == {"matcarv_aiops", "typing_extensions.py"} | set(DEPENDENCIES) - {"typing_extensions"}
@@ -140,20 +152,22 @@ sys.path.insert(0, sys.argv[1])
 import importlib
 handler = getattr(importlib.import_module({module!r}), {function!r})
 outcome = handler(json.load(open(sys.argv[2])), None)
-assert outcome["matches"] == [] and "ec2_status_check_failed: detail.state.value" in outcome["ignored"], outcome
+assert outcome["matches"] == [], outcome
+assert "ec2_status_check_failed: detail.state.value" in outcome["ignored"], outcome
 from matcarv_aiops.ingress.routing import route
 assert route(json.loads(open(sys.argv[3]).read())).matches
 from matcarv_aiops.ingress.trigger_client import client_from_settings
-assert type(client_from_settings()).__name__ == "LocalTriggerClient"  # (the MWAA one needs the runtime's boto3)
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("matcarv_aiops", "pydantic", "yaml", "boto3", "airflow"))
+assert type(client_from_settings()).__name__ == "LocalTriggerClient"  # the MWAA one needs the runtime's boto3
+roots = ("matcarv_aiops", "pydantic", "yaml", "boto3", "airflow")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in roots)
 for name in loaded:
     origin = getattr(sys.modules[name], "__file__", None)
     assert origin is None or origin.startswith(sys.argv[1]), (name, origin)
 print(json.dumps(loaded))
 """
     alarm = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)],
-                            cwd="/", capture_output=True, text=True, timeout=120,
+    argv = [sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
+    result = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=120,
                             env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"})
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout))

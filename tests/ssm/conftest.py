@@ -8,9 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
-
 from aiops_local.ssm_emulator import LocalAutomationRunner
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_DIR = REPO / "ssm"

@@ -7,13 +7,20 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
+from aiops_local.ssm_emulator import LocalAutomationClient, local_client
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-
 from matcarv_aiops.settings import Settings
 from matcarv_aiops.ssm import failure_message, run_document, to_ssm_parameters
-from aiops_local.ssm_emulator import LocalAutomationClient, local_client
-from tests.ssm.conftest import BUCKET, REGION, SSM_DIR, run_instance, steps_by_name, write_document
+
+from tests.ssm.conftest import (
+    BUCKET,
+    REGION,
+    SSM_DIR,
+    run_instance,
+    steps_by_name,
+    write_document,
+)
 
 EXECUTION_ID = "8c1d6a53-0b6e-4a8e-9d8e-0c3e6a6b4f10"
 
