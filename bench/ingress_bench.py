@@ -2,7 +2,12 @@
 
 Measures
 1. the trigger Lambda handler module's import time (cold start) in fresh interpreters, with no Airflow
-   imported, beside the floor set by pydantic itself, and the first event's routing (catalogue load);
+   imported, beside the floor set by pydantic itself, and the first event's routing (catalogue load):
+   from this repository's environment (``handler_import``: no compiled catalogue, so the first route
+   loads the YAML catalogue), and from the Lambda package as it ships (``lambda_package_*``: built by
+   ``aiops_infra.bundle.build_lambda_package`` into a temporary directory, run with ``python -I -S`` so
+   nothing but the package and the standard library is importable; its catalogue is compiled JSON and
+   its modules carry bytecode);
 2. routing time per event, over the hand-written AWS samples and one event per catalogue entry;
 3. a burst of 1,000 events of which 900 are duplicates (100 distinct, each delivered 10 times, shuffled),
    through the handler, against an Airflow API that throttles like MWAA (10 requests/s, 429 above):
@@ -28,28 +33,47 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _subprocess_ms(code: str) -> tuple[float, float]:
+def _subprocess_ms(code: str, *flags: str) -> tuple[float, float]:
     """(wall, CPU) milliseconds printed by ``code``; CPU time is what a busy shared machine distorts least."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    out = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
     wall, cpu = out.stdout.strip().splitlines()[-1].split()
     return float(wall) * 1000, float(cpu) * 1000
 
 
 def measure_import(runs: int) -> dict:
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "infra"))
+    from aiops_infra.bundle import build_lambda_package
+
+    with tempfile.TemporaryDirectory(prefix="aiops-lambda-") as tmp:
+        return _measure_import(runs, build_lambda_package(Path(tmp) / "code"))
+
+
+def _measure_import(runs: int, package: Path) -> dict:
+    event = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
     clock = "import time; w, c = time.perf_counter(), time.process_time()\n"
     done = "print(time.perf_counter() - w, time.process_time() - c)\n"
+    route = f"from matcarv_aiops.ingress.routing import route\nroute(json.load(open({str(event)!r})))\n"
+    in_package = f"import sys; sys.path.insert(0, {str(package)!r})\n"
+    no_extras = "assert not {m.split('.')[0] for m in sys.modules} & {'airflow', 'yaml', 'boto3'}\n"
     codes = {
-        "handler_import": clock + "import sys, matcarv_aiops.ingress.handler\n" + done
-        + "assert not any(m.split('.')[0] == 'airflow' for m in sys.modules)\n",
+        "handler_import": (clock + "import sys, matcarv_aiops.ingress.handler\n" + done
+                           + "assert not any(m.split('.')[0] == 'airflow' for m in sys.modules)\n", ()),
         # The floor: pydantic and one model, which the envelope validation needs anyway.
-        "pydantic_floor": clock + "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n" + done,
-        "import_plus_first_route": clock + "import json, matcarv_aiops.ingress.handler\n"
-        "from matcarv_aiops.ingress.routing import route\n"
-        "route(json.load(open('tests/ingress/events/cloudwatch_alarm_ec2_status_check.json')))\n" + done,
+        "pydantic_floor": (clock + "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n" + done,
+                           ()),
+        "import_plus_first_route": (clock + "import json, matcarv_aiops.ingress.handler\n" + route + done,
+                                    ()),
+        "lambda_package_import": (in_package + clock + "import matcarv_aiops.ingress.handler\n" + done
+                                  + no_extras, ("-I", "-S")),
+        "lambda_package_import_plus_first_route": (in_package + clock + "import json, matcarv_aiops.ingress."
+                                                   "handler\n" + route + done + no_extras, ("-I", "-S")),
     }
     result = {}
-    for name, code in codes.items():
-        samples = [_subprocess_ms(code) for _ in range(runs)]
+    for name, (code, flags) in codes.items():
+        samples = [_subprocess_ms(code, *flags) for _ in range(runs)]
         for index, kind in ((0, "wall"), (1, "cpu")):
             values = [sample[index] for sample in samples]
             result[f"{name}_{kind}_ms"] = {"min": round(min(values), 1), "median": round(statistics.median(values), 1)}

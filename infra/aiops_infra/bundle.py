@@ -10,11 +10,25 @@
 
 ``python -m aiops_infra.bundle [OUT_DIR]`` (``make bundle``) prints the layout as JSON. The zip is
 reproducible (sorted entries, fixed timestamps): the same sources give the same bytes.
+
+Neither this bundle nor the trigger Lambda's package (``build_lambda_package``, below) carries the local
+emulator (``aiops_local``, in ``local/``): it is a tool of the local stack and the tests.
+
+The trigger Lambda's package is built from an explicit list (``LAMBDA_MODULES``): the handler and exactly
+the core modules it imports (ingress, the envelope of the models, settings), the catalogue compiled to
+``matcarv_aiops/ingress/route_table.json`` (so a cold start reads no YAML and validates no entry), the
+pure-Python dependencies (``LAMBDA_DEPENDENCIES``, copied from this environment: CPython 3.11 manylinux
+x86_64 wheels, the Lambda's runtime) and, when built with CPython 3.11, their bytecode (unchecked-hash
+.pyc files: the Lambda's file system is read-only, so without them every cold start compiles every
+module). boto3 comes with the Lambda runtime.
 """
 
 from __future__ import annotations
 
+import compileall
+import importlib.util
 import json
+import py_compile
 import shutil
 import sys
 import zipfile
@@ -105,6 +119,65 @@ def build_bundle(out_dir: Path = DEFAULT_OUT) -> Bundle:
     startup.chmod(0o755)
     return Bundle(root=out_dir, dags=dags, plugins_zip=build_plugins_zip(out_dir / "plugins.zip"),
                   requirements=requirements, startup_script=startup)
+
+
+CORE = IMPORT_ROOTS["matcarv_aiops"]
+LAMBDA_HANDLER = "matcarv_aiops.ingress.handler.handler"
+# Every core module the handler imports, and nothing else (tests/infra checks the package holds exactly
+# these and that the handler runs from them alone).
+LAMBDA_MODULES = (
+    "matcarv_aiops/__init__.py",
+    "matcarv_aiops/events.py",  # the EventBridge envelope, without the rest of matcarv_aiops.models
+    "matcarv_aiops/settings.py",
+    "matcarv_aiops/ingress/__init__.py",
+    "matcarv_aiops/ingress/handler.py",
+    "matcarv_aiops/ingress/patterns.py",
+    "matcarv_aiops/ingress/route_table.py",
+    "matcarv_aiops/ingress/routing.py",
+    "matcarv_aiops/ingress/trigger_client.py",
+)
+LAMBDA_ROUTE_TABLE = "matcarv_aiops/ingress/route_table.json"  # the catalogue, compiled
+# Top-level modules and packages the handler needs beyond the standard library and boto3.
+LAMBDA_DEPENDENCIES = ("pydantic", "pydantic_core", "typing_extensions", "annotated_types",
+                       "typing_inspection")
+LAMBDA_CACHE_TAG = "cpython-311"  # the Lambda runtime's (python3.11): bytecode of any other is not shipped
+_SKIP_IN_DEPENDENCIES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.dist-info", "tests")
+
+
+class PackagingError(RuntimeError):
+    """The Lambda package cannot be built; the message says what is missing."""
+
+
+def build_lambda_package(out_dir: Path) -> Path:
+    """Write the trigger Lambda's code to ``out_dir`` (emptied first) and return it."""
+    out_dir = Path(out_dir)
+    missing = [name for name in LAMBDA_MODULES if not (CORE.parent / name).is_file()]
+    if missing:
+        raise PackagingError(f"the trigger Lambda's module(s) {', '.join(missing)} do not exist under "
+                             f"{CORE.parent}")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for name in LAMBDA_MODULES:
+        destination = out_dir / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORE.parent / name, destination)
+    from matcarv_aiops.ingress.route_table import compile_route_table
+
+    compile_route_table(out_dir / LAMBDA_ROUTE_TABLE)
+    for name in LAMBDA_DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise PackagingError(f"dependency {name!r} is not installed in this environment (run `uv sync`)")
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, out_dir / name, ignore=_SKIP_IN_DEPENDENCIES)
+        else:
+            shutil.copyfile(origin, out_dir / origin.name)
+    if sys.implementation.cache_tag == LAMBDA_CACHE_TAG:
+        compileall.compile_dir(out_dir, quiet=1,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:

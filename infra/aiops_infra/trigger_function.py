@@ -1,16 +1,12 @@
 """The trigger Lambda: EventBridge event -> catalogue entry -> MWAA InvokeRestApi (start the entry's DAG).
 
-Its runtime code is the core's ingress handler (``matcarv_aiops.ingress.handler``). It is packaged
-locally, without Docker and without Airflow: the ``matcarv_aiops`` package minus every module that
-imports Airflow, plus the pure-Python dependencies copied from this project's environment (built for
-CPython 3.11 on manylinux x86_64, the Lambda runtime below). boto3 comes with the Lambda runtime.
+Its runtime code is the core's ingress handler (``matcarv_aiops.ingress.handler``), packaged locally,
+without Docker and without Airflow, by ``aiops_infra.bundle.build_lambda_package``: an explicit list of
+modules, the catalogue compiled to JSON, the pure-Python dependencies and their bytecode.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import shutil
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -19,52 +15,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from aiops_infra.bundle import LAMBDA_DEPENDENCIES as DEPENDENCIES
+from aiops_infra.bundle import LAMBDA_HANDLER as HANDLER
+from aiops_infra.bundle import REPO, PackagingError
+from aiops_infra.bundle import build_lambda_package as build_package
 from aiops_infra.nag import acknowledge
 from aiops_infra.remediation_roles import nag_finding
 
-REPO = Path(__file__).resolve().parents[2]
-CORE_PACKAGE = REPO / "plugins" / "matcarv_aiops"
-HANDLER = "matcarv_aiops.ingress.handler.handler"
-# Top-level modules and packages the handler needs beyond the standard library and boto3.
-DEPENDENCIES = ("pydantic", "pydantic_core", "typing_extensions", "annotated_types", "typing_inspection", "yaml")
-_IMPORTS_AIRFLOW = re.compile(r"^\s*(from|import)\s+airflow\b", re.MULTILINE)
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.dist-info", "tests")
-
-
-class PackagingError(RuntimeError):
-    """The Lambda package cannot be built; the message says what is missing."""
-
-
-def build_package(out_dir: Path) -> Path:
-    """Write the Lambda code to ``out_dir`` (emptied first) and return it."""
-    handler_module = CORE_PACKAGE / "ingress" / "handler.py"
-    if not handler_module.is_file():
-        raise PackagingError(f"the trigger Lambda's handler {handler_module} does not exist")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-
-    def skip(directory: str, names: list[str]) -> set[str]:
-        ignored = set(_SKIP(directory, names))
-        for name in names:
-            path = Path(directory) / name
-            if path.suffix == ".py" and _IMPORTS_AIRFLOW.search(path.read_text(encoding="utf-8")):
-                ignored.add(name)
-        return ignored
-
-    shutil.copytree(CORE_PACKAGE, out_dir / "matcarv_aiops", ignore=skip)
-    if not (out_dir / "matcarv_aiops" / "ingress" / "handler.py").is_file():
-        raise PackagingError("matcarv_aiops/ingress/handler.py imports Airflow; the trigger Lambda must not")
-    for name in DEPENDENCIES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise PackagingError(f"dependency {name!r} is not installed in this environment (run `uv sync`)")
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            shutil.copytree(origin.parent, out_dir / name, ignore=_SKIP)
-        else:
-            shutil.copy2(origin, out_dir / origin.name)
-    return out_dir
+__all__ = ["DEPENDENCIES", "HANDLER", "REPO", "PackagingError", "TriggerFunction", "build_package"]
 
 
 class TriggerFunction(Construct):

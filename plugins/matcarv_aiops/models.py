@@ -6,18 +6,17 @@ import json
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+# The envelope lives in events.py, which the trigger Lambda imports without the rest of this module;
+# both names stay importable from here.
+from matcarv_aiops.events import ARN_PATTERN, EventBridgeEvent
+from matcarv_aiops.events import validation_problems as validation_problems
 
 # uuid5 namespace for execution ids: the same event and remediation always give the same id.
 EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
-
-
-def validation_problems(exc: ValidationError, root: str) -> str:
-    """A pydantic ValidationError as one line: ``field.path: message; ...`` (``root`` for the whole)."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or root}: {err['msg']}" for err in exc.errors())
 
 
 def utc_now() -> datetime:
@@ -30,32 +29,12 @@ def iso_utc(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class EventBridgeEvent(BaseModel):
-    """The EventBridge envelope. Unknown top-level keys are kept: the event is audited as received."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
-
-    version: str = "0"
-    id: str = Field(min_length=1, max_length=256)
-    detail_type: str = Field(alias="detail-type", min_length=1)
-    source: str = Field(min_length=1)
-    account: str = Field(pattern=r"^\d{12}$")
-    time: datetime
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    resources: list[str] = Field(default_factory=list)
-    detail: dict[str, Any]
-
-    def as_event(self) -> dict[str, Any]:
-        """The event as EventBridge delivers it (aliases, JSON types)."""
-        return self.model_dump(mode="json", by_alias=True)
-
-
 class Target(BaseModel):
     """The one resource a remediation acts on."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    arn: str = Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:.+")
+    arn: str = Field(pattern=ARN_PATTERN)
     resource_id: str = Field(min_length=1)
     region: str
     account: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -9,9 +11,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from aiops_infra.bundle import (
+    IMPORT_ROOTS,
+    LAMBDA_CACHE_TAG,
+    LAMBDA_MODULES,
+    LAMBDA_ROUTE_TABLE,
+    build_bundle,
+)
+from aiops_infra.trigger_function import (
+    DEPENDENCIES,
+    HANDLER,
+    PackagingError,
+    build_package,
+)
 
-from aiops_infra.bundle import IMPORT_ROOTS, build_bundle
-from aiops_infra.trigger_function import DEPENDENCIES, HANDLER, PackagingError, build_package
 from tests.conftest import REPO
 
 
@@ -92,35 +105,82 @@ def lambda_package(tmp_path_factory) -> Path:
     return build_package(tmp_path_factory.mktemp("lambda") / "code")
 
 
-def test_lambda_package_has_no_airflow(lambda_package):
-    for path in lambda_package.rglob("*.py"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if path.is_relative_to(lambda_package / "matcarv_aiops"):
-            assert "import airflow" not in text and "from airflow" not in text, path
-    assert not (lambda_package / "airflow").exists()
-    assert {p.name for p in lambda_package.iterdir()} >= {"matcarv_aiops", "pydantic", "pydantic_core", "yaml"}
-    assert len(DEPENDENCIES) == 6
+def test_plugins_zip_and_lambda_carry_no_local_emulator(bundle, lambda_package):
+    """The SSM Automation emulator (aiops_local) is a local tool: shipped neither to MWAA nor the Lambda."""
+    with zipfile.ZipFile(bundle.plugins_zip) as archive:
+        names = archive.namelist()
+    shipped = names + [p.relative_to(lambda_package).as_posix() for p in lambda_package.rglob("*")]
+    emulator = [n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))]
+    assert emulator == []
+    assert "matcarv_aiops/ssm/service.py" in names  # what MWAA needs of SSM stays
 
 
-def test_lambda_handler_imports_from_the_package_alone(lambda_package):
-    """The handler and everything it imports load from the package (boto3 comes with the runtime)."""
+def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
+    core = sorted(p.relative_to(lambda_package).as_posix() for p in (lambda_package / "matcarv_aiops").rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts)  # (bytecode: the next test)
+    assert core == sorted([*LAMBDA_MODULES, LAMBDA_ROUTE_TABLE])
+    tops = {p.name for p in lambda_package.iterdir()} - {"__pycache__"}
+    assert tops == {"matcarv_aiops", "typing_extensions.py"} | set(DEPENDENCIES) - {"typing_extensions"}
+    assert not [p for p in lambda_package.rglob("*") if p.name.endswith(".dist-info") or p.name == "yaml"]
+    # The catalogue ships compiled: one row per entry, no YAML.
+    rows = json.loads((lambda_package / LAMBDA_ROUTE_TABLE).read_text())
+    from matcarv_aiops.catalogue import catalogue
+
+    assert [row["id"] for row in rows] == list(catalogue())
+    assert not list(lambda_package.rglob("*.yaml"))
+
+
+def test_lambda_package_ships_bytecode_for_the_lambda_runtime(lambda_package):
+    if sys.implementation.cache_tag != LAMBDA_CACHE_TAG:
+        pytest.skip(f"bytecode is compiled only by the Lambda's interpreter ({LAMBDA_CACHE_TAG})")
+    for name in LAMBDA_MODULES:
+        source = lambda_package / name
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        assert pyc.is_file(), name
+        assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00"  # unchecked-hash: valid whatever the zip's mtimes
+
+
+def test_lambda_handler_runs_from_the_package_alone(lambda_package):
+    """In a fresh interpreter without site-packages (boto3 comes with the runtime and is not needed until a
+    trigger): the handler imports and handles an event from the package alone, reading the compiled
+    catalogue, with no YAML, no catalogue schema, no other models and no Airflow."""
     module, _, function = HANDLER.rpartition(".")
-    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
-            f"import importlib; m = importlib.import_module({module!r}); assert callable(m.{function});"
-            "import pydantic, yaml;"
-            "assert pydantic.__file__.startswith(sys.argv[1]) and yaml.__file__.startswith(sys.argv[1]);"
-            "assert not [n for n in sys.modules if n == 'airflow' or n.startswith('airflow.')]")
-    result = subprocess.run([sys.executable, "-c", code, str(lambda_package)], cwd="/", capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""})
+    event = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ok.json"
+    code = f"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import importlib
+handler = getattr(importlib.import_module({module!r}), {function!r})
+outcome = handler(json.load(open(sys.argv[2])), None)
+assert outcome["matches"] == [], outcome
+assert "ec2_status_check_failed: detail.state.value" in outcome["ignored"], outcome
+from matcarv_aiops.ingress.routing import route
+assert route(json.loads(open(sys.argv[3]).read())).matches
+from matcarv_aiops.ingress.trigger_client import client_from_settings
+assert type(client_from_settings()).__name__ == "LocalTriggerClient"  # the MWAA one needs the runtime's boto3
+roots = ("matcarv_aiops", "pydantic", "yaml", "boto3", "airflow")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in roots)
+for name in loaded:
+    origin = getattr(sys.modules[name], "__file__", None)
+    assert origin is None or origin.startswith(sys.argv[1]), (name, origin)
+print(json.dumps(loaded))
+"""
+    alarm = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
+    argv = [sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
+    result = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=120,
+                            env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"})
     assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    assert {m for m in loaded if m.startswith("matcarv_aiops")} == {
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES}
+    assert not {m for m in loaded if m.split(".")[0] in ("yaml", "boto3", "airflow")}
 
 
-def test_lambda_package_needs_the_handler(tmp_path, monkeypatch):
-    import aiops_infra.trigger_function as trigger_function
+def test_lambda_package_names_a_missing_module(tmp_path, monkeypatch):
+    import aiops_infra.bundle as bundle_module
 
-    monkeypatch.setattr(trigger_function, "CORE_PACKAGE", tmp_path / "matcarv_aiops")
-    (tmp_path / "matcarv_aiops").mkdir()
-    with pytest.raises(PackagingError, match="ingress/handler.py does not exist"):
+    monkeypatch.setattr(bundle_module, "LAMBDA_MODULES", (*LAMBDA_MODULES, "matcarv_aiops/ingress/gone.py"))
+    with pytest.raises(PackagingError, match="module\\(s\\) matcarv_aiops/ingress/gone.py do not exist"):
         build_package(tmp_path / "out")
 
 

@@ -29,7 +29,7 @@ def test_every_entry_is_started_by_an_event_of_its_own_pattern(entry_id):
     assert match.dag_id == entry.dag_id == f"remediate_{entry_id}"
     assert len(f"/dags/{match.dag_id}/dagRuns") <= 64  # MWAA's InvokeRestApi path limit
     assert RUN_ID.match(match.dag_run_id)
-    assert match.target == entry.resolve_target(event)
+    assert match.target == entry.resolve_target(event).arn
     assert routed.ignored is None
     conf = routed.conf()
     assert RemediationRequest.model_validate(conf).event.id == event["id"]
@@ -93,7 +93,7 @@ def test_a_queue_depth_alarm_starts_only_the_entry_for_its_kind_of_queue(queue, 
     event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
     routed = route(event)
     assert [m.remediation for m in routed.matches] == [entry]
-    assert routed.matches[0].target.arn == f"arn:aws:sqs:us-east-1:123456789012:{queue}"
+    assert routed.matches[0].target == f"arn:aws:sqs:us-east-1:123456789012:{queue}"
 
 
 def test_the_dead_letter_queue_sample_starts_only_the_dlq_entry():
@@ -230,3 +230,29 @@ def test_aiops_route_trigger_starts_the_runs_once(monkeypatch, capsys):
     run = api.runs[("remediate_s3_public_access", first["matches"][0]["dag_run_id"])]
     assert run["conf"]["event"]["id"] == first["event_id"] and run["logical_date"] is None
     assert api.counts["created"] == 1 and api.counts["duplicate"] == 1
+
+
+def test_a_target_that_is_not_an_arn_is_not_started():
+    event = samples.load("cloudtrail_s3_delete_public_access_block.json")
+    event["detail"]["requestParameters"]["bucketName"] = "arn:not-an-arn"
+    routed = route(event)
+    assert routed.matches == ()
+    assert "s3_public_access: matched but its target 'arn:not-an-arn' is not an ARN" in routed.ignored
+
+
+def test_the_compiled_route_table_routes_as_the_catalogue_does(tmp_path):
+    """The Lambda's route_table.json (compiled at package time) gives the same runs as the YAML catalogue."""
+    from matcarv_aiops.ingress.route_table import compile_route_table, from_rows
+
+    compiled = from_rows(json.loads(compile_route_table(tmp_path / "route_table.json").read_text()))
+    assert set(compiled) == set(catalogue())
+    events = [samples.load(name) for name in samples.sample_names()]
+    events += [samples.event_for(entry) for entry in catalogue().values()]
+    for event in events:
+        try:
+            expected = route(event, entries=catalogue())
+        except InvalidEvent as exc:
+            with pytest.raises(InvalidEvent, match=re.escape(str(exc))):
+                route(event, entries=compiled)
+            continue
+        assert route(event, entries=compiled) == expected

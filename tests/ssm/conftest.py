@@ -8,9 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+from aiops_local.ssm_emulator import LocalAutomationRunner
 from moto import mock_aws
-
-from matcarv_aiops.ssm.runner import LocalAutomationRunner
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_DIR = REPO / "ssm"

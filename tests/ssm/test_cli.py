@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from matcarv_aiops.cli import main
+
 from tests.ssm.conftest import BUCKET, HERE, SSM_DIR, run_instance, write_document
 
 EXECUTION_ID = "3f2c1b0a-9d8e-4f7a-8b6c-5d4e3f2a1b0c"
@@ -21,6 +22,16 @@ def test_check_reports_file_step_and_rule(capsys):
     [line] = capsys.readouterr().out.splitlines()
     problem = json.loads(line)
     assert (problem["file"], problem["step"], problem["rule"]) == (str(broken), "StopInstance", "rule-3")
+
+
+def test_check_rejects_a_reference_inside_a_script(capsys):
+    broken = HERE / "broken" / "schema_script_reference.yaml"
+    assert main(["ssm", "check", str(broken)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    problem = json.loads(line)
+    assert (problem["file"], problem["step"], problem["rule"]) == (str(broken), "CollectDiagnostics",
+                                                                   "schema")
+    assert "Script must not contain references ({{ InstanceId }})" in problem["message"]
 
 
 def test_run_prints_the_execution_and_exits_0_on_success(moto_aws, capsys):

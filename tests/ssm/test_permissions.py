@@ -16,10 +16,6 @@ from tests.ssm.conftest import SSM_DIR, write_document
 EXPECTED = {
     "AIOps-EC2StatusCheckRestart": ["cloudwatch:PutMetricData", "ec2:DescribeInstanceStatus", "ec2:DescribeInstances",
                                     "ec2:StartInstances", "ec2:StopInstances", "s3:PutObject"],
-    "AIOps-EBSVolumeSnapshotAndAlert": ["cloudwatch:PutMetricData", "ec2:CreateSnapshot", "ec2:CreateTags",
-                                        "ec2:DescribeSnapshots", "ec2:DescribeVolumes", "s3:PutObject", "sns:Publish"],
-    "AIOps-ECSForceNewDeployment": ["cloudwatch:PutMetricData", "ecs:DescribeServices", "ecs:DescribeTasks",
-                                    "ecs:ListTasks", "ecs:UpdateService", "s3:PutObject"],
 }
 
 

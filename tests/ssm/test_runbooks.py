@@ -1,5 +1,6 @@
-"""Each runbook in ssm/ runs to success against moto and changes the resource; ineligible targets end at
-EligibilityCheck's way out without acting; a missing target fails after maxAttempts."""
+"""The runbook in ssm/ (the EC2 status-check restart, run by the only SSM-pattern entry) runs to success
+against moto and changes the resource; an ineligible target ends at EligibilityCheck's way out without
+acting; a missing target fails after maxAttempts."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import json
 import pytest
 
 from matcarv_aiops.ssm import ended_ineligible
-from tests.ssm.conftest import (BUCKET, REGION, SSM_DIR, client, object_body, remediation_metrics, run_instance,
+from tests.ssm.conftest import (BUCKET, SSM_DIR, client, object_body, remediation_metrics, run_instance,
                                steps_by_name)
 
 EC2_DOC = SSM_DIR / "AIOps-EC2StatusCheckRestart.yaml"
-EBS_DOC = SSM_DIR / "AIOps-EBSVolumeSnapshotAndAlert.yaml"
-ECS_DOC = SSM_DIR / "AIOps-ECSForceNewDeployment.yaml"
 
 
 @pytest.fixture
@@ -92,77 +91,3 @@ def test_ec2_restart_of_a_missing_instance_fails_after_three_attempts(moto_aws, 
     assert failed["FailureMessage"].endswith("(attempt 3 of 3)")
     assert all(step["StepStatus"] == "Pending" for name, step in steps.items() if name != "CollectDiagnostics")
     assert execution["FailureMessage"].startswith("Step CollectDiagnostics (aws:executeScript) Failed:")
-
-
-def test_ebs_snapshot_and_alert(moto_aws, runner, execution_id):
-    ec2 = client("ec2")
-    volume = ec2.create_volume(Size=20, AvailabilityZone=f"{REGION}a")["VolumeId"]
-    sns, sqs = client("sns"), client("sqs")
-    topic = sns.create_topic(Name="aiops-oncall")["TopicArn"]
-    queue = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-
-    execution = runner.run(EBS_DOC, {"VolumeId": volume, "UtilisationPercent": "91.5", "AlertTopicArn": topic,
-                                     "DiagnosticsBucket": BUCKET, "ExecutionId": execution_id})
-
-    assert execution["AutomationExecutionStatus"] == "Success", execution.get("FailureMessage")
-    [snapshot] = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume]}])["Snapshots"]
-    assert execution["Outputs"]["CreateSnapshot.SnapshotId"] == [snapshot["SnapshotId"]]
-    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["aiops:execution-id"] == execution_id
-    assert "utilisation 91.5 %" in snapshot["Description"]
-    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
-    assert f"Volume {volume} (20 GiB, attached to none) is 91.5 % full." in message["Body"]
-    assert snapshot["SnapshotId"] in message["Body"]
-    assert len(remediation_metrics()) == 1
-
-
-def test_ebs_rejects_a_bad_topic_before_running(moto_aws, runner, execution_id):
-    from matcarv_aiops.ssm import ParameterError
-
-    with pytest.raises(ParameterError, match="parameter AlertTopicArn: 'not-an-arn' does not match"):
-        runner.run(EBS_DOC, {"VolumeId": "vol-0123456789abcdef0", "AlertTopicArn": "not-an-arn",
-                             "DiagnosticsBucket": BUCKET, "ExecutionId": execution_id})
-
-
-def _ecs_service(desired: int) -> tuple[str, str]:
-    ecs = client("ecs")
-    ecs.create_cluster(clusterName="shop")
-    task_definition = ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(cluster="shop", serviceName="web", taskDefinition=task_definition, desiredCount=desired)
-    return "shop", task_definition
-
-
-def test_ecs_force_new_deployment(moto_aws, runner, execution_id):
-    cluster, task_definition = _ecs_service(desired=2)
-    ecs = client("ecs")
-    before = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]
-    assert before["runningCount"] == 0
-
-    execution = runner.run(ECS_DOC, {"ClusterName": cluster, "ServiceName": "web", "DiagnosticsBucket": BUCKET,
-                                     "ExecutionId": execution_id})
-
-    assert execution["AutomationExecutionStatus"] == "Success", execution.get("FailureMessage")
-    after = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]
-    assert after["deployments"][0]["id"] != before["deployments"][0]["id"]
-    assert execution["Outputs"]["ForceNewDeployment.DeploymentId"] == [after["deployments"][0]["id"]]
-    assert after["runningCount"] == 2 and after["taskDefinition"] == task_definition
-    # The rollback redeploys exactly this task definition.
-    assert execution["Outputs"]["CollectDiagnostics.TaskDefinition"] == [task_definition]
-    inputs = steps_by_name(execution)["ForceNewDeployment"]["Inputs"]
-    assert json.loads(inputs["desiredCount"]) == 2  # an Integer output stays an integer through a reference
-    assert steps_by_name(execution)["ValidateRemediation"]["Outputs"]["RunningCount"] == ["2"]
-
-
-def test_ecs_service_not_short_of_tasks_is_ineligible(moto_aws, runner, execution_id):
-    cluster, _ = _ecs_service(desired=0)
-    ecs = client("ecs")
-    before = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]["deployments"][0]["id"]
-    execution = runner.run(ECS_DOC, {"ClusterName": cluster, "ServiceName": "web", "DiagnosticsBucket": BUCKET,
-                                     "ExecutionId": execution_id})
-    assert execution["AutomationExecutionStatus"] == "Success"
-    assert ended_ineligible(execution)
-    assert ecs.describe_services(cluster=cluster, services=["web"])["services"][0]["deployments"][0]["id"] == before
-    record = json.loads(object_body(f"diagnostics/{execution_id}/AIOps-ECSForceNewDeployment.ineligible.json"))
-    assert record["tasksMissing"] == 0 and record["status"] == "ACTIVE"

@@ -9,11 +9,23 @@ import time
 
 import boto3
 import pytest
+from aiops_local.ssm_emulator.jsonpath import MISSING, select
+from aiops_local.ssm_emulator.runner import (
+    ParameterError,
+    UnsupportedError,
+    parse_duration,
+)
+from matcarv_aiops.ssm.document import DocumentError, parse
 
-from matcarv_aiops.ssm.document import DocumentError
-from matcarv_aiops.ssm.jsonpath import MISSING, select
-from matcarv_aiops.ssm.runner import ParameterError, UnsupportedError, parse_duration
-from tests.ssm.conftest import BUCKET, REGION, client, object_body, run_instance, steps_by_name, write_document
+from tests.ssm.conftest import (
+    BUCKET,
+    REGION,
+    client,
+    object_body,
+    run_instance,
+    steps_by_name,
+    write_document,
+)
 
 COUNTING_SCRIPT = """
 import boto3
@@ -163,7 +175,7 @@ def test_next_step_and_is_end(moto_aws, runner, tmp_path):
 
 
 def test_a_loop_is_stopped(moto_aws, tmp_path, monkeypatch):
-    from matcarv_aiops.ssm import runner as runner_module
+    from aiops_local.ssm_emulator import runner as runner_module
 
     monkeypatch.setattr(runner_module, "MAX_STEP_EXECUTIONS", 25)
     doc = write_document(tmp_path, "Loop", [api_step("Again", nextStep="Again")])
@@ -346,6 +358,33 @@ def test_an_invalid_document_is_rejected(runner, tmp_path):
     doc = write_document(tmp_path, "Invalid", [{"name": "X", "action": "aws:doThings"}])
     with pytest.raises(DocumentError, match="action 'aws:doThings' is not an SSM Automation action"):
         runner.run(doc)
+
+
+INJECTING_VALUE = '", __import__("builtins").setattr(__import__("builtins"), "aiops_injected", True), "'
+
+
+def test_a_script_gets_parameters_only_through_its_input_payload(moto_aws, runner, tmp_path):
+    """A {{ reference }} in a Script is never substituted into the source: the value would run as code."""
+    script = ('def handler(events, context):\n    text = "{{ Name }}"\n'
+              '    return {"Text": text, "Given": events["Name"]}\n')
+    path = write_document(tmp_path, "Inject", [
+        {"name": "Echo", "action": "aws:executeScript",
+         "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": script,
+                    "InputPayload": {"Name": "{{ Name }}"}},
+         "outputs": [{"Name": "Text", "Selector": "$.Payload.Text", "Type": "String"},
+                     {"Name": "Given", "Selector": "$.Payload.Given", "Type": "String"}]}],
+        parameters={"Name": {"type": "String"}})
+    document, problems = parse(path)
+    assert [p.step for p in problems] == ["Echo"]  # load() refuses it; run it anyway: the emulator's own guard
+    builtins = __import__("builtins")
+    try:
+        execution = runner.run(document, {"Name": INJECTING_VALUE})
+        assert not hasattr(builtins, "aiops_injected"), "a parameter value ran as code"
+    finally:
+        builtins.__dict__.pop("aiops_injected", None)
+    assert execution["AutomationExecutionStatus"] == "Success", execution.get("FailureMessage")
+    outputs = steps_by_name(execution)["Echo"]["Outputs"]
+    assert (outputs["Text"], outputs["Given"]) == (["{{ Name }}"], [INJECTING_VALUE])
 
 
 @pytest.mark.parametrize(("params", "message"), [

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 
 import boto3
 import pytest
+from aiops_local.ssm_emulator import LocalAutomationClient, local_client
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-
 from matcarv_aiops.settings import Settings
 from matcarv_aiops.ssm import failure_message, run_document, to_ssm_parameters
-from matcarv_aiops.ssm.service import LocalAutomationClient, local_client
-from tests.ssm.conftest import BUCKET, REGION, SSM_DIR, run_instance, steps_by_name
+
+from tests.ssm.conftest import (
+    BUCKET,
+    REGION,
+    SSM_DIR,
+    run_instance,
+    steps_by_name,
+    write_document,
+)
 
 EXECUTION_ID = "8c1d6a53-0b6e-4a8e-9d8e-0c3e6a6b4f10"
 
@@ -68,6 +76,23 @@ def test_local_client_errors_are_client_errors_like_ssm(local_settings, request_
     with pytest.raises(ClientError) as caught:
         local_client(local_settings).start_automation_execution(**request_)
     assert caught.value.response["Error"]["Code"] == code
+
+
+@pytest.mark.parametrize("name", ["../Outside", "{outside}", "sub/../../Outside", "..."])
+def test_local_client_reads_documents_only_from_its_directory(local_settings, tmp_path, name):
+    documents = tmp_path / "ssm"
+    documents.mkdir()
+    outside = write_document(tmp_path, "Outside", [{"name": "Nap", "action": "aws:sleep",
+                                                   "inputs": {"Duration": "PT0S"}}])
+    client = local_client(local_settings, documents=documents)
+    name = name.format(outside=outside.with_suffix(""))  # an absolute path, without .yaml
+    with pytest.raises(ClientError) as caught:
+        client.start_automation_execution(DocumentName=name)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert f"DocumentName {name!r} is not a document name" in error["Message"]
+    assert str(documents) in error["Message"]
+    assert not list((tmp_path / "executions").glob("execution-*.json"))  # nothing ran
 
 
 def test_local_client_unknown_execution(local_settings):
@@ -129,3 +154,14 @@ def test_failure_message_names_the_failed_step():
                                           f"Failed: step StopInstance Failed: IncorrectInstanceState")
     del execution["StepExecutions"][1]
     assert failure_message(execution).endswith("ended Failed: Step fails when it is Execute/Cancelling action.")
+
+
+def test_local_backend_without_the_emulator_names_the_missing_package(monkeypatch):
+    """On MWAA (plugins.zip) the emulator is not installed: backend local fails clearly, aws still works."""
+    from matcarv_aiops.ssm import EmulatorUnavailable, automation_client
+
+    monkeypatch.setitem(sys.modules, "aiops_local.ssm_emulator", None)  # import fails as if not installed
+    with pytest.raises(EmulatorUnavailable, match="needs the local SSM Automation emulator, package "
+                                                  "aiops_local.ssm_emulator .* use AIOPS_SSM_BACKEND=aws"):
+        automation_client("local", settings=Settings(region=REGION))
+    assert automation_client("aws", settings=Settings(region=REGION)).meta.service_model.service_name == "ssm"

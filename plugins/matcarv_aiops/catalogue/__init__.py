@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from matcarv_aiops.events import target_arn
 from matcarv_aiops.models import EventBridgeEvent, Target, validation_problems
 
 ENTRIES_DIR = Path(__file__).with_name("entries")
@@ -73,7 +74,8 @@ class CatalogueEntry(BaseModel):
     no_rollback_reason: str | None = None
     permissions: list[str] = Field(min_length=1)
     thresholds: dict[str, float] = Field(default_factory=dict)
-    ssm_document: str | None = None
+    # The SSM Automation document (a file stem in ssm/) an entry of pattern "ssm" runs; only those name one.
+    ssm_document: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{3,128}$")
 
     @field_validator("trigger")
     @classmethod
@@ -99,6 +101,16 @@ class CatalogueEntry(BaseModel):
             raise ValueError("give exactly one of 'rollback' (how to undo) or 'no_rollback_reason'")
         return self
 
+    @model_validator(mode="after")
+    def _document_for_ssm_pattern(self) -> "CatalogueEntry":
+        if self.pattern == "ssm" and not self.ssm_document:
+            raise ValueError("ssm_document: pattern 'ssm' runs an SSM Automation document; name it (a file "
+                             "stem in ssm/)")
+        if self.pattern != "ssm" and self.ssm_document:
+            raise ValueError(f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
+                             f"only a pattern 'ssm' entry runs a document")
+        return self
+
     @property
     def dag_id(self) -> str:
         return DAG_ID_PREFIX + self.id
@@ -110,40 +122,11 @@ class CatalogueEntry(BaseModel):
     def resolve_target(self, event: EventBridgeEvent | dict[str, Any]) -> Target | None:
         """The target named by the event, from the event alone (no AWS call); None if it names none."""
         data = event.as_event() if isinstance(event, EventBridgeEvent) else event
-        for spec in self.targets:
-            if not all(any(v in allowed for v in _walk(data, path.split("."))) for path, allowed in spec.when.items()):
-                continue
-            account = data.get("account", "")
-            if spec.account_path:
-                account = next(iter(_walk(data, spec.account_path.split("."))), None) or account
-            for path in spec.paths:
-                value = next(iter(_walk(data, path.split("."))), None)
-                if value in (None, "", [], {}):
-                    continue
-                if isinstance(value, str) and value.startswith("arn:"):
-                    arn = value  # the event already gives the ARN (e.g. CloudTrail's name-or-ARN parameters)
-                else:
-                    arn = spec.arn.format(value=value, region=data.get("region", ""), account=account)
-                return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
-        return None
-
-
-def _walk(node: Any, parts: list[str]):
-    """Yield every value at a dotted path; ``name[]`` fans out over a list."""
-    if not parts:
-        yield node
-        return
-    head, rest = parts[0], parts[1:]
-    fan_out = head.endswith("[]")
-    key = head[:-2] if fan_out else head
-    if not isinstance(node, dict) or key not in node:
-        return
-    child = node[key]
-    if fan_out:
-        for item in child if isinstance(child, list) else []:
-            yield from _walk(item, rest)
-    else:
-        yield from _walk(child, rest)
+        found = target_arn(self.targets, data)
+        if found is None:
+            return None
+        arn, account = found
+        return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
 
 
 _PATTERN_OPERATORS = {"prefix", "suffix", "anything-but", "numeric", "exists", "wildcard",

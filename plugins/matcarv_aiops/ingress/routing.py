@@ -1,21 +1,23 @@
 """Route one EventBridge event to the remediation DAG runs it should start.
 
-Routing reads the event and the catalogue only: no AWS call, no Airflow import. Resolving a target
-further (an instance to its Auto Scaling group, say) is the DAG's diagnostics' job.
+Routing reads the event and the catalogue's route table only (``route_table``: compiled JSON in the
+Lambda): no AWS call, no Airflow import, and of the models only the envelope. Resolving a target further
+(an instance to its Auto Scaling group, say) is the DAG's diagnostics' job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
-from matcarv_aiops.catalogue import CatalogueEntry, catalogue
+from matcarv_aiops.events import EventBridgeEvent, is_arn, validation_problems
 from matcarv_aiops.ingress.patterns import matches, mismatch
-from matcarv_aiops.models import EventBridgeEvent, RemediationRequest, Target, validation_problems
+from matcarv_aiops.ingress.route_table import RouteEntry, as_route_entries, route_table
 
 # EventBridge refuses events over 256 KiB (PutEvents entry size), so anything bigger did not come from it.
 MAX_EVENT_BYTES = 256 * 1024
@@ -31,11 +33,11 @@ class Match:
     remediation: str
     dag_id: str
     dag_run_id: str
-    target: Target
+    target: str  # the target's ARN
 
     def as_dict(self) -> dict[str, Any]:
         return {"remediation": self.remediation, "dag_id": self.dag_id, "dag_run_id": self.dag_run_id,
-                "target": self.target.arn}
+                "target": self.target}
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,9 @@ class Route:
                 "ignored": self.ignored}
 
     def conf(self) -> dict[str, Any]:
-        """The remediation DAG run's conf (validated against RemediationRequest, the DAG's schema)."""
-        conf = {"event": self.event.as_event()}
-        RemediationRequest.model_validate(conf)
-        return conf
+        """The remediation DAG run's conf: the validated event, which is what ``RemediationRequest`` (the
+        DAG's schema, checked again by the run) needs; tests/ingress holds the two together."""
+        return {"event": self.event.as_event()}
 
 
 def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
@@ -91,8 +92,9 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
     return event
 
 
-def dag_run_id(entry: CatalogueEntry, event: EventBridgeEvent) -> str:
-    """Same event + same entry => same run id, so a redelivered event cannot start a second run.
+def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
+    """Same event + same entry (a catalogue or route entry) => same run id, so a redelivered event cannot
+    start a second run.
 
     EventBridge keeps an event's id across retries and redeliveries. The id stays short because MWAA
     limits the REST path (``/dags/<dag_id>/dagRuns/<run_id>``) to 64 characters.
@@ -102,9 +104,12 @@ def dag_run_id(entry: CatalogueEntry, event: EventBridgeEvent) -> str:
 
 
 def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
-          entries: Mapping[str, CatalogueEntry] | None = None) -> Route:
-    """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent."""
-    entries = catalogue() if entries is None else entries
+          entries: Mapping[str, Any] | None = None) -> Route:
+    """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent.
+
+    ``entries``: catalogue or route entries by id (default: the route table, i.e. the whole catalogue).
+    """
+    entries: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
     event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
     data = event.as_event()
     watching = [entry for entry in entries.values()
@@ -121,12 +126,16 @@ def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
             held = "" if "$or" in failure else f" ({_found_at(data, failure)})"
             reasons.append(f"{entry.id}: {failure} does not match{held}")
             continue
-        target = entry.resolve_target(data)
+        target = entry.target_arn(data)
         if target is None:
             paths = ", ".join(path for spec in entry.targets for path in spec.paths)
             reasons.append(f"{entry.id}: matched but the event names no target at {paths}")
             continue
-        found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), target))
+        arn, _account = target
+        if not is_arn(arn):
+            reasons.append(f"{entry.id}: matched but its target {arn!r} is not an ARN")
+            continue
+        found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), arn))
     ignored = None if found else "nothing to start: " + "; ".join(reasons)
     return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
 

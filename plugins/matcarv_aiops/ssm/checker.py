@@ -1,4 +1,4 @@
-"""The runbook checker: the basic schema plus the six runbook rules of SPEC.md, on every document.
+"""The runbook checker: the basic schema plus the six runbook authoring rules below, on every document.
 
 1. The first step is ``CollectDiagnostics`` and writes state to S3 (the ``DiagnosticsBucket`` parameter).
 2. An ``EligibilityCheck`` step, before any destructive step, has a graceful way out: an ``aws:branch``

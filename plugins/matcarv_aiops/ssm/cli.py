@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     permissions = commands.add_parser("permissions", help="the exact IAM actions each document calls")
     permissions.add_argument("files", nargs="*", help="documents (default: every file in ssm/)")
     permissions.set_defaults(handler=run_permissions)
-    run = commands.add_parser("run", help="run a document locally against AWS_ENDPOINT_URL (moto)")
+    run = commands.add_parser("run", help="run a document locally against AWS_ENDPOINT_URL (moto), with the "
+                                          "local emulator (aiops_local, not shipped)")
     run.add_argument("document", help="path of the document, or its name in ssm/")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a parameter; StringList values as JSON or comma-separated (repeatable)")
@@ -87,12 +88,15 @@ def run_run(args) -> int:
     from matcarv_aiops.cli import UsageError
     from matcarv_aiops.settings import get_settings
     from matcarv_aiops.ssm.document import DocumentError
-    from matcarv_aiops.ssm.runner import LocalAutomationRunner, ParameterError
-    from matcarv_aiops.ssm.service import document_path
+    from matcarv_aiops.ssm.service import EmulatorUnavailable, document_path, emulator
 
     settings = get_settings()
     params = _parse_params(args.param)
-    runner = LocalAutomationRunner(
+    try:
+        local = emulator()  # the local emulator: installed locally, never shipped
+    except EmulatorUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    runner = local.LocalAutomationRunner(
         poll_interval=settings.ssm_poll_seconds if args.poll_seconds is None else args.poll_seconds,
         retry_delay=settings.ssm_retry_seconds if args.retry_seconds is None else args.retry_seconds,
         region=settings.region)
@@ -101,7 +105,7 @@ def run_run(args) -> int:
     previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         execution = runner.run(document_path(args.document), params, cancel=cancel)
-    except (DocumentError, ParameterError) as exc:
+    except (DocumentError, local.ParameterError) as exc:
         raise UsageError(str(exc)) from None
     finally:
         for sig, handler in previous.items():

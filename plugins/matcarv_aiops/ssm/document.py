@@ -1,11 +1,12 @@
 """SSM Automation documents (schema version 0.3): loading, the basic schema, and what a step refers to.
 
-Shared by the checker (which reports every problem) and the local runner (which refuses a document with
-any schema problem before running a single step). Nothing here calls AWS.
+Shared by the checker (which reports every problem) and the local emulator (``aiops_local.ssm_emulator``,
+which refuses a document with any schema problem before running a single step). Nothing here calls AWS.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -164,6 +165,15 @@ class Document:
         return self.steps[step.index + 1] if step.index + 1 < len(self.steps) else None
 
 
+def as_text(value: Any) -> str:
+    """A value as SSM shows it inside a string, in StartAutomationExecution's Parameters and in outputs."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
 def step_target(value: str) -> str | None:
     """``step:Name`` -> ``Name``; None for Abort/Continue."""
     match = _STEP_TARGET.match(value or "")
@@ -309,6 +319,13 @@ def _check_step(step: Step, names: set[str], problem) -> None:
             problem(step.name, f"Runtime must be one of {sorted(SCRIPT_RUNTIMES)}, got {inputs['Runtime']!r}")
         if "Script" not in inputs and "Attachment" not in inputs:
             problem(step.name, "aws:executeScript needs input 'Script' or 'Attachment'")
+        script_refs = references(inputs.get("Script"))
+        if script_refs:
+            # SSM hands a script its values through InputPayload only; text substituted into the source
+            # would run a parameter's value as code.
+            shown = ", ".join("{{ " + ref + " }}" for ref in script_refs)
+            problem(step.name, f"Script must not contain references ({shown}): pass values through "
+                               "InputPayload and read them from the handler's events")
         if "Script" in inputs and str(inputs.get("Runtime", "")).startswith("python"):
             try:
                 compile(str(inputs["Script"]), f"<{step.name}>", "exec")
@@ -402,7 +419,10 @@ def _check_references(document: Document, parameters: dict[str, Any], problem) -
     for ref in references(document.raw.get("assumeRole")):
         check(ref, None)
     for step in document.steps:
-        for ref in references(step.inputs):
+        # A Script's {{ ... }} is never resolved (reported by _check_step), so it names nothing here.
+        inputs = {key: value for key, value in step.inputs.items()
+                  if not (step.action == "aws:executeScript" and key == "Script")}
+        for ref in references(inputs):
             check(ref, step.name)
     doc_outputs = document.raw.get("outputs")
     if doc_outputs is not None:

@@ -1,29 +1,26 @@
 """Starting documents and waiting for them, on SSM (``AIOPS_SSM_BACKEND=aws``) or locally (``local``).
 
-``automation_client`` returns either boto3's SSM client or ``LocalAutomationClient``, which offers the same
-two calls (``start_automation_execution``, ``get_automation_execution``) over the local runner, so the
-operator, the sensor and ``run_document`` are the same code on both backends.
+``automation_client`` returns either boto3's SSM client or, for ``local``, the emulator's
+``LocalAutomationClient`` (``aiops_local.ssm_emulator``, imported lazily: it is not shipped), which offers
+the same two calls (``start_automation_execution``, ``get_automation_execution``), so the operator, the
+sensor and ``run_document`` are the same code on both backends.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
-import tempfile
 import time
-import uuid
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from matcarv_aiops.settings import Settings, get_settings
-from matcarv_aiops.ssm.document import DocumentError, load
-from matcarv_aiops.ssm.runner import LocalAutomationRunner, ParameterError, as_text
+from matcarv_aiops.ssm.document import DocumentError, as_text
 from matcarv_aiops.ssm.states import FAILED_STEP_STATES, INTERMEDIATE_STATES
 
 BACKENDS = ("aws", "local")
+EMULATOR_PACKAGE = "aiops_local.ssm_emulator"
 REPO_DOCUMENTS_DIR = Path(__file__).resolve().parents[3] / "ssm"
 INELIGIBLE_FROM = "EligibilityCheck"
 
@@ -62,93 +59,23 @@ def to_ssm_parameters(parameters: dict[str, Any] | None) -> dict[str, list[str]]
     return result
 
 
-def _client_error(operation: str, code: str, message: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+class EmulatorUnavailable(RuntimeError):
+    """``AIOPS_SSM_BACKEND=local`` where the local emulator is not installed (on MWAA, in the Lambda)."""
 
 
-_TIME_KEYS = ("ExecutionStartTime", "ExecutionEndTime")
-
-
-def _encode(execution: dict[str, Any]) -> str:
-    return json.dumps(execution, default=lambda value: value.isoformat() if isinstance(value, datetime) else str(value))
-
-
-def _decode(text: str) -> dict[str, Any]:
-    execution = json.loads(text)
-    for record in [execution, *execution.get("StepExecutions", [])]:
-        for key in _TIME_KEYS:
-            if isinstance(record.get(key), str):
-                record[key] = datetime.fromisoformat(record[key])
-    return execution
-
-
-class LocalAutomationClient:
-    """The two SSM calls the pipeline uses, served by the local runner.
-
-    ``start_automation_execution`` runs the document to its end before returning (there is no service to
-    run it in the background); executions are kept as JSON files in ``state_dir`` so that another process
-    (the sensor's next poke) can read them. ``ClientToken`` makes a start idempotent, as on SSM.
-    """
-
-    def __init__(self, *, documents: Path, state_dir: Path, runner: LocalAutomationRunner):
-        self.documents = documents
-        self.state_dir = state_dir
-        self.runner = runner
-
-    def _file(self, kind: str, key: str) -> Path:
-        return self.state_dir / f"{kind}-{key}.json"
-
-    def _write(self, path: Path, text: str) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-
-    def start_automation_execution(self, *, DocumentName: str, Parameters: dict[str, list[str]] | None = None,
-                                   ClientToken: str | None = None, DocumentVersion: str | None = None,
-                                   Mode: str = "Auto", **unsupported: Any) -> dict[str, Any]:
-        operation = "StartAutomationExecution"
-        if unsupported:
-            raise _client_error(operation, "ValidationException",
-                                f"the local backend does not support {', '.join(sorted(unsupported))}")
-        if Mode != "Auto" or DocumentVersion not in (None, "1", "$DEFAULT", "$LATEST"):
-            raise _client_error(operation, "ValidationException", "the local backend runs Mode=Auto, version 1 only")
-        if ClientToken and self._file("token", ClientToken).is_file():
-            return {"AutomationExecutionId": self._file("token", ClientToken).read_text().strip()}
-        path = self.documents / f"{DocumentName}.yaml"
-        if not path.is_file():
-            raise _client_error(operation, "InvalidDocument", f"document {DocumentName} does not exist in {self.documents}")
-        try:
-            document = load(path)
-        except DocumentError as exc:
-            raise _client_error(operation, "InvalidDocumentContent", str(exc)) from None
-        execution_id = str(uuid.uuid4())
-        try:
-            execution = self.runner.run(document, Parameters or {}, execution_id=execution_id)
-        except ParameterError as exc:
-            raise _client_error(operation, "InvalidAutomationExecutionParametersException", str(exc)) from None
-        except DocumentError as exc:  # an action the local runner does not implement
-            raise _client_error(operation, "InvalidDocumentContent", str(exc)) from None
-        self._write(self._file("execution", execution_id), _encode(execution))
-        if ClientToken:
-            self._write(self._file("token", ClientToken), execution_id)
-        return {"AutomationExecutionId": execution_id}
-
-    def get_automation_execution(self, *, AutomationExecutionId: str) -> dict[str, Any]:
-        path = self._file("execution", AutomationExecutionId)
-        if not path.is_file():
-            raise _client_error("GetAutomationExecution", "AutomationExecutionNotFoundException",
-                                f"automation execution {AutomationExecutionId} not found")
-        return {"AutomationExecution": _decode(path.read_text())}
-
-
-def local_client(settings: Settings | None = None) -> LocalAutomationClient:
-    settings = settings or get_settings()
-    state_dir = (Path(settings.ssm_local_state_dir) if settings.ssm_local_state_dir
-                 else Path(tempfile.gettempdir()) / "aiops-ssm-executions")
-    runner = LocalAutomationRunner(poll_interval=settings.ssm_poll_seconds, retry_delay=settings.ssm_retry_seconds,
-                                   region=settings.region)
-    return LocalAutomationClient(documents=documents_dir(settings), state_dir=state_dir, runner=runner)
+def emulator():
+    """The local SSM Automation emulator (``aiops_local.ssm_emulator``), imported only when asked for: it is
+    a tool of the local stack and the tests and ships neither in plugins.zip nor in the Lambda."""
+    try:
+        return importlib.import_module(EMULATOR_PACKAGE)
+    except ModuleNotFoundError as exc:
+        if exc.name and EMULATOR_PACKAGE.startswith(exc.name):
+            raise EmulatorUnavailable(
+                f"AIOPS_SSM_BACKEND=local needs the local SSM Automation emulator, package "
+                f"{EMULATOR_PACKAGE} (the repository's local/aiops_local, installed by `make install`), "
+                f"which is not installed here ({exc}); it is never shipped to MWAA: use "
+                f"AIOPS_SSM_BACKEND=aws there") from None
+        raise
 
 
 def resolve_backend(backend: str | None, settings: Settings | None = None) -> str:
@@ -160,10 +87,11 @@ def resolve_backend(backend: str | None, settings: Settings | None = None) -> st
 
 def automation_client(backend: str | None = None, *, aws_client_factory: Callable[[], Any] | None = None,
                       settings: Settings | None = None):
-    """boto3's SSM client (or the one ``aws_client_factory`` builds, e.g. from SsmHook), or the local one."""
+    """boto3's SSM client (or the one ``aws_client_factory`` builds, e.g. from SsmHook), or for backend
+    ``local`` the emulator's client (EmulatorUnavailable where the emulator is not installed)."""
     settings = settings or get_settings()
     if resolve_backend(backend, settings) == "local":
-        return local_client(settings)
+        return emulator().local_client(settings)
     if aws_client_factory is not None:
         return aws_client_factory()
     import boto3
@@ -209,8 +137,7 @@ def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = N
     if client is None:
         if chosen == "local" and str(name_or_path).endswith((".yaml", ".yml")):
             path = document_path(name_or_path, settings)
-            client = local_client(settings)
-            client.documents = path.parent
+            client = emulator().local_client(settings, documents=path.parent)
         else:
             client = automation_client(chosen, settings=settings)
     request: dict[str, Any] = {"DocumentName": document_name(name_or_path),

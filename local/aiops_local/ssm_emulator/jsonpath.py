@@ -1,4 +1,5 @@
-"""The JSONPath subset SSM Automation selectors use: ``$``, ``.name``, ``['name']``, ``[n]``, ``[*]``, ``..name``.
+"""The JSONPath subset SSM Automation selectors use: ``$``, ``.name``, ``['name']``, ``[n]``, ``[*]``,
+``..name``.
 
 ``select`` returns the single value, or a list when the path fans out (``[*]``, ``..``); ``MISSING`` when
 nothing matches.
@@ -54,13 +55,14 @@ def select(document: Any, path: str) -> Any:
     for kind, arg in _tokens(path):
         found = []
         for node in nodes:
-            if kind == "key" and isinstance(node, dict) and arg in node:
-                found.append(node[arg])
-            elif kind == "index" and isinstance(node, list) and -len(node) <= arg < len(node):
+            key_hit = kind == "key" and isinstance(node, dict) and arg in node
+            index_hit = kind == "index" and isinstance(node, list) and -len(node) <= arg < len(node)
+            if key_hit or index_hit:
                 found.append(node[arg])
             elif kind == "all":
                 fanned = True
-                found.extend(node if isinstance(node, list) else node.values() if isinstance(node, dict) else [])
+                children = node if isinstance(node, list) else node.values() if isinstance(node, dict) else []
+                found.extend(children)
             elif kind == "deep":
                 fanned = True
                 found.extend(_descend(node, arg))

@@ -17,7 +17,11 @@ JSONPath selectors and output types, and parameter types, defaults, ``allowedVal
 
 Not emulated: see ``NOT_EMULATED``.
 
-No Airflow here: the core, the CLI and the operator's local backend all use it.
+A tool for the local stack and the tests, never shipped (neither in plugins.zip nor in the Lambda):
+``matcarv_aiops.ssm.service.automation_client("local")`` imports it lazily.
+
+Scripts receive parameters only through ``InputPayload``, as on SSM: an executeScript ``Script`` is
+compiled as written, never with ``{{ references }}`` substituted into its source.
 """
 
 from __future__ import annotations
@@ -28,18 +32,18 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
-
-from matcarv_aiops.ssm.document import REFERENCE, Document, DocumentError, Step, load, step_target
-from matcarv_aiops.ssm.jsonpath import MISSING, SelectorError, select
+from aiops_local.ssm_emulator.jsonpath import MISSING, SelectorError, select
+from matcarv_aiops.ssm.document import REFERENCE, Document, DocumentError, Step, as_text, load, step_target
 
 SUPPORTED_ACTIONS = (
     "aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty",
@@ -60,8 +64,8 @@ NOT_EMULATED = (
     "IAM: calls use the runner's credentials, or the assumeRole role when one is given; executeScript "
     "handlers get the same session (and Region) as boto3's default session while they run, so two "
     "executions running scripts at once in one process would share it",
-    "StopAutomationExecution: the local client runs a start to its end synchronously (the sensor sees a final "
-    "status on its first poke); cancellation exists only for `aiops ssm run` (Ctrl-C / SIGTERM) or a "
+    "StopAutomationExecution: the local client runs a start to its end synchronously (the sensor sees a "
+    "final status on its first poke); cancellation exists only for `aiops ssm run` (Ctrl-C / SIGTERM) or a "
     "threading.Event given to run()",
     "service timeouts when a step sets no timeoutSeconds: none, except executeScript's 600 seconds",
     "parameter minItems/maxItems/minChars/maxChars and displayType; allowedPattern is Python's re.search",
@@ -75,7 +79,8 @@ MAX_STEP_EXECUTIONS = 500
 _DEFAULT_TIMEOUTS = {"aws:executeScript": 600}
 _API_CONTROL_INPUTS = frozenset({"Service", "Api", "PropertySelector", "DesiredValues"})
 _SUPPORTED_INPUTS = {
-    "aws:changeInstanceState": frozenset({"InstanceIds", "DesiredState", "CheckStateOnly", "Force", "AdditionalInfo"}),
+    "aws:changeInstanceState": frozenset({"InstanceIds", "DesiredState", "CheckStateOnly", "Force",
+                                          "AdditionalInfo"}),
     "aws:executeScript": frozenset({"Runtime", "Handler", "Script", "InputPayload"}),
     "aws:branch": frozenset({"Choices", "Default"}),
     "aws:sleep": frozenset({"Duration", "Timestamp"}),
@@ -112,16 +117,7 @@ class ActionResult:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_text(value: Any) -> str:
-    """A value as SSM shows it inside a string and in reported outputs."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+    return datetime.now(UTC)
 
 
 def jsonable(value: Any) -> Any:
@@ -230,12 +226,14 @@ def coerce_parameters(document: Document, given: dict[str, Any]) -> dict[str, An
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
         texts = reported(spec["type"], value)
-        if "allowedValues" in spec and any(text not in [as_text(v) for v in spec["allowedValues"]] for text in texts):
+        allowed = [as_text(v) for v in spec.get("allowedValues", ())]
+        if "allowedValues" in spec and any(text not in allowed for text in texts):
             raise ParameterError(f"parameter {name}: {raw!r} is not one of {spec['allowedValues']}")
         if "allowedPattern" in spec and spec["type"] in ("String", "StringList", "Integer"):
             for text in texts:
                 if not re.search(str(spec["allowedPattern"]), text):
-                    raise ParameterError(f"parameter {name}: {text!r} does not match {spec['allowedPattern']}")
+                    raise ParameterError(f"parameter {name}: {text!r} does not match "
+                                         f"{spec['allowedPattern']}")
         values[name] = value
     return values
 
@@ -243,19 +241,24 @@ def coerce_parameters(document: Document, given: dict[str, Any]) -> dict[str, An
 def check_supported(document: Document) -> None:
     """Reject, before anything runs, every action and input the runner does not implement."""
     if document.raw.get("files"):
-        raise UnsupportedError(f"{document.path}: document attachments ('files') are not supported by the local runner")
+        raise UnsupportedError(f"{document.path}: document attachments ('files') are not supported by the "
+                               f"local runner")
     for step in document.steps:
         if step.action not in SUPPORTED_ACTIONS:
-            raise UnsupportedError(f"{document.path}: step {step.name}: action {step.action} is not supported "
+            raise UnsupportedError(f"{document.path}: step {step.name}: action {step.action} is not "
+                                   f"supported "
                                    f"by the local runner (supported: {', '.join(SUPPORTED_ACTIONS)})")
         allowed = _SUPPORTED_INPUTS.get(step.action)
         extra = sorted(set(step.inputs) - allowed) if allowed is not None else []
         if extra:
-            raise UnsupportedError(f"{document.path}: step {step.name}: {step.action} input(s) {', '.join(extra)} "
+            raise UnsupportedError(f"{document.path}: step {step.name}: {step.action} input(s) "
+                                   f"{', '.join(extra)} "
                                    f"are not supported by the local runner")
-        if step.action == "aws:executeScript" and not str(step.inputs.get("Runtime", "")).startswith("python"):
+        runtime = str(step.inputs.get("Runtime", ""))
+        if step.action == "aws:executeScript" and not runtime.startswith("python"):
             raise UnsupportedError(f"{document.path}: step {step.name}: aws:executeScript runtime "
-                                   f"{step.inputs.get('Runtime')!r} is not supported by the local runner (Python only)")
+                                   f"{step.inputs.get('Runtime')!r} is not supported by the local runner "
+                                   f"(Python only)")
 
 
 def parse_duration(text: str) -> float:
@@ -283,7 +286,7 @@ def _new_session(**kwargs) -> boto3.session.Session:
 class _Execution:
     """The mutable state of one execution."""
 
-    def __init__(self, runner: "LocalAutomationRunner", document: Document, parameters: dict[str, Any],
+    def __init__(self, runner: LocalAutomationRunner, document: Document, parameters: dict[str, Any],
                  execution_id: str, cancel: threading.Event):
         self.runner = runner
         self.document = document
@@ -315,7 +318,8 @@ class _Execution:
         owner, _, name = ref.partition(".")
         if owner in self.outputs and name in self.outputs[owner]:
             return self.outputs[owner][name]
-        raise StepFailure(f"reference {{{{ {ref} }}}} has no value: step {owner} has not produced output {name!r}")
+        raise StepFailure(f"reference {{{{ {ref} }}}} has no value: step {owner} has not produced "
+                          f"output {name!r}")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -329,11 +333,19 @@ class _Execution:
             return [self.resolve(item) for item in value]
         return value
 
+    def resolve_inputs(self, step: Step) -> dict[str, Any]:
+        """A step's inputs with their references resolved, except an executeScript's Script: it is compiled
+        as written, because a script gets values only through InputPayload (substituting a parameter into
+        the source would run the parameter's value as code)."""
+        verbatim = {"Script"} if step.action == "aws:executeScript" else set()
+        return {key: value if key in verbatim else self.resolve(value) for key, value in step.inputs.items()}
+
     # -- AWS ------------------------------------------------------------------------------------------
     def session(self) -> boto3.session.Session:
         if self._session is None:
             base = _new_session(region_name=self.region)
-            role = self.resolve(self.document.raw.get("assumeRole", "")) if self.document.raw.get("assumeRole") else ""
+            assume = self.document.raw.get("assumeRole")
+            role = self.resolve(assume) if assume else ""
             if role:
                 creds = base.client("sts").assume_role(
                     RoleArn=str(role), RoleSessionName=f"aiops-ssm-{self.execution_id}"[:64])["Credentials"]
@@ -389,7 +401,8 @@ class LocalAutomationRunner:
             document = load(document)
         check_supported(document)
         values = coerce_parameters(document, parameters or {})
-        execution = _Execution(self, document, values, execution_id or str(uuid.uuid4()), cancel or threading.Event())
+        execution = _Execution(self, document, values, execution_id or str(uuid.uuid4()),
+                               cancel or threading.Event())
         records: list[dict[str, Any]] = []
         failure: tuple[str, Step, str] | None = None
         cancelled_in: Step | None = None
@@ -418,7 +431,7 @@ class LocalAutomationRunner:
                 elif result and result.next_step:
                     current = document.step(result.next_step)
                 else:
-                    current = document.step(current.next_step) if current.next_step else document.following(current)
+                    current = self._after(document, current)
                 continue
             # Failed or TimedOut
             if current.is_critical and failure is None:
@@ -427,10 +440,15 @@ class LocalAutomationRunner:
             if target:
                 current = document.step(target)
             elif current.on_failure == "Continue" and not current.is_end:
-                current = document.step(current.next_step) if current.next_step else document.following(current)
+                current = self._after(document, current)
             else:
                 current = None
         return self._execution_record(execution, records, failure, cancelled_in)
+
+    @staticmethod
+    def _after(document: Document, step: Step) -> Step | None:
+        """The step after ``step`` when nothing redirects the flow: its nextStep, else the next one."""
+        return document.step(step.next_step) if step.next_step else document.following(step)
 
     # -- one step -------------------------------------------------------------------------------------
     def _base_record(self, step: Step) -> dict[str, Any]:
@@ -469,7 +487,7 @@ class LocalAutomationRunner:
             deadline = time.monotonic() + float(timeout) if timeout else None
             stage = "Inputs"
             try:
-                inputs = execution.resolve(step.inputs)
+                inputs = execution.resolve_inputs(step)
                 stage = "Execution"
                 record["Inputs"] = {key: json.dumps(value, default=str) for key, value in inputs.items()}
                 result = self._actions[step.action](execution, step, inputs, deadline)
@@ -507,7 +525,9 @@ class LocalAutomationRunner:
             record["Outputs"] = {name: reported(kinds.get(name, "String"), value)
                                  for name, value in result.outputs.items()}
             if result.response is not None:
-                record["Response"] = result.response if isinstance(result.response, str) else json.dumps(result.response, default=str)
+                response = result.response
+                text = response if isinstance(response, str) else json.dumps(response, default=str)
+                record["Response"] = text
             if result.next_step:
                 record["NextStep"] = result.next_step
         return record, result
@@ -570,7 +590,8 @@ class LocalAutomationRunner:
         value = select(response, str(inputs["PropertySelector"]))
         if not self._matches(value, inputs["DesiredValues"]):
             shown = "nothing" if value is MISSING else repr(value)
-            raise StepFailure(f"{inputs['PropertySelector']} is {shown}; expected one of {inputs['DesiredValues']}")
+            raise StepFailure(f"{inputs['PropertySelector']} is {shown}; expected one of "
+                              f"{inputs['DesiredValues']}")
         return ActionResult(outputs=self._declared_outputs(step, response))
 
     def _change_instance_state(self, execution, step, inputs, deadline) -> ActionResult:
@@ -616,7 +637,8 @@ class LocalAutomationRunner:
         def target() -> None:
             namespace: dict[str, Any] = {"__name__": f"ssm_script_{step.name}"}
             try:
-                exec(compile(str(inputs["Script"]), f"<{execution.document.name}:{step.name}>", "exec"), namespace)
+                source = f"<{execution.document.name}:{step.name}>"
+                exec(compile(str(inputs["Script"]), source, "exec"), namespace)
                 handler = namespace.get(handler_name)
                 if not callable(handler):
                     raise StepFailure(f"Script defines no function {handler_name!r} (Handler)")
@@ -649,7 +671,8 @@ class LocalAutomationRunner:
         try:
             payload = json.loads(json.dumps(payload))
         except (TypeError, ValueError) as exc:
-            raise StepFailure(f"Script handler {handler_name} returned a value that is not JSON: {exc}") from None
+            raise StepFailure(f"Script handler {handler_name} returned a value that is not JSON: "
+                              f"{exc}") from None
         source = {"Payload": payload}
         outputs = self._declared_outputs(step, source)
         outputs["OutputPayload"] = json.dumps(source)
@@ -708,7 +731,7 @@ class LocalAutomationRunner:
             except ValueError:
                 raise StepFailure(f"Timestamp {inputs['Timestamp']!r} is not ISO 8601") from None
             if until.tzinfo is None:
-                until = until.replace(tzinfo=timezone.utc)
+                until = until.replace(tzinfo=UTC)
             seconds = (until - utc_now()).total_seconds()
         end = time.monotonic() + max(seconds, 0)
         while (remaining := end - time.monotonic()) > 0:
@@ -750,5 +773,6 @@ class LocalAutomationRunner:
             owner, _, name = str(ref).partition(".")
             if owner in execution.outputs and name in execution.outputs[owner]:
                 kinds = {o["Name"]: o["Type"] for o in document.step(owner).declared_outputs}
-                result["Outputs"][str(ref)] = reported(kinds.get(name, "String"), execution.outputs[owner][name])
+                value = execution.outputs[owner][name]
+                result["Outputs"][str(ref)] = reported(kinds.get(name, "String"), value)
         return result
