@@ -68,7 +68,7 @@ def main() -> int:
                 trigger_seconds = time.time() - sent
                 (match,) = [m for m in outcome["matches"] if m["remediation"] == kind]
                 run = stack.wait_for_run(match["dag_id"], match["dag_run_id"], timeout=300)
-                audit = next(i for i in ddb.scan(TableName=get_settings().audit_table)["Items"]
+                audit = next(i for i in ddb.scan(TableName=get_settings().platform.audit_table)["Items"]
                              if i["targetResource"]["S"].endswith(suffix) and i["runbook"]["S"] == match["dag_id"])
                 tis = stack.api("GET", f"/dags/{match['dag_id']}/dagRuns/{match['dag_run_id']}/taskInstances")[1]
                 tis = {t["task_id"]: t for t in tis["task_instances"]}

@@ -133,7 +133,7 @@ def bench_ebs(n: int):
     for _ in range(n):
         ec2.create_snapshot(VolumeId=volume)
     total = sum(len(p["Snapshots"]) for p in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"]))
-    later = datetime.now(timezone.utc) + timedelta(days=settings.snapshot_retention_days + 1)  # all of them old
+    later = datetime.now(timezone.utc) + timedelta(days=settings.maintenance.snapshot_retention_days + 1)  # all of them old
 
     def job():
         rbin, _ = rbin_client([REGION_RULE])
@@ -187,7 +187,7 @@ def bench_iam(n: int):
     for i in range(n):
         iam.create_user(UserName=f"user-{i}")
         iam.create_access_key(UserName=f"user-{i}")
-    later = datetime.now(timezone.utc) + timedelta(days=settings.access_key_max_age_days + 1)
+    later = datetime.now(timezone.utc) + timedelta(days=settings.maintenance.access_key_max_age_days + 1)
 
     result, wall, peak, calls = measure(lambda: iam_keys.rotate(
         settings, Clients(settings), _run("iam_access_key_rotation"), now=later))
@@ -239,7 +239,7 @@ def bench_anomaly(n: int):
     from matcarv_aiops.maintenance.common import Clients
 
     settings = _settings()
-    period = settings.anomaly_period_seconds
+    period = settings.maintenance.anomaly_period_seconds
     now = datetime.fromtimestamp(int(time.time()) // period * period, tz=timezone.utc)
     timed = [job.Series.parse(f"AWS/EC2|CPUUtilization|InstanceId=i-{i}|Average") for i in range(n)]
     traced = [job.Series.parse(f"AWS/EC2|CPUUtilization|InstanceId=j-{i}|Average") for i in range(n)]

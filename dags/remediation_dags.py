@@ -67,8 +67,8 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
         tags=["aiops", "remediation", entry.pattern, entry.resource_type],
         default_args={
             "owner": "aiops",
-            "retries": settings.task_retries,
-            "retry_delay": timedelta(seconds=settings.task_retry_delay_seconds),
+            "retries": settings.airflow.task_retries,
+            "retry_delay": timedelta(seconds=settings.airflow.task_retry_delay_seconds),
             "retry_exponential_backoff": True,
         },
         params={

@@ -102,7 +102,7 @@ def decide_pending(stack: LocalStack, runs: list[Scenario], decided: set[str]) -
     """Alice answers each approval request the way the scenario says, through approve_remediation."""
     from matcarv_aiops.settings import get_settings
 
-    table = get_settings().approvals_table
+    table = get_settings().platform.approvals_table
     for item in stack.aws_client("dynamodb").scan(TableName=table)["Items"]:
         execution, status = item["executionId"]["S"], item["status"]["S"]
         if status != "PENDING" or execution in decided:
@@ -140,7 +140,7 @@ def audit_table(stack: LocalStack, runs: list[Scenario]) -> tuple[list[dict], bo
     from matcarv_aiops.settings import get_settings
 
     items = [{k: v["S"] for k, v in item.items()} for item in
-             stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]
+             stack.aws_client("dynamodb").scan(TableName=get_settings().platform.audit_table)["Items"]
              if item["runbook"]["S"].startswith("remediate_")]
     ok = True
     print(f"\n{'target':58} {'outcome':8} {'operator':10} {'secs':>5}  action")

@@ -25,9 +25,9 @@ from aiops_infra.ssm_documents import DIAGNOSTICS_PREFIX, SSM_AUTOMATION_ROLE_NA
 from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
 from matcarv_aiops.catalogue import CatalogueEntry
-from matcarv_aiops.settings import Settings
+from matcarv_aiops.settings import Platform
 
-TOPIC_NAME = Settings.sns_topic_name
+TOPIC_NAME = Platform.sns_topic_name
 SOURCE_BUCKET_EXPORT = "AIOpsSource-SourceBucketArn"
 
 

@@ -50,14 +50,14 @@ class ApprovalStore:
         return hub_client("dynamodb", self.settings)
 
     def get(self, execution_id: str) -> ApprovalRecord | None:
-        item = self._ddb.get_item(TableName=self.settings.approvals_table,
+        item = self._ddb.get_item(TableName=self.settings.platform.approvals_table,
                                   Key={"executionId": {"S": execution_id}}, ConsistentRead=True).get("Item")
         return _from_item(item) if item else None
 
     def create(self, record: ApprovalRecord) -> bool:
         """Store a new pending request. False when this execution already has one (a task retry)."""
         try:
-            self._ddb.put_item(TableName=self.settings.approvals_table, Item=_to_item(record),
+            self._ddb.put_item(TableName=self.settings.platform.approvals_table, Item=_to_item(record),
                                ConditionExpression="attribute_not_exists(executionId)")
             return True
         except ClientError as exc:
@@ -75,7 +75,7 @@ class ApprovalStore:
             sets.append(f"{key} = :{key}")
             values[f":{key}"] = {"S": value}
         response = self._ddb.update_item(
-            TableName=self.settings.approvals_table, Key={"executionId": {"S": execution_id}},
+            TableName=self.settings.platform.approvals_table, Key={"executionId": {"S": execution_id}},
             UpdateExpression="SET " + ", ".join(sets), ConditionExpression=condition,
             ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
         )
@@ -119,7 +119,7 @@ class ApprovalStore:
 
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
-    return (f"In the Airflow UI ({settings.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
+    return (f"In the Airflow UI ({settings.airflow.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
             f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
             f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'")
 
@@ -133,7 +133,7 @@ def request(settings: Settings, *, execution_id: str, remediation: str, dag_id: 
     record = ApprovalRecord(
         execution_id=execution_id, remediation=remediation, dag_id=dag_id, run_id=run_id, target_resource=target,
         action=action, diagnostics_uri=diagnostics_uri, rollback_plan=rollback_plan, reason_for_approval=why,
-        requested_at=iso_utc(now), expires_at=iso_utc(now + timedelta(minutes=settings.approval_timeout_minutes)),
+        requested_at=iso_utc(now), expires_at=iso_utc(now + timedelta(minutes=settings.safety.approval_timeout_minutes)),
     )
     store = ApprovalStore(settings)
     if store.create(record):

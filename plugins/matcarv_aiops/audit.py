@@ -27,7 +27,7 @@ class AuditWriter:
         duplicate run): the first record stands and is never overwritten."""
         try:
             hub_client("dynamodb", self.settings).put_item(
-                TableName=self.settings.audit_table, Item=_item(record),
+                TableName=self.settings.platform.audit_table, Item=_item(record),
                 ConditionExpression="attribute_not_exists(executionId)",
             )
             return True
@@ -39,7 +39,7 @@ class AuditWriter:
     def write_batch(self, records: Iterable[AuditRecord]) -> int:
         """Batch-write records (``dynamo.batch_put``: 25 per call, UnprocessedItems retried with backoff).
         Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones."""
-        return batch_put(hub_client("dynamodb", self.settings), self.settings.audit_table,
+        return batch_put(hub_client("dynamodb", self.settings), self.settings.platform.audit_table,
                          (_item(record) for record in records))
 
     def metric(self, remediation: str, outcome: str, count: int = 1) -> None:

@@ -41,11 +41,11 @@ def _session(region: str) -> boto3.session.Session:
 def hub_client(service: str, settings: Settings | None = None):
     """A client in the account and region that run AIOps itself."""
     settings = settings or get_settings()
-    key = (service, settings.region, *_environment_key())
-    session = _session(settings.region)
+    key = (service, settings.platform.region, *_environment_key())
+    session = _session(settings.platform.region)
     with _lock:
         if key not in _clients:
-            _clients[key] = session.client(service, region_name=settings.region, config=RETRYING)
+            _clients[key] = session.client(service, region_name=settings.platform.region, config=RETRYING)
         return _clients[key]
 
 
@@ -59,10 +59,10 @@ def target_session(target: Target, remediation_id: str, settings: Settings | Non
     """A session able to act on the target: the entry's remediation role in the target's account when
     ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials."""
     settings = settings or get_settings()
-    region = target.region or settings.region
-    if not settings.remediation_role_arn_template:
+    region = target.region or settings.platform.region
+    if not settings.platform.remediation_role_arn_template:
         return _session(region)
-    role_arn = settings.remediation_role_arn_template.format(account=target.account, remediation=remediation_id)
+    role_arn = settings.platform.remediation_role_arn_template.format(account=target.account, remediation=remediation_id)
     cached = _assumed.get(f"{role_arn}|{region}")
     if cached and cached[0] - time.time() > _REFRESH_BEFORE_EXPIRY_SECONDS:
         return cached[1]
@@ -78,7 +78,7 @@ def target_session(target: Target, remediation_id: str, settings: Settings | Non
 
 def topic_arn(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    if settings.sns_topic_arn:
-        return settings.sns_topic_arn
+    if settings.platform.sns_topic_arn:
+        return settings.platform.sns_topic_arn
     account = hub_client("sts", settings).get_caller_identity()["Account"]
-    return f"arn:aws:sns:{settings.region}:{account}:{settings.sns_topic_name}"
+    return f"arn:aws:sns:{settings.platform.region}:{account}:{settings.platform.sns_topic_name}"

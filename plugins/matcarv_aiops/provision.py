@@ -18,7 +18,7 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
     settings = settings or get_settings()
     ddb = hub_client("dynamodb", settings)
     for setting, key in TABLE_KEYS.items():
-        name = getattr(settings, setting)
+        name = getattr(settings.platform, setting)
         try:
             ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                              AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
@@ -28,14 +28,14 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
                 raise
     s3 = hub_client("s3", settings)
     try:
-        if settings.region == "us-east-1":
-            s3.create_bucket(Bucket=settings.diagnostics_bucket)
+        if settings.platform.region == "us-east-1":
+            s3.create_bucket(Bucket=settings.platform.diagnostics_bucket)
         else:
-            s3.create_bucket(Bucket=settings.diagnostics_bucket,
-                             CreateBucketConfiguration={"LocationConstraint": settings.region})
+            s3.create_bucket(Bucket=settings.platform.diagnostics_bucket,
+                             CreateBucketConfiguration={"LocationConstraint": settings.platform.region})
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-    topic = hub_client("sns", settings).create_topic(Name=settings.sns_topic_name)["TopicArn"]
-    return {"topic_arn": topic, "bucket": settings.diagnostics_bucket,
-            **{setting: getattr(settings, setting) for setting in TABLE_KEYS}}
+    topic = hub_client("sns", settings).create_topic(Name=settings.platform.sns_topic_name)["TopicArn"]
+    return {"topic_arn": topic, "bucket": settings.platform.diagnostics_bucket,
+            **{setting: getattr(settings.platform, setting) for setting in TABLE_KEYS}}

@@ -21,10 +21,10 @@ _CLAIM_TTL_DAYS = 30
 
 
 def is_production(target: Target, tags: dict[str, str], settings: Settings) -> bool:
-    if target.account and target.account in settings.production_accounts:
+    if target.account and target.account in settings.safety.production_accounts:
         return True
-    value = next((v for k, v in tags.items() if k.lower() == settings.production_tag_key.lower()), "")
-    return value.strip().lower() in settings.production_tag_values
+    value = next((v for k, v in tags.items() if k.lower() == settings.safety.production_tag_key.lower()), "")
+    return value.strip().lower() in settings.safety.production_tag_values
 
 
 @dataclass
@@ -36,7 +36,7 @@ class SafetyStore:
         return hub_client("dynamodb", self.settings)
 
     def _get(self, pk: str) -> dict | None:
-        item = self._ddb.get_item(TableName=self.settings.state_table, Key={"pk": {"S": pk}},
+        item = self._ddb.get_item(TableName=self.settings.platform.state_table, Key={"pk": {"S": pk}},
                                   ConsistentRead=True).get("Item")
         return item
 
@@ -47,7 +47,7 @@ class SafetyStore:
         now = time.time()
         try:
             self._ddb.put_item(
-                TableName=self.settings.state_table,
+                TableName=self.settings.platform.state_table,
                 Item={"pk": {"S": f"execution#{execution_id}"}, "runId": {"S": run_id},
                       "dagId": {"S": dag_id}, "claimedAt": {"S": iso_utc()},
                       "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))}},
@@ -65,10 +65,10 @@ class SafetyStore:
     def acquire_lock(self, target_arn: str, execution_id: str) -> str | None:
         """Take the resource's lock. Returns None on success, else the execution holding it."""
         now = time.time()
-        expires = now + self.settings.lock_ttl_minutes * 60
+        expires = now + self.settings.safety.lock_ttl_minutes * 60
         try:
             self._ddb.put_item(
-                TableName=self.settings.state_table,
+                TableName=self.settings.platform.state_table,
                 Item={"pk": {"S": f"lock#{target_arn}"}, "executionId": {"S": execution_id},
                       "ttl": {"N": str(int(expires))}},
                 ConditionExpression="attribute_not_exists(pk) OR executionId = :me OR #ttl < :now",
@@ -85,7 +85,7 @@ class SafetyStore:
     def release_lock(self, target_arn: str, execution_id: str) -> None:
         try:
             self._ddb.delete_item(
-                TableName=self.settings.state_table, Key={"pk": {"S": f"lock#{target_arn}"}},
+                TableName=self.settings.platform.state_table, Key={"pk": {"S": f"lock#{target_arn}"}},
                 ConditionExpression="executionId = :me",
                 ExpressionAttributeValues={":me": {"S": execution_id}},
             )
@@ -99,12 +99,12 @@ class SafetyStore:
         return sorted(float(v) for v in item.get("actions", {}).get("NS", []))
 
     def record_action(self, remediation_id: str, target_arn: str, execution_id: str) -> None:
-        window = self.settings.flap_window_hours * 3600
+        window = self.settings.safety.flap_window_hours * 3600
         now = time.time()
         kept = [t for t in self.recent_actions(remediation_id, target_arn) if t > now - window]
         kept.append(now)
         self._ddb.put_item(
-            TableName=self.settings.state_table,
+            TableName=self.settings.platform.state_table,
             Item={"pk": {"S": f"history#{remediation_id}#{target_arn}"},
                   "actions": {"NS": [repr(t) for t in kept]}, "lastExecutionId": {"S": execution_id},
                   "ttl": {"N": str(int(now + window))}},
@@ -114,20 +114,20 @@ class SafetyStore:
         """(reason, escalate) when the resource must not be remediated now, else None."""
         now = time.time()
         actions = [t for t in self.recent_actions(remediation_id, target_arn)
-                   if t > now - self.settings.flap_window_hours * 3600]
-        if len(actions) >= self.settings.max_actions_per_window:
+                   if t > now - self.settings.safety.flap_window_hours * 3600]
+        if len(actions) >= self.settings.safety.max_actions_per_window:
             return (f"flapping: remediated {len(actions)} times in the last "
-                    f"{self.settings.flap_window_hours:g} h; escalated to a human instead", True)
-        if actions and now - actions[-1] < self.settings.cooldown_minutes * 60:
+                    f"{self.settings.safety.flap_window_hours:g} h; escalated to a human instead", True)
+        if actions and now - actions[-1] < self.settings.safety.cooldown_minutes * 60:
             minutes = (now - actions[-1]) / 60
             return (f"in cooldown: last remediated {minutes:.1f} min ago "
-                    f"(cooldown {self.settings.cooldown_minutes:g} min)", False)
+                    f"(cooldown {self.settings.safety.cooldown_minutes:g} min)", False)
         return None
 
     # --- exemptions --------------------------------------------------------------------------
     def add_exemption(self, target_arn: str, *, owner: str, reason: str, expires_at: datetime) -> None:
         self._ddb.put_item(
-            TableName=self.settings.state_table,
+            TableName=self.settings.platform.state_table,
             Item={"pk": {"S": f"exempt#{target_arn}"}, "owner": {"S": owner}, "reason": {"S": reason},
                   "expiresAt": {"S": iso_utc(expires_at)}, "ttl": {"N": str(int(expires_at.timestamp()))}},
         )
@@ -137,8 +137,8 @@ class SafetyStore:
         return self.tag_exemption(tags) or _table_exemption(self._get(f"exempt#{target.arn}"))
 
     def tag_exemption(self, tags: dict[str, str]) -> str | None:
-        if tags.get(self.settings.exempt_tag_key, "").strip().lower() == "true":
-            return f"exempt: tagged {self.settings.exempt_tag_key}=true"
+        if tags.get(self.settings.safety.exempt_tag_key, "").strip().lower() == "true":
+            return f"exempt: tagged {self.settings.safety.exempt_tag_key}=true"
         return None
 
     def table_exemptions(self, arns: list[str]) -> dict[str, str]:
@@ -146,7 +146,7 @@ class SafetyStore:
         scheduled jobs that check thousands. Returns {arn: why} for the exempt ones only."""
         found: dict[str, str] = {}
         keys = [{"pk": {"S": f"exempt#{arn}"}} for arn in dict.fromkeys(arns)]
-        for item in batch_get(self._ddb, self.settings.state_table, keys):
+        for item in batch_get(self._ddb, self.settings.platform.state_table, keys):
             reason = _table_exemption(item)
             if reason:
                 found[item["pk"]["S"].removeprefix("exempt#")] = reason

@@ -1,13 +1,17 @@
 """Runtime settings, read from ``AIOPS_*`` environment variables with production-sensible defaults.
 
-On MWAA the startup script exports these; locally the Makefile and tests set them.
+On MWAA the startup script exports these; locally the Makefile and tests set them. They are grouped by
+area, so a module reads only its own: ``settings.platform`` (where the hub's tables, bucket and topic
+are), ``settings.safety``, ``settings.airflow``, ``settings.ssm``, ``settings.ingress`` and
+``settings.maintenance``. Each field is the environment variable ``AIOPS_<FIELD NAME>``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
+from typing import Any, ClassVar
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -15,21 +19,32 @@ def _csv(value: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Platform:
+    """The hub's own resources: names match the infra's."""
+
+    region: str = "us-east-1"
     audit_table: str = "AutomationAuditLog"
     approvals_table: str = "AIOpsApprovals"
     # Idempotency claims, per-resource locks, cooldown history and the exemption list share one table.
     state_table: str = "AIOpsRemediationState"
+    findings_table: str = "AIOpsSecurityHubFindings"
+    anomaly_state_table: str = "AIOpsAnomalyState"
     diagnostics_bucket: str = "aiops-diagnostics"
     sns_topic_arn: str = ""  # empty: arn:aws:sns:<region>:<account>:<sns_topic_name>
     sns_topic_name: str = "AIOpsNotifications"
-    region: str = "us-east-1"
+    # Role assumed for the action in the event's account; empty: use the worker's own credentials.
+    # Placeholders: {account}, {remediation}.
+    remediation_role_arn_template: str = ""
+
+
+@dataclass(frozen=True)
+class Safety:
+    """What decides whether a change may happen now, and whether a human must approve it."""
 
     production_accounts: tuple[str, ...] = ()
     production_tag_key: str = "Environment"
     production_tag_values: tuple[str, ...] = ("prod", "production")
     exempt_tag_key: str = "aiops:exempt"
-
     approval_timeout_minutes: float = 60.0
     approval_poke_seconds: float = 30.0
     cooldown_minutes: float = 30.0
@@ -38,16 +53,22 @@ class Settings:
     flap_window_hours: float = 24.0
     lock_ttl_minutes: float = 120.0
 
-    # Role assumed for the action in the event's account; empty: use the worker's own credentials.
-    # Placeholders: {account}, {remediation}.
-    remediation_role_arn_template: str = ""
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """The Airflow the DAGs run in: where its UI is, and how crashed tasks are retried."""
+
     airflow_base_url: str = "http://localhost:8080"
     # Retries for a crashed task (AWS errors the SDK's own retries did not absorb).
     task_retries: int = 2
     task_retry_delay_seconds: float = 30.0
 
-    # SSM Automation documents run on SSM ("aws") or, where there is no Automation API (moto, the local
-    # stack), with the local runner ("local"). Empty dirs: the repository's ssm/ and a temp directory.
+
+@dataclass(frozen=True)
+class SsmSettings:
+    """SSM Automation documents run on SSM ("aws") or, where there is no Automation API (moto, the local
+    stack), with the local emulator ("local"). Empty dirs: the repository's ssm/ and a temp directory."""
+
     ssm_backend: str = "aws"
     # AIOpsSSMAutomationRole, passed to documents as AutomationAssumeRole; {account} is the target's.
     ssm_automation_role_arn: str = ""
@@ -56,15 +77,22 @@ class Settings:
     ssm_poll_seconds: float = 5.0
     ssm_retry_seconds: float = 2.0
 
-    # ingress
-    # How the trigger Lambda starts DAG runs: "mwaa" (InvokeRestApi) or "local" (the REST API v2 of
-    # `airflow standalone` at airflow_base_url, with these credentials).
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """How the trigger Lambda starts DAG runs: "mwaa" (InvokeRestApi) or "local" (the REST API v2 of
+    `airflow standalone` at airflow_base_url, with these credentials)."""
+
     trigger_backend: str = "mwaa"
     mwaa_environment_name: str = ""
     airflow_api_username: str = "admin"
     airflow_api_password: str = ""
 
-    # maintenance
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """The scheduled maintenance jobs."""
+
     snapshot_retention_days: int = 30
     # Airflow connection of the Slack incoming webhook (conn type slackwebhook) for the cost report.
     slack_webhook_conn_id: str = "slack_aiops"
@@ -74,45 +102,88 @@ class Settings:
     access_key_grace_days: int = 14
     # Rotated keys go to the Secrets Manager secret <prefix><user name>, where their consumers read them.
     access_key_secret_prefix: str = "aiops/iam-access-keys/"
-    findings_table: str = "AIOpsSecurityHubFindings"
-    anomaly_state_table: str = "AIOpsAnomalyState"
     # Metrics the anomaly model watches, comma-separated: Namespace|MetricName|Dim=Value;Dim=Value|Stat
     anomaly_metrics: tuple[str, ...] = ()
     anomaly_period_seconds: int = 300
-    # Points scoring at least this are anomalies; 0: the model's own ALERT_THRESHOLD (chosen on NAB).
+    # Points scoring at least this are anomalies; 0: the model's own ALERT_THRESHOLD.
     anomaly_threshold: float = 0.0
     # How far back a series nobody has scored yet starts (the model warms up on a day).
     anomaly_first_lookback_hours: float = 24.0
     anomaly_metric_namespace: str = "AIOps/Anomaly"
 
+
+class Settings:
+    """Every setting, by area. ``Settings(audit_table=...)`` builds one from flat names (tests, scripts);
+    ``Settings.from_env()`` reads the ``AIOPS_*`` variables."""
+
+    AREAS: ClassVar[dict[str, type]] = {
+        "platform": Platform, "safety": Safety, "airflow": AirflowSettings, "ssm": SsmSettings,
+        "ingress": IngressSettings, "maintenance": MaintenanceSettings,
+    }
+    platform: Platform
+    safety: Safety
+    airflow: AirflowSettings
+    ssm: SsmSettings
+    ingress: IngressSettings
+    maintenance: MaintenanceSettings
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.names())
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        for area, cls in self.AREAS.items():
+            own = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+            object.__setattr__(self, area, cls(**own))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{area}={getattr(self, area)!r}' for area in self.AREAS)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and all(getattr(self, a) == getattr(other, a) for a in self.AREAS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, a) for a in self.AREAS))
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def names(cls) -> dict[str, Any]:
+        """Every setting's flat name and default, across the areas."""
+        return {f.name: f.default for area in cls.AREAS.values() for f in fields(area)}
+
+    def as_flat(self) -> dict[str, Any]:
+        return {f.name: getattr(getattr(self, area), f.name)
+                for area, cls in self.AREAS.items() for f in fields(cls)}
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict = {}
-        for f in fields(cls):
-            raw = env.get(f"AIOPS_{f.name.upper()}")
+        values: dict[str, Any] = {}
+        for name, default in cls.names().items():
+            raw = env.get(f"AIOPS_{name.upper()}")
             if raw is None:
                 continue
-            default = f.default
             try:
                 if isinstance(default, tuple):
-                    values[f.name] = _csv(raw)
+                    values[name] = _csv(raw)
                 elif isinstance(default, bool):
-                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                    values[name] = raw.lower() in ("1", "true", "yes")
                 elif isinstance(default, int):
-                    values[f.name] = int(raw)
+                    values[name] = int(raw)
                 elif isinstance(default, float):
-                    values[f.name] = float(raw)
+                    values[name] = float(raw)
                 else:
-                    values[f.name] = raw
+                    values[name] = raw
             except ValueError as exc:
-                raise ValueError(f"setting AIOPS_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+                kind = type(default).__name__
+                raise ValueError(f"setting AIOPS_{name.upper()}={raw!r} is not a valid {kind}") from exc
         if "region" not in values and env.get("AWS_DEFAULT_REGION"):
             values["region"] = env["AWS_DEFAULT_REGION"]
         return cls(**values)
 
 
-@lru_cache(maxsize=1)
+@cache
 def get_settings() -> Settings:
     return Settings.from_env()
 

@@ -16,9 +16,9 @@ class ApprovalSensor(StepSensor):
 
     def __init__(self, **kwargs) -> None:
         settings = get_settings()
-        kwargs.setdefault("poke_interval", settings.approval_poke_seconds)
+        kwargs.setdefault("poke_interval", settings.safety.approval_poke_seconds)
         # The request expires first (and the run is audited SKIPPED); this only guards a stuck sensor.
-        kwargs.setdefault("timeout", timedelta(minutes=settings.approval_timeout_minutes + 15))
+        kwargs.setdefault("timeout", timedelta(minutes=settings.safety.approval_timeout_minutes + 15))
         super().__init__(**kwargs)
 
 
@@ -32,8 +32,8 @@ class PlanApprovalSensor(BaseSensorOperator):
     def __init__(self, *, plan_task_id: str, **kwargs) -> None:
         settings = get_settings()
         kwargs.setdefault("mode", "reschedule")
-        kwargs.setdefault("poke_interval", settings.approval_poke_seconds)
-        kwargs.setdefault("timeout", timedelta(minutes=settings.approval_timeout_minutes + 15))
+        kwargs.setdefault("poke_interval", settings.safety.approval_poke_seconds)
+        kwargs.setdefault("timeout", timedelta(minutes=settings.safety.approval_timeout_minutes + 15))
         super().__init__(**kwargs)
         self.plan_task_id = plan_task_id
 

@@ -12,6 +12,6 @@ class AutomationExecutionSensor(StepSensor):
     ui_color = "#f3e8fa"
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("poke_interval", get_settings().ssm_poll_seconds)
+        kwargs.setdefault("poke_interval", get_settings().ssm.ssm_poll_seconds)
         kwargs.setdefault("timeout", 60 * 60)
         super().__init__(**kwargs)

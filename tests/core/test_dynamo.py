@@ -124,7 +124,7 @@ def test_is_condition_failed():
 def test_round_trip_against_moto(aws):
     client = boto3.client("dynamodb", region_name="us-east-1")
     items = [{"pk": {"S": f"exempt#arn:{n}"}, "v": {"N": str(n)}} for n in range(130)]
-    assert dynamo.batch_put(client, aws.state_table, items) == 130
+    assert dynamo.batch_put(client, aws.platform.state_table, items) == 130
     keys = [{"pk": item["pk"]} for item in items] + [{"pk": {"S": "not-there"}}]
-    found = dynamo.batch_get(client, aws.state_table, keys)
+    found = dynamo.batch_get(client, aws.platform.state_table, keys)
     assert sorted(int(i["v"]["N"]) for i in found) == list(range(130))

@@ -40,7 +40,7 @@ def audit_items(aws):
 
     def items() -> list[dict]:
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        raw = ddb.scan(TableName=aws.audit_table)["Items"]
+        raw = ddb.scan(TableName=aws.platform.audit_table)["Items"]
         return [{k: v["S"] for k, v in item.items()} for item in raw]
 
     return items

@@ -44,7 +44,7 @@ class Approver:
     def _run(self):
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         while not self._stop.is_set():
-            for item in ddb.scan(TableName=self.store.settings.approvals_table)["Items"]:
+            for item in ddb.scan(TableName=self.store.settings.platform.approvals_table)["Items"]:
                 if item["status"]["S"] == ApprovalStatus.PENDING.value and item["executionId"]["S"] not in self.decided:
                     self.store.decide(item["executionId"]["S"], approve=self.approve, approver=self.who,
                                       reason=self.reason)

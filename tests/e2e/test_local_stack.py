@@ -28,14 +28,14 @@ def send(event: dict, remediation: str) -> tuple[str, str]:
 
 
 def audit_for(stack, target_suffix: str) -> list[dict]:
-    items = stack.aws_client("dynamodb").scan(TableName=get_settings().audit_table)["Items"]
+    items = stack.aws_client("dynamodb").scan(TableName=get_settings().platform.audit_table)["Items"]
     return [{k: v["S"] for k, v in i.items()} for i in items if i["targetResource"]["S"].endswith(target_suffix)]
 
 
 def pending_request(stack, target_suffix: str, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for item in stack.aws_client("dynamodb").scan(TableName=get_settings().approvals_table)["Items"]:
+        for item in stack.aws_client("dynamodb").scan(TableName=get_settings().platform.approvals_table)["Items"]:
             if item["targetResource"]["S"].endswith(target_suffix) and item["status"]["S"] == "PENDING":
                 return item["executionId"]["S"]
         time.sleep(1)

@@ -96,8 +96,8 @@ def test_startup_script_exports_the_aiops_section_as_settings(bundle):
     from matcarv_aiops.settings import Settings
 
     settings = Settings.from_env(exported)
-    assert settings.audit_table == "AuditX"
-    assert settings.production_accounts == ("111111111111", "222222222222")
+    assert settings.platform.audit_table == "AuditX"
+    assert settings.safety.production_accounts == ("111111111111", "222222222222")
 
 
 @pytest.fixture(scope="module")

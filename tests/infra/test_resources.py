@@ -79,12 +79,12 @@ def test_airflow_options_carry_the_core_settings(synth):
     assert options["core.dags_are_paused_at_creation"] == "False"
     aiops = {key.removeprefix("aiops."): value for key, value in options.items() if key.startswith("aiops.")}
     # Every platform setting the core reads is passed, under the core's own field names.
-    known = {f for f in Settings.__dataclass_fields__}
+    known = set(Settings.names())
     assert {"audit_table", "approvals_table", "state_table", "diagnostics_bucket", "sns_topic_arn", "region",
             "remediation_role_arn_template"} <= set(aiops) and {"audit_table", "state_table"} <= known
     for key in ("audit_table", "approvals_table", "state_table"):
         assert aiops[key] == {"Ref": next(lid for lid, r in synth.resources("AIOps", "AWS::DynamoDB::Table").items()
-                                          if r["Properties"]["TableName"] == getattr(Settings(), key))}
+                                          if r["Properties"]["TableName"] == Settings.names()[key])}
     assert aiops["ssm_automation_role_arn"].format(account="123456789012") == (
         "arn:aws:iam::123456789012:role/AIOpsSSMAutomationRole")
     assert "ssm_automation_role_arn" in known
@@ -134,12 +134,12 @@ def test_tables_keys_ttl_recovery_and_protection(synth):
     # The keys the core's own writers use (matcarv_aiops.provision mirrors this stack for moto).
     settings = Settings()
     for setting, key in TABLE_KEYS.items():
-        assert tables[getattr(settings, setting)]["Properties"]["KeySchema"][0]["AttributeName"] == key
+        assert tables[settings.as_flat()[setting]]["Properties"]["KeySchema"][0]["AttributeName"] == key
 
 
 def test_notifications_topic_is_encrypted_with_a_rotating_key(synth, hub):
     topic = _one(synth, "AIOps", "AWS::SNS::Topic")
-    assert topic["TopicName"] == Settings().sns_topic_name
+    assert topic["TopicName"] == Settings().platform.sns_topic_name
     assert "Fn::GetAtt" in topic["KmsMasterKeyId"]
     hub.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 

@@ -61,7 +61,7 @@ def audit_rows(aws):
 
     def rows(runbook: str | None = None) -> list[dict]:
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        items, kwargs = [], {"TableName": aws.audit_table}
+        items, kwargs = [], {"TableName": aws.platform.audit_table}
         while True:
             page = ddb.scan(**kwargs)
             items += [{k: v["S"] for k, v in i.items()} for i in page["Items"]]

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from matcarv_aiops.maintenance import anomaly_detection as job
+from matcarv_aiops.settings import Settings
 
 _now = datetime.now(timezone.utc)
 NOW = _now.replace(minute=_now.minute // 5 * 5, second=0, microsecond=0)  # on the 5-minute period
@@ -53,7 +54,7 @@ def cw(aws, monkeypatch):
 
 def _stored(aws) -> dict[str, dict]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    return {i["series"]["S"]: i for i in ddb.scan(TableName=aws.anomaly_state_table)["Items"]}
+    return {i["series"]["S"]: i for i in ddb.scan(TableName=aws.platform.anomaly_state_table)["Items"]}
 
 
 def _queue(aws):
@@ -61,7 +62,7 @@ def _queue(aws):
     sns = boto3.client("sns", region_name="us-east-1")
     url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic = sns.create_topic(Name=aws.sns_topic_name)["TopicArn"]
+    topic = sns.create_topic(Name=aws.platform.sns_topic_name)["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     return lambda: [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
@@ -88,7 +89,7 @@ def test_new_points_are_scored_from_stored_state_and_anomalies_published(cw, cli
     assert json.loads(_stored(settings)[SPEC]["pending"]["S"]) == []
     [alert] = alerts()
     assert "i-1" in alert["Message"] and "score" in alert["Message"]
-    metric = cw.get_metric_statistics(Namespace=settings.anomaly_metric_namespace, MetricName="AnomalyScore",
+    metric = cw.get_metric_statistics(Namespace=settings.maintenance.anomaly_metric_namespace, MetricName="AnomalyScore",
                                       Dimensions=[{"Name": "Series", "Value": SPEC}], StartTime=start,
                                       EndTime=NOW + timedelta(minutes=5), Period=300, Statistics=["Maximum"])
     assert metric["Datapoints"] and metric["Datapoints"][0]["Maximum"] >= job.threshold(settings)
@@ -181,7 +182,7 @@ def test_the_real_model_flags_a_spike_after_a_day_of_normal_load(cw, clients, ru
     for chunk in range(0, 300, 100):
         _put(cw, "i-1", points[chunk:chunk + 100])
     series = [job.Series.parse(SPEC)]
-    settings = settings.__class__(**{**settings.__dict__, "anomaly_first_lookback_hours": 30.0})
+    settings = Settings(**{**settings.as_flat(), "anomaly_first_lookback_hours": 30.0})
     quiet = job.detect(settings, clients, run_for("anomaly_detection"), now=start + timedelta(minutes=5 * 300), series=series)
     assert quiet["points"] == 300  # the model warms up on the first day
     _put(cw, "i-1", [(start + timedelta(minutes=5 * 300), 400.0)])

@@ -85,7 +85,7 @@ def test_report_posts_top_anomalies_to_slack_and_keeps_the_full_report(aws, slac
     assert "…and 2 more" in text and "Amazon EC2 / us-east-1 / BoxUsage:m5.large" in text
 
     s3 = boto3.client("s3", region_name="us-east-1")
-    stored = json.loads(s3.get_object(Bucket=aws.diagnostics_bucket, Key="reports/cost-anomalies/2026-11-26.json")["Body"].read())
+    stored = json.loads(s3.get_object(Bucket=aws.platform.diagnostics_bucket, Key="reports/cost-anomalies/2026-11-26.json")["Body"].read())
     assert stored["count"] == 12 and len(stored["anomalies"]) == 12 and stored["anomalies"][0]["AnomalyId"] == "anomaly-12"
     [row] = audit_rows("cost_anomaly_report")
     assert "12 anomalies" in row["action"] and row["outcome"] == "SUCCESS"

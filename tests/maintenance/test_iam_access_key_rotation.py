@@ -62,7 +62,7 @@ def test_old_key_is_rotated_into_secrets_manager_and_deactivated(aws, iam, clien
 def test_inactive_key_past_grace_is_deleted_only_with_approval(aws, iam, clients, run_for, audit_rows):
     [old] = _user(iam, "svc", [120])
     iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation", "week1"), now=NOW)
-    later = NOW + timedelta(days=aws.access_key_grace_days + 1)
+    later = NOW + timedelta(days=aws.maintenance.access_key_grace_days + 1)
     run = run_for("iam_access_key_rotation", "week3")
     summary = iam_keys.rotate(aws, clients, run, now=later)
     assert summary["deletion_plan"]["count"] == 1

@@ -29,7 +29,7 @@ def hub(aws):
 
 def _table(aws) -> dict[str, dict]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    items = ddb.scan(TableName=aws.findings_table)["Items"]
+    items = ddb.scan(TableName=aws.platform.findings_table)["Items"]
     return {i["findingId"]["S"]: i for i in items}
 
 
@@ -77,7 +77,7 @@ def test_failed_write_keeps_the_watermark_and_the_rerun_completes(aws, hub, clie
     calls = {"n": 0}
 
     def unprocessed_forever_after_two(**kwargs):
-        if aws.findings_table not in kwargs["RequestItems"]:
+        if aws.platform.findings_table not in kwargs["RequestItems"]:
             return real(**kwargs)  # the audit writer shares the process's client
         calls["n"] += 1
         if calls["n"] <= 2:
@@ -104,13 +104,13 @@ def test_unprocessed_items_are_retried(aws, hub, clients, run_for, monkeypatch):
     state = {"first": True}
 
     def half_then_rest(**kwargs):
-        if aws.findings_table not in kwargs["RequestItems"]:
+        if aws.platform.findings_table not in kwargs["RequestItems"]:
             return real(**kwargs)  # the audit writer shares the process's client
-        items = kwargs["RequestItems"][aws.findings_table]
+        items = kwargs["RequestItems"][aws.platform.findings_table]
         if state["first"]:
             state["first"] = False
-            real(RequestItems={aws.findings_table: items[:4]})
-            return {"UnprocessedItems": {aws.findings_table: items[4:]}}
+            real(RequestItems={aws.platform.findings_table: items[:4]})
+            return {"UnprocessedItems": {aws.platform.findings_table: items[4:]}}
         return real(**kwargs)
 
     monkeypatch.setattr(ddb, "batch_write_item", half_then_rest)

@@ -11,11 +11,11 @@ from matcarv_aiops.aws import topic_arn
 
 class TopicInbox:
     def __init__(self, settings):
-        sqs = boto3.client("sqs", region_name=settings.region)
+        sqs = boto3.client("sqs", region_name=settings.platform.region)
         self._sqs = sqs
         self._url = sqs.create_queue(QueueName="aiops-test-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        boto3.client("sns", region_name=settings.region).subscribe(
+        boto3.client("sns", region_name=settings.platform.region).subscribe(
             TopicArn=topic_arn(settings), Protocol="sqs", Endpoint=queue_arn)
 
     def messages(self, kind: str | None = None) -> list[dict]:

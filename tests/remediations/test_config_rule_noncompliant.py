@@ -112,7 +112,7 @@ def test_one_event_runs_both_matching_entries_with_their_own_audit_records(remed
     assert (key_run.outcome, finding_run.outcome) == ("SUCCESS", "SUCCESS")
     assert key_status(iam, "deploy-bot") == {old: "Inactive"}
     assert [f["Resources"][0]["Id"] for f in _findings()] == [user_id]
-    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=aws.audit_table)["Items"]
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=aws.platform.audit_table)["Items"]
     records = {item["runbook"]["S"]: item for item in items}
     assert set(records) == {"remediate_iam_access_key_old", "remediate_config_rule_noncompliant"}
     ids = {item["executionId"]["S"] for item in items}

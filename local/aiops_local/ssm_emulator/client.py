@@ -126,9 +126,9 @@ def local_client(settings: Settings | None = None, *, documents: Path | None = N
     """The client for ``AIOPS_SSM_BACKEND=local``: documents from ``documents`` (default: the settings'
     documents directory), executions under ``AIOPS_SSM_LOCAL_STATE_DIR`` (default: a temp directory)."""
     settings = settings or get_settings()
-    state_dir = (Path(settings.ssm_local_state_dir) if settings.ssm_local_state_dir
+    state_dir = (Path(settings.ssm.ssm_local_state_dir) if settings.ssm.ssm_local_state_dir
                  else Path(tempfile.gettempdir()) / "aiops-ssm-executions")
-    runner = LocalAutomationRunner(poll_interval=settings.ssm_poll_seconds,
-                                   retry_delay=settings.ssm_retry_seconds, region=settings.region)
+    runner = LocalAutomationRunner(poll_interval=settings.ssm.ssm_poll_seconds,
+                                   retry_delay=settings.ssm.ssm_retry_seconds, region=settings.platform.region)
     return LocalAutomationClient(documents=documents or documents_dir(settings), state_dir=state_dir,
                                  runner=runner)

@@ -287,12 +287,12 @@ def client_from_settings(settings: Any = None, **kwargs: Any) -> TriggerClient:
         from matcarv_aiops.settings import get_settings
 
         settings = get_settings()
-    backend = settings.trigger_backend
+    backend = settings.ingress.trigger_backend
     if backend == "mwaa":
-        return MwaaTriggerClient(settings.mwaa_environment_name, region=settings.region, **kwargs)
+        return MwaaTriggerClient(settings.ingress.mwaa_environment_name, region=settings.platform.region, **kwargs)
     if backend == "local":
-        return LocalTriggerClient(settings.airflow_base_url, settings.airflow_api_username,
-                                  settings.airflow_api_password, **kwargs)
+        return LocalTriggerClient(settings.airflow.airflow_base_url, settings.ingress.airflow_api_username,
+                                  settings.ingress.airflow_api_password, **kwargs)
     raise ValueError(f"setting AIOPS_TRIGGER_BACKEND={backend!r} must be 'mwaa' or 'local'")
 
 

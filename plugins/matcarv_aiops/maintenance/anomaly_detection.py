@@ -84,8 +84,8 @@ def default_scorer() -> Scorer:
 
 
 def threshold(settings: Settings) -> float:
-    if settings.anomaly_threshold > 0:
-        return settings.anomaly_threshold
+    if settings.maintenance.anomaly_threshold > 0:
+        return settings.maintenance.anomaly_threshold
     from matcarv_aiops.anomaly import ALERT_THRESHOLD
 
     return ALERT_THRESHOLD
@@ -96,11 +96,11 @@ def load_states(settings: Settings, clients: Clients, series: list[Series]) -> d
     return {item["seriesId"]["S"]: {"state": json.loads(item["state"]["S"]),
                                     "last": item["lastTimestamp"]["S"],
                                     "pending": json.loads(item.get("pending", {}).get("S", "[]"))}
-            for item in batch_get(clients("dynamodb"), settings.anomaly_state_table, keys)}
+            for item in batch_get(clients("dynamodb"), settings.platform.anomaly_state_table, keys)}
 
 
 def save_states(settings: Settings, clients: Clients, rows: list[dict]) -> None:
-    batch_put(clients("dynamodb"), settings.anomaly_state_table, ({
+    batch_put(clients("dynamodb"), settings.platform.anomaly_state_table, ({
         "seriesId": {"S": row["series_id"]}, "series": {"S": row["label"]},
         "state": {"S": json.dumps(row["state"], separators=(",", ":"))}, "lastTimestamp": {"S": row["last"]},
         "pending": {"S": json.dumps(row["pending"], separators=(",", ":"))}, "updatedAt": {"S": iso_utc()}}
@@ -148,7 +148,7 @@ def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomal
     data.append({"MetricName": "AnomaliesDetected", "Value": float(len(anomalies)), "Unit": "Count",
                  "Timestamp": run.logical_date})
     for start in range(0, len(data), _METRIC_DATA_BATCH):
-        cw.put_metric_data(Namespace=settings.anomaly_metric_namespace, MetricData=data[start:start + _METRIC_DATA_BATCH])
+        cw.put_metric_data(Namespace=settings.maintenance.anomaly_metric_namespace, MetricData=data[start:start + _METRIC_DATA_BATCH])
     if anomalies:
         top = sorted(anomalies, key=lambda a: a["score"], reverse=True)[:20]
         notify(settings, Kind.ANOMALY, f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
@@ -159,16 +159,16 @@ def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomal
 
 def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, series: list[Series] | None = None,
            scorer: Scorer | None = None) -> dict:
-    series = series if series is not None else [Series.parse(spec) for spec in settings.anomaly_metrics]
+    series = series if series is not None else [Series.parse(spec) for spec in settings.maintenance.anomaly_metrics]
     if not series:
         return {"series": 0, "points": 0, "anomalies": 0}
     if len({s.series_id for s in series}) != len(series):
         raise ValueError("anomaly_metrics lists a series twice")
     scorer = scorer or default_scorer()
     alert_at = threshold(settings)
-    period = settings.anomaly_period_seconds
+    period = settings.maintenance.anomaly_period_seconds
     end = _align(now, period)
-    first_start = _align(end - timedelta(hours=settings.anomaly_first_lookback_hours), period)
+    first_start = _align(end - timedelta(hours=settings.maintenance.anomaly_first_lookback_hours), period)
     # One batch of 500 series at a time, start to stored state, so memory does not grow with N.
     leftover, anomalies, with_pending, points_scored, states_written = [], [], [], 0, 0
     for start in range(0, len(series), QUERIES_PER_CALL):

@@ -102,15 +102,15 @@ class PlanWriter:
 
     def upload(self, clients: Clients, key: str) -> str:
         self._file.seek(0)
-        clients("s3").upload_fileobj(self._file, clients.settings.diagnostics_bucket, key)
+        clients("s3").upload_fileobj(self._file, clients.settings.platform.diagnostics_bucket, key)
         self._file.close()
-        return f"s3://{clients.settings.diagnostics_bucket}/{key}"
+        return f"s3://{clients.settings.platform.diagnostics_bucket}/{key}"
 
 
 def read_plan(clients: Clients, key: str) -> tuple[dict, Iterator[dict]]:
     """(header, entries) of a plan file, the entries streamed from a temporary copy."""
     handle = tempfile.TemporaryFile(mode="w+b")
-    clients("s3").download_fileobj(clients.settings.diagnostics_bucket, key, handle)
+    clients("s3").download_fileobj(clients.settings.platform.diagnostics_bucket, key, handle)
     handle.seek(0)
     header = json.loads(handle.readline())
 
@@ -124,20 +124,20 @@ def read_plan(clients: Clients, key: str) -> tuple[dict, Iterator[dict]]:
 
 
 def put_json(clients: Clients, key: str, obj: dict) -> None:
-    clients("s3").put_object(Bucket=clients.settings.diagnostics_bucket, Key=key,
+    clients("s3").put_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key,
                              Body=json.dumps(obj).encode(), ContentType="application/json")
 
 
 def get_json(clients: Clients, key: str) -> dict | None:
     s3 = clients("s3")
     try:
-        return json.loads(s3.get_object(Bucket=clients.settings.diagnostics_bucket, Key=key)["Body"].read())
+        return json.loads(s3.get_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key)["Body"].read())
     except s3.exceptions.NoSuchKey:
         return None
 
 
 def delete_key(clients: Clients, key: str) -> None:
-    clients("s3").delete_object(Bucket=clients.settings.diagnostics_bucket, Key=key)
+    clients("s3").delete_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key)
 
 
 # --- approval of a plan, through the core approval store ------------------------------------------
@@ -152,8 +152,8 @@ def request_plan_approval(settings: Settings, run: RunInfo, *, target: str, acti
 
 # --- for the DAG files (no Airflow import here: plain values from the task context) ----------------
 def default_args(settings: Settings) -> dict:
-    return {"owner": "aiops", "retries": settings.task_retries,
-            "retry_delay": timedelta(seconds=settings.task_retry_delay_seconds),
+    return {"owner": "aiops", "retries": settings.airflow.task_retries,
+            "retry_delay": timedelta(seconds=settings.airflow.task_retry_delay_seconds),
             "retry_exponential_backoff": True}
 
 

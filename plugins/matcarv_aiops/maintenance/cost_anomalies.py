@@ -88,24 +88,24 @@ def slack_webhook_sender(conn_id: str) -> Callable[[dict], None]:
 
 def report(settings: Settings, clients: Clients, run: RunInfo, *, day: date,
            send: Callable[[dict], None] | None = None) -> dict:
-    send = send or slack_webhook_sender(settings.slack_webhook_conn_id)
+    send = send or slack_webhook_sender(settings.maintenance.slack_webhook_conn_id)
     anomalies = fetch_anomalies(clients, day)
     key = f"reports/cost-anomalies/{day.isoformat()}.json"
-    uri = f"s3://{settings.diagnostics_bucket}/{key}"
+    uri = f"s3://{settings.platform.diagnostics_bucket}/{key}"
     document = {"date": day.isoformat(), "generatedAt": iso_utc(), "runId": run.run_id, "count": len(anomalies),
                 "totalImpact": round(sum(_impact(a) for a in anomalies), 2),
                 "anomalies": sorted(anomalies, key=_impact, reverse=True)}
-    clients("s3").put_object(Bucket=settings.diagnostics_bucket, Key=key, ContentType="application/json",
+    clients("s3").put_object(Bucket=settings.platform.diagnostics_bucket, Key=key, ContentType="application/json",
                              Body=json.dumps(document, default=str, indent=1).encode())
     ddb = clients("dynamodb")
     marker = {"pk": {"S": f"cost-report#{day.isoformat()}"}}
-    posted = ddb.get_item(TableName=settings.state_table, Key=marker, ConsistentRead=True).get("Item")
+    posted = ddb.get_item(TableName=settings.platform.state_table, Key=marker, ConsistentRead=True).get("Item")
     if not posted:
-        send(slack_message(anomalies, day, uri, settings.cost_report_top_anomalies))
-        ddb.put_item(TableName=settings.state_table, Item={**marker, "postedAt": {"S": iso_utc()},
+        send(slack_message(anomalies, day, uri, settings.maintenance.cost_report_top_anomalies))
+        ddb.put_item(TableName=settings.platform.state_table, Item={**marker, "postedAt": {"S": iso_utc()},
                                                             "runId": {"S": run.run_id}})
     audit_writer(settings).write_batch([audit(
-        run, key=f"{day.isoformat()}|report", target=f"arn:aws:s3:::{settings.diagnostics_bucket}/{key}",
+        run, key=f"{day.isoformat()}|report", target=f"arn:aws:s3:::{settings.platform.diagnostics_bucket}/{key}",
         action=(f"cost anomaly report for {day.isoformat()}: {len(anomalies)} anomalies, total impact "
                 f"${document['totalImpact']:,.2f}; " + ("posted to Slack" if not posted else
                                                          f"already posted to Slack at {posted['postedAt']['S']}")),

@@ -37,7 +37,7 @@ _RECOVERY_CHUNK = 200  # snapshot ids per DescribeSnapshots filter
 
 
 def _prefix(settings: Settings) -> str:
-    return f"maintenance/{JOB}/{settings.region}"
+    return f"maintenance/{JOB}/{settings.platform.region}"
 
 
 def _pointer_key(settings: Settings) -> str:
@@ -101,12 +101,12 @@ def _ami_snapshots(clients: Clients) -> set[str]:
 
 
 def _arn(settings: Settings, snapshot: dict) -> str:
-    return f"arn:aws:ec2:{settings.region}:{snapshot.get('OwnerId', '')}:snapshot/{snapshot['SnapshotId']}"
+    return f"arn:aws:ec2:{settings.platform.region}:{snapshot.get('OwnerId', '')}:snapshot/{snapshot['SnapshotId']}"
 
 
 def _skip_reason(settings: Settings, snapshot: dict, tags: dict[str, str], ami_snapshots: set[str],
                  safety: SafetyStore) -> str | None:
-    target = Target(arn=_arn(settings, snapshot), resource_id=snapshot["SnapshotId"], region=settings.region,
+    target = Target(arn=_arn(settings, snapshot), resource_id=snapshot["SnapshotId"], region=settings.platform.region,
                     account=snapshot.get("OwnerId", ""))
     if is_production(target, tags, settings):
         return "production"
@@ -126,7 +126,7 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
     rules = recycle_bin_rules(clients)
     ami_snapshots = _ami_snapshots(clients)
     safety = SafetyStore(settings)
-    cutoff = now - timedelta(days=settings.snapshot_retention_days)
+    cutoff = now - timedelta(days=settings.maintenance.snapshot_retention_days)
     writer = PlanWriter({"job": JOB, "runId": run.run_id, "createdAt": iso_utc(now), "cutoff": iso_utc(cutoff),
                          "dryRun": dry_run})
     skipped: dict[str, int] = {}
@@ -178,8 +178,8 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
         return summary
     if uncovered:
         summary["approval"] = request_plan_approval(
-            settings, run, target=f"arn:aws:ec2:{settings.region}::snapshot/*",
-            action=f"delete {uncovered} EBS snapshots older than {settings.snapshot_retention_days} days "
+            settings, run, target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
+            action=f"delete {uncovered} EBS snapshots older than {settings.maintenance.snapshot_retention_days} days "
                    f"that no Recycle Bin rule covers (plan: {plan_uri})",
             plan_uri=plan_uri, rollback=_rollback({}),
             why="deleting data that no Recycle Bin rule keeps cannot be undone")
@@ -216,7 +216,7 @@ def _deleted_record(settings: Settings, run: RunInfo, entry: dict, operator: str
     return audit(run, key=f"{entry['id']}|delete", target=entry["arn"],
                  action=f"deleted EBS snapshot {entry['id']} of {entry['volumeId'] or 'unknown volume'} "
                         f"({entry['sizeGiB']} GiB, started {entry['startTime']}), older than "
-                        f"{settings.snapshot_retention_days} days{note}",
+                        f"{settings.maintenance.snapshot_retention_days} days{note}",
                  outcome=Outcome.SUCCESS, rollback=_rollback(entry), operator=operator)
 
 
@@ -230,7 +230,7 @@ def execute(settings: Settings, clients: Clients, run: RunInfo, summary: dict, d
     writer = audit_writer(settings)
     if summary["needs_approval"] and not approved:
         verdict = decision["decision"] if decision else "not decided"
-        writer.write_batch([audit(run, key=f"{run.run_id}|approval", target=f"arn:aws:ec2:{settings.region}::snapshot/*",
+        writer.write_batch([audit(run, key=f"{run.run_id}|approval", target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
                                   action=f"did not delete {summary['needs_approval']} EBS snapshots without a "
                                          f"Recycle Bin rule: approval {verdict} (plan {summary['plan_uri']})",
                                   outcome=Outcome.SKIPPED, rollback="nothing changed",

@@ -45,17 +45,17 @@ def _deactivated_pk(key_id: str) -> str:
 
 
 def _secret_name(settings: Settings, user: str) -> str:
-    return f"{settings.access_key_secret_prefix}{user}"
+    return f"{settings.maintenance.access_key_secret_prefix}{user}"
 
 
 def _deactivation_times(clients: Clients, settings: Settings, key_ids: list[str]) -> dict[str, str]:
     keys = [{"pk": {"S": _deactivated_pk(k)}} for k in key_ids]
     return {item["pk"]["S"].split("#", 1)[1]: item["deactivatedAt"]["S"]
-            for item in batch_get(clients("dynamodb"), settings.state_table, keys)}
+            for item in batch_get(clients("dynamodb"), settings.platform.state_table, keys)}
 
 
 def _deactivated_item(key_id: str, user: str, when: datetime, settings: Settings) -> dict:
-    ttl = when + timedelta(days=settings.access_key_grace_days + 365)
+    ttl = when + timedelta(days=settings.maintenance.access_key_grace_days + 365)
     return {"pk": {"S": _deactivated_pk(key_id)}, "user": {"S": user}, "deactivatedAt": {"S": iso_utc(when)},
             "ttl": {"N": str(int(ttl.timestamp()))}}
 
@@ -111,13 +111,13 @@ class _Rotator:
                             f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
                             Outcome.FAILURE, "re-activate the old key if it was deactivated: aws iam update-access-key "
                             f"--user-name {user['UserName']} --status Active --access-key-id <old key>")
-        batch_put(self.clients("dynamodb"), self.settings.state_table, self.deactivations)
+        batch_put(self.clients("dynamodb"), self.settings.platform.state_table, self.deactivations)
         self.deactivations = []
         audit_writer(self.settings).write_batch(self.records)
         self.records = []
 
     def _old_active(self, keys: list[dict]) -> dict | None:
-        cutoff = self.now - timedelta(days=self.settings.access_key_max_age_days)
+        cutoff = self.now - timedelta(days=self.settings.maintenance.access_key_max_age_days)
         old = [k for k in keys if k["Status"] == "Active" and k["CreateDate"] < cutoff]
         return min(old, key=lambda k: k["CreateDate"]) if old else None
 
@@ -129,7 +129,7 @@ class _Rotator:
             if key["AccessKeyId"] not in since:  # deactivated by someone else: the grace period starts now
                 self.deactivations.append(_deactivated_item(key["AccessKeyId"], name, self.now, self.settings))
             elif datetime.fromisoformat(since[key["AccessKeyId"]].replace("Z", "+00:00")) \
-                    <= self.now - timedelta(days=self.settings.access_key_grace_days):
+                    <= self.now - timedelta(days=self.settings.maintenance.access_key_grace_days):
                 self.counts["grace_expired"] += 1
                 self.deletion_plan.add({"user": name, "arn": user["Arn"], "keyId": key["AccessKeyId"],
                                         "deactivatedAt": since[key["AccessKeyId"]]})
@@ -163,7 +163,7 @@ class _Rotator:
                    "so a human must retire one first")
             self.record(user, f"{name}|{old['AccessKeyId']}|two-keys|{self.run.run_id}",
                         f"did not rotate {name}'s key {old['AccessKeyId']} (older than "
-                        f"{self.settings.access_key_max_age_days} days): the user already has two keys "
+                        f"{self.settings.maintenance.access_key_max_age_days} days): the user already has two keys "
                         f"(IAM allows no third); {why}", Outcome.SKIPPED, "nothing changed")
 
     def _secret_key_id(self, user: str) -> str | None:
@@ -206,7 +206,7 @@ class _Rotator:
         self.record(user, f"{name}|{old_key_id}|deactivate",
                     f"deactivated access key {old_key_id} of {name} (replaced by {new_key_id or 'a new key'}, "
                     f"in secret {_secret_name(self.settings, name)}); deleted after "
-                    f"{self.settings.access_key_grace_days} days inactive, with approval",
+                    f"{self.settings.maintenance.access_key_grace_days} days inactive, with approval",
                     Outcome.SUCCESS, f"aws iam update-access-key --user-name {name} --access-key-id {old_key_id} "
                                      "--status Active")
         if name in self.interrupted:
@@ -245,7 +245,7 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
         summary["deletion_plan"] = {"key": key, "uri": uri, "count": count}
         summary["approval"] = request_plan_approval(
             settings, run, target="arn:aws:iam:::user/*",
-            action=f"delete {count} IAM access keys inactive for more than {settings.access_key_grace_days} days "
+            action=f"delete {count} IAM access keys inactive for more than {settings.maintenance.access_key_grace_days} days "
                    f"(plan: {uri})", plan_uri=uri, rollback="none: a deleted access key cannot be restored",
             why="deleting an access key cannot be undone")
     return summary

@@ -50,14 +50,14 @@ def _item(finding: dict, synced_at: str) -> dict:
 
 
 def read_watermark(settings: Settings, clients: Clients) -> str:
-    item = clients("dynamodb").get_item(TableName=settings.state_table, Key={"pk": {"S": WATERMARK_PK}},
+    item = clients("dynamodb").get_item(TableName=settings.platform.state_table, Key={"pk": {"S": WATERMARK_PK}},
                                         ConsistentRead=True).get("Item")
     return item["updatedAt"]["S"] if item else EPOCH
 
 
 def _write(clients: Clients, settings: Settings, items: list[dict]) -> None:
     try:
-        batch_put(clients("dynamodb"), settings.findings_table, items)
+        batch_put(clients("dynamodb"), settings.platform.findings_table, items)
     except UnprocessedError as exc:
         raise JobFailed(f"{exc}; the watermark stays where it was") from exc
 
@@ -87,10 +87,10 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime) -
         if not token:
             break
     if newest != watermark:
-        clients("dynamodb").put_item(TableName=settings.state_table, Item={
+        clients("dynamodb").put_item(TableName=settings.platform.state_table, Item={
             "pk": {"S": WATERMARK_PK}, "updatedAt": {"S": newest}, "runId": {"S": run.run_id},
             "syncedAt": {"S": iso_utc()}})
-    table_arn = f"arn:aws:dynamodb:{settings.region}::table/{settings.findings_table}"
+    table_arn = f"arn:aws:dynamodb:{settings.platform.region}::table/{settings.platform.findings_table}"
     audit_writer(settings).write_batch([audit(
         run, key=f"{run.run_id}|sync", target=table_arn,
         action=f"upserted {written} Security Hub findings updated from {watermark} to {until} "

@@ -86,7 +86,7 @@ def collect_diagnostics(run: RunState) -> Execution:
                              f"(looked at {[p for spec in entry.targets for p in spec.paths]})")
     else:
         try:
-            target = Target.from_arn(request.target, default_region=settings.region)
+            target = Target.from_arn(request.target, default_region=settings.platform.region)
         except ValueError as exc:
             raise StepFailed(f"bad request, nothing done: target: {exc}") from None
     execution_id = request.execution_id(entry.id, run.run_id)
@@ -99,7 +99,7 @@ def collect_diagnostics(run: RunState) -> Execution:
     execution = Execution(
         execution_id=execution_id, remediation=entry.id, dag_id=run.dag_id, run_id=run.run_id, target=target,
         dry_run=request.dry_run, trigger=_trigger_json(request, run.dag_id, run.run_id),
-        diagnostics_uri=f"s3://{settings.diagnostics_bucket}/{key}", production=False, state=None,
+        diagnostics_uri=f"s3://{settings.platform.diagnostics_bucket}/{key}", production=False, state=None,
     )
     handler = get_remediation(entry.id)
     ctx = _context(run, execution)
@@ -110,7 +110,7 @@ def collect_diagnostics(run: RunState) -> Execution:
         if handler.check_eligibility(ctx, state) is None:  # a plan only where there is something to do
             execution.plan = handler.plan(ctx, state)
     hub_client("s3", settings).put_object(
-        Bucket=settings.diagnostics_bucket, Key=key, ContentType="application/json",
+        Bucket=settings.platform.diagnostics_bucket, Key=key, ContentType="application/json",
         Body=json.dumps({"executionId": execution_id, "remediation": entry.id, "target": target.arn,
                          "collectedAt": iso_utc(), "exists": state is not None, "state": state,
                          "trigger": json.loads(execution.trigger)}, default=str, indent=2).encode(),

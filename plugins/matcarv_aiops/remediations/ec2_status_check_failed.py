@@ -87,10 +87,10 @@ class Ec2StatusCheckFailed(Remediation):
         retried task cannot start it twice."""
         from matcarv_aiops.ssm.service import automation_client, to_ssm_parameters
 
-        parameters = {"InstanceId": state["instance_id"], "DiagnosticsBucket": ctx.settings.diagnostics_bucket,
+        parameters = {"InstanceId": state["instance_id"], "DiagnosticsBucket": ctx.settings.platform.diagnostics_bucket,
                       "ExecutionId": ctx.execution_id}
-        if ctx.settings.ssm_automation_role_arn:
-            parameters["AutomationAssumeRole"] = ctx.settings.ssm_automation_role_arn.format(account=ctx.target.account)
+        if ctx.settings.ssm.ssm_automation_role_arn:
+            parameters["AutomationAssumeRole"] = ctx.settings.ssm.ssm_automation_role_arn.format(account=ctx.target.account)
         client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=ctx.settings)
         started = client.start_automation_execution(
             DocumentName=ctx.entry.ssm_document, Parameters=to_ssm_parameters(parameters), ClientToken=ctx.execution_id)

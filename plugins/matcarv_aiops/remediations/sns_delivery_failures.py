@@ -108,7 +108,7 @@ class SnsDeliveryFailures(Remediation):
 
     def _own_topic(self, ctx, state) -> bool:
         settings = ctx.settings
-        return state["topic_arn"] == settings.sns_topic_arn or state["topic"] == settings.sns_topic_name
+        return state["topic_arn"] == settings.platform.sns_topic_arn or state["topic"] == settings.platform.sns_topic_name
 
     def check_eligibility(self, ctx, state):
         if self._own_topic(ctx, state):

@@ -97,9 +97,9 @@ def run_run(args) -> int:
     except EmulatorUnavailable as exc:
         raise UsageError(str(exc)) from None
     runner = local.LocalAutomationRunner(
-        poll_interval=settings.ssm_poll_seconds if args.poll_seconds is None else args.poll_seconds,
-        retry_delay=settings.ssm_retry_seconds if args.retry_seconds is None else args.retry_seconds,
-        region=settings.region)
+        poll_interval=settings.ssm.ssm_poll_seconds if args.poll_seconds is None else args.poll_seconds,
+        retry_delay=settings.ssm.ssm_retry_seconds if args.retry_seconds is None else args.retry_seconds,
+        region=settings.platform.region)
     cancel = threading.Event()
     # Ctrl-C / SIGTERM cancel the execution the way StopAutomationExecution does: onCancel handlers run.
     previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

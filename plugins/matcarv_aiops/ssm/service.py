@@ -27,7 +27,7 @@ INELIGIBLE_FROM = "EligibilityCheck"
 
 def documents_dir(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
-    return Path(settings.ssm_documents_dir) if settings.ssm_documents_dir else REPO_DOCUMENTS_DIR
+    return Path(settings.ssm.ssm_documents_dir) if settings.ssm.ssm_documents_dir else REPO_DOCUMENTS_DIR
 
 
 def document_path(name_or_path: str | Path, settings: Settings | None = None) -> Path:
@@ -79,7 +79,7 @@ def emulator():
 
 
 def resolve_backend(backend: str | None, settings: Settings | None = None) -> str:
-    chosen = backend or (settings or get_settings()).ssm_backend
+    chosen = backend or (settings or get_settings()).ssm.ssm_backend
     if chosen not in BACKENDS:
         raise ValueError(f"SSM backend {chosen!r} is not one of {', '.join(BACKENDS)} (AIOPS_SSM_BACKEND)")
     return chosen
@@ -96,7 +96,7 @@ def automation_client(backend: str | None = None, *, aws_client_factory: Callabl
         return aws_client_factory()
     import boto3
 
-    return boto3.session.Session().client("ssm", region_name=settings.region)
+    return boto3.session.Session().client("ssm", region_name=settings.platform.region)
 
 
 def failure_message(execution: dict[str, Any]) -> str:
@@ -153,4 +153,4 @@ def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = N
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"SSM automation {execution_id} still {execution['AutomationExecutionStatus']} "
                                f"after {timeout} seconds")
-        time.sleep(settings.ssm_poll_seconds)
+        time.sleep(settings.ssm.ssm_poll_seconds)
