@@ -34,11 +34,16 @@ def default_data_dir() -> Path:
     return REPO.parent / "shared/data/nab"
 
 
-def load_corpus(data_dir: Path) -> tuple[dict, dict]:
-    """(corpus, values): corpus[name] = (timestamps, windows), values[name] = the series."""
+def load_corpus(data_dir: Path, categories=None) -> tuple[dict, dict]:
+    """(corpus, values): corpus[name] = (timestamps, windows), values[name] = the series.
+
+    ``categories``: the folders to load (e.g. ``("realAWSCloudwatch",)``); None: every file listed.
+    """
     windows = json.loads((data_dir / "combined_windows.json").read_text())
     corpus, values = {}, {}
     for name in sorted(windows):
+        if categories is not None and name.split("/", 1)[0] not in categories:
+            continue
         with open(data_dir / name, newline="") as handle:
             rows = list(csv.DictReader(handle))
         timestamps = [row["timestamp"] for row in rows]
@@ -64,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES))
     parser.add_argument("--params", type=json.loads, default=None, help="JSON keyword arguments for the detector")
     parser.add_argument("--per-file", action="store_true")
+    parser.add_argument("--category", action="append", help="repeatable; default: realAWSCloudwatch")
     args = parser.parse_args(argv)
 
-    corpus, values = load_corpus(args.data or default_data_dir())
+    corpus, values = load_corpus(args.data or default_data_dir(), args.category or ["realAWSCloudwatch"])
     print(f"{len(corpus)} files, {sum(len(w) for _, w in corpus.values())} windows, "
           f"{sum(len(v) for v in values.values())} points; profile {args.profile}\n")
     print(f"| detector | NAB {args.profile} score | TP | FP | FN | threshold | seconds |")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not (DATA / "combined_windows.json").exists(), r
 
 
 def test_model_scores_70_and_beats_both_baselines():
-    corpus, values = load_corpus(DATA)
+    corpus, values = load_corpus(DATA, ["realAWSCloudwatch"])
     assert len(corpus) == 17 and sum(len(w) for _, w in corpus.values()) == 30
     model, _ = evaluate("matcarv", corpus, values)
     gaussian, _ = evaluate("windowed_gaussian", corpus, values)
