@@ -57,7 +57,7 @@ QUIET = "artificialNoAnomaly"
 # The fixed grids LOCO chooses from. Small on purpose: with three folds, a large grid would fit the
 # training categories' noise.
 GRIDS: dict[str, dict[str, Sequence]] = {
-    "matcarv": {},
+    "matcarv": {"window": (144, 288), "short": (6, 12)},
     "week_novelty": {"window": (144, 288), "short": (6, 12)},
     "windowed_gaussian": {"window": (288, 1000)},
     "rolling_median_mad": {"window": (288, 1000)},

@@ -1,4 +1,4 @@
-"""The model: how far a point goes beyond the series' own extremes of the past week.
+"""The previous model (``week_novelty``, 2024 to issue 16): how far a point goes beyond the series' own extremes of the past week.
 
 Scored causally, one point at a time, from a small state (a day of values and a few maxima per day).
 
@@ -36,8 +36,8 @@ from matcarv_aiops.anomaly.base import Detector, sorted_median
 FEATURES = ("spike_up", "spike_down", "level_up", "level_down")
 
 
-class NoveltyDetector(Detector):
-    name = "matcarv"
+class WeekNoveltyDetector(Detector):
+    name = "week_novelty"
     version = 1
 
     def __init__(
