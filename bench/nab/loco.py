@@ -37,6 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
+from matcarv_aiops.anomaly import make_detector  # noqa: E402
+
 from bench.nab.nab_score import (  # noqa: E402
     NO_DETECTION_THRESHOLD,
     PROFILES,
@@ -49,7 +51,6 @@ from bench.nab.nab_score import (  # noqa: E402
     sweep_rows,
 )
 from bench.nab.run import default_data_dir, load_corpus  # noqa: E402
-from matcarv_aiops.anomaly import make_detector  # noqa: E402
 
 CATEGORIES = ("realAWSCloudwatch", "realKnownCause", "artificialWithAnomaly")
 QUIET = "artificialNoAnomaly"
@@ -65,7 +66,7 @@ GRIDS: dict[str, dict[str, Sequence]] = {
 
 
 def grid_params(grid: dict[str, Sequence]) -> list[dict]:
-    return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def category_of(name: str) -> str:
@@ -171,7 +172,7 @@ def false_alarms(detector: str, corpus: dict, values: dict, threshold: float, pa
             continue
         scores = model.score_series(values[name])[0]
         index = {ts: i for i, ts in enumerate(timestamps)}
-        inside = set()
+        inside: set[int] = set()
         for first, last in windows:
             inside.update(range(index[first], index[last] + 1))
         start = int(probation_length(len(timestamps)))

@@ -21,8 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
-from bench.nab.nab_score import PROFILES, score_detector  # noqa: E402
 from matcarv_aiops.anomaly import DETECTORS, make_detector  # noqa: E402
+
+from bench.nab.nab_score import PROFILES, score_detector  # noqa: E402
 
 DEFAULT_DETECTORS = ("matcarv", "windowed_gaussian", "rolling_median_mad")
 
@@ -54,7 +55,8 @@ def load_corpus(data_dir: Path, categories=None) -> tuple[dict, dict]:
     return corpus, values
 
 
-def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "standard", params: dict | None = None):
+def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "standard",
+             params: dict | None = None):
     detector = make_detector(detector_name, **(params or {}))
     started = time.perf_counter()
     scores = {name: detector.score_series(series)[0] for name, series in values.items()}
@@ -64,10 +66,13 @@ def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "sta
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None, help="the NAB corpus folder (combined_windows.json)")
-    parser.add_argument("--detector", action="append", choices=sorted(DETECTORS), help="repeatable; default: all")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the NAB corpus folder (combined_windows.json)")
+    parser.add_argument("--detector", action="append", choices=sorted(DETECTORS),
+                        help="repeatable; default: all")
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES))
-    parser.add_argument("--params", type=json.loads, default=None, help="JSON keyword arguments for the detector")
+    parser.add_argument("--params", type=json.loads, default=None,
+                        help="JSON keyword arguments for the detector")
     parser.add_argument("--per-file", action="store_true")
     parser.add_argument("--category", action="append", help="repeatable; default: realAWSCloudwatch")
     args = parser.parse_args(argv)
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         for report in reports:
             print(f"\n{report.detector} per file (raw score, TP/FP/FN):")
             for name, result in report.per_file.items():
-                print(f"  {name.split('/')[-1]:45s} {result.score:+7.3f}  {result.tp}/{result.fp}/{result.fn}")
+                counts = f"{result.tp}/{result.fp}/{result.fn}"
+                print(f"  {name.split('/')[-1]:45s} {result.score:+7.3f}  {counts}")
     return 0
 
 

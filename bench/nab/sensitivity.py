@@ -14,11 +14,13 @@ import itertools
 import sys
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "plugins"), str(Path(__file__).resolve().parents[2])]
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+
+from matcarv_aiops.anomaly import make_detector  # noqa: E402
 
 from bench.nab.nab_score import score_detector  # noqa: E402
 from bench.nab.run import default_data_dir, load_corpus  # noqa: E402
-from matcarv_aiops.anomaly import make_detector  # noqa: E402
 
 GRID = {"signed": (True, False), "window": (144, 288, 576), "short": (6, 12, 24)}
 
@@ -30,7 +32,7 @@ def main() -> int:
     print("| signed | window | short | all 17 | half A | half B | TP | FP | FN |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for combo in itertools.product(*GRID.values()):
-        params = dict(zip(GRID, combo))
+        params = dict(zip(GRID, combo, strict=True))
         detector = make_detector("matcarv", **params)
         scores = {name: detector.score_series(series)[0] for name, series in values.items()}
         whole = score_detector("matcarv", corpus, scores)

@@ -7,7 +7,6 @@ import io
 import math
 
 import pytest
-
 from matcarv_aiops.cli import main
 
 
@@ -73,9 +72,10 @@ def test_missing_file_and_bad_state(tmp_path, capsys):
     write_series(tmp_path / "cpu.csv", 20)
     (tmp_path / "state.json").write_text('{"detector": "windowed_gaussian", "version": 1, "buffer": [], '
                                          '"mean": 0.0, "m2": 0.0}')
-    assert main(["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]) == 2
+    resume = ["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]
+    assert main(resume) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not matcarv" in err
     (tmp_path / "state.json").write_text("{nope")
-    assert main(["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]) == 2
+    assert main(resume) == 2
     assert "is not JSON" in capsys.readouterr().err

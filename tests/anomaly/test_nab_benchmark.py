@@ -13,8 +13,10 @@ from bench.nab.loco import CATEGORIES, run_loco
 from bench.nab.run import default_data_dir, load_corpus
 
 DATA = default_data_dir()
-pytestmark = [pytest.mark.skipif(not (DATA / "combined_windows.json").exists(), reason="NAB corpus not present"),
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.skipif(not (DATA / "combined_windows.json").exists(), reason="NAB corpus not present"),
+    pytest.mark.slow,
+]
 
 
 def mean(values):

@@ -38,4 +38,7 @@ def score_series(values, state=None, detector: str = DEFAULT_DETECTOR):
     return make_detector(detector).score_series(values, state)
 
 
-__all__ = ["ALERT_THRESHOLD", "DETECTORS", "DEFAULT_DETECTOR", "Detector", "SeriesState", "StateError", "make_detector", "score_series"]
+__all__ = [
+    "ALERT_THRESHOLD", "DEFAULT_DETECTOR", "DETECTORS", "Detector", "SeriesState", "StateError",
+    "make_detector", "score_series",
+]

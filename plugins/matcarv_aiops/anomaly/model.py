@@ -74,7 +74,7 @@ class NoveltyDetector(Detector):
         rest_margin: float = 1.5,
         record_gate: bool = True,
     ):
-        if not (1 <= short <= window) or period < 1 or block < 1 or not (1 <= min_blocks <= blocks) or rest < 0:
+        if not (1 <= short <= window and 1 <= min_blocks <= blocks) or min(period, block) < 1 or rest < 0:
             raise ValueError("need 1 <= short <= window, period >= 1, block >= 1, 1 <= min_blocks <= blocks, "
                              "rest >= 0")
         self.window = window
@@ -124,7 +124,8 @@ class NoveltyDetector(Detector):
         window, short, period, block = self.window, self.short, self.period, self.block
         seasonal, rel, floor_share = self.seasonal, self.min_relative_scale, self.spread_floor
         min_blocks, repeat = self.min_blocks, self.repeat_factor
-        rest, rest_level, rest_factor, rest_margin = self.rest, self.rest_level, self.rest_factor, self.rest_margin
+        rest, rest_level = self.rest, self.rest_level
+        rest_factor, rest_margin = self.rest_factor, self.rest_margin
         history: deque[float] = deque(fields["history"], maxlen=self.history)
         ordered = sorted(list(history)[-window:])
         recent = deque(list(history)[len(history) - (short - 1):] if short > 1 else [], maxlen=short)

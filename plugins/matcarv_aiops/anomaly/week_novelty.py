@@ -1,4 +1,5 @@
-"""The previous model (``week_novelty``, 2024 to issue 16): how far a point goes beyond the series' own extremes of the past week.
+"""The previous model (``week_novelty``, the default until issue 16): how far a point goes beyond the
+series' own extremes of the past week.
 
 Scored causally, one point at a time, from a small state (a day of values and a few maxima per day).
 
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from matcarv_aiops.anomaly.base import Detector, sorted_median
 
