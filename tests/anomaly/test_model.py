@@ -30,10 +30,10 @@ def test_planted_spike_and_level_shift_score_high_and_the_normal_days_do_not_ale
     scores, _ = score_series(values)
     assert scores[2000] > 0.9
     assert max(scores[2500:2512]) > 0.9
-    # Three days learn the series' daily extremes: no score before, and no alert on the normal days after
+    # Two days learn the series' daily extremes: no score before, and no alert on the normal days after
     # (the nightly spikes included).
-    assert scores[:3 * DAY] == [0.0] * (3 * DAY)
-    assert all(scores[i] < ALERT_THRESHOLD for i in range(3 * DAY, 2000))
+    assert scores[:2 * DAY] == [0.0] * (2 * DAY)
+    assert all(scores[i] < ALERT_THRESHOLD for i in range(2 * DAY, 2000))
 
 
 def test_a_missing_daily_peak_alerts_though_every_value_is_in_range():

@@ -63,7 +63,7 @@ class NoveltyDetector(Detector):
         period: int = 288,
         block: int = 288,
         blocks: int = 28,
-        min_blocks: int = 3,
+        min_blocks: int = 2,
         seasonal: bool = True,
         spread_floor: float = 0.1,
         repeat_factor: float = 0.5,
@@ -73,8 +73,9 @@ class NoveltyDetector(Detector):
         rest_factor: float = 0.0,
         rest_margin: float = 1.5,
         record_gate: bool = True,
+        season_min_blocks: int = 3,
     ):
-        if not (1 <= short <= window and 1 <= min_blocks <= blocks) or min(period, block) < 1 or rest < 0:
+        if not (1 <= short <= window and 1 <= min_blocks <= blocks and 1 <= season_min_blocks <= blocks) or min(period, block) < 1 or rest < 0:
             raise ValueError("need 1 <= short <= window, period >= 1, block >= 1, 1 <= min_blocks <= blocks, "
                              "rest >= 0")
         self.window = window
@@ -94,6 +95,7 @@ class NoveltyDetector(Detector):
         self.rest_factor = rest_factor
         self.rest_margin = rest_margin
         self.record_gate = record_gate
+        self.season_min_blocks = season_min_blocks
         self.history = max(window, 2 * period if seasonal else 0)
 
     def initial_fields(self) -> dict[str, Any]:
@@ -133,7 +135,8 @@ class NoveltyDetector(Detector):
         seen, in_block = fields["seen"], fields["in_block"]
         finished = [deque(maxima, maxlen=self.blocks) for maxima in fields["block_maxima"]]
         calibration = [_location_scale(maxima, floor_share) for maxima in finished]
-        ready = [len(maxima) >= min_blocks for maxima in finished]
+        needed = [min_blocks if i < SEASONAL else self.season_min_blocks for i in range(len(FEATURES))]
+        ready = [len(maxima) >= need for maxima, need in zip(finished, needed, strict=True)]
         record_gate = self.record_gate
         records = [max(maxima, default=0.0) for maxima in finished]
         current = list(fields["current_maxima"])
@@ -195,7 +198,7 @@ class NoveltyDetector(Detector):
                     if i < SEASONAL or seasonal_complete:
                         maxima.append(current[i])
                         calibration[i] = _location_scale(maxima, floor_share)
-                        ready[i] = len(maxima) >= min_blocks
+                        ready[i] = len(maxima) >= needed[i]
                         records[i] = max(maxima)
                 current = [0.0] * count
                 in_block = 0
