@@ -75,9 +75,10 @@ class NoveltyDetector(Detector):
         record_gate: bool = True,
         season_min_blocks: int = 3,
     ):
-        if not (1 <= short <= window and 1 <= min_blocks <= blocks and 1 <= season_min_blocks <= blocks) or min(period, block) < 1 or rest < 0:
-            raise ValueError("need 1 <= short <= window, period >= 1, block >= 1, 1 <= min_blocks <= blocks, "
-                             "rest >= 0")
+        if not (1 <= short <= window and min(min_blocks, season_min_blocks) >= 1
+                and max(min_blocks, season_min_blocks) <= blocks) or min(period, block) < 1 or rest < 0:
+            raise ValueError("need 1 <= short <= window, period >= 1, block >= 1, rest >= 0 and "
+                             "1 <= min_blocks, season_min_blocks <= blocks")
         self.window = window
         self.short = short
         self.period = period
