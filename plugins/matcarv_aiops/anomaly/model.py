@@ -19,8 +19,11 @@ per feature per day for four weeks).
    typical daily extreme, 2 for one spread beyond it. A bursty series whose daily extremes vary a lot
    needs a larger deviation than a steady one, and the unit drops out, so one threshold serves every
    series (the calibration idea of HTM's anomaly likelihood, applied to daily extremes). A deviation
-   no larger than one already seen in the block in progress counts ``repeat_factor`` of its excess.
-   A feature scores only once it has ``min_blocks`` finished blocks.
+   no larger than one already seen in the block in progress, or in any kept block (``record_gate``),
+   counts ``repeat_factor`` of its excess: what the series has done before is less novel. The point
+   deviations score once they have ``min_blocks`` finished blocks (two days), the seasonal ones once
+   they have ``season_min_blocks`` (they start a day later: three days). A deviation under
+   ``min_deviation`` times the baseline does not count at all (ARTime ignores changes under 10 %).
 3. The score is ``novelty / (1 + novelty)`` for the most novel deviation, in [0, 1); 0.5 means "a
    typical daily extreme".
 4. One alarm per event (ARTime's and contextOSE's masking after a detection): a point whose novelty
@@ -74,6 +77,7 @@ class NoveltyDetector(Detector):
         rest_margin: float = 1.5,
         record_gate: bool = True,
         season_min_blocks: int = 3,
+        min_deviation: float = 0.1,
     ):
         if not (1 <= short <= window and min(min_blocks, season_min_blocks) >= 1
                 and max(min_blocks, season_min_blocks) <= blocks) or min(period, block) < 1 or rest < 0:
@@ -97,6 +101,7 @@ class NoveltyDetector(Detector):
         self.rest_margin = rest_margin
         self.record_gate = record_gate
         self.season_min_blocks = season_min_blocks
+        self.min_deviation = min_deviation
         self.history = max(window, 2 * period if seasonal else 0)
 
     def initial_fields(self) -> dict[str, Any]:
@@ -138,7 +143,7 @@ class NoveltyDetector(Detector):
         calibration = [_location_scale(maxima, floor_share) for maxima in finished]
         needed = [min_blocks if i < SEASONAL else self.season_min_blocks for i in range(len(FEATURES))]
         ready = [len(maxima) >= need for maxima, need in zip(finished, needed, strict=True)]
-        record_gate = self.record_gate
+        record_gate, min_deviation = self.record_gate, self.min_deviation
         records = [max(maxima, default=0.0) for maxima in finished]
         current = list(fields["current_maxima"])
         rest_left, rest_novelty = fields["rest_left"], fields["rest_novelty"]
@@ -168,10 +173,11 @@ class NoveltyDetector(Detector):
                               season_level if season_level > 0 else 0.0,
                               -season_level if season_level < 0 else 0.0)
                 floor = rel * abs(baseline) + 1e-12
+                least = min_deviation * abs(baseline)
                 novelty = 0.0
                 for i in range(count):
                     deviation = deviations[i]
-                    if deviation > 0.0 and ready[i]:
+                    if deviation > least and ready[i]:
                         location, scale = calibration[i]
                         excess = (deviation - location) / (scale if scale > floor else floor)
                         if deviation <= current[i] or (record_gate and deviation <= records[i]):
