@@ -30,10 +30,23 @@ def test_planted_spike_and_level_shift_score_high_and_the_normal_days_do_not_ale
     scores, _ = score_series(values)
     assert scores[2000] > 0.9
     assert max(scores[2500:2512]) > 0.9
-    # Two days learn the series' daily extremes: no score before, and no alert on the normal days after
-    # (the nightly spikes included).
+    # The first days learn the series' daily extremes: nothing on them scores (no value goes far outside
+    # the first day's range), and no alert on the normal days after (the nightly spikes included).
     assert scores[:2 * DAY] == [0.0] * (2 * DAY)
     assert all(scores[i] < ALERT_THRESHOLD for i in range(2 * DAY, 2000))
+
+
+def test_on_the_second_day_only_a_value_far_outside_the_first_days_range_alerts():
+    values = noisy_series(2 * DAY)
+    assert max(score_series(values)[0]) == 0.0
+    far = list(values)
+    far[DAY + 20] = max(values[:DAY]) + 3 * (max(values[:DAY]) - min(values[:DAY]))
+    scores, _ = score_series(far)
+    assert scores[DAY + 20] >= ALERT_THRESHOLD
+    assert max(scores[:DAY + 20]) == 0.0
+    early = list(values)
+    early[DAY - 20] = far[DAY + 20]  # on the first day nothing is scored at all
+    assert max(score_series(early)[0][:DAY]) == 0.0
 
 
 def test_a_missing_daily_peak_alerts_though_every_value_is_in_range():

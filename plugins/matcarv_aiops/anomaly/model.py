@@ -5,7 +5,7 @@ per feature per day for four weeks).
 
 1. Deviations, each one-sided (up and down apart, so a CPU that spikes up every night still alerts
    when it drops), from two references:
-   - the recent past: the median of the last ``window`` points (12 hours at 5 minutes);
+   - the recent past: the median of the last ``window`` points (a day at 5 minutes);
      ``spike`` is the point minus it, ``level`` the median of the last ``short`` points minus it;
    - the same time of day ``period`` and ``2 * period`` points ago (a daily cycle at 5 minutes):
      ``season`` is the point minus whichever of the two is closer, ``season_level`` the median of the
@@ -21,9 +21,12 @@ per feature per day for four weeks).
    series (the calibration idea of HTM's anomaly likelihood, applied to daily extremes). A deviation
    no larger than one already seen in the block in progress, or in any kept block (``record_gate``),
    counts ``repeat_factor`` of its excess: what the series has done before is less novel. The point
-   deviations score once they have ``min_blocks`` finished blocks (two days), the seasonal ones once
-   they have ``season_min_blocks`` (they start a day later: three days). A deviation under
-   ``min_deviation`` times the baseline does not count at all (ARTime ignores changes under 10 %).
+   deviations score once they have ``min_blocks`` finished blocks (from the third day), the seasonal
+   ones once they have ``season_min_blocks`` (they start a day later: from the fifth day). Before the
+   point deviations score, but after a full ``window``, only a value beyond the window's range counts:
+   its novelty is ``1 + beyond / range`` (HTM's spatial anomaly), so a new series alerts on a gross
+   outlier from its second day. A deviation under ``min_deviation`` times the baseline does not count
+   at all (ARTime ignores changes under 10 %).
 3. The score is ``novelty / (1 + novelty)`` for the most novel deviation, in [0, 1); 0.5 means "a
    typical daily extreme".
 4. One alarm per event (ARTime's and contextOSE's masking after a detection): a point whose novelty
@@ -186,6 +189,14 @@ class NoveltyDetector(Detector):
                             novelty = 1.0 + excess
                     if deviation > current[i]:
                         current[i] = deviation
+                if not ready[0] and len(ordered) == window:
+                    # Before the point deviations have their days of extremes, but after a full window:
+                    # only a value far outside the window's range counts (HTM's spatial anomaly).
+                    low, high = ordered[0], ordered[-1]
+                    beyond = x - high if x > high else low - x
+                    if beyond > least:
+                        span = high - low
+                        novelty = 1.0 + beyond / (span if span > floor else floor)
                 score = novelty / (1.0 + novelty)
                 if rest_left > 0:
                     rest_left -= 1
