@@ -52,7 +52,8 @@ def main() -> int:
         cells = " | ".join(f"{f.carried:.1f} / {f.optimised:.1f}" for f in folds)
         carried = sum(f.carried for f in folds) / len(folds)
         optimised = sum(f.optimised for f in folds) / len(folds)
-        print(f"| {variant or 'none (the defaults)'} | {cells} | {carried:.1f} | {optimised:.1f} |", flush=True)
+        label = variant or "none (the defaults)"
+        print(f"| {label} | {cells} | {carried:.1f} | {optimised:.1f} |", flush=True)
     return 0
 
 
