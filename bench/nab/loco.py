@@ -37,8 +37,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
-from matcarv_aiops.anomaly import make_detector  # noqa: E402
-
 from bench.nab.nab_score import (  # noqa: E402
     NO_DETECTION_THRESHOLD,
     PROFILES,
@@ -51,6 +49,7 @@ from bench.nab.nab_score import (  # noqa: E402
     sweep_rows,
 )
 from bench.nab.run import default_data_dir, load_corpus  # noqa: E402
+from matcarv_aiops.anomaly import make_detector  # noqa: E402
 
 CATEGORIES = ("realAWSCloudwatch", "realKnownCause", "artificialWithAnomaly")
 QUIET = "artificialNoAnomaly"

@@ -21,9 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
-from matcarv_aiops.anomaly import DETECTORS, make_detector  # noqa: E402
-
 from bench.nab.nab_score import PROFILES, score_detector  # noqa: E402
+from matcarv_aiops.anomaly import DETECTORS, make_detector  # noqa: E402
 
 DEFAULT_DETECTORS = ("matcarv", "windowed_gaussian", "rolling_median_mad")
 

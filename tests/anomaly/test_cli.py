@@ -7,6 +7,7 @@ import io
 import math
 
 import pytest
+
 from matcarv_aiops.cli import main
 
 

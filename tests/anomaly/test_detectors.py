@@ -9,6 +9,7 @@ import random
 import statistics
 
 import pytest
+
 from matcarv_aiops.anomaly import DETECTORS, SeriesState, StateError, make_detector
 from matcarv_aiops.anomaly.base import sorted_mad, sorted_median
 

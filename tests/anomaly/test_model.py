@@ -8,8 +8,8 @@ import math
 import random
 
 import pytest
-from matcarv_aiops.anomaly import ALERT_THRESHOLD, SeriesState, make_detector, score_series
 
+from matcarv_aiops.anomaly import ALERT_THRESHOLD, SeriesState, make_detector, score_series
 from tests.anomaly.test_detectors import noisy_series
 
 DAY = 288
