@@ -44,8 +44,8 @@ def synthetic_day(seed: int, day: int = 0) -> list[float]:
 
 
 def week_old_state(detector) -> str:
-    state = None
-    for day in range(7):
+    _, state = detector.score_series(synthetic_day(0, 0))
+    for day in range(1, 7):
         _, state = detector.score_series(synthetic_day(0, day), state)
     return json.dumps(state.to_dict())
 

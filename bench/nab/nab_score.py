@@ -20,8 +20,8 @@ How a detector is scored:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def sweep_rows(
             raise ValueError(f"{name}: window [{first}, {last}] does not start and end on data rows")
         bounds.append((index_of[first], index_of[last], f"{name}|{first}"))
     bounds.sort()
-    for (_, prev_end, _), (start, _, _) in zip(bounds, bounds[1:]):
+    for (_, prev_end, _), (start, _, _) in zip(bounds, bounds[1:], strict=False):
         if start <= prev_end:
             raise ValueError(f"{name}: windows overlap")
 
@@ -109,7 +109,8 @@ def sweep_rows(
     rows: list[ScoredRow] = []
     next_window = 0
     current = None  # (start, end, window name) of the window the row is in
-    previous_end = previous_width = None
+    previous_end: int | None = None
+    previous_width = 0
     for i, score in enumerate(anomaly_scores):
         if current is None and next_window < len(bounds) and i == bounds[next_window][0]:
             current = bounds[next_window]
@@ -152,7 +153,8 @@ def scores_by_threshold(rows: Iterable[ScoredRow], profile: CostProfile = STANDA
     threshold = NO_DETECTION_THRESHOLD
 
     def snapshot() -> ThresholdResult:
-        return ThresholdResult(threshold, window_sum + fp_sum, len(detected), windows_total - len(detected), fp)
+        found = len(detected)
+        return ThresholdResult(threshold, window_sum + fp_sum, found, windows_total - found, fp)
 
     for row in ordered:
         if row.anomaly_score != threshold:
@@ -171,7 +173,9 @@ def scores_by_threshold(rows: Iterable[ScoredRow], profile: CostProfile = STANDA
     return results
 
 
-def score_at_threshold(rows: Iterable[ScoredRow], threshold: float, profile: CostProfile = STANDARD) -> ThresholdResult:
+def score_at_threshold(
+    rows: Iterable[ScoredRow], threshold: float, profile: CostProfile = STANDARD
+) -> ThresholdResult:
     """The score when every row with ``anomaly_score >= threshold`` is a detection."""
     window_best: dict[str, float] = {}
     fp = 0
@@ -197,6 +201,7 @@ def best_threshold(rows: Iterable[ScoredRow], profile: CostProfile = STANDARD) -
     for result in scores_by_threshold(rows, profile):
         if best is None or result.score > best.score:
             best = result
+    assert best is not None  # the sweep always has the no-detection entry
     return best
 
 
@@ -228,7 +233,8 @@ def null_and_perfect(
     rows = []
     windows = 0
     for name, (timestamps, file_windows) in corpus.items():
-        rows.extend(sweep_rows(timestamps, [0.5] * len(timestamps), file_windows, name, profile, probation_percent))
+        null_scores = [0.5] * len(timestamps)
+        rows.extend(sweep_rows(timestamps, null_scores, file_windows, name, profile, probation_percent))
         windows += len(file_windows)
     return best_threshold(rows, profile).score, profile.tp_weight * windows
 
@@ -236,7 +242,7 @@ def null_and_perfect(
 def score_detector(
     detector: str,
     corpus: dict[str, tuple[Sequence[str], Sequence[tuple[str, str]]]],
-    anomaly_scores: dict[str, Sequence[float]],
+    anomaly_scores: Mapping[str, Sequence[float]],
     profile_name: str = "standard",
     probation_percent: float = PROBATION_PERCENT,
 ) -> DetectorReport:
@@ -248,7 +254,8 @@ def score_detector(
     }
     chosen = best_threshold([row for rows in rows_by_file.values() for row in rows], profile)
     null_score, perfect_score = null_and_perfect(corpus, profile, probation_percent)
-    per_file = {name: score_at_threshold(rows, chosen.threshold, profile) for name, rows in rows_by_file.items()}
+    per_file = {name: score_at_threshold(rows, chosen.threshold, profile)
+                for name, rows in rows_by_file.items()}
     return DetectorReport(
         detector=detector,
         profile=profile_name,

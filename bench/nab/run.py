@@ -34,11 +34,16 @@ def default_data_dir() -> Path:
     return REPO.parent / "shared/data/nab"
 
 
-def load_corpus(data_dir: Path) -> tuple[dict, dict]:
-    """(corpus, values): corpus[name] = (timestamps, windows), values[name] = the series."""
+def load_corpus(data_dir: Path, categories=None) -> tuple[dict, dict]:
+    """(corpus, values): corpus[name] = (timestamps, windows), values[name] = the series.
+
+    ``categories``: the folders to load (e.g. ``("realAWSCloudwatch",)``); None: every file listed.
+    """
     windows = json.loads((data_dir / "combined_windows.json").read_text())
     corpus, values = {}, {}
     for name in sorted(windows):
+        if categories is not None and name.split("/", 1)[0] not in categories:
+            continue
         with open(data_dir / name, newline="") as handle:
             rows = list(csv.DictReader(handle))
         timestamps = [row["timestamp"] for row in rows]
@@ -49,7 +54,8 @@ def load_corpus(data_dir: Path) -> tuple[dict, dict]:
     return corpus, values
 
 
-def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "standard", params: dict | None = None):
+def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "standard",
+             params: dict | None = None):
     detector = make_detector(detector_name, **(params or {}))
     started = time.perf_counter()
     scores = {name: detector.score_series(series)[0] for name, series in values.items()}
@@ -59,14 +65,18 @@ def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "sta
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None, help="the NAB corpus folder (combined_windows.json)")
-    parser.add_argument("--detector", action="append", choices=sorted(DETECTORS), help="repeatable; default: all")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the NAB corpus folder (combined_windows.json)")
+    parser.add_argument("--detector", action="append", choices=sorted(DETECTORS),
+                        help="repeatable; default: all")
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES))
-    parser.add_argument("--params", type=json.loads, default=None, help="JSON keyword arguments for the detector")
+    parser.add_argument("--params", type=json.loads, default=None,
+                        help="JSON keyword arguments for the detector")
     parser.add_argument("--per-file", action="store_true")
+    parser.add_argument("--category", action="append", help="repeatable; default: realAWSCloudwatch")
     args = parser.parse_args(argv)
 
-    corpus, values = load_corpus(args.data or default_data_dir())
+    corpus, values = load_corpus(args.data or default_data_dir(), args.category or ["realAWSCloudwatch"])
     print(f"{len(corpus)} files, {sum(len(w) for _, w in corpus.values())} windows, "
           f"{sum(len(v) for v in values.values())} points; profile {args.profile}\n")
     print(f"| detector | NAB {args.profile} score | TP | FP | FN | threshold | seconds |")
@@ -81,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         for report in reports:
             print(f"\n{report.detector} per file (raw score, TP/FP/FN):")
             for name, result in report.per_file.items():
-                print(f"  {name.split('/')[-1]:45s} {result.score:+7.3f}  {result.tp}/{result.fp}/{result.fn}")
+                counts = f"{result.tp}/{result.fp}/{result.fn}"
+                print(f"  {name.split('/')[-1]:45s} {result.score:+7.3f}  {counts}")
     return 0
 
 

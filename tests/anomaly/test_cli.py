@@ -11,11 +11,11 @@ import pytest
 from matcarv_aiops.cli import main
 
 
-def write_series(path, n=700):
+def write_series(path, n=1200):
     rows = ["timestamp,value"]
     for i in range(n):
-        value = 10 + math.sin(i / 10) + (50 if i == 650 else 0)
-        rows.append(f"2024-01-01 {i // 12 % 24:02d}:{i % 12 * 5:02d}:00,{value:.3f}")
+        value = 10 + math.sin(i / 10) + (50 if i == 1100 else 0)
+        rows.append(f"2024-01-{1 + i // 288:02d} {i // 12 % 24:02d}:{i % 12 * 5:02d}:00,{value:.3f}")
     path.write_text("\n".join(rows) + "\n")
     return rows[1:]
 
@@ -32,13 +32,13 @@ def test_scores_a_csv(tmp_path, capsys):
     assert [f"{t},{v}" for t, v, _ in rows[1:]] == source
     scores = [float(s) for _, _, s in rows[1:]]
     assert all(0.0 <= s <= 1.0 for s in scores)
-    assert max(range(len(scores)), key=scores.__getitem__) == 650
+    assert max(range(len(scores)), key=scores.__getitem__) == 1100
 
 
 def test_state_files_let_a_series_be_scored_in_pieces(tmp_path, capsys):
     source = write_series(tmp_path / "all.csv")
-    (tmp_path / "day1.csv").write_text("timestamp,value\n" + "\n".join(source[:400]) + "\n")
-    (tmp_path / "day2.csv").write_text("timestamp,value\n" + "\n".join(source[400:]) + "\n")
+    (tmp_path / "day1.csv").write_text("timestamp,value\n" + "\n".join(source[:900]) + "\n")
+    (tmp_path / "day2.csv").write_text("timestamp,value\n" + "\n".join(source[900:]) + "\n")
     main(["anomaly", "score", str(tmp_path / "all.csv")])
     whole = parse(capsys.readouterr().out)[1:]
     state = tmp_path / "state.json"
@@ -73,9 +73,10 @@ def test_missing_file_and_bad_state(tmp_path, capsys):
     write_series(tmp_path / "cpu.csv", 20)
     (tmp_path / "state.json").write_text('{"detector": "windowed_gaussian", "version": 1, "buffer": [], '
                                          '"mean": 0.0, "m2": 0.0}')
-    assert main(["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]) == 2
+    resume = ["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]
+    assert main(resume) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not matcarv" in err
     (tmp_path / "state.json").write_text("{nope")
-    assert main(["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]) == 2
+    assert main(resume) == 2
     assert "is not JSON" in capsys.readouterr().err

@@ -56,7 +56,8 @@ def test_sweep_scores_of_each_kind_of_row():
     assert len(rows) == 17
     by_index = {i + 3: row for i, row in enumerate(rows)}
     assert by_index[3].window is None and by_index[3].sweep_score == pytest.approx(-0.11)  # before any window
-    assert by_index[10].window == "f|t0010" and by_index[10].sweep_score == pytest.approx(1.0)  # first row: full TP
+    # first row: full TP
+    assert by_index[10].window == "f|t0010" and by_index[10].sweep_score == pytest.approx(1.0)
     # Last row of the window: position -(14 - 14 + 1) / 5 = -0.2.
     assert by_index[14].sweep_score == pytest.approx((2 / (1 + math.exp(-1.0)) - 1) / MAX_TP)
     # First row after it: |14 - 15| / (5 - 1) = 0.25 past the window, a cheap false positive.
@@ -66,7 +67,8 @@ def test_sweep_scores_of_each_kind_of_row():
 
 def test_perfect_detector_scores_100_and_null_0():
     corpus = corpus_two_files()
-    perfect = score_detector("perfect", corpus, {"a.csv": detections(400, [200]), "b.csv": detections(400, [300])})
+    flagged = {"a.csv": detections(400, [200]), "b.csv": detections(400, [300])}
+    perfect = score_detector("perfect", corpus, flagged)
     assert perfect.raw_score == pytest.approx(2.0)
     assert perfect.null_score == pytest.approx(-2.0)  # flagging everything costs far more than missing both
     assert perfect.perfect_score == 2.0

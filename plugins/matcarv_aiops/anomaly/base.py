@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from bisect import bisect_left
-from typing import Any, ClassVar, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 
 class StateError(ValueError):
@@ -36,7 +37,7 @@ class SeriesState:
         return {"detector": self.detector, "version": self.version, **self.fields}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SeriesState":
+    def from_dict(cls, data: dict[str, Any]) -> SeriesState:
         if not isinstance(data, dict) or "detector" not in data or "version" not in data:
             raise StateError("stored state is not a detector state (no 'detector'/'version')")
         fields = {key: value for key, value in data.items() if key not in ("detector", "version")}
@@ -82,7 +83,8 @@ class Detector(ABC):
                 f"state is for {state.detector} v{state.version}, not {self.name} v{self.version}")
         expected = set(self.initial_fields())
         if set(state.fields) != expected:
-            raise StateError(f"{self.name} state fields are {sorted(state.fields)}, expected {sorted(expected)}")
+            raise StateError(
+                f"{self.name} state fields are {sorted(state.fields)}, expected {sorted(expected)}")
         scores, fields = self._score(values, state.fields)
         return scores, SeriesState(self.name, self.version, fields)
 

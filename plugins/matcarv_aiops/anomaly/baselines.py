@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from matcarv_aiops.anomaly.base import Detector, sorted_mad, sorted_median
 

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("anomaly", help="causal anomaly scoring of metric series")
     commands = parser.add_subparsers(dest="anomaly_command", required=True)
-    score = commands.add_parser("score", help="score a timestamp,value CSV; prints timestamp,value,anomaly_score")
+    score = commands.add_parser(
+        "score", help="score a timestamp,value CSV; prints timestamp,value,anomaly_score")
     score.add_argument("file", help="CSV with a header row naming timestamp and value columns ('-': stdin)")
     score.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS))
     score.add_argument("--state-in", help="JSON state to resume the series from")
@@ -92,7 +93,7 @@ def run_score(args) -> int:
 
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["timestamp", "value", "anomaly_score"])
-    for timestamp, text, score in zip(timestamps, texts, scores):
+    for timestamp, text, score in zip(timestamps, texts, scores, strict=True):
         out.writerow([timestamp, text, f"{score:.6f}"])
     if args.state_out:
         with open(args.state_out, "w", encoding="utf-8") as handle:
