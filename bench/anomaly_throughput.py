@@ -36,8 +36,10 @@ def synthetic_day(seed: int, day: int = 0) -> list[float]:
     level = rng.uniform(5, 60)
     amplitude = rng.uniform(0, level / 3)
     noise = rng.uniform(0.2, 3)
-    values = [level + amplitude * math.sin(2 * math.pi * i / POINTS_PER_DAY) + rng.gauss(0, noise)
-              for i in range(POINTS_PER_DAY)]
+    values = [
+        level + amplitude * math.sin(2 * math.pi * i / POINTS_PER_DAY) + rng.gauss(0, noise)
+        for i in range(POINTS_PER_DAY)
+    ]
     if rng.random() < 0.1:
         values[rng.randrange(POINTS_PER_DAY)] += 10 * noise
     return values

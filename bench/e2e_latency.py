@@ -42,7 +42,9 @@ def problems(kind: str, index: int) -> tuple[dict, str]:
         return alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}), f":{name}"
     lb, _, _ = scenarios.alb_with_5xx(name=f"bench-{index}")
     dimension = scenarios.lb_dimension(lb)
-    return alarm_event("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": dimension}), dimension
+    return alarm_event(
+        "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": dimension}
+    ), dimension
 
 
 def main() -> int:
@@ -68,31 +70,51 @@ def main() -> int:
                 trigger_seconds = time.time() - sent
                 (match,) = [m for m in outcome["matches"] if m["remediation"] == kind]
                 run = stack.wait_for_run(match["dag_id"], match["dag_run_id"], timeout=300)
-                audit = next(i for i in ddb.scan(TableName=get_settings().platform.audit_table)["Items"]
-                             if i["targetResource"]["S"].endswith(suffix) and i["runbook"]["S"] == match["dag_id"])
-                tis = stack.api("GET", f"/dags/{match['dag_id']}/dagRuns/{match['dag_run_id']}/taskInstances")[1]
+                audit = next(
+                    i
+                    for i in ddb.scan(TableName=get_settings().platform.audit_table)["Items"]
+                    if i["targetResource"]["S"].endswith(suffix) and i["runbook"]["S"] == match["dag_id"]
+                )
+                tis = stack.api(
+                    "GET", f"/dags/{match['dag_id']}/dagRuns/{match['dag_run_id']}/taskInstances"
+                )[1]
                 tis = {t["task_id"]: t for t in tis["task_instances"]}
                 started = [ts(t["start_date"]) for t in tis.values() if t.get("start_date")]
-                overhead = sum(ts(t["start_date"]) - ts(t["scheduled_when"] or t["queued_when"])
-                               for t in tis.values() if t.get("start_date") and (t.get("scheduled_when") or t.get("queued_when")))
+                overhead = sum(
+                    ts(t["start_date"]) - ts(t["scheduled_when"] or t["queued_when"])
+                    for t in tis.values()
+                    if t.get("start_date") and (t.get("scheduled_when") or t.get("queued_when"))
+                )
                 execute = tis["execute"]
-                rows.append({
-                    "kind": kind, "outcome": audit["outcome"]["S"],
-                    "total": ts(audit["timestamp"]["S"]) - sent,
-                    "trigger": trigger_seconds,
-                    "queueing": min(started) - ts(run["queued_at"] or run["start_date"]),
-                    "task_start_overhead": overhead,
-                    "action": (ts(execute["end_date"]) - ts(execute["start_date"])) if execute.get("end_date") else 0.0,
-                })
+                rows.append(
+                    {
+                        "kind": kind,
+                        "outcome": audit["outcome"]["S"],
+                        "total": ts(audit["timestamp"]["S"]) - sent,
+                        "trigger": trigger_seconds,
+                        "queueing": min(started) - ts(run["queued_at"] or run["start_date"]),
+                        "task_start_overhead": overhead,
+                        "action": (ts(execute["end_date"]) - ts(execute["start_date"]))
+                        if execute.get("end_date")
+                        else 0.0,
+                    }
+                )
                 print(f"{kind} #{index}: {rows[-1]['outcome']} in {rows[-1]['total']:.1f} s", flush=True)
-    print(f"\n{'kind':22} {'n':>3} {'p50':>6} {'p95':>6} | medians: {'trigger':>8} {'queueing':>9} "
-          f"{'task start':>10} {'action':>7}")
+    print(
+        f"\n{'kind':22} {'n':>3} {'p50':>6} {'p95':>6} | medians: {'trigger':>8} {'queueing':>9} "
+        f"{'task start':>10} {'action':>7}"
+    )
     for kind in args.kinds.split(","):
         mine = [r for r in rows if r["kind"] == kind]
         totals = [r["total"] for r in mine]
-        med = {key: statistics.median(r[key] for r in mine) for key in ("trigger", "queueing", "task_start_overhead", "action")}
-        print(f"{kind:22} {len(mine):3d} {pct(totals, .5):6.1f} {pct(totals, .95):6.1f} | "
-              f"{med['trigger']:17.2f} {med['queueing']:9.2f} {med['task_start_overhead']:10.2f} {med['action']:7.2f}")
+        med = {
+            key: statistics.median(r[key] for r in mine)
+            for key in ("trigger", "queueing", "task_start_overhead", "action")
+        }
+        print(
+            f"{kind:22} {len(mine):3d} {pct(totals, 0.5):6.1f} {pct(totals, 0.95):6.1f} | "
+            f"{med['trigger']:17.2f} {med['queueing']:9.2f} {med['task_start_overhead']:10.2f} {med['action']:7.2f}"
+        )
     bad = [r for r in rows if r["outcome"] != "SUCCESS"]
     print(f"{len(rows)} runs, {len(bad)} not SUCCESS")
     return 1 if bad else 0

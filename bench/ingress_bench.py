@@ -35,8 +35,9 @@ sys.path.insert(0, str(REPO))
 
 def _subprocess_ms(code: str, *flags: str) -> tuple[float, float]:
     """(wall, CPU) milliseconds printed by ``code``; CPU time is what a busy shared machine distorts least."""
-    out = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     wall, cpu = out.stdout.strip().splitlines()[-1].split()
     return float(wall) * 1000, float(cpu) * 1000
 
@@ -59,24 +60,40 @@ def _measure_import(runs: int, package: Path) -> dict:
     in_package = f"import sys; sys.path.insert(0, {str(package)!r})\n"
     no_extras = "assert not {m.split('.')[0] for m in sys.modules} & {'airflow', 'yaml', 'boto3'}\n"
     codes = {
-        "handler_import": (clock + "import sys, matcarv_aiops.ingress.handler\n" + done
-                           + "assert not any(m.split('.')[0] == 'airflow' for m in sys.modules)\n", ()),
+        "handler_import": (
+            clock
+            + "import sys, matcarv_aiops.ingress.handler\n"
+            + done
+            + "assert not any(m.split('.')[0] == 'airflow' for m in sys.modules)\n",
+            (),
+        ),
         # The floor: pydantic and one model, which the envelope validation needs anyway.
-        "pydantic_floor": (clock + "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n" + done,
-                           ()),
-        "import_plus_first_route": (clock + "import json, matcarv_aiops.ingress.handler\n" + route + done,
-                                    ()),
-        "lambda_package_import": (in_package + clock + "import matcarv_aiops.ingress.handler\n" + done
-                                  + no_extras, ("-I", "-S")),
-        "lambda_package_import_plus_first_route": (in_package + clock + "import json, matcarv_aiops.ingress."
-                                                   "handler\n" + route + done + no_extras, ("-I", "-S")),
+        "pydantic_floor": (
+            clock + "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n" + done,
+            (),
+        ),
+        "import_plus_first_route": (
+            clock + "import json, matcarv_aiops.ingress.handler\n" + route + done,
+            (),
+        ),
+        "lambda_package_import": (
+            in_package + clock + "import matcarv_aiops.ingress.handler\n" + done + no_extras,
+            ("-I", "-S"),
+        ),
+        "lambda_package_import_plus_first_route": (
+            in_package + clock + "import json, matcarv_aiops.ingress.handler\n" + route + done + no_extras,
+            ("-I", "-S"),
+        ),
     }
     result = {}
     for name, (code, flags) in codes.items():
         samples = [_subprocess_ms(code, *flags) for _ in range(runs)]
         for index, kind in ((0, "wall"), (1, "cpu")):
             values = [sample[index] for sample in samples]
-            result[f"{name}_{kind}_ms"] = {"min": round(min(values), 1), "median": round(statistics.median(values), 1)}
+            result[f"{name}_{kind}_ms"] = {
+                "min": round(min(values), 1),
+                "median": round(statistics.median(values), 1),
+            }
     return result
 
 
@@ -98,10 +115,14 @@ def measure_routing(repeat: int) -> dict:
                 pass
             timings.append(time.perf_counter() - start)
     timings.sort()
-    return {"events": len(events), "catalogue_entries": len(catalogue()), "routes": len(timings),
-            "mean_us": round(statistics.fmean(timings) * 1e6, 1),
-            "p50_us": round(timings[len(timings) // 2] * 1e6, 1),
-            "p99_us": round(timings[int(len(timings) * 0.99)] * 1e6, 1)}
+    return {
+        "events": len(events),
+        "catalogue_entries": len(catalogue()),
+        "routes": len(timings),
+        "mean_us": round(statistics.fmean(timings) * 1e6, 1),
+        "p50_us": round(timings[len(timings) // 2] * 1e6, 1),
+        "p99_us": round(timings[int(len(timings) * 0.99)] * 1e6, 1),
+    }
 
 
 class _Context:
@@ -112,7 +133,9 @@ class _Context:
         return int((self.deadline - time.monotonic()) * 1000)
 
 
-def measure_burst(mode: str, *, distinct: int, copies: int, rate: float, workers: int, lambda_seconds: float) -> dict:
+def measure_burst(
+    mode: str, *, distinct: int, copies: int, rate: float, workers: int, lambda_seconds: float
+) -> dict:
     import logging
     import os
 
@@ -123,9 +146,14 @@ def measure_burst(mode: str, *, distinct: int, copies: int, rate: float, workers
     from tests.ingress import samples
     from tests.ingress.airflow_api import FakeAirflowApi
 
-    bases = [samples.load(name) for name in ("cloudwatch_alarm_ec2_status_check.json",
-                                             "cloudwatch_alarm_sqs_dlq_depth.json",
-                                             "cloudtrail_s3_delete_public_access_block.json")]
+    bases = [
+        samples.load(name)
+        for name in (
+            "cloudwatch_alarm_ec2_status_check.json",
+            "cloudwatch_alarm_sqs_dlq_depth.json",
+            "cloudtrail_s3_delete_public_access_block.json",
+        )
+    ]
     events = []
     for number in range(distinct):
         event = dict(bases[number % len(bases)], id=f"burst-{number:04d}-0000-4000-8000-000000000000")
@@ -134,8 +162,14 @@ def measure_burst(mode: str, *, distinct: int, copies: int, rate: float, workers
     logging.getLogger("matcarv_aiops.ingress").setLevel(logging.ERROR)  # else every retry is logged
 
     with FakeAirflowApi(password="pw", rate_per_second=rate) as api:
-        os.environ.update({"AIOPS_TRIGGER_BACKEND": "local", "AIOPS_AIRFLOW_BASE_URL": api.url,
-                           "AIOPS_AIRFLOW_API_USERNAME": "admin", "AIOPS_AIRFLOW_API_PASSWORD": "pw"})
+        os.environ.update(
+            {
+                "AIOPS_TRIGGER_BACKEND": "local",
+                "AIOPS_AIRFLOW_BASE_URL": api.url,
+                "AIOPS_AIRFLOW_API_USERNAME": "admin",
+                "AIOPS_AIRFLOW_API_PASSWORD": "pw",
+            }
+        )
         reload_settings()
         shared = client_from_settings()
         redeliveries = 0
@@ -155,15 +189,27 @@ def measure_burst(mode: str, *, distinct: int, copies: int, rate: float, workers
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(deliver, events))
         elapsed = time.perf_counter() - start
-        wanted = {(match.dag_id, match.dag_run_id) for event in {e["id"]: e for e in events}.values()
-                  for match in route(event).matches}
+        wanted = {
+            (match.dag_id, match.dag_run_id)
+            for event in {e["id"]: e for e in events}.values()
+            for match in route(event).matches
+        }
         lost = len(wanted - set(api.runs))
-        return {"mode": mode, "events": len(events), "distinct": distinct, "workers": workers,
-                "throttle_per_second": rate, "runs_created": api.counts["created"],
-                "trigger_calls_answered": api.counts["created"] + api.counts["duplicate"],
-                "answered_409": api.counts["duplicate"], "throttled_429": api.counts["throttled"],
-                "http_posts_total": api.counts["post"], "eventbridge_redeliveries": redeliveries,
-                "lost": lost, "seconds": round(elapsed, 1)}
+        return {
+            "mode": mode,
+            "events": len(events),
+            "distinct": distinct,
+            "workers": workers,
+            "throttle_per_second": rate,
+            "runs_created": api.counts["created"],
+            "trigger_calls_answered": api.counts["created"] + api.counts["duplicate"],
+            "answered_409": api.counts["duplicate"],
+            "throttled_429": api.counts["throttled"],
+            "http_posts_total": api.counts["post"],
+            "eventbridge_redeliveries": redeliveries,
+            "lost": lost,
+            "seconds": round(elapsed, 1),
+        }
 
 
 def main() -> None:
@@ -172,14 +218,17 @@ def main() -> None:
     parser.add_argument("--route-repeat", type=int, default=500)
     parser.add_argument("--workers", type=int, default=10, help="concurrent deliveries in the burst")
     parser.add_argument("--rate", type=float, default=10.0, help="API requests per second before 429")
-    parser.add_argument("--skip-cold", action="store_true", help="skip the cold burst (1,000 API calls at --rate)")
+    parser.add_argument(
+        "--skip-cold", action="store_true", help="skip the cold burst (1,000 API calls at --rate)"
+    )
     args = parser.parse_args()
     report = {"import": measure_import(args.import_runs), "routing": measure_routing(args.route_repeat)}
     print(json.dumps(report, indent=2), flush=True)
     bursts = ["warm"] + ([] if args.skip_cold else ["cold"])
     for mode in bursts:
-        result = measure_burst(mode, distinct=100, copies=10, rate=args.rate, workers=args.workers,
-                               lambda_seconds=30.0)
+        result = measure_burst(
+            mode, distinct=100, copies=10, rate=args.rate, workers=args.workers, lambda_seconds=30.0
+        )
         print(json.dumps(result), flush=True)
 
 

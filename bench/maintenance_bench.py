@@ -33,7 +33,7 @@ import time
 import tracemalloc
 from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,8 +50,12 @@ def _free_port() -> int:
 def moto_server():
     port = _free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}  # their snapshots would pose as ours
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -117,7 +121,7 @@ def _settings():
 def _run(job: str):
     from matcarv_aiops.maintenance.common import RunInfo
 
-    return RunInfo(job, f"bench__{time.time_ns()}", datetime.now(timezone.utc))
+    return RunInfo(job, f"bench__{time.time_ns()}", datetime.now(UTC))
 
 
 def bench_ebs(n: int):
@@ -132,8 +136,12 @@ def bench_ebs(n: int):
     volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
     for _ in range(n):
         ec2.create_snapshot(VolumeId=volume)
-    total = sum(len(p["Snapshots"]) for p in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"]))
-    later = datetime.now(timezone.utc) + timedelta(days=settings.maintenance.snapshot_retention_days + 1)  # all of them old
+    total = sum(
+        len(p["Snapshots"]) for p in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
+    )
+    later = datetime.now(UTC) + timedelta(
+        days=settings.maintenance.snapshot_retention_days + 1
+    )  # all of them old
 
     def job():
         rbin, _ = rbin_client([REGION_RULE])
@@ -143,12 +151,27 @@ def bench_ebs(n: int):
         return ebs_snapshots.execute(settings, clients, run, summary, None)
 
     result, wall, peak, calls = measure(job)
-    deleted = result["deleted"]  # moto's default-AMI snapshots are in use and skipped, so deleted can exceed n
-    minimum = {"DescribeSnapshots": math.ceil(total / 1000), "DescribeImages": 1, "ListRules": 1, "GetRule": 1,
-               "BatchGetItem": math.ceil(deleted / 100), "DeleteSnapshot": deleted,
-               "BatchWriteItem": math.ceil(deleted / 25)}
-    return {"job": "ebs_snapshot_retention", "n": n, "work": f"{deleted} deleted of {total} listed",
-            "wall": wall, "peak": peak, "calls": calls, "minimum": minimum}
+    deleted = result[
+        "deleted"
+    ]  # moto's default-AMI snapshots are in use and skipped, so deleted can exceed n
+    minimum = {
+        "DescribeSnapshots": math.ceil(total / 1000),
+        "DescribeImages": 1,
+        "ListRules": 1,
+        "GetRule": 1,
+        "BatchGetItem": math.ceil(deleted / 100),
+        "DeleteSnapshot": deleted,
+        "BatchWriteItem": math.ceil(deleted / 25),
+    }
+    return {
+        "job": "ebs_snapshot_retention",
+        "n": n,
+        "work": f"{deleted} deleted of {total} listed",
+        "wall": wall,
+        "peak": peak,
+        "calls": calls,
+        "minimum": minimum,
+    }
 
 
 def bench_sync(n: int):
@@ -161,19 +184,43 @@ def bench_sync(n: int):
     settings = _settings()
     hub = boto3.client("securityhub", region_name="us-east-1")
     hub.enable_security_hub()
-    base = datetime.now(timezone.utc) - timedelta(hours=1)
+    base = datetime.now(UTC) - timedelta(hours=1)
     for start in range(0, n, 100):
-        hub.batch_import_findings(Findings=[{
-            "SchemaVersion": "2018-10-08", "Id": f"f-{i}", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
-            "GeneratorId": "g", "AwsAccountId": "123456789012", "Types": ["t"], "CreatedAt": iso_utc(base),
-            "UpdatedAt": iso_utc(base + timedelta(milliseconds=i)), "Severity": {"Label": "MEDIUM"}, "Title": f"f {i}",
-            "Description": "d", "Resources": [{"Type": "Other", "Id": f"r-{i}"}]} for i in range(start, min(n, start + 100))])
+        hub.batch_import_findings(
+            Findings=[
+                {
+                    "SchemaVersion": "2018-10-08",
+                    "Id": f"f-{i}",
+                    "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+                    "GeneratorId": "g",
+                    "AwsAccountId": "123456789012",
+                    "Types": ["t"],
+                    "CreatedAt": iso_utc(base),
+                    "UpdatedAt": iso_utc(base + timedelta(milliseconds=i)),
+                    "Severity": {"Label": "MEDIUM"},
+                    "Title": f"f {i}",
+                    "Description": "d",
+                    "Resources": [{"Type": "Other", "Id": f"r-{i}"}],
+                }
+                for i in range(start, min(n, start + 100))
+            ]
+        )
 
-    result, wall, peak, calls = measure(lambda: securityhub_sync.sync(
-        settings, Clients(settings), _run("securityhub_findings_sync"), now=datetime.now(timezone.utc)))
+    result, wall, peak, calls = measure(
+        lambda: securityhub_sync.sync(
+            settings, Clients(settings), _run("securityhub_findings_sync"), now=datetime.now(UTC)
+        )
+    )
     minimum = {"GetFindings": math.ceil(n / 100), "BatchWriteItem": math.ceil(n / 25)}
-    return {"job": "securityhub_findings_sync", "n": n, "work": f"{result['findings']} findings", "wall": wall,
-            "peak": peak, "calls": calls, "minimum": minimum}
+    return {
+        "job": "securityhub_findings_sync",
+        "n": n,
+        "work": f"{result['findings']} findings",
+        "wall": wall,
+        "peak": peak,
+        "calls": calls,
+        "minimum": minimum,
+    }
 
 
 def bench_iam(n: int):
@@ -187,18 +234,32 @@ def bench_iam(n: int):
     for i in range(n):
         iam.create_user(UserName=f"user-{i}")
         iam.create_access_key(UserName=f"user-{i}")
-    later = datetime.now(timezone.utc) + timedelta(days=settings.maintenance.access_key_max_age_days + 1)
+    later = datetime.now(UTC) + timedelta(days=settings.maintenance.access_key_max_age_days + 1)
 
-    result, wall, peak, calls = measure(lambda: iam_keys.rotate(
-        settings, Clients(settings), _run("iam_access_key_rotation"), now=later))
+    result, wall, peak, calls = measure(
+        lambda: iam_keys.rotate(settings, Clients(settings), _run("iam_access_key_rotation"), now=later)
+    )
     rotated = result["rotated"]
-    minimum = {"ListUsers": math.ceil(n / 1000), "ListAccessKeys": n, "ListUserTags": rotated,
-               "BatchGetItem": math.ceil(rotated / 100), "CreateAccessKey": rotated, "CreateSecret": rotated,
-               "UpdateAccessKey": rotated,
-               # audit (two records per rotated user: new key, old key) and deactivation times
-               "BatchWriteItem": math.ceil(2 * rotated / 25) + math.ceil(rotated / 25)}
-    return {"job": "iam_access_key_rotation", "n": n, "work": f"{rotated} rotated", "wall": wall, "peak": peak,
-            "calls": calls, "minimum": minimum}
+    minimum = {
+        "ListUsers": math.ceil(n / 1000),
+        "ListAccessKeys": n,
+        "ListUserTags": rotated,
+        "BatchGetItem": math.ceil(rotated / 100),
+        "CreateAccessKey": rotated,
+        "CreateSecret": rotated,
+        "UpdateAccessKey": rotated,
+        # audit (two records per rotated user: new key, old key) and deactivation times
+        "BatchWriteItem": math.ceil(2 * rotated / 25) + math.ceil(rotated / 25),
+    }
+    return {
+        "job": "iam_access_key_rotation",
+        "n": n,
+        "work": f"{rotated} rotated",
+        "wall": wall,
+        "peak": peak,
+        "calls": calls,
+        "minimum": minimum,
+    }
 
 
 class GeneratedMetrics:
@@ -223,8 +284,15 @@ class GeneratedMetrics:
             while ts < end:
                 stamps.append(ts)
                 ts += timedelta(seconds=self._period)
-            results.append({"Id": query["Id"], "Label": query["Id"], "StatusCode": "Complete",
-                            "Timestamps": stamps, "Values": [self._value(series, t) for t in stamps]})
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": query["Id"],
+                    "StatusCode": "Complete",
+                    "Timestamps": stamps,
+                    "Values": [self._value(series, t) for t in stamps],
+                }
+            )
         return {"MetricDataResults": results, "Messages": []}
 
     def __getattr__(self, name):
@@ -240,33 +308,59 @@ def bench_anomaly(n: int):
 
     settings = _settings()
     period = settings.maintenance.anomaly_period_seconds
-    now = datetime.fromtimestamp(int(time.time()) // period * period, tz=timezone.utc)
+    now = datetime.fromtimestamp(int(time.time()) // period * period, tz=UTC)
     timed = [job.Series.parse(f"AWS/EC2|CPUUtilization|InstanceId=i-{i}|Average") for i in range(n)]
     traced = [job.Series.parse(f"AWS/EC2|CPUUtilization|InstanceId=j-{i}|Average") for i in range(n)]
     rows = []
-    for label, at in (("first run, 1 day per series", now), ("steady state, 1 new point per series", now + timedelta(seconds=period))):
+    for label, at in (
+        ("first run, 1 day per series", now),
+        ("steady state, 1 new point per series", now + timedelta(seconds=period)),
+    ):
         measured = []
-        for series, trace in ((timed, False), (traced, True)):  # the same work on twin series: speed, then memory
+        for series, trace in (
+            (timed, False),
+            (traced, True),
+        ):  # the same work on twin series: speed, then memory
             clients = Clients(settings)
             clients.overrides["cloudwatch"] = GeneratedMetrics(clients("cloudwatch"), n, at, period)
             GeneratedMetrics.calls = 0
-            measured.append(measure(lambda: job.detect(settings, clients, _run("anomaly_detection"), now=at,
-                                                       series=series), trace=trace))
+            measured.append(
+                measure(
+                    lambda: job.detect(settings, clients, _run("anomaly_detection"), now=at, series=series),
+                    trace=trace,
+                )
+            )
             measured[-1][3]["GetMetricData"] = GeneratedMetrics.calls
         (result, wall, _, calls), (_, _, peak, _) = measured
         points_per_call = 100_800  # GetMetricData's datapoint limit per call
-        minimum = {"GetMetricData": max(math.ceil(n / 500), math.ceil(result["points"] / points_per_call)),
-                   "BatchGetItem": math.ceil(n / 100), "BatchWriteItem": math.ceil(n / 25),
-                   # the anomalies as a metric (1,000 values per call) and one alert when there are any
-                   "PutMetricData": math.ceil((result["anomalies"] + 1) / 1000), "Publish": int(result["anomalies"] > 0)}
-        rows.append({"job": f"anomaly_detection ({label})", "n": n,
-                     "work": f"{result['points']} points, {result['anomalies']} anomalies", "wall": wall,
-                     "peak": peak, "calls": calls, "minimum": minimum})
+        minimum = {
+            "GetMetricData": max(math.ceil(n / 500), math.ceil(result["points"] / points_per_call)),
+            "BatchGetItem": math.ceil(n / 100),
+            "BatchWriteItem": math.ceil(n / 25),
+            # the anomalies as a metric (1,000 values per call) and one alert when there are any
+            "PutMetricData": math.ceil((result["anomalies"] + 1) / 1000),
+            "Publish": int(result["anomalies"] > 0),
+        }
+        rows.append(
+            {
+                "job": f"anomaly_detection ({label})",
+                "n": n,
+                "work": f"{result['points']} points, {result['anomalies']} anomalies",
+                "wall": wall,
+                "peak": peak,
+                "calls": calls,
+                "minimum": minimum,
+            }
+        )
     return rows
 
 
-BENCHES = {"ebs": (bench_ebs, 10_000), "sync": (bench_sync, 10_000), "iam": (bench_iam, 1_000),
-           "anomaly": (bench_anomaly, 1_000)}
+BENCHES = {
+    "ebs": (bench_ebs, 10_000),
+    "sync": (bench_sync, 10_000),
+    "iam": (bench_iam, 1_000),
+    "anomaly": (bench_anomaly, 1_000),
+}
 
 
 def main() -> None:
@@ -284,11 +378,16 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for row in rows:
         total, minimum = sum(row["calls"].values()), sum(row["minimum"].values())
-        print(f"| {row['job']} | {row['n']:,} | {row['work']} | {row['wall']:.1f} | {row['peak'] / 2**20:.1f} | "
-              f"{total:,} | {minimum:,} | {100 * (total - minimum) / minimum:+.1f} % |")
+        print(
+            f"| {row['job']} | {row['n']:,} | {row['work']} | {row['wall']:.1f} | {row['peak'] / 2**20:.1f} | "
+            f"{total:,} | {minimum:,} | {100 * (total - minimum) / minimum:+.1f} % |"
+        )
     for row in rows:
-        extra = {op: c - row["minimum"].get(op, 0) for op, c in sorted(row["calls"].items())
-                 if c != row["minimum"].get(op, 0)}
+        extra = {
+            op: c - row["minimum"].get(op, 0)
+            for op, c in sorted(row["calls"].items())
+            if c != row["minimum"].get(op, 0)
+        }
         print(f"{row['job']}: calls {dict(sorted(row['calls'].items()))}; beyond the minimum: {extra}")
 
 

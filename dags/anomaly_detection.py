@@ -11,7 +11,7 @@ anomalies (score >= `AIOPS_ANOMALY_THRESHOLD`) as the `AnomalyScore` / `Anomalie
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
@@ -26,7 +26,7 @@ JOB = "anomaly_detection"
     dag_id=JOB,
     doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
@@ -40,7 +40,7 @@ def anomaly_detection():
         from matcarv_aiops.maintenance.common import Clients, run_info
 
         settings = get_settings()
-        return job.detect(settings, Clients(settings), run_info(JOB, context), now=datetime.now(timezone.utc))
+        return job.detect(settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC))
 
     detect()
 

@@ -11,7 +11,7 @@ says why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -25,13 +25,18 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
     dag_id=APPROVAL_DAG_ID,
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["aiops", "approval"],
     default_args={"owner": "aiops", "retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
-        "execution_id": Param("", type="string", pattern=UUID_PATTERN, title="Execution id",
-                              description="From the approval request"),
+        "execution_id": Param(
+            "",
+            type="string",
+            pattern=UUID_PATTERN,
+            title="Execution id",
+            description="From the approval request",
+        ),
         "decision": Param("approve", type="string", enum=["approve", "reject"], title="Decision"),
         "reason": Param("", type="string", minLength=3, maxLength=1000, title="Reason"),
     },
@@ -44,14 +49,25 @@ def approve_remediation():
 
         approver = getattr(dag_run, "triggering_user_name", None)
         if not approver:
-            raise AirflowFailException("cannot tell who triggered this run, so the decision cannot be recorded")
+            raise AirflowFailException(
+                "cannot tell who triggered this run, so the decision cannot be recorded"
+            )
         try:
-            record = approvals.decide(get_settings(), params["execution_id"], approve=params["decision"] == "approve",
-                                      approver=approver, reason=params["reason"])
+            record = approvals.decide(
+                get_settings(),
+                params["execution_id"],
+                approve=params["decision"] == "approve",
+                approver=approver,
+                reason=params["reason"],
+            )
         except approvals.ApprovalError as exc:
             raise AirflowFailException(str(exc)) from None
-        return {"executionId": record.execution_id, "status": record.status.value, "approver": record.approver,
-                "decidedAt": record.decided_at}
+        return {
+            "executionId": record.execution_id,
+            "status": record.status.value,
+            "approver": record.approver,
+            "decidedAt": record.decided_at,
+        }
 
     record_decision()
 

@@ -12,7 +12,7 @@ A re-run rewrites the report and does not post twice. It changes nothing in AWS.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
@@ -27,7 +27,7 @@ JOB = "cost_anomaly_report"
     dag_id=JOB,
     doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["aiops", "maintenance", "cost"],
@@ -41,7 +41,7 @@ def cost_anomaly_report():
 
         settings = get_settings()
         run = run_info(JOB, context)
-        day = (run.logical_date.astimezone(timezone.utc) - timedelta(days=1)).date()
+        day = (run.logical_date.astimezone(UTC) - timedelta(days=1)).date()
         return cost_anomalies.report(settings, Clients(settings), run, day=day)
 
     report()

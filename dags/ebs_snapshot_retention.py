@@ -17,7 +17,7 @@ Every deleted snapshot gets its own audit record in AutomationAuditLog.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, task
 
@@ -34,12 +34,14 @@ _settings = get_settings()
     dag_id=JOB,
     doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["aiops", "maintenance", "ebs"],
     default_args=default_args(_settings),
-    params={"dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing")},
+    params={
+        "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing")
+    },
 )
 def ebs_snapshot_retention():
     @task
@@ -49,8 +51,13 @@ def ebs_snapshot_retention():
 
         settings = get_settings()
         run = run_info(JOB, context)
-        return ebs_snapshots.plan(settings, Clients(settings), run, now=datetime.now(timezone.utc),
-                                  dry_run=bool(params.get("dry_run")))
+        return ebs_snapshots.plan(
+            settings,
+            Clients(settings),
+            run,
+            now=datetime.now(UTC),
+            dry_run=bool(params.get("dry_run")),
+        )
 
     @task
     def delete(summary: dict, decision, **context):

@@ -16,7 +16,7 @@ Production and exempt users are never touched. Every changed key gets its own au
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
@@ -33,7 +33,7 @@ _settings = get_settings()
     dag_id=JOB,
     doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["aiops", "maintenance", "iam"],
@@ -46,7 +46,9 @@ def iam_access_key_rotation():
         from matcarv_aiops.maintenance.common import Clients, run_info
 
         settings = get_settings()
-        return iam_keys.rotate(settings, Clients(settings), run_info(JOB, context), now=datetime.now(timezone.utc))
+        return iam_keys.rotate(
+            settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC)
+        )
 
     @task
     def delete_keys(summary: dict, decision, **context):

@@ -8,7 +8,7 @@ Parsing reads only the packaged catalogue (no AWS call, no Variable).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, chain
 
@@ -41,8 +41,8 @@ def _doc(entry: CatalogueEntry) -> str:
 
 **Condition:** {entry.condition}
 **Action:** {entry.action}
-**Approval:** {entry.approval.replace('_', ' ')} (production always waits for a human)
-**Reversible:** {'yes' if entry.reversible else 'no'}; **rollback:** {entry.rollback_plan}
+**Approval:** {entry.approval.replace("_", " ")} (production always waits for a human)
+**Reversible:** {"yes" if entry.reversible else "no"}; **rollback:** {entry.rollback_plan}
 
 **Eligibility, re-checked from live data:**
 {eligibility}
@@ -61,7 +61,7 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
         description=f"{entry.condition} -> {entry.action}",
         doc_md=_doc(entry),
         schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=16,
         tags=["aiops", "remediation", entry.pattern, entry.resource_type],
@@ -72,14 +72,20 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
             "retry_exponential_backoff": True,
         },
         params={
-            "target": Param(None, type=["null", "string"], description="Resource ARN, for a run started by hand"),
+            "target": Param(
+                None, type=["null", "string"], description="Resource ARN, for a run started by hand"
+            ),
             "dry_run": Param(False, type="boolean", description="Do everything except the change"),
             "reason": Param(None, type=["null", "string"], description="Why you started this run"),
         },
         render_template_as_native_obj=True,
     ) as dag:
-        chain(*(task_class(step)(task_id=step.task_id, remediation_id=entry.id, doc_md=step.doc)
-                for step in steps_for(entry)))
+        chain(
+            *(
+                task_class(step)(task_id=step.task_id, remediation_id=entry.id, doc_md=step.doc)
+                for step in steps_for(entry)
+            )
+        )
     return dag
 
 

@@ -10,7 +10,7 @@ write succeeded, so a failed run is simply re-read by the next. Changes no AWS r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
@@ -25,7 +25,7 @@ JOB = "securityhub_findings_sync"
     dag_id=JOB,
     doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=30),
@@ -39,8 +39,9 @@ def securityhub_findings_sync():
         from matcarv_aiops.maintenance.common import Clients, run_info
 
         settings = get_settings()
-        return securityhub_sync.sync(settings, Clients(settings), run_info(JOB, context),
-                                     now=datetime.now(timezone.utc))
+        return securityhub_sync.sync(
+            settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC)
+        )
 
     sync()
 

@@ -14,5 +14,7 @@ from aiops_infra.app import build_app  # noqa: E402
 
 if __name__ == "__main__":
     # Without the CLI, read cdk.json's context and write where the CLI would.
-    context = {} if "CDK_CONTEXT_JSON" in os.environ else json.loads((HERE / "cdk.json").read_text())["context"]
+    context = (
+        {} if "CDK_CONTEXT_JSON" in os.environ else json.loads((HERE / "cdk.json").read_text())["context"]
+    )
     build_app(outdir=os.environ.get("CDK_OUTDIR", HERE / "cdk.out"), context=context).synth()

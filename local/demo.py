@@ -51,35 +51,91 @@ def create_problems() -> tuple[list[Scenario], dict]:
     def dlq_alarm(queue):
         return alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
 
-    world_ssh = {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}
+    world_ssh = {
+        "items": [
+            {
+                "ipProtocol": "tcp",
+                "fromPort": 22,
+                "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+            }
+        ]
+    }
     runs = [
-        Scenario("public S3 bucket (irreversible: always approved by a human)", "s3_public_access",
-                 ":::demo-public-bucket", cloudtrail_event("s3", "DeleteBucketPublicAccessBlock",
-                                                           {"bucketName": bucket}), "SUCCESS", "approve"),
-        Scenario("DLQ over 100 messages (automatic)", "sqs_dlq_depth_high", ":payments-dlq",
-                 dlq_alarm("payments-dlq"), "SUCCESS"),
-        Scenario("EC2 status check failed (SSM Automation document)", "ec2_status_check_failed",
-                 f"instance/{instance}", alarm_event("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance}),
-                 "SUCCESS"),
-        Scenario("Route 53 health check failed (orchestrated failover)", "route53_health_check_failed",
-                 f"healthcheck/{primary_check}",
-                 alarm_event("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": primary_check}), "SUCCESS"),
-        Scenario("ALB 5xx spike (automatic CloudFront invalidation)", "alb_5xx_spike",
-                 scenarios.lb_dimension(lb),
-                 alarm_event("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
-                             {"LoadBalancer": scenarios.lb_dimension(lb)}), "SUCCESS"),
-        Scenario("security group with SSH open to the world (always approved)", "sg_open_ssh",
-                 f"security-group/{group}",
-                 cloudtrail_event("ec2", "AuthorizeSecurityGroupIngress",
-                                  {"groupId": group, "ipPermissions": world_ssh}), "SUCCESS", "approve"),
-        Scenario("production DLQ: waits for a human, who rejects", "sqs_dlq_depth_high", ":ledger-dlq",
-                 dlq_alarm("ledger-dlq"), "SKIPPED", "reject"),
-        Scenario("exempt DLQ (tag aiops:exempt=true): left alone", "sqs_dlq_depth_high", ":legacy-dlq",
-                 dlq_alarm("legacy-dlq"), "SKIPPED"),
+        Scenario(
+            "public S3 bucket (irreversible: always approved by a human)",
+            "s3_public_access",
+            ":::demo-public-bucket",
+            cloudtrail_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket}),
+            "SUCCESS",
+            "approve",
+        ),
+        Scenario(
+            "DLQ over 100 messages (automatic)",
+            "sqs_dlq_depth_high",
+            ":payments-dlq",
+            dlq_alarm("payments-dlq"),
+            "SUCCESS",
+        ),
+        Scenario(
+            "EC2 status check failed (SSM Automation document)",
+            "ec2_status_check_failed",
+            f"instance/{instance}",
+            alarm_event("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance}),
+            "SUCCESS",
+        ),
+        Scenario(
+            "Route 53 health check failed (orchestrated failover)",
+            "route53_health_check_failed",
+            f"healthcheck/{primary_check}",
+            alarm_event("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": primary_check}),
+            "SUCCESS",
+        ),
+        Scenario(
+            "ALB 5xx spike (automatic CloudFront invalidation)",
+            "alb_5xx_spike",
+            scenarios.lb_dimension(lb),
+            alarm_event(
+                "AWS/ApplicationELB",
+                "HTTPCode_Target_5XX_Count",
+                {"LoadBalancer": scenarios.lb_dimension(lb)},
+            ),
+            "SUCCESS",
+        ),
+        Scenario(
+            "security group with SSH open to the world (always approved)",
+            "sg_open_ssh",
+            f"security-group/{group}",
+            cloudtrail_event(
+                "ec2", "AuthorizeSecurityGroupIngress", {"groupId": group, "ipPermissions": world_ssh}
+            ),
+            "SUCCESS",
+            "approve",
+        ),
+        Scenario(
+            "production DLQ: waits for a human, who rejects",
+            "sqs_dlq_depth_high",
+            ":ledger-dlq",
+            dlq_alarm("ledger-dlq"),
+            "SKIPPED",
+            "reject",
+        ),
+        Scenario(
+            "exempt DLQ (tag aiops:exempt=true): left alone",
+            "sqs_dlq_depth_high",
+            ":legacy-dlq",
+            dlq_alarm("legacy-dlq"),
+            "SKIPPED",
+        ),
     ]
-    checks = {"s3": (s3, bucket), "sqs": (sqs, dlq, source), "ec2": (ec2, instance), "route53": (route53, zone),
-              "cloudfront": (cloudfront, dist), "sg": group}
+    checks = {
+        "s3": (s3, bucket),
+        "sqs": (sqs, dlq, source),
+        "ec2": (ec2, instance),
+        "route53": (route53, zone),
+        "cloudfront": (cloudfront, dist),
+        "sg": group,
+    }
     return runs, checks
 
 
@@ -93,8 +149,10 @@ def send(runs: list[Scenario]) -> list[tuple[str, str]]:
         outcome = handler(scenario.event, None)
         for match in outcome.get("matches", []):
             started.append((match["dag_id"], match["dag_run_id"]))
-            print(f"  event {scenario.event['id'][:8]} -> {match['dag_id']} run {match['dag_run_id']} "
-                  f"({match.get('status')})")
+            print(
+                f"  event {scenario.event['id'][:8]} -> {match['dag_id']} run {match['dag_run_id']} "
+                f"({match.get('status')})"
+            )
     return started
 
 
@@ -111,10 +169,20 @@ def decide_pending(stack: LocalStack, runs: list[Scenario], decided: set[str]) -
         if scenario is None or scenario.decision is None:
             continue
         reason = {"approve": "diagnostics reviewed, go ahead", "reject": "ledger is mid-migration: not now"}
-        code, body = stack.api("POST", "/dags/approve_remediation/dagRuns", {
-            "dag_run_id": f"decision_{execution}", "logical_date": None,
-            "conf": {"execution_id": execution, "decision": scenario.decision, "reason": reason[scenario.decision]},
-        }, user=APPROVER_USER)
+        code, body = stack.api(
+            "POST",
+            "/dags/approve_remediation/dagRuns",
+            {
+                "dag_run_id": f"decision_{execution}",
+                "logical_date": None,
+                "conf": {
+                    "execution_id": execution,
+                    "decision": scenario.decision,
+                    "reason": reason[scenario.decision],
+                },
+            },
+            user=APPROVER_USER,
+        )
         if code not in (200, 201, 409):  # 409: a retried request whose first try went through
             raise RuntimeError(f"triggering approve_remediation as {APPROVER_USER} answered {code}: {body}")
         decided.add(execution)
@@ -129,8 +197,11 @@ def progress(stack: LocalStack, started: list[tuple[str, str]]) -> dict[tuple[st
         state = run.get("state", "unknown") if isinstance(run, dict) else "unknown"
         if state not in ("success", "failed"):
             _, tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-            waiting = [t["task_id"] for t in (tis or {}).get("task_instances", [])
-                       if t.get("state") in ("up_for_reschedule", "running", "queued", "scheduled")]
+            waiting = [
+                t["task_id"]
+                for t in (tis or {}).get("task_instances", [])
+                if t.get("state") in ("up_for_reschedule", "running", "queued", "scheduled")
+            ]
             state = f"{state}, at {', '.join(waiting) or 'the scheduler'}"
         states[(dag_id, run_id)] = state
     return states
@@ -139,25 +210,39 @@ def progress(stack: LocalStack, started: list[tuple[str, str]]) -> dict[tuple[st
 def audit_table(stack: LocalStack, runs: list[Scenario]) -> tuple[list[dict], bool]:
     from matcarv_aiops.settings import get_settings
 
-    items = [{k: v["S"] for k, v in item.items()} for item in
-             stack.aws_client("dynamodb").scan(TableName=get_settings().platform.audit_table)["Items"]
-             if item["runbook"]["S"].startswith("remediate_")]
+    items = [
+        {k: v["S"] for k, v in item.items()}
+        for item in stack.aws_client("dynamodb").scan(TableName=get_settings().platform.audit_table)["Items"]
+        if item["runbook"]["S"].startswith("remediate_")
+    ]
     ok = True
     print(f"\n{'target':58} {'outcome':8} {'operator':10} {'secs':>5}  action")
     for item in sorted(items, key=lambda i: i["timestamp"]):
-        scenario = next((s for s in runs if item["targetResource"].endswith(s.target_suffix)
-                         and item["runbook"] == f"remediate_{s.remediation}"), None)
+        scenario = next(
+            (
+                s
+                for s in runs
+                if item["targetResource"].endswith(s.target_suffix)
+                and item["runbook"] == f"remediate_{s.remediation}"
+            ),
+            None,
+        )
         audited = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00")).timestamp()
         seconds = f"{audited - scenario.sent_at:5.1f}" if scenario else "    -"
         # A run a scenario did not ask for is another entry the same event matched: it must not act.
         expected = scenario.outcome if scenario else "SKIPPED"
         mark = "" if item["outcome"] == expected else f"   <-- expected {expected}"
         ok = ok and not mark
-        print(f"{item['targetResource'][-58:]:58} {item['outcome']:8} {item['operator'][:10]:10} {seconds}  "
-              f"{item['runbook'].removeprefix('remediate_')}: {item['action'][:80]}{mark}")
+        print(
+            f"{item['targetResource'][-58:]:58} {item['outcome']:8} {item['operator'][:10]:10} {seconds}  "
+            f"{item['runbook'].removeprefix('remediate_')}: {item['action'][:80]}{mark}"
+        )
     for scenario in runs:
-        if not any(i["targetResource"].endswith(scenario.target_suffix) and
-                   i["runbook"] == f"remediate_{scenario.remediation}" for i in items):
+        if not any(
+            i["targetResource"].endswith(scenario.target_suffix)
+            and i["runbook"] == f"remediate_{scenario.remediation}"
+            for i in items
+        ):
             print(f"MISSING: no audit record for {scenario.title}")
             ok = False
     return items, ok
@@ -167,8 +252,10 @@ def main() -> int:
     port = int(os.environ.get("AIOPS_DEMO_PORT", "0")) or None
     print("starting moto_server and airflow standalone on 127.0.0.1 (about a minute) ...", flush=True)
     with local_stack(airflow_port=port) as stack:
-        print(f"  Airflow UI: {stack.airflow_url}  (admin / {stack.password}; "
-              f"{APPROVER_USER} / {stack.passwords[APPROVER_USER]})")
+        print(
+            f"  Airflow UI: {stack.airflow_url}  (admin / {stack.password}; "
+            f"{APPROVER_USER} / {stack.passwords[APPROVER_USER]})"
+        )
         use_stack_environment(stack)
         provision(stack)
         print("provisioned the simulated account: tables, diagnostics bucket, topic, SSM documents")
@@ -202,15 +289,19 @@ def main() -> int:
         ec2, instance = checks["ec2"]
         route53, zone = checks["route53"]
         cloudfront, dist = checks["cloudfront"]
-        invalidations = cloudfront.list_invalidations(DistributionId=dist)["InvalidationList"].get("Quantity", 0)
+        invalidations = cloudfront.list_invalidations(DistributionId=dist)["InvalidationList"].get(
+            "Quantity", 0
+        )
         state = {
             "bucket Block Public Access all on": all(scenarios.public_access_block(s3, bucket).values()),
             "payments-dlq drained into its source": scenarios.queue_depth(sqs, dlq) == 0
             and scenarios.queue_depth(sqs, source) == 150,
             "instance running after stop/start": scenarios.instance_state(ec2, instance) == "running",
-            "DNS failed over to the secondary": scenarios.failover_roles(route53, zone).get("eu-west-1") == "PRIMARY",
+            "DNS failed over to the secondary": scenarios.failover_roles(route53, zone).get("eu-west-1")
+            == "PRIMARY",
             "CloudFront invalidation created": invalidations >= 1,
-            "world SSH rule revoked, office rule kept": scenarios.ssh_rules(ec2, checks["sg"]) == ["198.51.100.0/24"],
+            "world SSH rule revoked, office rule kept": scenarios.ssh_rules(ec2, checks["sg"])
+            == ["198.51.100.0/24"],
         }
         print()
         for what, good in state.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 
@@ -14,11 +14,19 @@ def public_bucket(name: str = "team-share", *, tags: dict[str, str] | None = Non
     """A bucket whose Block Public Access settings were switched off."""
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=name)
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
-        "RestrictPublicBuckets": False})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": False,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
     if tags:
-        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        s3.put_bucket_tagging(
+            Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
     return s3, name
 
 
@@ -31,21 +39,28 @@ def dead_letter_queue(depth: int, name: str = "orders-dlq", *, tags: dict[str, s
     sqs = boto3.client("sqs", region_name=REGION)
     dlq = sqs.create_queue(QueueName=name, tags=tags or {})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    source = sqs.create_queue(QueueName=name.removesuffix("-dlq") or "source", Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    source = sqs.create_queue(
+        QueueName=name.removesuffix("-dlq") or "source",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
+    )["QueueUrl"]
     add_messages(sqs, dlq, depth)
     return sqs, dlq, source
 
 
 def add_messages(sqs, url: str, count: int) -> None:
     for start in range(0, count, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"message {start + i}"}
-                                                      for i in range(min(10, count - start))])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f"message {start + i}"} for i in range(min(10, count - start))
+            ],
+        )
 
 
 def queue_depth(sqs, url: str) -> int:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -55,20 +70,35 @@ def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     spec = {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                                 **({"TagSpecifications": [spec]} if tags else {}))["Instances"][0]["InstanceId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        **({"TagSpecifications": [spec]} if tags else {}),
+    )["Instances"][0]["InstanceId"]
     report_status_check(instance, 1.0 if failing else 0.0)
     return ec2, instance
 
 
 def report_status_check(instance_id: str, value: float) -> None:
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/EC2", MetricData=[{
-        "MetricName": "StatusCheckFailed", "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
-        "Timestamp": datetime.now(timezone.utc), "Value": value}])
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/EC2",
+        MetricData=[
+            {
+                "MetricName": "StatusCheckFailed",
+                "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+                "Timestamp": datetime.now(UTC),
+                "Value": value,
+            }
+        ],
+    )
 
 
 def instance_state(ec2, instance_id: str) -> str:
-    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"][
+        "Name"
+    ]
 
 
 def failing_over_dns(name: str = "api.shop.example.com."):
@@ -78,22 +108,58 @@ def failing_over_dns(name: str = "api.shop.example.com."):
     from datetime import timedelta
 
     route53 = boto3.client("route53", region_name=REGION)
-    zone = route53.create_hosted_zone(Name=name.split(".", 1)[1], CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
+    zone = route53.create_hosted_zone(Name=name.split(".", 1)[1], CallerReference=str(uuid.uuid4()))[
+        "HostedZone"
+    ]["Id"]
     checks = {}
     for ip in ("192.0.2.10", "198.51.100.10"):
-        checks[ip] = route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig={
-            "IPAddress": ip, "Port": 443, "Type": "HTTPS", "ResourcePath": "/health", "RequestInterval": 30,
-            "FailureThreshold": 3})["HealthCheck"]["Id"]
-    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": {
-            "Name": name, "Type": "A", "SetIdentifier": region, "Failover": role, "TTL": 60,
-            "ResourceRecords": [{"Value": ip}], "HealthCheckId": checks[ip]}}
-        for region, role, ip in (("us-east-1", "PRIMARY", "192.0.2.10"), ("eu-west-1", "SECONDARY", "198.51.100.10"))]})
-    when = datetime.now(timezone.utc) - timedelta(minutes=1)
+        checks[ip] = route53.create_health_check(
+            CallerReference=str(uuid.uuid4()),
+            HealthCheckConfig={
+                "IPAddress": ip,
+                "Port": 443,
+                "Type": "HTTPS",
+                "ResourcePath": "/health",
+                "RequestInterval": 30,
+                "FailureThreshold": 3,
+            },
+        )["HealthCheck"]["Id"]
+    route53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "SetIdentifier": region,
+                        "Failover": role,
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": ip}],
+                        "HealthCheckId": checks[ip],
+                    },
+                }
+                for region, role, ip in (
+                    ("us-east-1", "PRIMARY", "192.0.2.10"),
+                    ("eu-west-1", "SECONDARY", "198.51.100.10"),
+                )
+            ]
+        },
+    )
+    when = datetime.now(UTC) - timedelta(minutes=1)
     for ip, healthy in (("192.0.2.10", 0.0), ("198.51.100.10", 1.0)):
-        boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/Route53", MetricData=[{
-            "MetricName": "HealthCheckStatus", "Value": healthy, "Timestamp": when,
-            "Dimensions": [{"Name": "HealthCheckId", "Value": checks[ip]}]}])
+        boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+            Namespace="AWS/Route53",
+            MetricData=[
+                {
+                    "MetricName": "HealthCheckStatus",
+                    "Value": healthy,
+                    "Timestamp": when,
+                    "Dimensions": [{"Name": "HealthCheckId", "Value": checks[ip]}],
+                }
+            ],
+        )
     return route53, zone, checks["192.0.2.10"]
 
 
@@ -108,22 +174,56 @@ def alb_with_5xx(name: str = "shop", errors: float = 120.0):
 
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{REGION}{z}")
-               ["Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in enumerate("ab")
+    ]
     lb = boto3.client("elbv2", region_name=REGION).create_load_balancer(
-        Name=name, Subnets=subnets, Type="application", Scheme="internet-facing")["LoadBalancers"][0]
+        Name=name, Subnets=subnets, Type="application", Scheme="internet-facing"
+    )["LoadBalancers"][0]
     cloudfront = boto3.client("cloudfront", region_name=REGION)
-    dist = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": f"{name}-cdn", "Comment": name, "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "alb", "DomainName": lb["DNSName"], "CustomOriginConfig": {
-            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "alb", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
-                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}}})["Distribution"]["Id"]
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{
-        "MetricName": "HTTPCode_Target_5XX_Count", "Value": errors, "Unit": "Count",
-        "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=1),
-        "Dimensions": [{"Name": "LoadBalancer", "Value": lb_dimension(lb)}]}])
+    dist = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"{name}-cdn",
+            "Comment": name,
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "alb",
+                        "DomainName": lb["DNSName"],
+                        "CustomOriginConfig": {
+                            "HTTPPort": 80,
+                            "HTTPSPort": 443,
+                            "OriginProtocolPolicy": "https-only",
+                        },
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "alb",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+            },
+        }
+    )["Distribution"]["Id"]
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {
+                "MetricName": "HTTPCode_Target_5XX_Count",
+                "Value": errors,
+                "Unit": "Count",
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=1),
+                "Dimensions": [{"Name": "LoadBalancer", "Value": lb_dimension(lb)}],
+            }
+        ],
+    )
     return lb, cloudfront, dist
 
 
@@ -136,9 +236,13 @@ def world_open_ssh(name: str = "bastion"):
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]},
+        ],
+    )
     return ec2, group
 
 

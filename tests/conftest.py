@@ -15,28 +15,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="aiops-test-airflow-")
 
-os.environ.update({
-    "AIRFLOW_HOME": _AIRFLOW_HOME,
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    # Fast clocks for tests; the semantics are the same as production's.
-    "AIOPS_APPROVAL_POKE_SECONDS": "1",
-    "AIOPS_TASK_RETRIES": "1",
-    "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
-    # moto has no SSM Automation API: documents run with the local runner against moto.
-    "AIOPS_SSM_BACKEND": "local",
-    "AIOPS_SSM_POLL_SECONDS": "0.2",
-    "AIOPS_SSM_RETRY_SECONDS": "0.1",
-    "AIOPS_SSM_LOCAL_STATE_DIR": os.path.join(_AIRFLOW_HOME, "ssm-executions"),
-})
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _AIRFLOW_HOME,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # Fast clocks for tests; the semantics are the same as production's.
+        "AIOPS_APPROVAL_POKE_SECONDS": "1",
+        "AIOPS_TASK_RETRIES": "1",
+        "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
+        # moto has no SSM Automation API: documents run with the local runner against moto.
+        "AIOPS_SSM_BACKEND": "local",
+        "AIOPS_SSM_POLL_SECONDS": "0.2",
+        "AIOPS_SSM_RETRY_SECONDS": "0.1",
+        "AIOPS_SSM_LOCAL_STATE_DIR": os.path.join(_AIRFLOW_HOME, "ssm-executions"),
+    }
+)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
@@ -70,8 +72,13 @@ def running_stack():
     with local_stack() as stack:
         provision(stack)
         # Remediations and approvals; the scheduled maintenance jobs stay paused (they have their own tests).
-        stack.unpause(*[dag["dag_id"] for dag in stack.api("GET", "/dags?limit=100")[1]["dags"]
-                        if dag["dag_id"].startswith("remediate_") or dag["dag_id"] == "approve_remediation"])
+        stack.unpause(
+            *[
+                dag["dag_id"]
+                for dag in stack.api("GET", "/dags?limit=100")[1]["dags"]
+                if dag["dag_id"].startswith("remediate_") or dag["dag_id"] == "approve_remediation"
+            ]
+        )
         yield stack
 
 

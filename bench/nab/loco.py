@@ -87,8 +87,11 @@ class CategoryRows:
 def category_rows(corpus: dict, scores: dict, category: str, profile: CostProfile) -> CategoryRows:
     names = [name for name in corpus if category_of(name) == category]
     sub = {name: corpus[name] for name in names}
-    rows = [row for name in names
-            for row in sweep_rows(corpus[name][0], scores[name], corpus[name][1], name, profile)]
+    rows = [
+        row
+        for name in names
+        for row in sweep_rows(corpus[name][0], scores[name], corpus[name][1], name, profile)
+    ]
     null, perfect = null_and_perfect(sub, profile)
     return CategoryRows(rows, null, perfect)
 
@@ -131,8 +134,14 @@ class Fold:
     optimised_counts: tuple[int, int, int]
 
 
-def run_loco(detector: str, corpus: dict, values: dict, grid: dict[str, Sequence] | None = None,
-             profile_name: str = "standard", categories: Sequence[str] = CATEGORIES) -> list[Fold]:
+def run_loco(
+    detector: str,
+    corpus: dict,
+    values: dict,
+    grid: dict[str, Sequence] | None = None,
+    profile_name: str = "standard",
+    categories: Sequence[str] = CATEGORIES,
+) -> list[Fold]:
     profile = PROFILES[profile_name]
     grid = GRIDS.get(detector, {}) if grid is None else grid
     names = [name for name in corpus if category_of(name) in categories]
@@ -154,9 +163,19 @@ def run_loco(detector: str, corpus: dict, values: dict, grid: dict[str, Sequence
         carried = score_at_threshold(test.rows, threshold, profile)
         opt_threshold, opt_score = best_mean_threshold([test], profile)
         optimised = score_at_threshold(test.rows, opt_threshold, profile)
-        folds.append(Fold(held_out, params, threshold, mean,
-                          test.normalised(carried.score), (carried.tp, carried.fp, carried.fn),
-                          opt_score, opt_threshold, (optimised.tp, optimised.fp, optimised.fn)))
+        folds.append(
+            Fold(
+                held_out,
+                params,
+                threshold,
+                mean,
+                test.normalised(carried.score),
+                (carried.tp, carried.fp, carried.fn),
+                opt_score,
+                opt_threshold,
+                (optimised.tp, optimised.fp, optimised.fn),
+            )
+        )
     return folds
 
 
@@ -192,21 +211,28 @@ def main(argv: list[str] | None = None) -> int:
     corpus, values = load_corpus(args.data or default_data_dir())
     detectors = args.detector or [DEFAULT_DETECTOR, "week_novelty"]
     print(f"LOCO, NAB {args.profile} profile; categories {', '.join(CATEGORIES)}\n")
-    print("| detector | held out | params (chosen on the other two) | train mean | threshold "
-          "| carried | TP/FP/FN | NAB-opt | TP/FP/FN |")
+    print(
+        "| detector | held out | params (chosen on the other two) | train mean | threshold "
+        "| carried | TP/FP/FN | NAB-opt | TP/FP/FN |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for detector in detectors:
         folds = run_loco(detector, corpus, values, profile_name=args.profile)
         for f in folds:
-            print(f"| {detector} | {f.held_out} | {f.params or 'defaults'} | {f.train_mean:.1f} "
-                  f"| {f.threshold:.4g} | {f.carried:.1f} | {'/'.join(map(str, f.carried_counts))} "
-                  f"| {f.optimised:.1f} | {'/'.join(map(str, f.optimised_counts))} |", flush=True)
+            print(
+                f"| {detector} | {f.held_out} | {f.params or 'defaults'} | {f.train_mean:.1f} "
+                f"| {f.threshold:.4g} | {f.carried:.1f} | {'/'.join(map(str, f.carried_counts))} "
+                f"| {f.optimised:.1f} | {'/'.join(map(str, f.optimised_counts))} |",
+                flush=True,
+            )
         carried = sum(f.carried for f in folds) / len(folds)
         optimised = sum(f.optimised for f in folds) / len(folds)
         print(f"| {detector} | **mean** | | | | **{carried:.1f}** | | **{optimised:.1f}** | |", flush=True)
     if not args.no_false_alarms:
-        print(f"\nFalse alarms per 1,000 points at ALERT_THRESHOLD = {ALERT_THRESHOLD} "
-              "(after NAB's probation; realAWSCloudwatch: outside its windows)\n")
+        print(
+            f"\nFalse alarms per 1,000 points at ALERT_THRESHOLD = {ALERT_THRESHOLD} "
+            "(after NAB's probation; realAWSCloudwatch: outside its windows)\n"
+        )
         print("| detector | artificialNoAnomaly | realAWSCloudwatch outside windows |")
         print("| --- | --- | --- |")
         for detector in detectors:

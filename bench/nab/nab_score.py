@@ -254,8 +254,9 @@ def score_detector(
     }
     chosen = best_threshold([row for rows in rows_by_file.values() for row in rows], profile)
     null_score, perfect_score = null_and_perfect(corpus, profile, probation_percent)
-    per_file = {name: score_at_threshold(rows, chosen.threshold, profile)
-                for name, rows in rows_by_file.items()}
+    per_file = {
+        name: score_at_threshold(rows, chosen.threshold, profile) for name, rows in rows_by_file.items()
+    }
     return DetectorReport(
         detector=detector,
         profile=profile_name,

@@ -54,8 +54,9 @@ def load_corpus(data_dir: Path, categories=None) -> tuple[dict, dict]:
     return corpus, values
 
 
-def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "standard",
-             params: dict | None = None):
+def evaluate(
+    detector_name: str, corpus: dict, values: dict, profile: str = "standard", params: dict | None = None
+):
     detector = make_detector(detector_name, **(params or {}))
     started = time.perf_counter()
     scores = {name: detector.score_series(series)[0] for name, series in values.items()}
@@ -65,28 +66,35 @@ def evaluate(detector_name: str, corpus: dict, values: dict, profile: str = "sta
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="the NAB corpus folder (combined_windows.json)")
-    parser.add_argument("--detector", action="append", choices=sorted(DETECTORS),
-                        help="repeatable; default: all")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="the NAB corpus folder (combined_windows.json)"
+    )
+    parser.add_argument(
+        "--detector", action="append", choices=sorted(DETECTORS), help="repeatable; default: all"
+    )
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES))
-    parser.add_argument("--params", type=json.loads, default=None,
-                        help="JSON keyword arguments for the detector")
+    parser.add_argument(
+        "--params", type=json.loads, default=None, help="JSON keyword arguments for the detector"
+    )
     parser.add_argument("--per-file", action="store_true")
     parser.add_argument("--category", action="append", help="repeatable; default: realAWSCloudwatch")
     args = parser.parse_args(argv)
 
     corpus, values = load_corpus(args.data or default_data_dir(), args.category or ["realAWSCloudwatch"])
-    print(f"{len(corpus)} files, {sum(len(w) for _, w in corpus.values())} windows, "
-          f"{sum(len(v) for v in values.values())} points; profile {args.profile}\n")
+    print(
+        f"{len(corpus)} files, {sum(len(w) for _, w in corpus.values())} windows, "
+        f"{sum(len(v) for v in values.values())} points; profile {args.profile}\n"
+    )
     print(f"| detector | NAB {args.profile} score | TP | FP | FN | threshold | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     reports = []
     for name in args.detector or DEFAULT_DETECTORS:
         report, elapsed = evaluate(name, corpus, values, args.profile, args.params)
         reports.append(report)
-        print(f"| {name} | {report.score:.1f} | {report.tp} | {report.fp} | {report.fn} "
-              f"| {report.threshold:.6g} | {elapsed:.1f} |")
+        print(
+            f"| {name} | {report.score:.1f} | {report.tp} | {report.fp} | {report.fn} "
+            f"| {report.threshold:.6g} | {elapsed:.1f} |"
+        )
     if args.per_file:
         for report in reports:
             print(f"\n{report.detector} per file (raw score, TP/FP/FN):")

@@ -22,18 +22,31 @@ FEATURE_FLAGS = {
 }
 
 
-def build_app(*, outdir: str | Path | None = None, context: dict[str, Any] | None = None,
-              build_dir: Path = DEFAULT_BUILD_DIR) -> cdk.App:
+def build_app(
+    *,
+    outdir: str | Path | None = None,
+    context: dict[str, Any] | None = None,
+    build_dir: Path = DEFAULT_BUILD_DIR,
+) -> cdk.App:
     """The app with its three stacks and the AwsSolutions checks; ``app.synth()`` writes the templates
     and raises if a check fails."""
     app = cdk.App(outdir=str(outdir) if outdir else None, context={**FEATURE_FLAGS, **(context or {})})
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     config = DeploymentConfig.from_node(app.node)
     entries = list(catalogue().values())
-    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
     source = SourceStack(app, SOURCE_STACK, env=env)
-    AIOpsStack(app, HUB_STACK, config=config, source=source, entries=entries,
-               trigger_code=build_package(build_dir), env=env)
+    AIOpsStack(
+        app,
+        HUB_STACK,
+        config=config,
+        source=source,
+        entries=entries,
+        trigger_code=build_package(build_dir),
+        env=env,
+    )
     # Environment-agnostic: StackSets deploy the same template into every member account.
     MemberAccountStack(app, MEMBER_STACK, entries=entries)
     return app

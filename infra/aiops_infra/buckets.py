@@ -8,11 +8,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
-
-def _private_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucket | None,
-                    log_prefix: str, **props) -> s3.Bucket:
+def _private_bucket(
+    scope: Construct, construct_id: str, *, access_logs: s3.IBucket | None, log_prefix: str, **props
+) -> s3.Bucket:
     return s3.Bucket(
-        scope, construct_id,
+        scope,
+        construct_id,
         versioned=True,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         enforce_ssl=True,
@@ -31,9 +32,16 @@ class AccessLogsBucket(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, retention_days: int = 365) -> None:
         super().__init__(scope, construct_id)
         self.bucket = _private_bucket(
-            self, "Bucket", access_logs=None, log_prefix="",
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(retention_days),
-                                              noncurrent_version_expiration=cdk.Duration.days(30))],
+            self,
+            "Bucket",
+            access_logs=None,
+            log_prefix="",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=cdk.Duration.days(retention_days),
+                    noncurrent_version_expiration=cdk.Duration.days(30),
+                )
+            ],
         )
 
 
@@ -52,11 +60,19 @@ class SourceBucket(Construct):
 class DiagnosticsBucket(Construct):
     """State captured before every action (observe before acting), kept for ``retention_days``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket,
-                 retention_days: int = 400) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket, retention_days: int = 400
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = _private_bucket(
-            self, "Bucket", access_logs=access_logs, log_prefix="diagnostics/",
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(retention_days),
-                                              noncurrent_version_expiration=cdk.Duration.days(30))],
+            self,
+            "Bucket",
+            access_logs=access_logs,
+            log_prefix="diagnostics/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=cdk.Duration.days(retention_days),
+                    noncurrent_version_expiration=cdk.Duration.days(30),
+                )
+            ],
         )

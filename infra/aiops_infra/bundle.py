@@ -61,9 +61,13 @@ class Bundle:
 
 
 def _files(directory: Path) -> list[Path]:
-    return sorted(path for path in directory.rglob("*")
-                  if path.is_file() and path.suffix != ".pyc"
-                  and not _EXCLUDED_DIRS.intersection(path.relative_to(directory).parts))
+    return sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and path.suffix != ".pyc"
+        and not _EXCLUDED_DIRS.intersection(path.relative_to(directory).parts)
+    )
 
 
 def _add(archive: zipfile.ZipFile, path: Path, name: str) -> None:
@@ -117,8 +121,13 @@ def build_bundle(out_dir: Path = DEFAULT_OUT) -> Bundle:
     startup = out_dir / "startup.sh"
     shutil.copy2(STARTUP_SCRIPT, startup)
     startup.chmod(0o755)
-    return Bundle(root=out_dir, dags=dags, plugins_zip=build_plugins_zip(out_dir / "plugins.zip"),
-                  requirements=requirements, startup_script=startup)
+    return Bundle(
+        root=out_dir,
+        dags=dags,
+        plugins_zip=build_plugins_zip(out_dir / "plugins.zip"),
+        requirements=requirements,
+        startup_script=startup,
+    )
 
 
 CORE = IMPORT_ROOTS["matcarv_aiops"]
@@ -138,8 +147,13 @@ LAMBDA_MODULES = (
 )
 LAMBDA_ROUTE_TABLE = "matcarv_aiops/ingress/route_table.json"  # the catalogue, compiled
 # Top-level modules and packages the handler needs beyond the standard library and boto3.
-LAMBDA_DEPENDENCIES = ("pydantic", "pydantic_core", "typing_extensions", "annotated_types",
-                       "typing_inspection")
+LAMBDA_DEPENDENCIES = (
+    "pydantic",
+    "pydantic_core",
+    "typing_extensions",
+    "annotated_types",
+    "typing_inspection",
+)
 LAMBDA_CACHE_TAG = "cpython-311"  # the Lambda runtime's (python3.11): bytecode of any other is not shipped
 _SKIP_IN_DEPENDENCIES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.dist-info", "tests")
 
@@ -153,8 +167,9 @@ def build_lambda_package(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     missing = [name for name in LAMBDA_MODULES if not (CORE.parent / name).is_file()]
     if missing:
-        raise PackagingError(f"the trigger Lambda's module(s) {', '.join(missing)} do not exist under "
-                             f"{CORE.parent}")
+        raise PackagingError(
+            f"the trigger Lambda's module(s) {', '.join(missing)} do not exist under {CORE.parent}"
+        )
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -175,8 +190,9 @@ def build_lambda_package(out_dir: Path) -> Path:
         else:
             shutil.copyfile(origin, out_dir / origin.name)
     if sys.implementation.cache_tag == LAMBDA_CACHE_TAG:
-        compileall.compile_dir(out_dir, quiet=1,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compileall.compile_dir(
+            out_dir, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
     return out_dir
 
 

@@ -54,14 +54,14 @@ class DeploymentConfig:
     extra_airflow_options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_node(cls, node: Node) -> "DeploymentConfig":
+    def from_node(cls, node: Node) -> DeploymentConfig:
         def get(key: str) -> Any:
             return node.try_get_context(key)
 
         return cls.from_mapping({key: get(key) for key in _CONTEXT_KEYS if get(key) is not None})
 
     @classmethod
-    def from_mapping(cls, context: dict[str, Any]) -> "DeploymentConfig":
+    def from_mapping(cls, context: dict[str, Any]) -> DeploymentConfig:
         unknown = set(context) - set(_CONTEXT_KEYS)
         if unknown:
             raise ConfigError(f"unknown context keys {sorted(unknown)}; known: {sorted(_CONTEXT_KEYS)}")
@@ -85,15 +85,23 @@ class DeploymentConfig:
         if self.environment_class not in ENVIRONMENT_CLASSES:
             fail("environmentClass", f"{self.environment_class!r} is not one of {ENVIRONMENT_CLASSES}")
         if not 1 <= self.min_workers <= self.max_workers:
-            fail("minWorkers/maxWorkers", f"need 1 <= minWorkers ({self.min_workers}) <= maxWorkers ({self.max_workers})")
+            fail(
+                "minWorkers/maxWorkers",
+                f"need 1 <= minWorkers ({self.min_workers}) <= maxWorkers ({self.max_workers})",
+            )
         if not 2 <= self.schedulers <= 5:
             fail("schedulers", "MWAA runs 2 to 5 schedulers")
         if self.webserver_access_mode not in WEBSERVER_ACCESS_MODES:
-            fail("webserverAccessMode", f"{self.webserver_access_mode!r} is not one of {WEBSERVER_ACCESS_MODES}")
+            fail(
+                "webserverAccessMode",
+                f"{self.webserver_access_mode!r} is not one of {WEBSERVER_ACCESS_MODES}",
+            )
         if self.airflow_api_role not in AIRFLOW_API_ROLES:
             fail("airflowApiRole", f"{self.airflow_api_role!r} is not one of {AIRFLOW_API_ROLES}")
-        for key, accounts in (("memberAccountIds", self.member_account_ids),
-                              ("productionAccountIds", self.production_account_ids)):
+        for key, accounts in (
+            ("memberAccountIds", self.member_account_ids),
+            ("productionAccountIds", self.production_account_ids),
+        ):
             bad = [a for a in accounts if not _ACCOUNT.match(a)]
             if bad:
                 fail(key, f"not 12-digit account ids: {bad}")
@@ -104,7 +112,11 @@ class DeploymentConfig:
         if self.existing_vpc:
             if not re.fullmatch(r"vpc-([0-9a-f]{8}|[0-9a-f]{17})", self.existing_vpc.vpc_id):
                 fail("existingVpc", f"vpcId {self.existing_vpc.vpc_id!r} is not a VPC id")
-            bad = [s for s in self.existing_vpc.private_subnet_ids if not re.fullmatch(r"subnet-([0-9a-f]{8}|[0-9a-f]{17})", s)]
+            bad = [
+                s
+                for s in self.existing_vpc.private_subnet_ids
+                if not re.fullmatch(r"subnet-([0-9a-f]{8}|[0-9a-f]{17})", s)
+            ]
             if bad:
                 fail("existingVpc", f"not subnet ids: {bad}")
             if len(self.existing_vpc.private_subnet_ids) != 2:

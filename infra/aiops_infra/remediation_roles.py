@@ -23,17 +23,29 @@ def remediation_role_name(remediation_id: str) -> str:
     return ROLE_NAME_PREFIX + remediation_id
 
 
-def entry_statements(entry: CatalogueEntry, *, region: str, account: str,
-                     hub_account: str | None = None) -> list[iam.PolicyStatement]:
+def entry_statements(
+    entry: CatalogueEntry, *, region: str, account: str, hub_account: str | None = None
+) -> list[iam.PolicyStatement]:
     """The entry's actions, grouped by how they are scoped, in the catalogue's order."""
     by_scope: dict[Scope, list[str]] = defaultdict(list)
     for action in entry.permissions:
-        scope = scope_for(owner=f"catalogue entry {entry.id!r}", action=action,
-                          target_arn_templates=[t.arn for t in entry.targets], region=region, account=account,
-                          hub_account=hub_account, sibling_actions=entry.permissions, ssm_document=entry.ssm_document)
+        scope = scope_for(
+            owner=f"catalogue entry {entry.id!r}",
+            action=action,
+            target_arn_templates=[t.arn for t in entry.targets],
+            region=region,
+            account=account,
+            hub_account=hub_account,
+            sibling_actions=entry.permissions,
+            ssm_document=entry.ssm_document,
+        )
         by_scope[scope].append(action)
-    return [iam.PolicyStatement(actions=actions, resources=list(scope.resources), conditions=scope.condition_block())
-            for scope, actions in by_scope.items()]
+    return [
+        iam.PolicyStatement(
+            actions=actions, resources=list(scope.resources), conditions=scope.condition_block()
+        )
+        for scope, actions in by_scope.items()
+    ]
 
 
 def nag_finding(resource: str, stack: cdk.Stack) -> str:
@@ -56,8 +68,13 @@ def _render(value) -> str:
     raise ValueError(f"cannot name a cdk-nag finding for {value!r}")
 
 
-def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.PolicyStatement], why: str,
-                                 *, reasons: dict[str, str] | None = None) -> None:
+def acknowledge_scoped_wildcards(
+    policy: Construct,
+    statements: Iterable[iam.PolicyStatement],
+    why: str,
+    *,
+    reasons: dict[str, str] | None = None,
+) -> None:
     """Acknowledge each wildcard resource of ``statements`` on ``policy`` (a role or policy), one granular
     IAM5 finding each; ``reasons`` may give a resource its own reason instead of ``why``. ``"*"`` is
     acknowledged once, naming every action that uses it (all without resource-level permissions)."""
@@ -71,30 +88,52 @@ def acknowledge_scoped_wildcards(policy: Construct, statements: Iterable[iam.Pol
             elif "*" in resource:
                 acknowledge(policy, "IAM5", reasons.get(resource, why), finding=nag_finding(resource, stack))
     if star_actions:
-        acknowledge(policy, "IAM5", "only actions that support no resource-level permissions use *: "
-                    + ", ".join(star_actions), finding="Resource::*")
+        acknowledge(
+            policy,
+            "IAM5",
+            "only actions that support no resource-level permissions use *: " + ", ".join(star_actions),
+            finding="Resource::*",
+        )
 
 
 class RemediationRoles(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry],
-                 trusted_role_arn: str, hub_account: str | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entries: Iterable[CatalogueEntry],
+        trusted_role_arn: str,
+        hub_account: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.roles: dict[str, iam.Role] = {}
         for entry in entries:
-            statements = entry_statements(entry, region=stack.region, account=stack.account, hub_account=hub_account)
+            statements = entry_statements(
+                entry, region=stack.region, account=stack.account, hub_account=hub_account
+            )
             role = iam.Role(
-                self, entry.id, role_name=remediation_role_name(entry.id),
+                self,
+                entry.id,
+                role_name=remediation_role_name(entry.id),
                 assumed_by=iam.ArnPrincipal(trusted_role_arn),
                 description=f"MatCarv AIOps remediation {entry.id}: {entry.action}"[:1000],
                 max_session_duration=cdk.Duration.hours(1),
                 inline_policies={"Remediation": iam.PolicyDocument(statements=statements)},
             )
-            targets = {t.arn.format(value="*", region=stack.region, account=stack.account) for t in entry.targets}
+            targets = {
+                t.arn.format(value="*", region=stack.region, account=stack.account) for t in entry.targets
+            }
             acknowledge_scoped_wildcards(
-                role, statements,
+                role,
+                statements,
                 "resource type of the action, as the Service Authorization Reference gives its ARN, in this account "
                 "(and region); the name is not known before the run",
-                reasons={arn: f"the event names the {entry.resource_type} at run time: the role may act on that one "
-                              f"resource type in this account and region, nothing else" for arn in targets})
+                reasons={
+                    arn: f"the event names the {entry.resource_type} at run time: the role may act on that one "
+                    f"resource type in this account and region, nothing else"
+                    for arn in targets
+                },
+            )
             self.roles[entry.id] = role

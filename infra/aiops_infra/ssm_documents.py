@@ -28,7 +28,9 @@ DIAGNOSTICS_PREFIX = "diagnostics/"
 
 
 def document_files(directory: Path = SSM_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*") if p.suffix in (".yaml", ".yml")) if directory.is_dir() else []
+    return (
+        sorted(p for p in directory.glob("*") if p.suffix in (".yaml", ".yml")) if directory.is_dir() else []
+    )
 
 
 def document_permissions(path: Path) -> list[str]:
@@ -37,22 +39,34 @@ def document_permissions(path: Path) -> list[str]:
         from matcarv_aiops.ssm.document import load
         from matcarv_aiops.ssm.permissions import document_permissions as read_permissions
     except ImportError as exc:
-        raise RuntimeError(f"SSM document {path.name}: reading its IAM actions needs matcarv_aiops.ssm ({exc})") from None
+        raise RuntimeError(
+            f"SSM document {path.name}: reading its IAM actions needs matcarv_aiops.ssm ({exc})"
+        ) from None
     return read_permissions(load(path))
 
 
-def runbook_resources(action: str, *, document: str, region: str, account: str, diagnostics_bucket_arn: str,
-                      topic_arn: str) -> list[str]:
+def runbook_resources(
+    action: str, *, document: str, region: str, account: str, diagnostics_bucket_arn: str, topic_arn: str
+) -> list[str]:
     if action == "s3:PutObject":
         return [f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*"]
     if action == "sns:Publish":
         return [topic_arn]
-    return list(scope_for(owner=f"SSM document {document}", action=action, region=region, account=account).resources)
+    return list(
+        scope_for(owner=f"SSM document {document}", action=action, region=region, account=account).resources
+    )
 
 
 class SsmAutomation(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, diagnostics_bucket_arn: str, topic_arn: str,
-                 directory: Path = SSM_DIR) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        diagnostics_bucket_arn: str,
+        topic_arn: str,
+        directory: Path = SSM_DIR,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         files = document_files(directory)
@@ -60,32 +74,56 @@ class SsmAutomation(Construct):
         by_resources: dict[tuple[str, ...], set[str]] = defaultdict(set)
         for path in files:
             for action in document_permissions(path):
-                resources = runbook_resources(action, document=path.name, region=stack.region, account=stack.account,
-                                              diagnostics_bucket_arn=diagnostics_bucket_arn, topic_arn=topic_arn)
+                resources = runbook_resources(
+                    action,
+                    document=path.name,
+                    region=stack.region,
+                    account=stack.account,
+                    diagnostics_bucket_arn=diagnostics_bucket_arn,
+                    topic_arn=topic_arn,
+                )
                 key = (*resources, "metric") if action == "cloudwatch:PutMetricData" else tuple(resources)
                 by_resources[key].add(action)
         statements = []
         for key, actions in by_resources.items():
             metric = key[-1] == "metric"
-            statements.append(iam.PolicyStatement(
-                actions=sorted(actions), resources=list(key[:-1] if metric else key),
-                conditions={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}} if metric else None))
+            statements.append(
+                iam.PolicyStatement(
+                    actions=sorted(actions),
+                    resources=list(key[:-1] if metric else key),
+                    conditions={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}
+                    if metric
+                    else None,
+                )
+            )
         self.role = iam.Role(
-            self, "Role", role_name=SSM_AUTOMATION_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal("ssm.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+            self,
+            "Role",
+            role_name=SSM_AUTOMATION_ROLE_NAME,
+            assumed_by=iam.ServicePrincipal(
+                "ssm.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
             description="MatCarv AIOps SSM Automation runbooks",
         )
         if statements:
             self.role.attach_inline_policy(iam.Policy(self, "Runbooks", statements=statements))
             acknowledge_scoped_wildcards(
-                self.node.find_child("Runbooks"), statements,
+                self.node.find_child("Runbooks"),
+                statements,
                 "runbooks act on the resource named at run time: one resource type per action, in this account "
-                "and region", reasons={f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*":
-                                       "runbooks write diagnostics under diagnostics/<execution id>/ in the diagnostics bucket"})
+                "and region",
+                reasons={
+                    f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*": "runbooks write diagnostics under diagnostics/<execution id>/ in the diagnostics bucket"
+                },
+            )
         self.documents: dict[str, ssm.CfnDocument] = {}
         for path in files:
             self.documents[path.name] = ssm.CfnDocument(
-                self, f"Document-{path.stem}", name=path.stem, document_type="Automation",
-                document_format="YAML", content=yaml.safe_load(path.read_text(encoding="utf-8")),
-                update_method="NewVersion")
+                self,
+                f"Document-{path.stem}",
+                name=path.stem,
+                document_type="Automation",
+                document_format="YAML",
+                content=yaml.safe_load(path.read_text(encoding="utf-8")),
+                update_method="NewVersion",
+            )

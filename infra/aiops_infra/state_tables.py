@@ -25,16 +25,46 @@ class TableSpec:
 
 
 TABLES = (
-    TableSpec("AuditLog", "AutomationAuditLog", "executionId", ttl=False, setting="audit_table",
-              purpose="one record per automated action (the AutomationAuditLog audit trail)"),
-    TableSpec("Approvals", "AIOpsApprovals", "executionId", ttl=True, setting="approvals_table",
-              purpose="approval requests and decisions, bound to one execution"),
-    TableSpec("RemediationState", "AIOpsRemediationState", "pk", ttl=True, setting="state_table",
-              purpose="idempotency claims, per-resource locks, cooldown history, exemptions"),
-    TableSpec("SecurityHubFindings", "AIOpsSecurityHubFindings", "findingId", ttl=True, setting="findings_table",
-              purpose="mirror of Security Hub findings, synced every 15 minutes"),
-    TableSpec("AnomalyState", "AIOpsAnomalyState", "seriesId", ttl=True, setting="anomaly_state_table",
-              purpose="per-series state of the anomaly detection model, run every 5 minutes"),
+    TableSpec(
+        "AuditLog",
+        "AutomationAuditLog",
+        "executionId",
+        ttl=False,
+        setting="audit_table",
+        purpose="one record per automated action (the AutomationAuditLog audit trail)",
+    ),
+    TableSpec(
+        "Approvals",
+        "AIOpsApprovals",
+        "executionId",
+        ttl=True,
+        setting="approvals_table",
+        purpose="approval requests and decisions, bound to one execution",
+    ),
+    TableSpec(
+        "RemediationState",
+        "AIOpsRemediationState",
+        "pk",
+        ttl=True,
+        setting="state_table",
+        purpose="idempotency claims, per-resource locks, cooldown history, exemptions",
+    ),
+    TableSpec(
+        "SecurityHubFindings",
+        "AIOpsSecurityHubFindings",
+        "findingId",
+        ttl=True,
+        setting="findings_table",
+        purpose="mirror of Security Hub findings, synced every 15 minutes",
+    ),
+    TableSpec(
+        "AnomalyState",
+        "AIOpsAnomalyState",
+        "seriesId",
+        ttl=True,
+        setting="anomaly_state_table",
+        purpose="per-series state of the anomaly detection model, run every 5 minutes",
+    ),
 )
 
 
@@ -45,13 +75,15 @@ class StateTables(Construct):
         for spec in specs:
             audit = not spec.ttl
             table = dynamodb.Table(
-                self, spec.construct_id,
+                self,
+                spec.construct_id,
                 table_name=spec.name,
                 partition_key=dynamodb.Attribute(name=spec.partition_key, type=dynamodb.AttributeType.STRING),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=True),
+                    point_in_time_recovery_enabled=True
+                ),
                 deletion_protection=audit,
                 time_to_live_attribute=TTL_ATTRIBUTE if spec.ttl else None,
                 removal_policy=cdk.RemovalPolicy.RETAIN,

@@ -16,8 +16,13 @@ class AuditOperator(StepOperator):
         if item is None:
             self.log.info("duplicate run: the first run's audit record stands; nothing written")
             return None
-        self.log.info("audit %s (%s): %s %s", item["executionId"], "written" if item["written"] else "already there",
-                      item["outcome"], item["action"])
+        self.log.info(
+            "audit %s (%s): %s %s",
+            item["executionId"],
+            "written" if item["written"] else "already there",
+            item["outcome"],
+            item["action"],
+        )
         if item["outcome"] == Outcome.FAILURE.value:
             raise AirflowFailException(f"remediation FAILED: {item['action']}")
         return item

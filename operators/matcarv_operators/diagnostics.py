@@ -9,6 +9,10 @@ class CollectDiagnosticsOperator(StepOperator):
 
     def execute(self, context):
         execution = super().execute(context)
-        self.log.info("execution %s: target %s, diagnostics at %s", execution["execution_id"],
-                      execution["target"]["arn"], execution["diagnostics_uri"])
+        self.log.info(
+            "execution %s: target %s, diagnostics at %s",
+            execution["execution_id"],
+            execution["target"]["arn"],
+            execution["diagnostics_uri"],
+        )
         return execution

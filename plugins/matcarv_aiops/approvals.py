@@ -30,8 +30,11 @@ class ApprovalError(ValueError):
 
 
 def _to_item(record: ApprovalRecord) -> dict:
-    item = {k: {"S": str(v.value if hasattr(v, "value") else v)}
-            for k, v in record.model_dump().items() if v is not None}
+    item = {
+        k: {"S": str(v.value if hasattr(v, "value") else v)}
+        for k, v in record.model_dump().items()
+        if v is not None
+    }
     expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
     item["ttl"] = {"N": str(int(expires.timestamp() + _KEEP_DECIDED_DAYS * 86400))}
     return item
@@ -50,34 +53,48 @@ class ApprovalStore:
         return hub_client("dynamodb", self.settings)
 
     def get(self, execution_id: str) -> ApprovalRecord | None:
-        item = self._ddb.get_item(TableName=self.settings.platform.approvals_table,
-                                  Key={"executionId": {"S": execution_id}}, ConsistentRead=True).get("Item")
+        item = self._ddb.get_item(
+            TableName=self.settings.platform.approvals_table,
+            Key={"executionId": {"S": execution_id}},
+            ConsistentRead=True,
+        ).get("Item")
         return _from_item(item) if item else None
 
     def create(self, record: ApprovalRecord) -> bool:
         """Store a new pending request. False when this execution already has one (a task retry)."""
         try:
-            self._ddb.put_item(TableName=self.settings.platform.approvals_table, Item=_to_item(record),
-                               ConditionExpression="attribute_not_exists(executionId)")
+            self._ddb.put_item(
+                TableName=self.settings.platform.approvals_table,
+                Item=_to_item(record),
+                ConditionExpression="attribute_not_exists(executionId)",
+            )
             return True
         except ClientError as exc:
             if not is_condition_failed(exc):
                 raise
             return False
 
-    def _update_status(self, execution_id: str, status: ApprovalStatus, now: str, condition: str,
-                       extra: dict[str, str]) -> ApprovalRecord:
+    def _update_status(
+        self, execution_id: str, status: ApprovalStatus, now: str, condition: str, extra: dict[str, str]
+    ) -> ApprovalRecord:
         names = {"#status": "status"}
-        values = {":pending": {"S": ApprovalStatus.PENDING.value}, ":status": {"S": status.value},
-                  ":now": {"S": now}}
+        values = {
+            ":pending": {"S": ApprovalStatus.PENDING.value},
+            ":status": {"S": status.value},
+            ":now": {"S": now},
+        }
         sets = ["#status = :status", "decidedAt = :now"]
         for key, value in extra.items():
             sets.append(f"{key} = :{key}")
             values[f":{key}"] = {"S": value}
         response = self._ddb.update_item(
-            TableName=self.settings.platform.approvals_table, Key={"executionId": {"S": execution_id}},
-            UpdateExpression="SET " + ", ".join(sets), ConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+            TableName=self.settings.platform.approvals_table,
+            Key={"executionId": {"S": execution_id}},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
         return _from_item(response["Attributes"])
 
@@ -89,7 +106,9 @@ class ApprovalStore:
         status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
         try:
             return self._update_status(
-                execution_id, status, now,
+                execution_id,
+                status,
+                now,
                 "attribute_exists(executionId) AND #status = :pending AND expiresAt > :now",
                 {"approver": approver, "decisionReason": reason or "(no reason given)"},
             )
@@ -101,16 +120,24 @@ class ApprovalStore:
             raise ApprovalError(f"no approval request for execution {execution_id}")
         if current.status != ApprovalStatus.PENDING:
             by = f" by {current.approver}" if current.approver else ""
-            raise ApprovalError(f"execution {execution_id} was already {current.status.value}{by} "
-                                f"at {current.decided_at}")
+            raise ApprovalError(
+                f"execution {execution_id} was already {current.status.value}{by} at {current.decided_at}"
+            )
         self.expire(execution_id)
-        raise ApprovalError(f"the approval request for execution {execution_id} expired at {current.expires_at}")
+        raise ApprovalError(
+            f"the approval request for execution {execution_id} expired at {current.expires_at}"
+        )
 
     def expire(self, execution_id: str) -> ApprovalRecord | None:
         """Mark a pending request whose time is up as EXPIRED; returns the record as it now stands."""
         try:
-            return self._update_status(execution_id, ApprovalStatus.EXPIRED, iso_utc(),
-                                       "#status = :pending AND expiresAt <= :now", {})
+            return self._update_status(
+                execution_id,
+                ApprovalStatus.EXPIRED,
+                iso_utc(),
+                "#status = :pending AND expiresAt <= :now",
+                {},
+            )
         except ClientError as exc:
             if not is_condition_failed(exc):
                 raise
@@ -119,34 +146,68 @@ class ApprovalStore:
 
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
-    return (f"In the Airflow UI ({settings.airflow.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
-            f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
-            f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'")
+    return (
+        f"In the Airflow UI ({settings.airflow.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
+        f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
+        f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'"
+    )
 
 
-
-def request(settings: Settings, *, execution_id: str, remediation: str, dag_id: str, run_id: str, target: str,
-            action: str, diagnostics_uri: str, rollback_plan: str, why: str) -> dict[str, Any]:
+def request(
+    settings: Settings,
+    *,
+    execution_id: str,
+    remediation: str,
+    dag_id: str,
+    run_id: str,
+    target: str,
+    action: str,
+    diagnostics_uri: str,
+    rollback_plan: str,
+    why: str,
+) -> dict[str, Any]:
     """Ask a human to approve ``action`` on ``target`` for this one execution. The pending request is
     stored and the approvers are told over SNS once: a retried task finds its request already there."""
     now = utc_now()
     record = ApprovalRecord(
-        execution_id=execution_id, remediation=remediation, dag_id=dag_id, run_id=run_id, target_resource=target,
-        action=action, diagnostics_uri=diagnostics_uri, rollback_plan=rollback_plan, reason_for_approval=why,
-        requested_at=iso_utc(now), expires_at=iso_utc(now + timedelta(minutes=settings.safety.approval_timeout_minutes)),
+        execution_id=execution_id,
+        remediation=remediation,
+        dag_id=dag_id,
+        run_id=run_id,
+        target_resource=target,
+        action=action,
+        diagnostics_uri=diagnostics_uri,
+        rollback_plan=rollback_plan,
+        reason_for_approval=why,
+        requested_at=iso_utc(now),
+        expires_at=iso_utc(now + timedelta(minutes=settings.safety.approval_timeout_minutes)),
     )
     store = ApprovalStore(settings)
     if store.create(record):
-        notify(settings, Kind.APPROVAL_REQUEST, f"AIOps approval needed: {remediation} on {target.rsplit('/', 1)[-1]}",
-               {"executionId": execution_id, "remediation": remediation, "targetResource": target, "action": action,
-                "whyApproval": why, "diagnostics": diagnostics_uri, "rollbackPlan": rollback_plan,
-                "expiresAt": record.expires_at, "howToApprove": approval_instructions(record, settings)})
+        notify(
+            settings,
+            Kind.APPROVAL_REQUEST,
+            f"AIOps approval needed: {remediation} on {target.rsplit('/', 1)[-1]}",
+            {
+                "executionId": execution_id,
+                "remediation": remediation,
+                "targetResource": target,
+                "action": action,
+                "whyApproval": why,
+                "diagnostics": diagnostics_uri,
+                "rollbackPlan": rollback_plan,
+                "expiresAt": record.expires_at,
+                "howToApprove": approval_instructions(record, settings),
+            },
+        )
     else:
         record = store.get(execution_id) or record
     return {"requested": True, "execution_id": record.execution_id, "expires_at": record.expires_at}
 
 
-def decide(settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str) -> ApprovalRecord:
+def decide(
+    settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str
+) -> ApprovalRecord:
     """An approver's decision on one pending, unexpired request; ``ApprovalError`` says why it cannot count."""
     return ApprovalStore(settings).decide(execution_id, approve=approve, approver=approver, reason=reason)
 
@@ -163,5 +224,10 @@ def decision(settings: Settings, execution_id: str) -> dict[str, Any] | None:
         record = store.expire(execution_id) or record
     if record.status == ApprovalStatus.PENDING:
         return None
-    return {"decision": record.status.value.lower(), "operator": record.approver or "automated",
-            "reason": record.decision_reason or "", "decided_at": record.decided_at, "expires_at": record.expires_at}
+    return {
+        "decision": record.status.value.lower(),
+        "operator": record.approver or "automated",
+        "reason": record.decision_reason or "",
+        "decided_at": record.decided_at,
+        "expires_at": record.expires_at,
+    }

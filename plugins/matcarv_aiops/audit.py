@@ -27,7 +27,8 @@ class AuditWriter:
         duplicate run): the first record stands and is never overwritten."""
         try:
             hub_client("dynamodb", self.settings).put_item(
-                TableName=self.settings.platform.audit_table, Item=_item(record),
+                TableName=self.settings.platform.audit_table,
+                Item=_item(record),
                 ConditionExpression="attribute_not_exists(executionId)",
             )
             return True
@@ -39,8 +40,11 @@ class AuditWriter:
     def write_batch(self, records: Iterable[AuditRecord]) -> int:
         """Batch-write records (``dynamo.batch_put``: 25 per call, UnprocessedItems retried with backoff).
         Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones."""
-        return batch_put(hub_client("dynamodb", self.settings), self.settings.platform.audit_table,
-                         (_item(record) for record in records))
+        return batch_put(
+            hub_client("dynamodb", self.settings),
+            self.settings.platform.audit_table,
+            (_item(record) for record in records),
+        )
 
     def metric(self, remediation: str, outcome: str, count: int = 1) -> None:
         """RemediationExecuted in AIOps/Automation, per remediation and outcome, and per outcome alone
@@ -48,10 +52,20 @@ class AuditWriter:
         hub_client("cloudwatch", self.settings).put_metric_data(
             Namespace=METRIC_NAMESPACE,
             MetricData=[
-                {"MetricName": METRIC_NAME, "Unit": "Count", "Value": count,
-                 "Dimensions": [{"Name": "Remediation", "Value": remediation},
-                                {"Name": "Outcome", "Value": outcome}]},
-                {"MetricName": METRIC_NAME, "Unit": "Count", "Value": count,
-                 "Dimensions": [{"Name": "Outcome", "Value": outcome}]},
+                {
+                    "MetricName": METRIC_NAME,
+                    "Unit": "Count",
+                    "Value": count,
+                    "Dimensions": [
+                        {"Name": "Remediation", "Value": remediation},
+                        {"Name": "Outcome", "Value": outcome},
+                    ],
+                },
+                {
+                    "MetricName": METRIC_NAME,
+                    "Unit": "Count",
+                    "Value": count,
+                    "Dimensions": [{"Name": "Outcome", "Value": outcome}],
+                },
             ],
         )

@@ -55,22 +55,29 @@ def session_client(session: boto3.session.Session, service: str, region: str):
         return session.client(service, region_name=region, config=RETRYING)
 
 
-def target_session(target: Target, remediation_id: str, settings: Settings | None = None) -> boto3.session.Session:
+def target_session(
+    target: Target, remediation_id: str, settings: Settings | None = None
+) -> boto3.session.Session:
     """A session able to act on the target: the entry's remediation role in the target's account when
     ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials."""
     settings = settings or get_settings()
     region = target.region or settings.platform.region
     if not settings.platform.remediation_role_arn_template:
         return _session(region)
-    role_arn = settings.platform.remediation_role_arn_template.format(account=target.account, remediation=remediation_id)
+    role_arn = settings.platform.remediation_role_arn_template.format(
+        account=target.account, remediation=remediation_id
+    )
     cached = _assumed.get(f"{role_arn}|{region}")
     if cached and cached[0] - time.time() > _REFRESH_BEFORE_EXPIRY_SECONDS:
         return cached[1]
     creds = hub_client("sts", settings).assume_role(
-        RoleArn=role_arn, RoleSessionName=f"aiops-{remediation_id}"[:64])["Credentials"]
+        RoleArn=role_arn, RoleSessionName=f"aiops-{remediation_id}"[:64]
+    )["Credentials"]
     session = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
     )
     _assumed[f"{role_arn}|{region}"] = (creds["Expiration"].timestamp(), session)
     return session

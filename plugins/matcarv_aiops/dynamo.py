@@ -30,8 +30,9 @@ class UnprocessedError(RuntimeError):
 
     def __init__(self, operation: str, table: str, left: int, rounds: int):
         self.operation, self.table, self.left, self.rounds = operation, table, left, rounds
-        super().__init__(f"{operation} on table {table}: {left} items still unprocessed "
-                         f"after {rounds} rounds")
+        super().__init__(
+            f"{operation} on table {table}: {left} items still unprocessed after {rounds} rounds"
+        )
 
 
 def is_condition_failed(exc: BaseException) -> bool:
@@ -42,7 +43,7 @@ def is_condition_failed(exc: BaseException) -> bool:
 
 def backoff(round_: int) -> float:
     """Seconds to wait before the retry that follows round ``round_`` (0-based)."""
-    return min(BASE_DELAY * 2 ** round_, MAX_DELAY)
+    return min(BASE_DELAY * 2**round_, MAX_DELAY)
 
 
 def _chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -77,8 +78,9 @@ def batch_put(client, table: str, items: Iterable[dict], *, max_rounds: int = MA
     return batch_write(client, table, requests, max_rounds=max_rounds)
 
 
-def batch_get(client, table: str, keys: Iterable[dict], *, consistent: bool = True,
-              max_rounds: int = MAX_ROUNDS) -> list[dict]:
+def batch_get(
+    client, table: str, keys: Iterable[dict], *, consistent: bool = True, max_rounds: int = MAX_ROUNDS
+) -> list[dict]:
     """The items of ``table`` with these keys (those that exist, in no particular order), 100 keys per
     call, retrying unprocessed keys with backoff."""
     found: list[dict] = []

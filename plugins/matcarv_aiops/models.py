@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,12 +20,12 @@ EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_utc(moment: datetime | None = None) -> str:
     """ISO 8601 in UTC with a Z suffix, to the millisecond."""
-    moment = (moment or utc_now()).astimezone(timezone.utc)
+    moment = (moment or utc_now()).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -40,14 +40,18 @@ class Target(BaseModel):
     account: str
 
     @classmethod
-    def from_arn(cls, arn: str, *, default_region: str = "", default_account: str = "") -> "Target":
+    def from_arn(cls, arn: str, *, default_region: str = "", default_account: str = "") -> Target:
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
             raise ValueError(f"target {arn!r} is not an ARN")
         _, _, _service, region, account, resource = parts
         resource_id = resource.split("/", 1)[1] if "/" in resource else resource
-        return cls(arn=arn, resource_id=resource_id, region=region or default_region,
-                   account=account or default_account)
+        return cls(
+            arn=arn,
+            resource_id=resource_id,
+            region=region or default_region,
+            account=account or default_account,
+        )
 
 
 class RemediationRequest(BaseModel):
@@ -65,7 +69,7 @@ class RemediationRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")
-    def _event_or_target(self) -> "RemediationRequest":
+    def _event_or_target(self) -> RemediationRequest:
         if self.event is None and not self.target:
             raise ValueError("conf needs 'event' (the EventBridge event) or 'target' (a resource ARN)")
         return self

@@ -27,8 +27,12 @@ def notify(settings: Settings, kind: Kind, subject: str, message: dict[str, Any]
     """Publish one message to the AIOps topic; returns its SNS message id."""
     text = "\n".join(f"{key}: {value}" for key, value in message.items())
     response = hub_client("sns", settings).publish(
-        TopicArn=topic_arn(settings), Subject=subject[:100], Message=text,
-        MessageAttributes={"kind": {"DataType": "String", "StringValue": kind.value},
-                           "payload": {"DataType": "String", "StringValue": json.dumps(message, default=str)[:2000]}},
+        TopicArn=topic_arn(settings),
+        Subject=subject[:100],
+        Message=text,
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": kind.value},
+            "payload": {"DataType": "String", "StringValue": json.dumps(message, default=str)[:2000]},
+        },
     )
     return response["MessageId"]

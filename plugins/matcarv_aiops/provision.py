@@ -10,8 +10,13 @@ from matcarv_aiops.aws import hub_client
 from matcarv_aiops.settings import Settings, get_settings
 
 # table name setting -> its hash key
-TABLE_KEYS = {"audit_table": "executionId", "approvals_table": "executionId", "state_table": "pk",
-              "findings_table": "findingId", "anomaly_state_table": "seriesId"}
+TABLE_KEYS = {
+    "audit_table": "executionId",
+    "approvals_table": "executionId",
+    "state_table": "pk",
+    "findings_table": "findingId",
+    "anomaly_state_table": "seriesId",
+}
 
 
 def provision_platform(settings: Settings | None = None) -> dict[str, str]:
@@ -20,9 +25,12 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
     for setting, key in TABLE_KEYS.items():
         name = getattr(settings.platform, setting)
         try:
-            ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+            ddb.create_table(
+                TableName=name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
@@ -31,11 +39,16 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
         if settings.platform.region == "us-east-1":
             s3.create_bucket(Bucket=settings.platform.diagnostics_bucket)
         else:
-            s3.create_bucket(Bucket=settings.platform.diagnostics_bucket,
-                             CreateBucketConfiguration={"LocationConstraint": settings.platform.region})
+            s3.create_bucket(
+                Bucket=settings.platform.diagnostics_bucket,
+                CreateBucketConfiguration={"LocationConstraint": settings.platform.region},
+            )
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     topic = hub_client("sns", settings).create_topic(Name=settings.platform.sns_topic_name)["TopicArn"]
-    return {"topic_arn": topic, "bucket": settings.platform.diagnostics_bucket,
-            **{setting: getattr(settings.platform, setting) for setting in TABLE_KEYS}}
+    return {
+        "topic_arn": topic,
+        "bucket": settings.platform.diagnostics_bucket,
+        **{setting: getattr(settings.platform, setting) for setting in TABLE_KEYS},
+    }

@@ -36,8 +36,9 @@ class SafetyStore:
         return hub_client("dynamodb", self.settings)
 
     def _get(self, pk: str) -> dict | None:
-        item = self._ddb.get_item(TableName=self.settings.platform.state_table, Key={"pk": {"S": pk}},
-                                  ConsistentRead=True).get("Item")
+        item = self._ddb.get_item(
+            TableName=self.settings.platform.state_table, Key={"pk": {"S": pk}}, ConsistentRead=True
+        ).get("Item")
         return item
 
     # --- one execution per event -------------------------------------------------------------
@@ -48,9 +49,13 @@ class SafetyStore:
         try:
             self._ddb.put_item(
                 TableName=self.settings.platform.state_table,
-                Item={"pk": {"S": f"execution#{execution_id}"}, "runId": {"S": run_id},
-                      "dagId": {"S": dag_id}, "claimedAt": {"S": iso_utc()},
-                      "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))}},
+                Item={
+                    "pk": {"S": f"execution#{execution_id}"},
+                    "runId": {"S": run_id},
+                    "dagId": {"S": dag_id},
+                    "claimedAt": {"S": iso_utc()},
+                    "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))},
+                },
                 ConditionExpression="attribute_not_exists(pk) OR runId = :run",
                 ExpressionAttributeValues={":run": {"S": run_id}},
             )
@@ -69,8 +74,11 @@ class SafetyStore:
         try:
             self._ddb.put_item(
                 TableName=self.settings.platform.state_table,
-                Item={"pk": {"S": f"lock#{target_arn}"}, "executionId": {"S": execution_id},
-                      "ttl": {"N": str(int(expires))}},
+                Item={
+                    "pk": {"S": f"lock#{target_arn}"},
+                    "executionId": {"S": execution_id},
+                    "ttl": {"N": str(int(expires))},
+                },
                 ConditionExpression="attribute_not_exists(pk) OR executionId = :me OR #ttl < :now",
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={":me": {"S": execution_id}, ":now": {"N": str(int(now))}},
@@ -85,7 +93,8 @@ class SafetyStore:
     def release_lock(self, target_arn: str, execution_id: str) -> None:
         try:
             self._ddb.delete_item(
-                TableName=self.settings.platform.state_table, Key={"pk": {"S": f"lock#{target_arn}"}},
+                TableName=self.settings.platform.state_table,
+                Key={"pk": {"S": f"lock#{target_arn}"}},
                 ConditionExpression="executionId = :me",
                 ExpressionAttributeValues={":me": {"S": execution_id}},
             )
@@ -105,31 +114,48 @@ class SafetyStore:
         kept.append(now)
         self._ddb.put_item(
             TableName=self.settings.platform.state_table,
-            Item={"pk": {"S": f"history#{remediation_id}#{target_arn}"},
-                  "actions": {"NS": [repr(t) for t in kept]}, "lastExecutionId": {"S": execution_id},
-                  "ttl": {"N": str(int(now + window))}},
+            Item={
+                "pk": {"S": f"history#{remediation_id}#{target_arn}"},
+                "actions": {"NS": [repr(t) for t in kept]},
+                "lastExecutionId": {"S": execution_id},
+                "ttl": {"N": str(int(now + window))},
+            },
         )
 
     def cooldown_or_flapping(self, remediation_id: str, target_arn: str) -> tuple[str, bool] | None:
         """(reason, escalate) when the resource must not be remediated now, else None."""
         now = time.time()
-        actions = [t for t in self.recent_actions(remediation_id, target_arn)
-                   if t > now - self.settings.safety.flap_window_hours * 3600]
+        actions = [
+            t
+            for t in self.recent_actions(remediation_id, target_arn)
+            if t > now - self.settings.safety.flap_window_hours * 3600
+        ]
         if len(actions) >= self.settings.safety.max_actions_per_window:
-            return (f"flapping: remediated {len(actions)} times in the last "
-                    f"{self.settings.safety.flap_window_hours:g} h; escalated to a human instead", True)
+            return (
+                f"flapping: remediated {len(actions)} times in the last "
+                f"{self.settings.safety.flap_window_hours:g} h; escalated to a human instead",
+                True,
+            )
         if actions and now - actions[-1] < self.settings.safety.cooldown_minutes * 60:
             minutes = (now - actions[-1]) / 60
-            return (f"in cooldown: last remediated {minutes:.1f} min ago "
-                    f"(cooldown {self.settings.safety.cooldown_minutes:g} min)", False)
+            return (
+                f"in cooldown: last remediated {minutes:.1f} min ago "
+                f"(cooldown {self.settings.safety.cooldown_minutes:g} min)",
+                False,
+            )
         return None
 
     # --- exemptions --------------------------------------------------------------------------
     def add_exemption(self, target_arn: str, *, owner: str, reason: str, expires_at: datetime) -> None:
         self._ddb.put_item(
             TableName=self.settings.platform.state_table,
-            Item={"pk": {"S": f"exempt#{target_arn}"}, "owner": {"S": owner}, "reason": {"S": reason},
-                  "expiresAt": {"S": iso_utc(expires_at)}, "ttl": {"N": str(int(expires_at.timestamp()))}},
+            Item={
+                "pk": {"S": f"exempt#{target_arn}"},
+                "owner": {"S": owner},
+                "reason": {"S": reason},
+                "expiresAt": {"S": iso_utc(expires_at)},
+                "ttl": {"N": str(int(expires_at.timestamp()))},
+            },
         )
 
     def exemption(self, target: Target, tags: dict[str, str]) -> str | None:

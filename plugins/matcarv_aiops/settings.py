@@ -117,8 +117,12 @@ class Settings:
     ``Settings.from_env()`` reads the ``AIOPS_*`` variables."""
 
     AREAS: ClassVar[dict[str, type]] = {
-        "platform": Platform, "safety": Safety, "airflow": AirflowSettings, "ssm": SsmSettings,
-        "ingress": IngressSettings, "maintenance": MaintenanceSettings,
+        "platform": Platform,
+        "safety": Safety,
+        "airflow": AirflowSettings,
+        "ssm": SsmSettings,
+        "ingress": IngressSettings,
+        "maintenance": MaintenanceSettings,
     }
     platform: Platform
     safety: Safety
@@ -153,8 +157,11 @@ class Settings:
         return {f.name: f.default for area in cls.AREAS.values() for f in fields(area)}
 
     def as_flat(self) -> dict[str, Any]:
-        return {f.name: getattr(getattr(self, area), f.name)
-                for area, cls in self.AREAS.items() for f in fields(cls)}
+        return {
+            f.name: getattr(getattr(self, area), f.name)
+            for area, cls in self.AREAS.items()
+            for f in fields(cls)
+        }
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -49,15 +49,18 @@ def test_state_files_let_a_series_be_scored_in_pieces(tmp_path, capsys):
     assert pieces == whole
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("time,metric\n1,2\n", "expected columns 'timestamp' and 'value'"),
-    ("timestamp,value\n", "no data rows"),
-    ("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n", "line 3: value 'abc' is not a number"),
-    ("timestamp,value\n2024-01-01,1\n2024-01-02,inf\n", "line 3: value 'inf' is not finite"),
-    ("timestamp,value\n2024-01-01,1,7\n", "line 2: 3 fields, the header has 2"),
-    ("timestamp,value\n,1\n", "line 2: empty timestamp"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("time,metric\n1,2\n", "expected columns 'timestamp' and 'value'"),
+        ("timestamp,value\n", "no data rows"),
+        ("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n", "line 3: value 'abc' is not a number"),
+        ("timestamp,value\n2024-01-01,1\n2024-01-02,inf\n", "line 3: value 'inf' is not finite"),
+        ("timestamp,value\n2024-01-01,1,7\n", "line 2: 3 fields, the header has 2"),
+        ("timestamp,value\n,1\n", "line 2: empty timestamp"),
+    ],
+)
 def test_bad_csv_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -71,8 +74,9 @@ def test_missing_file_and_bad_state(tmp_path, capsys):
     assert main(["anomaly", "score", str(tmp_path / "missing.csv")]) == 2
     assert "cannot read" in capsys.readouterr().err
     write_series(tmp_path / "cpu.csv", 20)
-    (tmp_path / "state.json").write_text('{"detector": "windowed_gaussian", "version": 1, "buffer": [], '
-                                         '"mean": 0.0, "m2": 0.0}')
+    (tmp_path / "state.json").write_text(
+        '{"detector": "windowed_gaussian", "version": 1, "buffer": [], "mean": 0.0, "m2": 0.0}'
+    )
     resume = ["anomaly", "score", str(tmp_path / "cpu.csv"), "--state-in", str(tmp_path / "state.json")]
     assert main(resume) == 2
     err = capsys.readouterr().err

@@ -17,8 +17,10 @@ from matcarv_aiops.anomaly.base import sorted_mad, sorted_median
 def noisy_series(n=2000, seed=7):
     """Five-minute CPU-like series: a daily cycle, noise, nightly spikes of similar size."""
     rng = random.Random(seed)
-    return [40 + 10 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 2) + (25 if i % 288 == 100 else 0)
-            for i in range(n)]
+    return [
+        40 + 10 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 2) + (25 if i % 288 == 100 else 0)
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(params=sorted(DETECTORS))
@@ -87,7 +89,7 @@ def test_windowed_gaussian_matches_a_direct_computation():
     values = noisy_series(60)
     scores, _ = make_detector("windowed_gaussian", window=20).score_series(values)
     for i in (5, 20, 41, 59):
-        past = values[max(0, i - 20):i]
+        past = values[max(0, i - 20) : i]
         z = abs(values[i] - statistics.fmean(past)) / statistics.pstdev(past)
         assert scores[i] == pytest.approx(z / (1 + z), rel=1e-9)
 
@@ -96,7 +98,7 @@ def test_rolling_median_mad_matches_a_direct_computation():
     values = noisy_series(400)
     scores, _ = make_detector("rolling_median_mad", window=50).score_series(values)
     for i in (12, 50, 199, 399):
-        past = values[max(0, i - 50):i]
+        past = values[max(0, i - 50) : i]
         median = statistics.median(past)
         z = abs(values[i] - median) / (1.4826 * statistics.median(abs(v - median) for v in past))
         assert scores[i] == pytest.approx(z / (1 + z), rel=1e-9)

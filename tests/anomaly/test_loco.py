@@ -48,8 +48,11 @@ def test_the_held_out_category_does_not_influence_the_choice():
         if name.startswith("gamma/"):
             values[name] = [v * 7 + (50 if i % 13 == 0 else 0) for i, v in enumerate(values[name])]
     after = run_loco("windowed_gaussian", corpus, values, grid=grid, categories=CATS)
-    assert (after[2].params, after[2].threshold, after[2].train_mean) == \
-        (before[2].params, before[2].threshold, before[2].train_mean)
+    assert (after[2].params, after[2].threshold, after[2].train_mean) == (
+        before[2].params,
+        before[2].threshold,
+        before[2].train_mean,
+    )
     assert after[2].optimised != before[2].optimised  # the held-out data did change
     # ... while the folds that train on gamma may change: the protocol really trains on it.
     assert (after[0].train_mean, after[1].train_mean) != (before[0].train_mean, before[1].train_mean)

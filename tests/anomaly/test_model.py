@@ -18,8 +18,13 @@ DAY = 288
 def daily_pattern(days=8, seed=5, noise=0.5):
     """A daily cycle with a sharp peak at 10:00 every day, and noise."""
     rng = random.Random(seed)
-    return [20 + 5 * math.sin(2 * math.pi * i / DAY) + (15 if i % DAY in range(120, 126) else 0)
-            + rng.gauss(0, noise) for i in range(days * DAY)]
+    return [
+        20
+        + 5 * math.sin(2 * math.pi * i / DAY)
+        + (15 if i % DAY in range(120, 126) else 0)
+        + rng.gauss(0, noise)
+        for i in range(days * DAY)
+    ]
 
 
 def test_planted_spike_and_level_shift_score_high_and_the_normal_days_do_not_alert():
@@ -32,7 +37,7 @@ def test_planted_spike_and_level_shift_score_high_and_the_normal_days_do_not_ale
     assert max(scores[2500:2512]) > 0.9
     # The first days learn the series' daily extremes: nothing on them scores (no value goes far outside
     # the first day's range), and no alert on the normal days after (the nightly spikes included).
-    assert scores[:2 * DAY] == [0.0] * (2 * DAY)
+    assert scores[: 2 * DAY] == [0.0] * (2 * DAY)
     assert all(scores[i] < ALERT_THRESHOLD for i in range(2 * DAY, 2000))
 
 
@@ -43,7 +48,7 @@ def test_on_the_second_day_only_a_value_far_outside_the_first_days_range_alerts(
     far[DAY + 20] = max(values[:DAY]) + 3 * (max(values[:DAY]) - min(values[:DAY]))
     scores, _ = score_series(far)
     assert scores[DAY + 20] >= ALERT_THRESHOLD
-    assert max(scores[:DAY + 20]) == 0.0
+    assert max(scores[: DAY + 20]) == 0.0
     early = list(values)
     early[DAY - 20] = far[DAY + 20]  # on the first day nothing is scored at all
     assert max(score_series(early)[0][:DAY]) == 0.0
@@ -56,17 +61,21 @@ def test_a_missing_daily_peak_alerts_though_every_value_is_in_range():
     for i in range(6 * DAY + 120, 6 * DAY + 126):  # day 7's peak does not happen
         broken[i] -= 15
     scores, _ = score_series(broken)
-    assert max(scores[6 * DAY + 120:6 * DAY + 126]) > 0.95
+    assert max(scores[6 * DAY + 120 : 6 * DAY + 126]) > 0.95
     # noise alone stays well under it (the threshold is a trade-off: noise can now and then pass 0.7)
-    assert max(quiet) < 0.8 and max(scores[:6 * DAY + 120]) < 0.8
-    assert min(broken[6 * DAY:7 * DAY]) >= min(values[:6 * DAY]) - 1  # within the usual range
+    assert max(quiet) < 0.8 and max(scores[: 6 * DAY + 120]) < 0.8
+    assert min(broken[6 * DAY : 7 * DAY]) >= min(values[: 6 * DAY]) - 1  # within the usual range
 
 
-@pytest.mark.parametrize("values", [
-    [42.0] * (10 * DAY),  # a flat line
-    [10 + 3 * math.sin(2 * math.pi * i / DAY) for i in range(10 * DAY)],  # a perfect daily cycle
-    [1.0 if i % DAY < DAY // 2 else 0.0 for i in range(10 * DAY)],  # a square wave
-], ids=["flat", "sine", "square"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [42.0] * (10 * DAY),  # a flat line
+        [10 + 3 * math.sin(2 * math.pi * i / DAY) for i in range(10 * DAY)],  # a perfect daily cycle
+        [1.0 if i % DAY < DAY // 2 else 0.0 for i in range(10 * DAY)],  # a square wave
+    ],
+    ids=["flat", "sine", "square"],
+)
 def test_no_alarm_on_a_quiet_series(values):
     scores, _ = score_series(values)
     assert max(scores) < ALERT_THRESHOLD
@@ -104,12 +113,12 @@ def test_future_points_do_not_change_past_scores():
 
 def test_a_previous_model_state_is_replayed_not_refused():
     values = daily_pattern(days=6)
-    _, old = make_detector("week_novelty").score_series(values[:2 * DAY])
+    _, old = make_detector("week_novelty").score_series(values[: 2 * DAY])
     stored = {**old.to_dict(), "detector": "matcarv"}  # what the job stored before this version
     assert stored["version"] == 1
-    scores, state = score_series(values[2 * DAY:], stored)
+    scores, state = score_series(values[2 * DAY :], stored)
     # equal to a fresh series that starts with the v1 buffer (the last 144 values)
-    replay, expected = score_series(old.fields["buffer"] + values[2 * DAY:])
-    assert scores == replay[len(old.fields["buffer"]):]
+    replay, expected = score_series(old.fields["buffer"] + values[2 * DAY :])
+    assert scores == replay[len(old.fields["buffer"]) :]
     assert state == expected and state.version == 2
     assert isinstance(SeriesState.from_dict(json.loads(json.dumps(state.to_dict()))), SeriesState)

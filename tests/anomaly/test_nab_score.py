@@ -84,8 +84,9 @@ def test_early_detection_beats_late():
     corpus = corpus_two_files()
 
     def score_at(offset):
-        return score_detector("d", corpus, {"a.csv": detections(400, [200 + offset]),
-                                            "b.csv": detections(400, [300 + offset])}).score
+        return score_detector(
+            "d", corpus, {"a.csv": detections(400, [200 + offset]), "b.csv": detections(400, [300 + offset])}
+        ).score
 
     early, middle, late = score_at(0), score_at(20), score_at(39)
     # Middle row: position -(239 - 220 + 1) / 40 = -0.5 in each window.

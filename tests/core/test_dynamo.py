@@ -5,6 +5,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+
 from matcarv_aiops import dynamo
 
 TABLE = "T"
@@ -12,8 +13,9 @@ TABLE = "T"
 
 @pytest.fixture
 def stubbed():
-    client = boto3.client("dynamodb", region_name="us-east-1",
-                          aws_access_key_id="stub", aws_secret_access_key="stub")
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="stub", aws_secret_access_key="stub"
+    )
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -41,18 +43,25 @@ def _keys(numbers) -> list[dict]:
 def test_writes_in_chunks_of_25(stubbed, sleeps):
     client, stubber = stubbed
     for chunk in (range(0, 25), range(25, 50), range(50, 60)):
-        stubber.add_response("batch_write_item", {"UnprocessedItems": {}},
-                             {"RequestItems": {TABLE: _puts(chunk)}})
+        stubber.add_response(
+            "batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {TABLE: _puts(chunk)}}
+        )
     assert dynamo.batch_put(client, TABLE, (_item(n) for n in range(60))) == 60
     assert sleeps == []
 
 
 def test_unprocessed_items_are_sent_again_after_a_backoff(stubbed, sleeps):
     client, stubber = stubbed
-    stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts([3, 4])}},
-                         {"RequestItems": {TABLE: _puts(range(5))}})
-    stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts([4])}},
-                         {"RequestItems": {TABLE: _puts([3, 4])}})
+    stubber.add_response(
+        "batch_write_item",
+        {"UnprocessedItems": {TABLE: _puts([3, 4])}},
+        {"RequestItems": {TABLE: _puts(range(5))}},
+    )
+    stubber.add_response(
+        "batch_write_item",
+        {"UnprocessedItems": {TABLE: _puts([4])}},
+        {"RequestItems": {TABLE: _puts([3, 4])}},
+    )
     stubber.add_response("batch_write_item", {}, {"RequestItems": {TABLE: _puts([4])}})
     assert dynamo.batch_put(client, TABLE, [_item(n) for n in range(5)]) == 5
     assert sleeps == [0.05, 0.1]
@@ -60,11 +69,17 @@ def test_unprocessed_items_are_sent_again_after_a_backoff(stubbed, sleeps):
 
 def test_write_gives_up_after_the_last_round_naming_table_and_count(stubbed, sleeps):
     client, stubber = stubbed
-    stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts([1, 2])}},
-                         {"RequestItems": {TABLE: _puts(range(3))}})
+    stubber.add_response(
+        "batch_write_item",
+        {"UnprocessedItems": {TABLE: _puts([1, 2])}},
+        {"RequestItems": {TABLE: _puts(range(3))}},
+    )
     for _ in range(3):
-        stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts([1, 2])}},
-                             {"RequestItems": {TABLE: _puts([1, 2])}})
+        stubber.add_response(
+            "batch_write_item",
+            {"UnprocessedItems": {TABLE: _puts([1, 2])}},
+            {"RequestItems": {TABLE: _puts([1, 2])}},
+        )
     with pytest.raises(dynamo.UnprocessedError) as raised:
         dynamo.batch_put(client, TABLE, [_item(n) for n in range(3)], max_rounds=4)
     assert (raised.value.table, raised.value.left, raised.value.rounds) == (TABLE, 2, 4)
@@ -80,15 +95,22 @@ def test_gets_in_chunks_of_100_and_retries_unprocessed_keys(stubbed, sleeps):
     client, stubber = stubbed
     stubber.add_response(
         "batch_get_item",
-        {"Responses": {TABLE: [_item(n) for n in range(0, 90)]},
-         "UnprocessedKeys": {TABLE: {"Keys": _keys(range(90, 100)), "ConsistentRead": True}}},
-        {"RequestItems": {TABLE: {"Keys": _keys(range(0, 100)), "ConsistentRead": True}}})
+        {
+            "Responses": {TABLE: [_item(n) for n in range(0, 90)]},
+            "UnprocessedKeys": {TABLE: {"Keys": _keys(range(90, 100)), "ConsistentRead": True}},
+        },
+        {"RequestItems": {TABLE: {"Keys": _keys(range(0, 100)), "ConsistentRead": True}}},
+    )
     stubber.add_response(
-        "batch_get_item", {"Responses": {TABLE: [_item(n) for n in range(90, 100)]}},
-        {"RequestItems": {TABLE: {"Keys": _keys(range(90, 100)), "ConsistentRead": True}}})
+        "batch_get_item",
+        {"Responses": {TABLE: [_item(n) for n in range(90, 100)]}},
+        {"RequestItems": {TABLE: {"Keys": _keys(range(90, 100)), "ConsistentRead": True}}},
+    )
     stubber.add_response(
-        "batch_get_item", {"Responses": {TABLE: [_item(n) for n in range(100, 130, 2)]}},  # some do not exist
-        {"RequestItems": {TABLE: {"Keys": _keys(range(100, 130)), "ConsistentRead": True}}})
+        "batch_get_item",
+        {"Responses": {TABLE: [_item(n) for n in range(100, 130, 2)]}},  # some do not exist
+        {"RequestItems": {TABLE: {"Keys": _keys(range(100, 130)), "ConsistentRead": True}}},
+    )
     items = dynamo.batch_get(client, TABLE, _keys(range(130)))
     assert sorted(int(i["v"]["N"]) for i in items) == list(range(100)) + list(range(100, 130, 2))
     assert sleeps == [0.05]
@@ -98,10 +120,12 @@ def test_get_gives_up_after_the_last_round(stubbed, sleeps):
     client, stubber = stubbed
     request = {TABLE: {"Keys": _keys(range(3)), "ConsistentRead": False}}
     for _ in range(2):
-        stubber.add_response("batch_get_item", {"Responses": {}, "UnprocessedKeys": request},
-                             {"RequestItems": request})
-    with pytest.raises(dynamo.UnprocessedError, match="BatchGetItem on table T: 3 items still unprocessed "
-                                                      "after 2 rounds"):
+        stubber.add_response(
+            "batch_get_item", {"Responses": {}, "UnprocessedKeys": request}, {"RequestItems": request}
+        )
+    with pytest.raises(
+        dynamo.UnprocessedError, match="BatchGetItem on table T: 3 items still unprocessed after 2 rounds"
+    ):
         dynamo.batch_get(client, TABLE, _keys(range(3)), consistent=False, max_rounds=2)
     assert sleeps == [0.05]
 

@@ -6,15 +6,31 @@ from pydantic import ValidationError
 from matcarv_aiops.models import AuditRecord, EventBridgeEvent, Outcome, RemediationRequest, Target, iso_utc
 from tests.events import alarm_event
 
-SPEC_FIELDS = {"executionId", "timestamp", "trigger", "runbook", "targetResource", "action", "outcome",
-               "operator", "rollbackPlan"}
+SPEC_FIELDS = {
+    "executionId",
+    "timestamp",
+    "trigger",
+    "runbook",
+    "targetResource",
+    "action",
+    "outcome",
+    "operator",
+    "rollbackPlan",
+}
 
 
 def record(**overrides):
-    values = dict(execution_id="0b7f1c9e-3c1a-4a57-9a4e-0f0c1d2e3f40", timestamp=iso_utc(),
-                  trigger=json.dumps(alarm_event("AWS/SQS", "X", {"QueueName": "q"})), runbook="remediate_x",
-                  target_resource="arn:aws:sqs:us-east-1:123456789012:q", action="did it",
-                  outcome="SUCCESS", operator="automated", rollback_plan="none needed")
+    values = dict(
+        execution_id="0b7f1c9e-3c1a-4a57-9a4e-0f0c1d2e3f40",
+        timestamp=iso_utc(),
+        trigger=json.dumps(alarm_event("AWS/SQS", "X", {"QueueName": "q"})),
+        runbook="remediate_x",
+        target_resource="arn:aws:sqs:us-east-1:123456789012:q",
+        action="did it",
+        outcome="SUCCESS",
+        operator="automated",
+        rollback_plan="none needed",
+    )
     values.update(overrides)
     return AuditRecord(**values)
 
@@ -27,14 +43,17 @@ def test_audit_record_has_exactly_the_nine_spec_fields_as_strings():
     assert item["timestamp"].endswith("Z")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("timestamp", "2026-11-27T03:00:00+02:00"),  # not UTC
-    ("timestamp", "yesterday"),
-    ("executionId", "not-a-uuid"),
-    ("outcome", "DONE"),
-    ("trigger", "{not json"),
-    ("operator", "  "),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("timestamp", "2026-11-27T03:00:00+02:00"),  # not UTC
+        ("timestamp", "yesterday"),
+        ("executionId", "not-a-uuid"),
+        ("outcome", "DONE"),
+        ("trigger", "{not json"),
+        ("operator", "  "),
+    ],
+)
 def test_audit_record_rejects_bad_fields(field, value):
     with pytest.raises(ValidationError) as err:
         record(**{field: value})

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,13 +10,16 @@ from matcarv_aiops.settings import Settings
 TARGET = Target.from_arn("arn:aws:sqs:us-east-1:123456789012:q")
 
 
-@pytest.mark.parametrize("tags,accounts,expected", [
-    ({"Environment": "prod"}, (), True),
-    ({"environment": "Production"}, (), True),
-    ({"Environment": "staging"}, (), False),
-    ({}, ("123456789012",), True),
-    ({}, ("999999999999",), False),
-])
+@pytest.mark.parametrize(
+    "tags,accounts,expected",
+    [
+        ({"Environment": "prod"}, (), True),
+        ({"environment": "Production"}, (), True),
+        ({"Environment": "staging"}, (), False),
+        ({}, ("123456789012",), True),
+        ({}, ("999999999999",), False),
+    ],
+)
 def test_production(tags, accounts, expected):
     assert is_production(TARGET, tags, Settings(production_accounts=accounts)) is expected
 
@@ -45,19 +48,34 @@ def test_claim_lock_cooldown_and_exemption(aws):
 
     assert store.exemption(TARGET, {"aiops:exempt": "TRUE"}).startswith("exempt: tagged")
     assert store.exemption(TARGET, {}) is None
-    store.add_exemption(TARGET.arn, owner="team-a", reason="migration",
-                        expires_at=datetime.now(timezone.utc) + timedelta(days=1))
+    store.add_exemption(
+        TARGET.arn,
+        owner="team-a",
+        reason="migration",
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
     assert "owner team-a: migration" in store.exemption(TARGET, {})
-    store.add_exemption(TARGET.arn, owner="team-a", reason="old", expires_at=datetime.now(timezone.utc) - timedelta(days=1))
+    store.add_exemption(
+        TARGET.arn, owner="team-a", reason="old", expires_at=datetime.now(UTC) - timedelta(days=1)
+    )
     assert store.exemption(TARGET, {}) is None
 
 
 def request(execution_id: str, minutes: float = 30) -> ApprovalRecord:
-    now = datetime.now(timezone.utc)
-    return ApprovalRecord(execution_id=execution_id, remediation="s3_public_access", dag_id="d", run_id="r",
-                          target_resource="arn:aws:s3:::b", action="a", diagnostics_uri="s3://x/y",
-                          rollback_plan="none", reason_for_approval="always", requested_at=iso_utc(now),
-                          expires_at=iso_utc(now + timedelta(minutes=minutes)))
+    now = datetime.now(UTC)
+    return ApprovalRecord(
+        execution_id=execution_id,
+        remediation="s3_public_access",
+        dag_id="d",
+        run_id="r",
+        target_resource="arn:aws:s3:::b",
+        action="a",
+        diagnostics_uri="s3://x/y",
+        rollback_plan="none",
+        reason_for_approval="always",
+        requested_at=iso_utc(now),
+        expires_at=iso_utc(now + timedelta(minutes=minutes)),
+    )
 
 
 def test_approval_is_bound_to_one_execution_and_decided_once(aws):

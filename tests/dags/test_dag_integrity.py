@@ -20,14 +20,18 @@ def no_variables(*a, **k):
     raise RuntimeError("Variable read at DAG parse time")
 airflow.sdk.Variable.get = staticmethod(no_variables)
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder={str(REPO / 'dags')!r})
+bag = DagBag(dag_folder={str(REPO / "dags")!r})
 print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dags": sorted(bag.dag_ids)}}))
 """
 
 
 def test_dags_parse_without_aws_or_variables():
-    out = subprocess.run([sys.executable, "-c", PARSE_WITH_AWS_AND_VARIABLES_BLOCKED], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_WITH_AWS_AND_VARIABLES_BLOCKED],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["errors"] == {}
     expected = {entry.dag_id for entry in catalogue().values()} | {"approve_remediation"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 EXPECTED = {
     "ebs_snapshot_retention": ("0 2 * * *", ["plan", "wait_for_approval", "delete"]),
@@ -24,23 +24,27 @@ def test_maintenance_dags_have_their_ids_schedules_and_tasks(dagbag):
 
 
 def test_next_runs_fall_on_the_spec_times(dagbag):
+    import pendulum
     from airflow.timetables.base import DataInterval, TimeRestriction
     from airflow.timetables.trigger import CronTriggerTimetable  # the scheduler's side of the SDK's timetable
 
-    import pendulum
-
     start = pendulum.datetime(2026, 11, 27, 0, 7, tz="UTC")  # a Friday
-    wanted = {"ebs_snapshot_retention": datetime(2026, 11, 27, 2, tzinfo=timezone.utc),
-              "cost_anomaly_report": datetime(2026, 11, 27, 3, tzinfo=timezone.utc),
-              "iam_access_key_rotation": datetime(2026, 11, 29, 1, tzinfo=timezone.utc),  # Sunday
-              "anomaly_detection": datetime(2026, 11, 27, 0, 10, tzinfo=timezone.utc),
-              "securityhub_findings_sync": datetime(2026, 11, 27, 0, 15, tzinfo=timezone.utc)}
+    wanted = {
+        "ebs_snapshot_retention": datetime(2026, 11, 27, 2, tzinfo=UTC),
+        "cost_anomaly_report": datetime(2026, 11, 27, 3, tzinfo=UTC),
+        "iam_access_key_rotation": datetime(2026, 11, 29, 1, tzinfo=UTC),  # Sunday
+        "anomaly_detection": datetime(2026, 11, 27, 0, 10, tzinfo=UTC),
+        "securityhub_findings_sync": datetime(2026, 11, 27, 0, 15, tzinfo=UTC),
+    }
     for dag_id, when in wanted.items():
         declared = dagbag.get_dag(dag_id).timetable
         timetable = CronTriggerTimetable(declared.expression, timezone=declared.timezone)
         info = timetable.next_dagrun_info(
-            last_automated_data_interval=DataInterval(start - timedelta(seconds=1), start - timedelta(seconds=1)),
-            restriction=TimeRestriction(earliest=None, latest=None, catchup=True))
+            last_automated_data_interval=DataInterval(
+                start - timedelta(seconds=1), start - timedelta(seconds=1)
+            ),
+            restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
+        )
         assert info.run_after == when, dag_id
 
 

@@ -8,19 +8,30 @@ import time
 import boto3
 import pytest
 
+from local.scenarios import (
+    add_messages,
+    dead_letter_queue,
+    failing_instance,
+    instance_state,
+    public_access_block,
+    public_bucket,
+    queue_depth,
+)
 from matcarv_aiops.approvals import ApprovalStore
 from matcarv_aiops.models import ApprovalStatus
 from tests.events import alarm_event, cloudtrail_event
-from local.scenarios import (
-    add_messages, dead_letter_queue, failing_instance, instance_state, public_access_block, public_bucket,
-    queue_depth,
-)
 
-S3_DAG, SQS_DAG, EC2_DAG = "remediate_s3_public_access", "remediate_sqs_dlq_depth_high", "remediate_ec2_status_check_failed"
+S3_DAG, SQS_DAG, EC2_DAG = (
+    "remediate_s3_public_access",
+    "remediate_sqs_dlq_depth_high",
+    "remediate_ec2_status_check_failed",
+)
 
 
 def s3_event(bucket="team-share", **kw):
-    return cloudtrail_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket, "publicAccessBlock": ""}, **kw)
+    return cloudtrail_event(
+        "s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket, "publicAccessBlock": ""}, **kw
+    )
 
 
 def sqs_event(queue="orders-dlq", **kw):
@@ -45,9 +56,13 @@ class Approver:
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         while not self._stop.is_set():
             for item in ddb.scan(TableName=self.store.settings.platform.approvals_table)["Items"]:
-                if item["status"]["S"] == ApprovalStatus.PENDING.value and item["executionId"]["S"] not in self.decided:
-                    self.store.decide(item["executionId"]["S"], approve=self.approve, approver=self.who,
-                                      reason=self.reason)
+                if (
+                    item["status"]["S"] == ApprovalStatus.PENDING.value
+                    and item["executionId"]["S"] not in self.decided
+                ):
+                    self.store.decide(
+                        item["executionId"]["S"], approve=self.approve, approver=self.who, reason=self.reason
+                    )
                     self.decided.append(item["executionId"]["S"])
             time.sleep(0.2)
 
@@ -69,8 +84,12 @@ def only_record(audit_items):
 def metric_outcomes(remediation):
     cw = boto3.client("cloudwatch", region_name="us-east-1")
     metrics = cw.list_metrics(Namespace="AIOps/Automation", MetricName="RemediationExecuted")["Metrics"]
-    return {d["Value"] for m in metrics for d in m["Dimensions"] if d["Name"] == "Outcome"
-            and {"Name": "Remediation", "Value": remediation} in m["Dimensions"]}
+    return {
+        d["Value"]
+        for m in metrics
+        for d in m["Dimensions"]
+        if d["Name"] == "Outcome" and {"Name": "Remediation", "Value": remediation} in m["Dimensions"]
+    }
 
 
 @pytest.fixture
@@ -91,6 +110,7 @@ def ec2_calls(monkeypatch):
 
 
 # --- automatic success -----------------------------------------------------------------------------
+
 
 def test_sqs_automatic_success(run_dag, audit_items):
     sqs, dlq, source = dead_letter_queue(150)
@@ -127,10 +147,16 @@ def test_s3_waits_for_approval_then_succeeds(run_dag, audit_items, aws):
 
 # --- ineligible --------------------------------------------------------------------------------------
 
+
 def test_s3_already_fixed_is_skipped(run_dag, audit_items):
     s3, bucket = public_bucket()
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            k: True
+            for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        },
+    )
     _, states = run_dag(S3_DAG, {"event": s3_event()})
     record = only_record(audit_items)
     assert record["outcome"] == "SKIPPED" and "already fixed" in record["action"]
@@ -174,6 +200,7 @@ def test_cooldown_skips_a_second_event(run_dag, audit_items):
 
 # --- approval: production, rejected, expired --------------------------------------------------------
 
+
 def test_production_waits_for_approval(run_dag, audit_items, aws):
     sqs, dlq, source = dead_letter_queue(150, tags={"Environment": "Production"})
     with Approver(aws, who="bob@example.com") as approver:
@@ -209,6 +236,7 @@ def test_expired_approval(run_dag, audit_items, aws, monkeypatch):
 
 
 # --- validation failure and rollback ----------------------------------------------------------------
+
 
 def test_ec2_validation_failure_rolls_back(run_dag, audit_items, monkeypatch, ec2_calls):
     from matcarv_aiops.remediations.ec2_status_check_failed import Ec2StatusCheckFailed
@@ -259,6 +287,7 @@ def test_sqs_validation_failure(run_dag, audit_items, monkeypatch):
 
 
 # --- dry run, duplicate, crash, bad input -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dag_id", [S3_DAG, SQS_DAG, EC2_DAG])
 def test_dry_run_changes_nothing(dag_id, run_dag, audit_items, ec2_calls):

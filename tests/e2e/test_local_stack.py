@@ -9,9 +9,9 @@ import pytest
 
 from local import scenarios
 from local.stack import APPROVER_USER
+from matcarv_aiops.catalogue import get_entry
 from matcarv_aiops.ingress import handler as lambda_module
 from matcarv_aiops.ingress.routing import dag_run_id
-from matcarv_aiops.catalogue import get_entry
 from matcarv_aiops.models import EventBridgeEvent
 from matcarv_aiops.settings import get_settings
 from tests.events import alarm_event, cloudtrail_event
@@ -29,13 +29,17 @@ def send(event: dict, remediation: str) -> tuple[str, str]:
 
 def audit_for(stack, target_suffix: str) -> list[dict]:
     items = stack.aws_client("dynamodb").scan(TableName=get_settings().platform.audit_table)["Items"]
-    return [{k: v["S"] for k, v in i.items()} for i in items if i["targetResource"]["S"].endswith(target_suffix)]
+    return [
+        {k: v["S"] for k, v in i.items()} for i in items if i["targetResource"]["S"].endswith(target_suffix)
+    ]
 
 
 def pending_request(stack, target_suffix: str, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for item in stack.aws_client("dynamodb").scan(TableName=get_settings().platform.approvals_table)["Items"]:
+        for item in stack.aws_client("dynamodb").scan(TableName=get_settings().platform.approvals_table)[
+            "Items"
+        ]:
             if item["targetResource"]["S"].endswith(target_suffix) and item["status"]["S"] == "PENDING":
                 return item["executionId"]["S"]
         time.sleep(1)
@@ -44,10 +48,20 @@ def pending_request(stack, target_suffix: str, timeout: float = 180) -> str:
 
 def decide(stack, execution_id: str, decision: str) -> None:
     """What the approver does in the UI: trigger approve_remediation with the form's fields."""
-    status, body = stack.api("POST", "/dags/approve_remediation/dagRuns", {
-        "dag_run_id": f"decision_{execution_id}", "logical_date": None,
-        "conf": {"execution_id": execution_id, "decision": decision, "reason": f"{decision} in the e2e test"},
-    }, user=APPROVER_USER)
+    status, body = stack.api(
+        "POST",
+        "/dags/approve_remediation/dagRuns",
+        {
+            "dag_run_id": f"decision_{execution_id}",
+            "logical_date": None,
+            "conf": {
+                "execution_id": execution_id,
+                "decision": decision,
+                "reason": f"{decision} in the e2e test",
+            },
+        },
+        user=APPROVER_USER,
+    )
     assert status in (200, 201), body
     stack.wait_for_run("approve_remediation", f"decision_{execution_id}", timeout=180)
 
@@ -92,10 +106,14 @@ def test_duplicate_event_does_not_act_twice(stack_env):
     dag_id, run_id = send(event, "sqs_dlq_depth_high")
     lambda_module._client = None  # the redelivery reaches a cold container: Airflow itself answers 409
     outcome = lambda_module.handler(event, None)
-    assert [m["status"] for m in outcome["matches"] if m["remediation"] == "sqs_dlq_depth_high"] == ["duplicate"]
+    assert [m["status"] for m in outcome["matches"] if m["remediation"] == "sqs_dlq_depth_high"] == [
+        "duplicate"
+    ]
     stack_env.wait_for_run(dag_id, run_id, timeout=300)
     # Started again by hand with the same event: the run claims nothing and does nothing.
-    status, body = stack_env.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {"event": event}})
+    status, body = stack_env.api(
+        "POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {"event": event}}
+    )
     assert status in (200, 201), body
     scenarios.add_messages(sqs, dlq, 150)
     stack_env.wait_for_run(dag_id, body["dag_run_id"], timeout=300)
@@ -108,8 +126,11 @@ def test_dry_run(stack_env):
     event = dlq_alarm("e2e-dry-dlq")
     entry = get_entry("sqs_dlq_depth_high")
     run_id = dag_run_id(entry, EventBridgeEvent.model_validate(event))
-    status, body = stack_env.api("POST", f"/dags/{entry.dag_id}/dagRuns",
-                                 {"dag_run_id": run_id, "logical_date": None, "conf": {"event": event, "dry_run": True}})
+    status, body = stack_env.api(
+        "POST",
+        f"/dags/{entry.dag_id}/dagRuns",
+        {"dag_run_id": run_id, "logical_date": None, "conf": {"event": event, "dry_run": True}},
+    )
     assert status in (200, 201), body
     stack_env.wait_for_run(entry.dag_id, run_id, timeout=300)
     (record,) = audit_for(stack_env, ":e2e-dry-dlq")
@@ -118,7 +139,9 @@ def test_dry_run(stack_env):
 
 
 def test_production_waits_for_approval(stack_env):
-    sqs, dlq, source = scenarios.dead_letter_queue(150, name="e2e-prod-dlq", tags={"Environment": "production"})
+    sqs, dlq, source = scenarios.dead_letter_queue(
+        150, name="e2e-prod-dlq", tags={"Environment": "production"}
+    )
     dag_id, run_id = send(dlq_alarm("e2e-prod-dlq"), "sqs_dlq_depth_high")
     execution = pending_request(stack_env, ":e2e-prod-dlq")
     time.sleep(5)  # it keeps waiting: nothing acts without the human

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from aiops_infra.bundle import (
     IMPORT_ROOTS,
     LAMBDA_CACHE_TAG,
@@ -24,7 +25,6 @@ from aiops_infra.trigger_function import (
     PackagingError,
     build_package,
 )
-
 from tests.conftest import REPO
 
 
@@ -34,7 +34,12 @@ def bundle(tmp_path_factory):
 
 
 def test_layout(bundle):
-    assert sorted(p.name for p in bundle.root.iterdir()) == ["dags", "plugins.zip", "requirements.txt", "startup.sh"]
+    assert sorted(p.name for p in bundle.root.iterdir()) == [
+        "dags",
+        "plugins.zip",
+        "requirements.txt",
+        "startup.sh",
+    ]
     dag_files = sorted(p.name for p in bundle.dags.iterdir())
     assert dag_files == sorted(p.name for p in (REPO / "dags").iterdir() if p.name != "__pycache__")
     assert bundle.requirements.read_text() == (REPO / "requirements.txt").read_text()
@@ -64,13 +69,21 @@ def test_plugins_zip_imports_once_unpacked(bundle, tmp_path):
     plugins = tmp_path / "plugins"
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         archive.extractall(plugins)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
-            "import matcarv_aiops, matcarv_operators, matcarv_sensors;"
-            "from matcarv_aiops.catalogue import catalogue;"
-            "assert matcarv_aiops.__file__.startswith(sys.argv[1]), matcarv_aiops.__file__;"
-            "print(len(catalogue()))")
-    result = subprocess.run([sys.executable, "-c", code, str(plugins)], cwd="/",
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""})
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import matcarv_aiops, matcarv_operators, matcarv_sensors;"
+        "from matcarv_aiops.catalogue import catalogue;"
+        "assert matcarv_aiops.__file__.startswith(sys.argv[1]), matcarv_aiops.__file__;"
+        "print(len(catalogue()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(plugins)],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     assert result.returncode == 0, result.stderr
     from matcarv_aiops.catalogue import catalogue
 
@@ -83,16 +96,23 @@ def test_plugins_zip_is_reproducible(bundle, tmp_path):
 
 
 def test_startup_script_exports_the_aiops_section_as_settings(bundle):
-    env = {"PATH": os.environ["PATH"], "AIRFLOW__AIOPS__AUDIT_TABLE": "AuditX",
-           "AIRFLOW__AIOPS__SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
-           "AIRFLOW__AIOPS__PRODUCTION_ACCOUNTS": "111111111111,222222222222",
-           "AIRFLOW__CORE__OTHER": "untouched"}
-    result = subprocess.run(["sh", "-c", f". {bundle.startup_script} && env"], env=env,
-                            capture_output=True, text=True, timeout=30)
+    env = {
+        "PATH": os.environ["PATH"],
+        "AIRFLOW__AIOPS__AUDIT_TABLE": "AuditX",
+        "AIRFLOW__AIOPS__SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
+        "AIRFLOW__AIOPS__PRODUCTION_ACCOUNTS": "111111111111,222222222222",
+        "AIRFLOW__CORE__OTHER": "untouched",
+    }
+    result = subprocess.run(
+        ["sh", "-c", f". {bundle.startup_script} && env"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     exported = dict(line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("AIOPS_"))
-    assert exported == {"AIOPS_AUDIT_TABLE": "AuditX", "AIOPS_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
-                        "AIOPS_PRODUCTION_ACCOUNTS": "111111111111,222222222222"}
+    assert exported == {
+        "AIOPS_AUDIT_TABLE": "AuditX",
+        "AIOPS_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
+        "AIOPS_PRODUCTION_ACCOUNTS": "111111111111,222222222222",
+    }
     from matcarv_aiops.settings import Settings
 
     settings = Settings.from_env(exported)
@@ -110,14 +130,19 @@ def test_plugins_zip_and_lambda_carry_no_local_emulator(bundle, lambda_package):
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         names = archive.namelist()
     shipped = names + [p.relative_to(lambda_package).as_posix() for p in lambda_package.rglob("*")]
-    emulator = [n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))]
+    emulator = [
+        n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))
+    ]
     assert emulator == []
     assert "matcarv_aiops/ssm/service.py" in names  # what MWAA needs of SSM stays
 
 
 def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
-    core = sorted(p.relative_to(lambda_package).as_posix() for p in (lambda_package / "matcarv_aiops").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts)  # (bytecode: the next test)
+    core = sorted(
+        p.relative_to(lambda_package).as_posix()
+        for p in (lambda_package / "matcarv_aiops").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )  # (bytecode: the next test)
     assert core == sorted([*LAMBDA_MODULES, LAMBDA_ROUTE_TABLE])
     tops = {p.name for p in lambda_package.iterdir()} - {"__pycache__"}
     assert tops == {"matcarv_aiops", "typing_extensions.py"} | set(DEPENDENCIES) - {"typing_extensions"}
@@ -167,12 +192,19 @@ print(json.dumps(loaded))
 """
     alarm = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
     argv = [sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
-    result = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=120,
-                            env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"})
+    result = subprocess.run(
+        argv,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"},
+    )
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout))
     assert {m for m in loaded if m.startswith("matcarv_aiops")} == {
-        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES}
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES
+    }
     assert not {m for m in loaded if m.split(".")[0] in ("yaml", "boto3", "airflow")}
 
 
@@ -199,12 +231,23 @@ import matcarv_aiops
 assert matcarv_aiops.__file__.startswith(sys.argv[2]), matcarv_aiops.__file__
 print(" ".join(sorted(bag.dag_ids)))
 """
-    env = {**os.environ, "PYTHONPATH": str(plugins), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(bundle.dags), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db"}
-    result = subprocess.run([sys.executable, "-c", code, str(bundle.dags), str(plugins)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(plugins),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(bundle.dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(bundle.dags), str(plugins)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from matcarv_aiops.catalogue import catalogue
 

@@ -18,7 +18,11 @@ def test_every_stack_synthesizes_without_credentials_or_network(any_synth):
 def test_aws_solutions_checks_have_no_unacknowledged_findings(any_synth):
     reports = [r for r in any_synth.report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
     assert len(reports) == 1, "the AwsSolutions pack did not run"
-    findings = [(v["ruleName"], c["constructPath"]) for v in reports[0]["violations"] for c in v["violatingConstructs"]]
+    findings = [
+        (v["ruleName"], c["constructPath"])
+        for v in reports[0]["violations"]
+        for c in v["violatingConstructs"]
+    ]
     assert findings == []
     assert reports[0]["conclusion"] == "success"
 

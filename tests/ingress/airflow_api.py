@@ -22,8 +22,14 @@ _DAG_RUNS = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns$")
 
 
 class FakeAirflowApi:
-    def __init__(self, *, dag_ids: set[str] | None = None, username: str = "admin", password: str = "secret",
-                 rate_per_second: float | None = None):
+    def __init__(
+        self,
+        *,
+        dag_ids: set[str] | None = None,
+        username: str = "admin",
+        password: str = "secret",
+        rate_per_second: float | None = None,
+    ):
         self.dag_ids = dag_ids  # None: every dag id exists
         self.username, self.password = username, password
         self.rate_per_second = rate_per_second
@@ -37,10 +43,11 @@ class FakeAirflowApi:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
-    def __enter__(self) -> "FakeAirflowApi":
+    def __enter__(self) -> FakeAirflowApi:
         self._thread.start()
         return self
 
@@ -75,7 +82,9 @@ class FakeAirflowApi:
             with self._lock:
                 self.counts["token"] += 1
                 if not isinstance(body, dict) or (body.get("username"), body.get("password")) != (
-                        self.username, self.password):
+                    self.username,
+                    self.password,
+                ):
                     return 401, {"detail": "Invalid credentials"}
                 token = secrets.token_hex(16)
                 self.tokens.add(token)
@@ -96,17 +105,30 @@ class FakeAirflowApi:
                 return 429, {"detail": "Too Many Requests"}
             if self.dag_ids is not None and dag_id not in self.dag_ids:
                 return 404, {"detail": f"The Dag with ID: `{dag_id}` was not found"}
-            missing = [key for key in ("dag_run_id", "logical_date", "conf")
-                       if not isinstance(body, dict) or key not in body]
+            missing = [
+                key
+                for key in ("dag_run_id", "logical_date", "conf")
+                if not isinstance(body, dict) or key not in body
+            ]
             if missing or not isinstance(body.get("conf"), dict):
-                return 422, {"detail": [{"type": "missing", "loc": ["body", key], "msg": "Field required"}
-                                        for key in missing or ["conf"]]}
+                return 422, {
+                    "detail": [
+                        {"type": "missing", "loc": ["body", key], "msg": "Field required"}
+                        for key in missing or ["conf"]
+                    ]
+                }
             key = (dag_id, body["dag_run_id"])
             if key in self.runs:
                 self.counts["duplicate"] += 1
                 return 409, {"detail": f"DAG Run with id {body['dag_run_id']} already exists"}
-            run = {"dag_id": dag_id, "dag_run_id": body["dag_run_id"], "logical_date": body["logical_date"],
-                   "conf": body["conf"], "state": "queued", "run_type": "manual"}
+            run = {
+                "dag_id": dag_id,
+                "dag_run_id": body["dag_run_id"],
+                "logical_date": body["logical_date"],
+                "conf": body["conf"],
+                "state": "queued",
+                "run_type": "manual",
+            }
             self.runs[key] = run
             self.counts["created"] += 1
             return 200, run

@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 import uuid
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,18 @@ SAMPLE_NAMESPACE = uuid.UUID("0b8f3b8e-5d0a-4a8e-9f7c-7c1e0f6a2d41")
 # What each hand-written sample must start among CURRENT_ENTRIES, the entries the catalogue held when
 # these were written. The catalogue grows: a new entry may legitimately match one of these samples too, so
 # only these entries are held strictly (new entries are covered by the per-entry tests).
-CURRENT_ENTRIES = {"alb_5xx_spike", "cloudtrail_disabled", "config_rule_noncompliant", "ec2_status_check_failed",
-                   "guardduty_high_finding", "iam_access_key_old", "route53_health_check_failed",
-                   "s3_public_access", "sg_open_ssh", "sqs_dlq_depth_high"}
+CURRENT_ENTRIES = {
+    "alb_5xx_spike",
+    "cloudtrail_disabled",
+    "config_rule_noncompliant",
+    "ec2_status_check_failed",
+    "guardduty_high_finding",
+    "iam_access_key_old",
+    "route53_health_check_failed",
+    "s3_public_access",
+    "sg_open_ssh",
+    "sqs_dlq_depth_high",
+}
 EXPECTED_STARTS = {
     "cloudwatch_alarm_ec2_status_check.json": {"ec2_status_check_failed"},
     "cloudwatch_alarm_sqs_dlq_depth.json": {"sqs_dlq_depth_high"},
@@ -39,7 +48,7 @@ EXPECTED_STARTS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> str:
     return (EVENTS_DIR / name).read_text()
 
@@ -99,15 +108,27 @@ def _base_for(entry: CatalogueEntry) -> dict[str, Any]:
     sources = [s for s in entry.trigger["source"] if isinstance(s, str)]
 
     def fitness(sample: dict[str, Any]) -> tuple[bool, bool, bool, bool]:
-        return (matches(entry.trigger, sample), entry.resolve_target(sample) is not None,
-                sample["detail-type"] in detail_types, sample["source"] in sources)
+        return (
+            matches(entry.trigger, sample),
+            entry.resolve_target(sample) is not None,
+            sample["detail-type"] in detail_types,
+            sample["source"] in sources,
+        )
 
     candidates = sorted((load(name) for name in sample_names()), key=fitness, reverse=True)
     if candidates and fitness(candidates[0])[2]:
         return candidates[0]
-    return {"version": "0", "id": "", "detail-type": (detail_types or ["AIOps Sample"])[0],
-            "source": (sources or ["aws.sample"])[0], "account": "123456789012", "time": "2026-10-02T12:00:00Z",
-            "region": "us-east-1", "resources": [], "detail": {}}
+    return {
+        "version": "0",
+        "id": "",
+        "detail-type": (detail_types or ["AIOps Sample"])[0],
+        "source": (sources or ["aws.sample"])[0],
+        "account": "123456789012",
+        "time": "2026-10-02T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }
 
 
 def _fill(pattern: dict[str, Any], node: dict[str, Any]) -> None:
@@ -136,7 +157,7 @@ _ABSENT = object()
 def _satisfying(rule: Any) -> Any:
     if not isinstance(rule, dict):
         return rule
-    (operator, operand), = rule.items()
+    ((operator, operand),) = rule.items()
     if operator in ("prefix", "suffix"):
         text = operand["equals-ignore-case"] if isinstance(operand, dict) else operand
         return text + "-sample" if operator == "prefix" else "sample-" + text

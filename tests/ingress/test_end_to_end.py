@@ -23,12 +23,18 @@ def test_an_alarm_event_runs_its_remediation_once(stack_env):
     stack = stack_env
     sqs = stack.aws_client("sqs")
     dlq_url = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    source_url = sqs.create_queue(QueueName="orders", Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    source_url = sqs.create_queue(
+        QueueName="orders",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
+    )["QueueUrl"]
     for start in range(0, 150, 10):
-        sqs.send_message_batch(QueueUrl=dlq_url, Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"order": start + i})} for i in range(10)])
+        sqs.send_message_batch(
+            QueueUrl=dlq_url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps({"order": start + i})} for i in range(10)],
+        )
     stack.unpause(DAG_ID)
 
     event = samples.load("cloudwatch_alarm_sqs_dlq_depth.json")
@@ -45,11 +51,17 @@ def test_an_alarm_event_runs_its_remediation_once(stack_env):
     assert run["logical_date"] is None and run["conf"]["event"]["id"] == event["id"]
     status, runs = stack.api("GET", f"/dags/{DAG_ID}/dagRuns?limit=100")
     assert status == 200
-    assert [r["dag_run_id"] for r in runs["dag_runs"] if (r["conf"] or {}).get("event", {}).get("id") == event["id"]] \
-        == [match["dag_run_id"]]
+    assert [
+        r["dag_run_id"]
+        for r in runs["dag_runs"]
+        if (r["conf"] or {}).get("event", {}).get("id") == event["id"]
+    ] == [match["dag_run_id"]]
 
     def depth(url):
-        return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-                   ["Attributes"]["ApproximateNumberOfMessages"])
+        return int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
 
     assert (depth(dlq_url), depth(source_url)) == (0, 150)

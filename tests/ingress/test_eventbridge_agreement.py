@@ -53,22 +53,59 @@ OPERATOR_RULES = {
     "null": _test_rule({"owner": [None]}),
     "number-literal": _test_rule({"count": [100]}),
     "nested-object": _test_rule({"config": {"mode": ["strict"]}}),
-    "or": {"source": [TEST_SOURCE], "$or": [{"detail": {"severity": [{"numeric": [">", 8]}]}},
-                                            {"detail": {"state": ["ALARM"]}}]},
+    "or": {
+        "source": [TEST_SOURCE],
+        "$or": [{"detail": {"severity": [{"numeric": [">", 8]}]}}, {"detail": {"state": ["ALARM"]}}],
+    },
     "array-of-objects": _test_rule({"items": {"kind": ["disk"], "size": [{"numeric": [">", 100]}]}}),
 }
 
 OPERATOR_EVENTS = [
-    {"name": "web-1", "state": "ALARM", "severity": 8, "count": 100, "owner": "team-a",
-     "arn": "arn:aws:s3:::customer-exports", "ip": "10.0.0.7", "tags": ["prod", "x"], "config": {"mode": "strict"}},
-    {"name": "WEB-2-dlq", "state": "ok", "severity": 9, "count": 101, "arn": "arn:aws:s3:::logs",
-     "ip": "10.0.1.7", "tags": ["dev"], "config": {"mode": "lenient"}},
-    {"name": "test-3", "state": "INSUFFICIENT_DATA", "severity": 6.5, "owner": None, "ip": "fe80::1",
-     "tags": ["staging"], "items": [{"kind": "disk", "size": 50}, {"kind": "cpu", "size": 500}]},
-    {"name": "orders-dlq", "state": "OK", "severity": 7, "count": "100", "arn": "arn:aws:s3:::a-exports",
-     "items": [{"kind": "disk", "size": 500}]},
+    {
+        "name": "web-1",
+        "state": "ALARM",
+        "severity": 8,
+        "count": 100,
+        "owner": "team-a",
+        "arn": "arn:aws:s3:::customer-exports",
+        "ip": "10.0.0.7",
+        "tags": ["prod", "x"],
+        "config": {"mode": "strict"},
+    },
+    {
+        "name": "WEB-2-dlq",
+        "state": "ok",
+        "severity": 9,
+        "count": 101,
+        "arn": "arn:aws:s3:::logs",
+        "ip": "10.0.1.7",
+        "tags": ["dev"],
+        "config": {"mode": "lenient"},
+    },
+    {
+        "name": "test-3",
+        "state": "INSUFFICIENT_DATA",
+        "severity": 6.5,
+        "owner": None,
+        "ip": "fe80::1",
+        "tags": ["staging"],
+        "items": [{"kind": "disk", "size": 50}, {"kind": "cpu", "size": 500}],
+    },
+    {
+        "name": "orders-dlq",
+        "state": "OK",
+        "severity": 7,
+        "count": "100",
+        "arn": "arn:aws:s3:::a-exports",
+        "items": [{"kind": "disk", "size": 500}],
+    },
     {"name": ["web-a", "test-b"], "state": "Alarm", "severity": "8", "owner": "", "ip": "not-an-ip"},
-    {"state": "ALARM", "severity": 8.5, "tags": "prod", "items": [{"kind": "cpu", "size": 1}, {"kind": "disk"}]},
+    {
+        "state": "ALARM",
+        "severity": 8.5,
+        "tags": "prod",
+        "items": [{"kind": "cpu", "size": 1}, {"kind": "disk"}],
+    },
 ]
 
 
@@ -86,9 +123,19 @@ def _events() -> list[dict[str, Any]]:
         if near_miss:
             events.append(near_miss)
     for index, detail in enumerate(OPERATOR_EVENTS):
-        events.append({"version": "0", "id": f"op-{index}", "detail-type": "AIOps Operator Test",
-                       "source": TEST_SOURCE, "account": "123456789012", "time": "2026-10-02T12:00:00Z",
-                       "region": REGION, "resources": [], "detail": detail})
+        events.append(
+            {
+                "version": "0",
+                "id": f"op-{index}",
+                "detail-type": "AIOps Operator Test",
+                "source": TEST_SOURCE,
+                "account": "123456789012",
+                "time": "2026-10-02T12:00:00Z",
+                "region": REGION,
+                "resources": [],
+                "detail": detail,
+            }
+        )
     for event in events:  # moto puts every event in its own account and this test's region
         event["account"], event["region"] = "123456789012", REGION
     return events
@@ -108,7 +155,12 @@ def single_element_forms(node: Any, limit: int = 256) -> list[Any]:
     if isinstance(node, list) and node and all(isinstance(item, dict) for item in node):
         return [form for item in node for form in single_element_forms(item, limit)]
     if isinstance(node, list):
-        return [[single_element_forms(item, limit)[0] if isinstance(item, (dict, list)) else item for item in node]]
+        return [
+            [
+                single_element_forms(item, limit)[0] if isinstance(item, (dict, list)) else item
+                for item in node
+            ]
+        ]
     return [node]
 
 
@@ -129,14 +181,23 @@ def fired_in_moto():
         queues = {}
         for number, (rule, pattern) in enumerate(rules.items()):
             url = sqs.create_queue(QueueName=f"rule-{number}")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
             bus.put_rule(Name=f"rule-{number}", EventPattern=json.dumps(pattern), State="ENABLED")
             bus.put_targets(Rule=f"rule-{number}", Targets=[{"Id": "queue", "Arn": arn}])
             queues[rule] = url
-        entries = [{"Source": form["source"], "DetailType": form["detail-type"], "Detail": json.dumps(form["detail"]),
-                    "Resources": form["resources"]} for _, form in cases.values()]
+        entries = [
+            {
+                "Source": form["source"],
+                "DetailType": form["detail-type"],
+                "Detail": json.dumps(form["detail"]),
+                "Resources": form["resources"],
+            }
+            for _, form in cases.values()
+        ]
         for start in range(0, len(entries), 10):
-            answer = bus.put_events(Entries=entries[start:start + 10])
+            answer = bus.put_events(Entries=entries[start : start + 10])
             assert answer["FailedEntryCount"] == 0, answer
         fired: dict[str, set[str]] = {rule: set() for rule in rules}
         for rule, url in queues.items():
@@ -146,15 +207,23 @@ def fired_in_moto():
                     break
                 for message in messages:
                     fired[rule].add(json.loads(message["Body"])["detail"][MARKER])
-                sqs.delete_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
     return rules, events, cases, fired
 
 
 def test_every_rule_and_event_form_agrees_with_moto(fired_in_moto):
     rules, _, cases, fired = fired_in_moto
-    disagreements = [(rule, case) for rule, pattern in rules.items() for case, (_, form) in cases.items()
-                     if matches(pattern, form) != (case in fired[rule])]
+    disagreements = [
+        (rule, case)
+        for rule, pattern in rules.items()
+        for case, (_, form) in cases.items()
+        if matches(pattern, form) != (case in fired[rule])
+    ]
     assert not disagreements, disagreements[:10]
 
 
@@ -163,7 +232,9 @@ def test_original_events_agree_with_eventbridge_semantics(fired_in_moto):
     disagreements = []
     for rule, pattern in rules.items():
         for event_index, event in enumerate(events):
-            eventbridge = any(index == event_index and case in fired[rule] for case, (index, _) in cases.items())
+            eventbridge = any(
+                index == event_index and case in fired[rule] for case, (index, _) in cases.items()
+            )
             if matches(pattern, {**event, "detail": {**event["detail"], MARKER: "x"}}) != eventbridge:
                 disagreements.append((rule, event["id"]))
     assert not disagreements, disagreements[:10]

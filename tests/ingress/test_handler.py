@@ -29,8 +29,12 @@ class LambdaContext:
 def airflow(monkeypatch):
     """The handler configured for the local backend, pointing at a fresh Airflow API on 127.0.0.1."""
     with FakeAirflowApi(password="pw") as api:
-        for name, value in {"AIOPS_TRIGGER_BACKEND": "local", "AIOPS_AIRFLOW_BASE_URL": api.url,
-                            "AIOPS_AIRFLOW_API_USERNAME": "admin", "AIOPS_AIRFLOW_API_PASSWORD": "pw"}.items():
+        for name, value in {
+            "AIOPS_TRIGGER_BACKEND": "local",
+            "AIOPS_AIRFLOW_BASE_URL": api.url,
+            "AIOPS_AIRFLOW_API_USERNAME": "admin",
+            "AIOPS_AIRFLOW_API_PASSWORD": "pw",
+        }.items():
             monkeypatch.setenv(name, value)
         reload_settings()
         monkeypatch.setattr(lambda_module, "_client", None)
@@ -63,11 +67,14 @@ def test_a_redelivery_to_another_container_gets_409(airflow):
     assert (airflow.counts["created"], airflow.counts["duplicate"]) == (1, 1)
 
 
-@pytest.mark.parametrize("event", [
-    "{not json",
-    {"id": "x", "source": "aws.s3"},
-    {**samples.load("cloudwatch_alarm_ok.json"), "source": "com.example"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "{not json",
+        {"id": "x", "source": "aws.s3"},
+        {**samples.load("cloudwatch_alarm_ok.json"), "source": "com.example"},
+    ],
+)
 def test_bad_input_is_one_log_line_returned_not_raised_and_triggers_nothing(airflow, caplog, event):
     with caplog.at_level(logging.INFO, logger="matcarv_aiops.ingress"):
         outcome = lambda_module.handler(event, LambdaContext())
@@ -104,9 +111,12 @@ def test_a_configuration_error_raises(airflow):
 
 
 def test_the_handler_module_imports_no_airflow_and_no_boto3():
-    code = ("import sys, matcarv_aiops.ingress.handler; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'boto3', 'botocore', 'yaml'}))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=REPO).stdout.strip()
+    code = (
+        "import sys, matcarv_aiops.ingress.handler; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'boto3', 'botocore', 'yaml'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.strip()
     # yaml is imported when the catalogue is first loaded; boto3 when the MWAA backend is first used.
     assert loaded == "[]"

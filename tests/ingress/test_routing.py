@@ -61,10 +61,17 @@ def test_run_ids_are_idempotent_per_event_and_entry(entry_id):
 
 
 def test_samples_cover_every_event_kind():
-    kinds = {"ECS events" if s["detail-type"].startswith("ECS ") else s["detail-type"]
-             for s in map(samples.load, samples.sample_names())}
-    assert kinds >= {"CloudWatch Alarm State Change", "GuardDuty Finding", "Config Rules Compliance Change",
-                     "AWS API Call via CloudTrail", "ECS events"}
+    kinds = {
+        "ECS events" if s["detail-type"].startswith("ECS ") else s["detail-type"]
+        for s in map(samples.load, samples.sample_names())
+    }
+    assert kinds >= {
+        "CloudWatch Alarm State Change",
+        "GuardDuty Finding",
+        "Config Rules Compliance Change",
+        "AWS API Call via CloudTrail",
+        "ECS events",
+    }
 
 
 @pytest.mark.parametrize("name", samples.sample_names())
@@ -82,13 +89,16 @@ def test_hand_written_samples_route_as_documented(name):
     assert (routed.ignored is None) == bool(started)
 
 
-@pytest.mark.parametrize("queue, entry", [
-    ("orders-dlq", "sqs_dlq_depth_high"),
-    ("orders-dlq.fifo", "sqs_dlq_depth_high"),
-    ("orders", "sqs_queue_depth_high"),
-    ("orders.fifo", "sqs_queue_depth_high"),
-    ("dlq-orders", "sqs_queue_depth_high"),  # "-dlq" is what names a dead-letter queue, not "dlq"
-])
+@pytest.mark.parametrize(
+    "queue, entry",
+    [
+        ("orders-dlq", "sqs_dlq_depth_high"),
+        ("orders-dlq.fifo", "sqs_dlq_depth_high"),
+        ("orders", "sqs_queue_depth_high"),
+        ("orders.fifo", "sqs_queue_depth_high"),
+        ("dlq-orders", "sqs_queue_depth_high"),  # "-dlq" is what names a dead-letter queue, not "dlq"
+    ],
+)
 def test_a_queue_depth_alarm_starts_only_the_entry_for_its_kind_of_queue(queue, entry):
     event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
     routed = route(event)
@@ -150,10 +160,14 @@ MALFORMED = [
     pytest.param(_event(account="12345"), "account: String should match pattern", id="bad-account"),
     pytest.param(_event(time="yesterday"), "time: Input should be a valid datetime", id="bad-time"),
     pytest.param(_event(region="Mars"), "region: String should match pattern", id="bad-region"),
-    pytest.param(_event(source="com.example.orders"),
-                 "source: 'com.example.orders' is not a source any catalogue entry listens to", id="unknown-source"),
-    pytest.param(_event(detail={"blob": "x" * MAX_EVENT_BYTES}), "over EventBridge's 262144-byte limit",
-                 id="oversized"),
+    pytest.param(
+        _event(source="com.example.orders"),
+        "source: 'com.example.orders' is not a source any catalogue entry listens to",
+        id="unknown-source",
+    ),
+    pytest.param(
+        _event(detail={"blob": "x" * MAX_EVENT_BYTES}), "over EventBridge's 262144-byte limit", id="oversized"
+    ),
 ]
 
 
@@ -180,8 +194,14 @@ def test_aiops_route_prints_the_matches(capsys):
     assert set(printed) == {"event_id", "matches", "ignored"}
     assert printed["event_id"] == "7a1e4f3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b" and printed["ignored"] is None
     sqs = [m for m in printed["matches"] if m["remediation"] == "sqs_dlq_depth_high"]
-    assert sqs == [{"remediation": "sqs_dlq_depth_high", "dag_id": "remediate_sqs_dlq_depth_high",
-                    "dag_run_id": sqs[0]["dag_run_id"], "target": "arn:aws:sqs:us-east-1:123456789012:orders-dlq"}]
+    assert sqs == [
+        {
+            "remediation": "sqs_dlq_depth_high",
+            "dag_id": "remediate_sqs_dlq_depth_high",
+            "dag_run_id": sqs[0]["dag_run_id"],
+            "target": "arn:aws:sqs:us-east-1:123456789012:orders-dlq",
+        }
+    ]
     assert "status" not in sqs[0]  # nothing was triggered
 
 
@@ -208,12 +228,15 @@ def test_aiops_route_missing_file(capsys):
 
 def test_aiops_route_trigger_starts_the_runs_once(monkeypatch, capsys):
     from matcarv_aiops.settings import reload_settings
-
     from tests.ingress.airflow_api import FakeAirflowApi
 
     with FakeAirflowApi(password="pw") as api:
-        for name, value in {"AIOPS_TRIGGER_BACKEND": "local", "AIOPS_AIRFLOW_BASE_URL": api.url,
-                            "AIOPS_AIRFLOW_API_USERNAME": "admin", "AIOPS_AIRFLOW_API_PASSWORD": "pw"}.items():
+        for name, value in {
+            "AIOPS_TRIGGER_BACKEND": "local",
+            "AIOPS_AIRFLOW_BASE_URL": api.url,
+            "AIOPS_AIRFLOW_API_USERNAME": "admin",
+            "AIOPS_AIRFLOW_API_PASSWORD": "pw",
+        }.items():
             monkeypatch.setenv(name, value)
         reload_settings()
         try:

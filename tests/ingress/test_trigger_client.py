@@ -53,31 +53,52 @@ class MwaaHarness:
         self.client = MwaaTriggerClient("aiops-prod", client=self.boto, **client_kwargs)
 
     def _expected(self, run_id: str = RUN_ID) -> dict:
-        return {"Name": "aiops-prod", "Path": f"/dags/{DAG_ID}/dagRuns", "Method": "POST",
-                "Body": {"dag_run_id": run_id, "logical_date": None, "conf": CONF}}
+        return {
+            "Name": "aiops-prod",
+            "Path": f"/dags/{DAG_ID}/dagRuns",
+            "Method": "POST",
+            "Body": {"dag_run_id": run_id, "logical_date": None, "conf": CONF},
+        }
 
     def ok(self, run_id: str = RUN_ID) -> None:
-        self.stubber.add_response("invoke_rest_api", {
-            "RestApiStatusCode": 200,
-            "RestApiResponse": {"dag_id": DAG_ID, "dag_run_id": run_id, "state": "queued", "conf": CONF}},
-            self._expected(run_id))
+        self.stubber.add_response(
+            "invoke_rest_api",
+            {
+                "RestApiStatusCode": 200,
+                "RestApiResponse": {"dag_id": DAG_ID, "dag_run_id": run_id, "state": "queued", "conf": CONF},
+            },
+            self._expected(run_id),
+        )
 
     def status(self, status: int, body: dict, run_id: str = RUN_ID) -> None:
         # Airflow's answer passes through MWAA as RestApiClientException (4xx) or RestApiServerException (5xx).
         code = "RestApiServerException" if status >= 500 else "RestApiClientException"
-        self.stubber.add_client_error("invoke_rest_api", service_error_code=code, service_message="Airflow error",
-                                      http_status_code=400, expected_params=self._expected(run_id),
-                                      modeled_fields={"RestApiStatusCode": status, "RestApiResponse": body})
+        self.stubber.add_client_error(
+            "invoke_rest_api",
+            service_error_code=code,
+            service_message="Airflow error",
+            http_status_code=400,
+            expected_params=self._expected(run_id),
+            modeled_fields={"RestApiStatusCode": status, "RestApiResponse": body},
+        )
 
     def throttled(self) -> None:
-        self.stubber.add_client_error("invoke_rest_api", service_error_code="ThrottlingException",
-                                      service_message="Rate exceeded", http_status_code=429,
-                                      expected_params=self._expected())
+        self.stubber.add_client_error(
+            "invoke_rest_api",
+            service_error_code="ThrottlingException",
+            service_message="Rate exceeded",
+            http_status_code=429,
+            expected_params=self._expected(),
+        )
 
     def access_denied(self) -> None:
-        self.stubber.add_client_error("invoke_rest_api", service_error_code="AccessDeniedException",
-                                      service_message="User is not authorized to perform airflow:InvokeRestApi",
-                                      http_status_code=403, expected_params=self._expected())
+        self.stubber.add_client_error(
+            "invoke_rest_api",
+            service_error_code="AccessDeniedException",
+            service_message="User is not authorized to perform airflow:InvokeRestApi",
+            http_status_code=403,
+            expected_params=self._expected(),
+        )
 
     def requests(self) -> int:
         return self.client.requests_sent
@@ -120,8 +141,12 @@ def backend(request):
     harness_class = MwaaHarness if request.param == "mwaa" else LocalHarness
 
     def make(**overrides):
-        kwargs = {"sleep": clock.sleep, "clock": clock, "jitter": lambda: 1.0,
-                  "retry": RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=5.0, safety_margin=1.0)}
+        kwargs = {
+            "sleep": clock.sleep,
+            "clock": clock,
+            "jitter": lambda: 1.0,
+            "retry": RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=5.0, safety_margin=1.0),
+        }
         kwargs.update(overrides)
         harness = harness_class(**kwargs)
         harness.clock = clock
@@ -215,8 +240,10 @@ def test_400_is_logged_with_its_body_and_raised_without_retry(backend, caplog):
     h = backend()
     body = {"detail": "Invalid value for logical_date", "status": 400}
     h.status(400, body)
-    with caplog.at_level(logging.ERROR, logger="matcarv_aiops.ingress"), \
-            pytest.raises(TriggerRejected, match="answered 400") as raised:
+    with (
+        caplog.at_level(logging.ERROR, logger="matcarv_aiops.ingress"),
+        pytest.raises(TriggerRejected, match="answered 400") as raised,
+    ):
         h.client.trigger(DAG_ID, RUN_ID, CONF)
     assert raised.value.body == body and h.requests() == 1 and h.clock.sleeps == []
     assert "Invalid value for logical_date" in caplog.text
@@ -241,6 +268,7 @@ def test_a_failed_trigger_is_not_remembered(backend):
 
 # ----- backend-specific -----
 
+
 def test_mwaa_refuses_a_path_over_64_characters():
     client = MwaaTriggerClient("env", client=boto3.client("mwaa", region_name="us-east-1"))
     dag_id = "remediate_" + "x" * 41
@@ -251,8 +279,12 @@ def test_mwaa_refuses_a_path_over_64_characters():
 def test_mwaa_internal_server_exception_is_retried():
     clock = Clock()
     h = MwaaHarness(sleep=clock.sleep, clock=clock)
-    h.stubber.add_client_error("invoke_rest_api", service_error_code="InternalServerException",
-                               service_message="An internal error has occurred", http_status_code=500)
+    h.stubber.add_client_error(
+        "invoke_rest_api",
+        service_error_code="InternalServerException",
+        service_message="An internal error has occurred",
+        http_status_code=500,
+    )
     h.ok()
     assert h.client.trigger(DAG_ID, RUN_ID, CONF).attempts == 2
     h.close()
@@ -286,17 +318,24 @@ def test_local_unreachable_server_is_retried_then_raised():
     with FakeAirflowApi() as api:
         url = api.url  # closed on exit: nothing listens there any more
     clock = Clock()
-    client = LocalTriggerClient(url, "admin", "secret", timeout=2, sleep=clock.sleep, clock=clock,
-                                retry=RetryPolicy(max_attempts=3))
+    client = LocalTriggerClient(
+        url, "admin", "secret", timeout=2, sleep=clock.sleep, clock=clock, retry=RetryPolicy(max_attempts=3)
+    )
     with pytest.raises(TriggerUnavailable, match="no response"):
         client.trigger(DAG_ID, RUN_ID, CONF)
     assert len(clock.sleeps) == 2
 
 
 def test_backend_is_chosen_by_configuration():
-    local = client_from_settings(Settings.from_env({"AIOPS_TRIGGER_BACKEND": "local",
-                                                    "AIOPS_AIRFLOW_BASE_URL": "http://127.0.0.1:9/",
-                                                    "AIOPS_AIRFLOW_API_PASSWORD": "pw"}))
+    local = client_from_settings(
+        Settings.from_env(
+            {
+                "AIOPS_TRIGGER_BACKEND": "local",
+                "AIOPS_AIRFLOW_BASE_URL": "http://127.0.0.1:9/",
+                "AIOPS_AIRFLOW_API_PASSWORD": "pw",
+            }
+        )
+    )
     assert isinstance(local, LocalTriggerClient) and local.base_url == "http://127.0.0.1:9"
     mwaa = client_from_settings(Settings.from_env({"AIOPS_MWAA_ENVIRONMENT_NAME": "aiops-prod"}))
     assert isinstance(mwaa, MwaaTriggerClient) and mwaa.environment_name == "aiops-prod"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ def run_for():
     from matcarv_aiops.maintenance.common import RunInfo
 
     def make(job: str, run_id: str = "scheduled__2026-11-27T02:00:00+00:00"):
-        return RunInfo(job, run_id, datetime(2026, 11, 27, 2, tzinfo=timezone.utc))
+        return RunInfo(job, run_id, datetime(2026, 11, 27, 2, tzinfo=UTC))
 
     return make
 
@@ -41,8 +41,10 @@ def throttle(monkeypatch):
             throttled[name] += 1
             response = AWSResponse(request.url, 400, {}, None)
             response._content = b""
-            parsed = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                      "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}}}
+            parsed = {
+                "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}},
+            }
             return (response, parsed), None
         return original(self, request, operation_model, context)
 

@@ -34,17 +34,38 @@ def rbin_client(rules: list[dict]):
 
     client = boto3.client("rbin", region_name=REGION)
     stubber = Stubber(client)
-    stubber.add_response("list_rules", {"Rules": [
-        {"Identifier": r["Identifier"], "RetentionPeriod": r["RetentionPeriod"], "LockState": "unlocked",
-         "RuleArn": f"arn:aws:rbin:{REGION}:{DEFAULT_ACCOUNT_ID}:rule/{r['Identifier']}"} for r in rules]},
-        {"ResourceType": "EBS_SNAPSHOT"})
+    stubber.add_response(
+        "list_rules",
+        {
+            "Rules": [
+                {
+                    "Identifier": r["Identifier"],
+                    "RetentionPeriod": r["RetentionPeriod"],
+                    "LockState": "unlocked",
+                    "RuleArn": f"arn:aws:rbin:{REGION}:{DEFAULT_ACCOUNT_ID}:rule/{r['Identifier']}",
+                }
+                for r in rules
+            ]
+        },
+        {"ResourceType": "EBS_SNAPSHOT"},
+    )
     for r in rules:
-        stubber.add_response("get_rule", {"Identifier": r["Identifier"], "ResourceType": "EBS_SNAPSHOT",
-                                          "RetentionPeriod": r["RetentionPeriod"], "Status": "available",
-                                          **({"ResourceTags": r["ResourceTags"]} if "ResourceTags" in r else {})},
-                             {"Identifier": r["Identifier"]})
+        stubber.add_response(
+            "get_rule",
+            {
+                "Identifier": r["Identifier"],
+                "ResourceType": "EBS_SNAPSHOT",
+                "RetentionPeriod": r["RetentionPeriod"],
+                "Status": "available",
+                **({"ResourceTags": r["ResourceTags"]} if "ResourceTags" in r else {}),
+            },
+            {"Identifier": r["Identifier"]},
+        )
     stubber.activate()
     return client, stubber
 
 
-REGION_RULE = {"Identifier": "abcdefghijk", "RetentionPeriod": {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"}}
+REGION_RULE = {
+    "Identifier": "abcdefghijk",
+    "RetentionPeriod": {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
+}

@@ -18,14 +18,24 @@ INTERVAL = {"StartDate": "2026-11-26", "EndDate": "2026-11-27"}
 
 def _anomaly(i: int, impact: float) -> dict:
     """The documented GetAnomalies Anomaly shape."""
-    return {"AnomalyId": f"anomaly-{i}", "AnomalyStartDate": "2026-11-26", "AnomalyEndDate": "2026-11-26",
-            "DimensionValue": "Amazon Elastic Compute Cloud - Compute",
-            "RootCauses": [{"Service": "Amazon EC2", "Region": "us-east-1", "LinkedAccount": "123456789012",
-                            "UsageType": "BoxUsage:m5.large"}],
-            "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.8},
-            "Impact": {"MaxImpact": impact / 2, "TotalImpact": impact, "TotalImpactPercentage": 150.0},
-            "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/1a2b3c4d-aaaa-bbbb-cccc-1234567890ab",
-            "Feedback": "YES"}
+    return {
+        "AnomalyId": f"anomaly-{i}",
+        "AnomalyStartDate": "2026-11-26",
+        "AnomalyEndDate": "2026-11-26",
+        "DimensionValue": "Amazon Elastic Compute Cloud - Compute",
+        "RootCauses": [
+            {
+                "Service": "Amazon EC2",
+                "Region": "us-east-1",
+                "LinkedAccount": "123456789012",
+                "UsageType": "BoxUsage:m5.large",
+            }
+        ],
+        "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.8},
+        "Impact": {"MaxImpact": impact / 2, "TotalImpact": impact, "TotalImpactPercentage": 150.0},
+        "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/1a2b3c4d-aaaa-bbbb-cccc-1234567890ab",
+        "Feedback": "YES",
+    }
 
 
 @pytest.fixture
@@ -36,7 +46,9 @@ def slack(monkeypatch):
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            received.append({"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))})
+            received.append(
+                {"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))}
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
@@ -70,7 +82,9 @@ def _ce(pages: list[list[dict]], runs: int = 1):
 
 
 def test_report_posts_top_anomalies_to_slack_and_keeps_the_full_report(aws, slack, run_for, audit_rows):
-    ce, stubber = _ce([[_anomaly(i, 10.0 * i) for i in range(1, 8)], [_anomaly(i, 10.0 * i) for i in range(8, 13)]])
+    ce, stubber = _ce(
+        [[_anomaly(i, 10.0 * i) for i in range(1, 8)], [_anomaly(i, 10.0 * i) for i in range(8, 13)]]
+    )
     clients = Clients(aws, overrides={"ce": ce})
     result = cost_anomalies.report(aws, clients, run_for("cost_anomaly_report"), day=DAY)
     stubber.assert_no_pending_responses()
@@ -85,8 +99,16 @@ def test_report_posts_top_anomalies_to_slack_and_keeps_the_full_report(aws, slac
     assert "…and 2 more" in text and "Amazon EC2 / us-east-1 / BoxUsage:m5.large" in text
 
     s3 = boto3.client("s3", region_name="us-east-1")
-    stored = json.loads(s3.get_object(Bucket=aws.platform.diagnostics_bucket, Key="reports/cost-anomalies/2026-11-26.json")["Body"].read())
-    assert stored["count"] == 12 and len(stored["anomalies"]) == 12 and stored["anomalies"][0]["AnomalyId"] == "anomaly-12"
+    stored = json.loads(
+        s3.get_object(Bucket=aws.platform.diagnostics_bucket, Key="reports/cost-anomalies/2026-11-26.json")[
+            "Body"
+        ].read()
+    )
+    assert (
+        stored["count"] == 12
+        and len(stored["anomalies"]) == 12
+        and stored["anomalies"][0]["AnomalyId"] == "anomaly-12"
+    )
     [row] = audit_rows("cost_anomaly_report")
     assert "12 anomalies" in row["action"] and row["outcome"] == "SUCCESS"
 
@@ -122,7 +144,12 @@ def test_throttled_report_upload_is_retried(aws, slack, run_for, throttle):
 
 
 def test_slack_refusing_the_post_fails_the_run(aws, run_for, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_AIOPS", json.dumps({"conn_type": "slackwebhook", "password": "http://127.0.0.1:9/x"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_AIOPS",
+        json.dumps({"conn_type": "slackwebhook", "password": "http://127.0.0.1:9/x"}),
+    )
     ce, _ = _ce([[]])
     with pytest.raises(Exception):
-        cost_anomalies.report(aws, Clients(aws, overrides={"ce": ce}), run_for("cost_anomaly_report"), day=DAY)
+        cost_anomalies.report(
+            aws, Clients(aws, overrides={"ce": ce}), run_for("cost_anomaly_report"), day=DAY
+        )

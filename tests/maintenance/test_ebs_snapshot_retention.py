@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -8,18 +8,18 @@ import pytest
 from matcarv_aiops.maintenance import ebs_snapshots
 from matcarv_aiops.maintenance.common import Clients, JobFailed, get_json
 from matcarv_aiops.safety import SafetyStore
-from matcarv_aiops.models import ApprovalStatus
 from tests.maintenance.helpers import REGION, REGION_RULE, backdate_snapshot, rbin_client
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _snapshot(ec2, days: float, tags: dict | None = None, description: str = "") -> str:
     volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1)["VolumeId"]
     kwargs = {"VolumeId": volume, "Description": description}
     if tags:
-        kwargs["TagSpecifications"] = [{"ResourceType": "snapshot",
-                                        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        kwargs["TagSpecifications"] = [
+            {"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
     snapshot = ec2.create_snapshot(**kwargs)["SnapshotId"]
     backdate_snapshot(snapshot, days)
     return snapshot
@@ -55,15 +55,24 @@ def test_recycle_bin_covered_snapshots_are_deleted_and_the_rest_left_alone(aws, 
     tagged_exempt = _snapshot(ec2, 60, {"aiops:exempt": "true"})
     table_exempt = _snapshot(ec2, 60)
     backup = _snapshot(ec2, 60, description=ebs_snapshots.BACKUP_DESCRIPTION + " for resource vol-1")
-    image = ec2.register_image(Name="ami", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
-        {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": _snapshot(ec2, 1)}}])["ImageId"]
+    image = ec2.register_image(
+        Name="ami",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": _snapshot(ec2, 1)}}],
+    )["ImageId"]
     # moto gives the image a snapshot of its own: that is the one in use
     [mapping] = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
     in_ami = mapping["Ebs"]["SnapshotId"]
     backdate_snapshot(in_ami, 60)
-    source = next(s for s in _existing(ec2) if s not in {old, young, prod, tagged_exempt, table_exempt, backup, in_ami})
-    SafetyStore(aws).add_exemption(f"arn:aws:ec2:{REGION}:123456789012:snapshot/{table_exempt}", owner="dba",
-                                   reason="legal hold", expires_at=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    source = next(
+        s for s in _existing(ec2) if s not in {old, young, prod, tagged_exempt, table_exempt, backup, in_ami}
+    )
+    SafetyStore(aws).add_exemption(
+        f"arn:aws:ec2:{REGION}:123456789012:snapshot/{table_exempt}",
+        owner="dba",
+        reason="legal hold",
+        expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )
     run = run_for("ebs_snapshot_retention")
     clients = _clients(aws, [REGION_RULE])
 
@@ -76,7 +85,9 @@ def test_recycle_bin_covered_snapshots_are_deleted_and_the_rest_left_alone(aws, 
     assert _existing(ec2) == {young, prod, tagged_exempt, table_exempt, backup, in_ami, source}
     rows = audit_rows("ebs_snapshot_retention")
     assert len(rows) == 1 and rows[0]["targetResource"].endswith(old) and rows[0]["outcome"] == "SUCCESS"
-    assert "restore-snapshot-from-recycle-bin" in rows[0]["rollbackPlan"] and rows[0]["operator"] == "automated"
+    assert (
+        "restore-snapshot-from-recycle-bin" in rows[0]["rollbackPlan"] and rows[0]["operator"] == "automated"
+    )
     assert get_json(clients, f"maintenance/ebs_snapshot_retention/{REGION}/in-progress.json") is None
 
 
@@ -86,7 +97,11 @@ def test_without_a_recycle_bin_rule_the_plan_waits_for_approval(aws, ec2, run_fo
 
     old = _snapshot(ec2, 45, {"team": "data"})
     covered = _snapshot(ec2, 45, {"rbin": "yes"})
-    tag_rule = {**REGION_RULE, "Identifier": "taggedrule01", "ResourceTags": [{"ResourceTagKey": "rbin", "ResourceTagValue": "yes"}]}
+    tag_rule = {
+        **REGION_RULE,
+        "Identifier": "taggedrule01",
+        "ResourceTags": [{"ResourceTagKey": "rbin", "ResourceTagValue": "yes"}],
+    }
     run = run_for("ebs_snapshot_retention")
     clients = _clients(aws, [tag_rule])
     summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
@@ -97,12 +112,18 @@ def test_without_a_recycle_bin_rule_the_plan_waits_for_approval(aws, ec2, run_fo
     ApprovalStore(aws).decide(execution, approve=True, approver="alice@example.com", reason="ok")
     decision = plan_decision(aws, execution)
     assert {k: decision[k] for k in ("decision", "operator", "reason")} == {
-        "decision": "approved", "operator": "alice@example.com", "reason": "ok"}
+        "decision": "approved",
+        "operator": "alice@example.com",
+        "reason": "ok",
+    }
     assert decision["decided_at"] and decision["expires_at"]  # the same shape as a remediation's decision
     ebs_snapshots.execute(aws, clients, run, summary, decision)
     assert old not in _existing(ec2) and covered not in _existing(ec2)
     by_target = {r["targetResource"].rsplit("/", 1)[1]: r for r in audit_rows()}
-    assert by_target[old]["operator"] == "alice@example.com" and "cannot be restored" in by_target[old]["rollbackPlan"]
+    assert (
+        by_target[old]["operator"] == "alice@example.com"
+        and "cannot be restored" in by_target[old]["rollbackPlan"]
+    )
     assert by_target[covered]["operator"] == "automated"
 
 
@@ -111,7 +132,9 @@ def test_rejected_plan_deletes_only_what_the_recycle_bin_keeps(aws, ec2, run_for
     run = run_for("ebs_snapshot_retention")
     clients = _clients(aws, [])
     summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
-    ebs_snapshots.execute(aws, clients, run, summary, {"decision": "rejected", "operator": "bob", "reason": "no"})
+    ebs_snapshots.execute(
+        aws, clients, run, summary, {"decision": "rejected", "operator": "bob", "reason": "no"}
+    )
     assert old in _existing(ec2)
     [row] = audit_rows()
     assert row["outcome"] == "SKIPPED" and row["operator"] == "bob" and "rejected" in row["action"]
@@ -156,17 +179,26 @@ def test_crash_halfway_then_rerun_loses_and_duplicates_nothing(aws, ec2, run_for
     ebs_snapshots.execute(aws, clients2, tomorrow, summary2, None)
     assert _existing(ec2) == set()
     rows = audit_rows()
-    assert sorted(r["targetResource"].rsplit("/", 1)[1] for r in rows) == sorted(snapshots)  # each exactly once
+    assert sorted(r["targetResource"].rsplit("/", 1)[1] for r in rows) == sorted(
+        snapshots
+    )  # each exactly once
 
 
-def test_task_retry_after_a_crash_audits_what_the_first_attempt_deleted(aws, ec2, run_for, audit_rows, monkeypatch):
+def test_task_retry_after_a_crash_audits_what_the_first_attempt_deleted(
+    aws, ec2, run_for, audit_rows, monkeypatch
+):
     snapshots = [_snapshot(ec2, 40) for _ in range(5)]
     run = run_for("ebs_snapshot_retention")
     clients = _clients(aws, [REGION_RULE])
     summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
     real_delete = clients("ec2").delete_snapshot
-    monkeypatch.setattr(clients("ec2"), "delete_snapshot",
-                        lambda **kw: real_delete(**kw) if kw["SnapshotId"] != snapshots[3] else (_ for _ in ()).throw(SystemExit()))
+    monkeypatch.setattr(
+        clients("ec2"),
+        "delete_snapshot",
+        lambda **kw: (
+            real_delete(**kw) if kw["SnapshotId"] != snapshots[3] else (_ for _ in ()).throw(SystemExit())
+        ),
+    )
     with pytest.raises(SystemExit):
         ebs_snapshots.execute(aws, clients, run, summary, None)
     monkeypatch.setattr(clients("ec2"), "delete_snapshot", real_delete)
@@ -175,7 +207,9 @@ def test_task_retry_after_a_crash_audits_what_the_first_attempt_deleted(aws, ec2
     assert len(audit_rows()) == 5
 
 
-def test_a_snapshot_that_cannot_be_deleted_fails_the_run_with_its_record(aws, ec2, run_for, audit_rows, monkeypatch):
+def test_a_snapshot_that_cannot_be_deleted_fails_the_run_with_its_record(
+    aws, ec2, run_for, audit_rows, monkeypatch
+):
     from botocore.exceptions import ClientError
 
     snapshot = _snapshot(ec2, 40)
@@ -184,7 +218,9 @@ def test_a_snapshot_that_cannot_be_deleted_fails_the_run_with_its_record(aws, ec
     summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
 
     def in_use(**kwargs):
-        raise ClientError({"Error": {"Code": "InvalidSnapshot.InUse", "Message": "in use by ami-1"}}, "DeleteSnapshot")
+        raise ClientError(
+            {"Error": {"Code": "InvalidSnapshot.InUse", "Message": "in use by ami-1"}}, "DeleteSnapshot"
+        )
 
     monkeypatch.setattr(clients("ec2"), "delete_snapshot", in_use)
     with pytest.raises(JobFailed):

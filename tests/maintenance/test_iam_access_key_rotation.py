@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
 from matcarv_aiops.approvals import ApprovalStore
-from matcarv_aiops.maintenance import iam_keys
 from matcarv_aiops.approvals import decision as plan_decision
+from matcarv_aiops.maintenance import iam_keys
 from tests.maintenance.helpers import backdate_access_key
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -96,7 +96,9 @@ def test_user_with_two_keys_is_explained_not_rotated(aws, iam, clients, run_for,
     assert row["outcome"] == "SKIPPED" and "already has two keys" in row["action"]
 
 
-def test_crash_after_creating_the_key_is_finished_by_the_next_run(aws, iam, clients, run_for, audit_rows, monkeypatch):
+def test_crash_after_creating_the_key_is_finished_by_the_next_run(
+    aws, iam, clients, run_for, audit_rows, monkeypatch
+):
     [old] = _user(iam, "svc", [120])
     sm = clients("secretsmanager")
     monkeypatch.setattr(sm, "create_secret", lambda **kw: (_ for _ in ()).throw(SystemExit("worker killed")))

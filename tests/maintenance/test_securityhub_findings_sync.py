@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -10,14 +10,24 @@ from matcarv_aiops.maintenance import securityhub_sync
 from matcarv_aiops.maintenance.common import JobFailed
 from matcarv_aiops.models import iso_utc
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _finding(i: int, updated: datetime) -> dict:
-    return {"SchemaVersion": "2018-10-08", "Id": f"finding-{i}", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
-            "GeneratorId": "g", "AwsAccountId": "123456789012", "Types": ["Software and Configuration Checks"],
-            "CreatedAt": iso_utc(updated), "UpdatedAt": iso_utc(updated), "Severity": {"Label": "HIGH"},
-            "Title": f"finding {i}", "Description": "d", "Resources": [{"Type": "AwsS3Bucket", "Id": f"arn:aws:s3:::b{i}"}]}
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": f"finding-{i}",
+        "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        "GeneratorId": "g",
+        "AwsAccountId": "123456789012",
+        "Types": ["Software and Configuration Checks"],
+        "CreatedAt": iso_utc(updated),
+        "UpdatedAt": iso_utc(updated),
+        "Severity": {"Label": "HIGH"},
+        "Title": f"finding {i}",
+        "Description": "d",
+        "Resources": [{"Type": "AwsS3Bucket", "Id": f"arn:aws:s3:::b{i}"}],
+    }
 
 
 @pytest.fixture
@@ -114,7 +124,9 @@ def test_unprocessed_items_are_retried(aws, hub, clients, run_for, monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(ddb, "batch_write_item", half_then_rest)
-    assert securityhub_sync.sync(aws, clients, run_for("securityhub_findings_sync"), now=NOW)["findings"] == 10
+    assert (
+        securityhub_sync.sync(aws, clients, run_for("securityhub_findings_sync"), now=NOW)["findings"] == 10
+    )
     assert len(_table(aws)) == 10
 
 

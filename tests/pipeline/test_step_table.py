@@ -3,7 +3,7 @@ SSM Automation wait (botocore's Stubber with the documented GetAutomationExecuti
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import boto3
@@ -23,8 +23,8 @@ from matcarv_aiops.ssm import states
 from matcarv_sensors.ssm import AutomationExecutionSensor
 
 AUTOMATION_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-STARTED = datetime(2026, 11, 27, 4, 0, tzinfo=timezone.utc)
-ENDED = datetime(2026, 11, 27, 4, 3, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+ENDED = datetime(2026, 11, 27, 4, 3, tzinfo=UTC)
 EC2 = "ec2_status_check_failed"
 
 
@@ -47,6 +47,7 @@ def test_the_runbook_wait_is_only_in_runbook_entries():
 
 # --- the inline runner applies the trigger rules as Airflow does on a chain ----------------------------
 
+
 def _fake_table(monkeypatch, behaviour):
     """Replace the table by five steps whose functions do what ``behaviour`` says."""
     calls: list[str] = []
@@ -66,31 +67,41 @@ def _fake_table(monkeypatch, behaviour):
         function.__doc__ = f"{task_id}."
         return function
 
-    table = (Step("first", make("first")), Step("second", make("second"), reads=("first",)),
-             Step("third", make("third"), reads=("second",)),
-             Step("recover", make("recover"), trigger_rule=ONE_FAILED), Step("last", make("last"), trigger_rule=ALL_DONE))
+    table = (
+        Step("first", make("first")),
+        Step("second", make("second"), reads=("first",)),
+        Step("third", make("third"), reads=("second",)),
+        Step("recover", make("recover"), trigger_rule=ONE_FAILED),
+        Step("last", make("last"), trigger_rule=ALL_DONE),
+    )
     monkeypatch.setattr("matcarv_aiops.pipeline.inline.steps_for", lambda entry: table)
     return calls
 
 
-@pytest.mark.parametrize(("behaviour", "ran"), [
-    ({}, ["first", "second", "third", "last"]),
-    ({"second": "skip"}, ["first", "second", "last"]),
-    ({"second": "fail"}, ["first", "second", "recover", "last"]),
-    ({"first": "crash"}, ["first", "recover", "last"]),
-])
+@pytest.mark.parametrize(
+    ("behaviour", "ran"),
+    [
+        ({}, ["first", "second", "third", "last"]),
+        ({"second": "skip"}, ["first", "second", "last"]),
+        ({"second": "fail"}, ["first", "second", "recover", "last"]),
+        ({"first": "crash"}, ["first", "recover", "last"]),
+    ],
+)
 def test_inline_runner_follows_the_trigger_rules(monkeypatch, behaviour, ran):
     calls = _fake_table(monkeypatch, behaviour)
     run = run_inline("sqs_dlq_depth_high", {}, dag_id="remediate_x")
     assert calls == ran
     if not behaviour:
-        assert run.records["third"].done == {"from": "third", "inputs": [{"from": "second", "inputs": [
-            {"from": "first", "inputs": []}]}]}
+        assert run.records["third"].done == {
+            "from": "third",
+            "inputs": [{"from": "second", "inputs": [{"from": "first", "inputs": []}]}],
+        }
     if behaviour.get("first") == "crash":
         assert run.crashed == {"first": "RuntimeError('boom')"} and not run.record("first").finished
 
 
 # --- the XCom runner reads what the table says, from the right tasks ------------------------------------
+
 
 class FakeTI:
     def __init__(self, xcoms):
@@ -106,18 +117,35 @@ class FakeTI:
 
 def _execution(remediation=EC2) -> Execution:
     return Execution(
-        execution_id="3f1c2b9e-1111-4a8e-9c61-0d6a1a1b2c3d", remediation=remediation, dag_id=f"remediate_{remediation}",
-        run_id="r1", target={"arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
-                             "resource_id": "i-0123456789abcdef0", "region": "us-east-1", "account": "123456789012"},
-        dry_run=False, trigger="{}", diagnostics_uri="s3://b/k", production=False,
-        state={"instance_id": "i-0123456789abcdef0"})
+        execution_id="3f1c2b9e-1111-4a8e-9c61-0d6a1a1b2c3d",
+        remediation=remediation,
+        dag_id=f"remediate_{remediation}",
+        run_id="r1",
+        target={
+            "arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
+            "resource_id": "i-0123456789abcdef0",
+            "region": "us-east-1",
+            "account": "123456789012",
+        },
+        dry_run=False,
+        trigger="{}",
+        diagnostics_uri="s3://b/k",
+        production=False,
+        state={"instance_id": "i-0123456789abcdef0"},
+    )
 
 
 def test_xcom_run_parses_results_and_ignores_steps_the_dag_lacks():
-    ti = FakeTI({("collect_diagnostics", "return_value"): _execution("sqs_dlq_depth_high").model_dump(mode="json"),
-                 ("execute", "started"): True})
-    run = XComRun("sqs_dlq_depth_high", {"ti": ti, "dag_run": SimpleNamespace(
-        dag_id="remediate_sqs_dlq_depth_high", run_id="r1", conf={})})
+    ti = FakeTI(
+        {
+            ("collect_diagnostics", "return_value"): _execution("sqs_dlq_depth_high").model_dump(mode="json"),
+            ("execute", "started"): True,
+        }
+    )
+    run = XComRun(
+        "sqs_dlq_depth_high",
+        {"ti": ti, "dag_run": SimpleNamespace(dag_id="remediate_sqs_dlq_depth_high", run_id="r1", conf={})},
+    )
     assert isinstance(run.result("collect_diagnostics"), Execution)
     assert run.record("wait_for_automation") == StepRecord()  # not in this entry's DAG: never pulled
     assert not any(task == "wait_for_automation" for task, _ in ti.pulled)
@@ -128,10 +156,23 @@ def test_xcom_run_parses_results_and_ignores_steps_the_dag_lacks():
 
 # --- wait_for_automation: the runbook's execution, read in the target's session --------------------------
 
+
 def _step(name, status, **extra):
-    step = {"StepName": name, "Action": "aws:changeInstanceState", "TimeoutSeconds": 300, "OnFailure": "Abort",
-            "MaxAttempts": 3, "ExecutionStartTime": STARTED, "StepStatus": status, "Inputs": {}, "Outputs": {},
-            "StepExecutionId": f"{name}-0001", "IsEnd": False, "IsCritical": True, **extra}
+    step = {
+        "StepName": name,
+        "Action": "aws:changeInstanceState",
+        "TimeoutSeconds": 300,
+        "OnFailure": "Abort",
+        "MaxAttempts": 3,
+        "ExecutionStartTime": STARTED,
+        "StepStatus": status,
+        "Inputs": {},
+        "Outputs": {},
+        "StepExecutionId": f"{name}-0001",
+        "IsEnd": False,
+        "IsCritical": True,
+        **extra,
+    }
     if status not in ("Pending", "InProgress"):
         step["ExecutionEndTime"] = ENDED
     return step
@@ -139,10 +180,19 @@ def _step(name, status, **extra):
 
 def _automation(status, steps, **extra):
     """A GetAutomationExecution AutomationExecution, as the API reference documents it."""
-    execution = {"AutomationExecutionId": AUTOMATION_ID, "DocumentName": "AIOps-EC2StatusCheckRestart",
-                 "DocumentVersion": "1", "ExecutionStartTime": STARTED, "AutomationExecutionStatus": status,
-                 "StepExecutions": steps, "StepExecutionsTruncated": False, "Mode": "Auto",
-                 "Parameters": {"InstanceId": ["i-0123456789abcdef0"]}, "Outputs": {}, **extra}
+    execution = {
+        "AutomationExecutionId": AUTOMATION_ID,
+        "DocumentName": "AIOps-EC2StatusCheckRestart",
+        "DocumentVersion": "1",
+        "ExecutionStartTime": STARTED,
+        "AutomationExecutionStatus": status,
+        "StepExecutions": steps,
+        "StepExecutionsTruncated": False,
+        "Mode": "Auto",
+        "Parameters": {"InstanceId": ["i-0123456789abcdef0"]},
+        "Outputs": {},
+        **extra,
+    }
     if status not in ("Pending", "InProgress", "Waiting", "Cancelling"):
         execution["ExecutionEndTime"] = ENDED
     return execution
@@ -150,11 +200,24 @@ def _automation(status, steps, **extra):
 
 RESPONSES = {
     "Success": _automation("Success", [_step("StopInstance", "Success")]),
-    "InProgress": _automation("InProgress", [_step("StopInstance", "InProgress")], CurrentStepName="StopInstance"),
-    "Failed": _automation("Failed", [_step("StopInstance", "Failed", FailureMessage="IncorrectInstanceState.")],
-                          FailureMessage="Step fails when it is Execute/Cancelling action."),
-    "TimedOut": _automation("TimedOut", [_step("ValidateRemediation", "TimedOut",
-                                               FailureMessage="Step timed out while verifying the property.")]),
+    "InProgress": _automation(
+        "InProgress", [_step("StopInstance", "InProgress")], CurrentStepName="StopInstance"
+    ),
+    "Failed": _automation(
+        "Failed",
+        [_step("StopInstance", "Failed", FailureMessage="IncorrectInstanceState.")],
+        FailureMessage="Step fails when it is Execute/Cancelling action.",
+    ),
+    "TimedOut": _automation(
+        "TimedOut",
+        [
+            _step(
+                "ValidateRemediation",
+                "TimedOut",
+                FailureMessage="Step timed out while verifying the property.",
+            )
+        ],
+    ),
 }
 
 
@@ -167,18 +230,28 @@ def target_ssm(monkeypatch, settings):
     reload_settings()
     client = boto3.client("ssm", region_name="us-east-1")
     original = RemediationContext.client
-    monkeypatch.setattr(RemediationContext, "client",
-                        lambda self, service: client if service == "ssm" else original(self, service))
+    monkeypatch.setattr(
+        RemediationContext,
+        "client",
+        lambda self, service: client if service == "ssm" else original(self, service),
+    )
     with Stubber(client) as stub:
         yield stub
         stub.assert_no_pending_responses()
 
 
 def _sensor_context(status_stub, status):
-    status_stub.add_response("get_automation_execution", {"AutomationExecution": RESPONSES[status]},
-                             {"AutomationExecutionId": AUTOMATION_ID})
-    ti = FakeTI({("collect_diagnostics", "return_value"): _execution().model_dump(mode="json"),
-                 ("execute", "return_value"): {"result": {"automation_execution_id": AUTOMATION_ID}}})
+    status_stub.add_response(
+        "get_automation_execution",
+        {"AutomationExecution": RESPONSES[status]},
+        {"AutomationExecutionId": AUTOMATION_ID},
+    )
+    ti = FakeTI(
+        {
+            ("collect_diagnostics", "return_value"): _execution().model_dump(mode="json"),
+            ("execute", "return_value"): {"result": {"automation_execution_id": AUTOMATION_ID}},
+        }
+    )
     return {"ti": ti, "dag_run": SimpleNamespace(dag_id=f"remediate_{EC2}", run_id="r1", conf={})}
 
 
@@ -209,13 +282,15 @@ def test_sensor_keeps_waiting_while_in_progress(target_ssm):
     assert _sensor().poke(_sensor_context(target_ssm, "InProgress")) is False
 
 
-@pytest.mark.parametrize(("status", "words"), [
-    ("Failed", "ended Failed: step StopInstance Failed: IncorrectInstanceState."),
-    ("TimedOut", "ended TimedOut: step ValidateRemediation TimedOut: Step timed out while verifying"),
-])
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("Failed", "ended Failed: step StopInstance Failed: IncorrectInstanceState."),
+        ("TimedOut", "ended TimedOut: step ValidateRemediation TimedOut: Step timed out while verifying"),
+    ],
+)
 def test_sensor_failure_names_the_failed_step_for_the_audit(target_ssm, status, words):
     context = _sensor_context(target_ssm, status)
     with pytest.raises(AirflowFailException, match=words):
         _sensor().poke(context)
     assert words in context["ti"].pushed["error"]  # what the audit record quotes
-

@@ -31,9 +31,11 @@ def declared_permissions_only(monkeypatch):
     def client(self, service):
         found = wrapped(self, service)
         if service not in self._clients or not getattr(self._clients[service], "_aiops_recorded", False):
+
             def record(model, **_):
                 operation = f"{service}:{model.name}"
                 calls.setdefault(self.entry.id, set()).add(IAM_ACTION_OF.get(operation, operation))
+
             found.meta.events.register("before-call.*.*", record)
             self._clients[service]._aiops_recorded = True
         return found

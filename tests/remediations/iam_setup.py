@@ -14,7 +14,9 @@ from tests.events import ACCOUNT
 def user_with_keys(name: str, ages_days: list[int], *, tags: dict[str, str] | None = None):
     """Create the user and one Active key per age; returns (iam client, user id, key ids in order)."""
     iam = boto3.client("iam", region_name="us-east-1")
-    user = iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])["User"]
+    user = iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])[
+        "User"
+    ]
     keys = [iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in ages_days]
     moto_user = iam_backends[ACCOUNT]["global"].users[name]
     for key, age in zip(moto_user.access_keys, ages_days):  # moto has no API to backdate a key

@@ -27,16 +27,25 @@ def create_function(name: str, *, reserved: int | None = None, tags: dict | None
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
     client = boto3.client("lambda", region_name=REGION)
-    arn = client.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
-                                 Code={"ZipFile": code.getvalue()}, Tags=tags or {})["FunctionArn"]
+    arn = client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+        Tags=tags or {},
+    )["FunctionArn"]
     if reserved is not None:
         client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
     return arn
 
 
 def reserved(name: str) -> int | None:
-    return boto3.client("lambda", region_name=REGION).get_function_concurrency(
-        FunctionName=name).get("ReservedConcurrentExecutions")
+    return (
+        boto3.client("lambda", region_name=REGION)
+        .get_function_concurrency(FunctionName=name)
+        .get("ReservedConcurrentExecutions")
+    )
 
 
 class _AccountSettingsFromStubber:
@@ -51,16 +60,28 @@ class _AccountSettingsFromStubber:
     def get_account_settings(self, **kwargs):
         tally = boto3.client("lambda", region_name=REGION)  # not the handler's client: its calls are audited
         functions = tally.list_functions()["Functions"]
-        taken = sum(tally.get_function_concurrency(FunctionName=f["FunctionName"])
-                    .get("ReservedConcurrentExecutions", 0) for f in functions)
+        taken = sum(
+            tally.get_function_concurrency(FunctionName=f["FunctionName"]).get(
+                "ReservedConcurrentExecutions", 0
+            )
+            for f in functions
+        )
         stubbed = boto3.client("lambda", region_name=REGION)
         with Stubber(stubbed) as stubber:
-            stubber.add_response("get_account_settings", {  # documented GetAccountSettings shape
-                "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
-                                 "CodeSizeZipped": 52428800, "ConcurrentExecutions": self._quota,
-                                 "UnreservedConcurrentExecutions": self._quota - taken},
-                "AccountUsage": {"TotalCodeSize": 1024 * len(functions), "FunctionCount": len(functions)},
-            }, kwargs)
+            stubber.add_response(
+                "get_account_settings",
+                {  # documented GetAccountSettings shape
+                    "AccountLimit": {
+                        "TotalCodeSize": 80530636800,
+                        "CodeSizeUnzipped": 262144000,
+                        "CodeSizeZipped": 52428800,
+                        "ConcurrentExecutions": self._quota,
+                        "UnreservedConcurrentExecutions": self._quota - taken,
+                    },
+                    "AccountUsage": {"TotalCodeSize": 1024 * len(functions), "FunctionCount": len(functions)},
+                },
+                kwargs,
+            )
             return stubbed.get_account_settings(**kwargs)
 
 

@@ -14,9 +14,12 @@ class TopicInbox:
         sqs = boto3.client("sqs", region_name=settings.platform.region)
         self._sqs = sqs
         self._url = sqs.create_queue(QueueName="aiops-test-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         boto3.client("sns", region_name=settings.platform.region).subscribe(
-            TopicArn=topic_arn(settings), Protocol="sqs", Endpoint=queue_arn)
+            TopicArn=topic_arn(settings), Protocol="sqs", Endpoint=queue_arn
+        )
 
     def messages(self, kind: str | None = None) -> list[dict]:
         """SNS notifications (Subject, Message, MessageAttributes), oldest first, optionally of one kind."""

@@ -42,7 +42,8 @@ def approver(decision: bool = True, who: str = "arn:aws:iam::123456789012:user/o
     from matcarv_aiops.settings import get_settings
 
     def decide(execution_id: str) -> None:
-        ApprovalStore(get_settings()).decide(execution_id, approve=decision, approver=who,
-                                             reason="test decision")
+        ApprovalStore(get_settings()).decide(
+            execution_id, approve=decision, approver=who, reason="test decision"
+        )
 
     return decide

@@ -29,6 +29,11 @@ def test_entry_is_complete(entry):
 def test_entry_has_its_own_tests(entry):
     path = REPO / "tests" / "remediations" / f"test_{entry.id}.py"
     assert path.exists(), f"{entry.id} has no {path.relative_to(REPO)}"
-    tests = [node.name for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
-    assert len(tests) >= 3, f"{entry.id}: happy path, validation failure and ineligible need tests; found {tests}"
+    tests = [
+        node.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+    assert len(tests) >= 3, (
+        f"{entry.id}: happy path, validation failure and ineligible need tests; found {tests}"
+    )

@@ -13,39 +13,87 @@ import pytest
 from matcarv_aiops.catalogue import get_entry
 from tests.events import ACCOUNT, alarm_event, ecs_service_action
 from tests.remediations.triggers import check_pattern_and_target
-from tests.remediations.triggers import matches as matches_pattern
 
 SERVICE = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/shop/web"
 DISK = {"InstanceId": "i-0abc", "path": "/data", "device": "nvme1n1", "fstype": "xfs"}
 
 CASES = [
     # (entry, event, matches, target ARN or None)
-    ("ec2_cpu_high", alarm_event("AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": "web"}), None,
-     f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/web"),
-    ("ec2_cpu_high", alarm_event("AWS/EC2", "CPUUtilization", {"InstanceId": "i-0abc"}), None,
-     f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abc"),
-    ("ec2_cpu_high", alarm_event("AWS/EC2", "CPUUtilization", {"InstanceId": "i-0abc"}, state="OK"), False, None),
+    (
+        "ec2_cpu_high",
+        alarm_event("AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": "web"}),
+        None,
+        f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/web",
+    ),
+    (
+        "ec2_cpu_high",
+        alarm_event("AWS/EC2", "CPUUtilization", {"InstanceId": "i-0abc"}),
+        None,
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abc",
+    ),
+    (
+        "ec2_cpu_high",
+        alarm_event("AWS/EC2", "CPUUtilization", {"InstanceId": "i-0abc"}, state="OK"),
+        False,
+        None,
+    ),
     ("ecs_tasks_below_desired", ecs_service_action(SERVICE), True, SERVICE),
-    ("ecs_tasks_below_desired", ecs_service_action(SERVICE, "SERVICE_STEADY_STATE", event_type="INFO"), False, None),
-    ("lambda_throttles", alarm_event("AWS/Lambda", "Throttles", {"FunctionName": "checkout"}), None,
-     f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:checkout"),
-    ("ebs_volume_utilisation_high", alarm_event("CWAgent", "disk_used_percent", DISK | {"VolumeId": "vol-0abc"}),
-     None, f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0abc"),
-    ("ebs_volume_utilisation_high", alarm_event("CWAgent", "disk_used_percent", DISK), None,
-     f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abc"),
-    ("dynamodb_read_throttles", alarm_event("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": "orders"}), None,
-     f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders"),
-    ("sqs_queue_depth_high", alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders"}),
-     None, f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"),
-    ("sns_delivery_failures", alarm_event("AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": "events"}), None,
-     f"arn:aws:sns:us-east-1:{ACCOUNT}:events"),
-    ("sns_delivery_failures", alarm_event("AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": "events"},
-                                          state="INSUFFICIENT_DATA"), False, None),
+    (
+        "ecs_tasks_below_desired",
+        ecs_service_action(SERVICE, "SERVICE_STEADY_STATE", event_type="INFO"),
+        False,
+        None,
+    ),
+    (
+        "lambda_throttles",
+        alarm_event("AWS/Lambda", "Throttles", {"FunctionName": "checkout"}),
+        None,
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:checkout",
+    ),
+    (
+        "ebs_volume_utilisation_high",
+        alarm_event("CWAgent", "disk_used_percent", DISK | {"VolumeId": "vol-0abc"}),
+        None,
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0abc",
+    ),
+    (
+        "ebs_volume_utilisation_high",
+        alarm_event("CWAgent", "disk_used_percent", DISK),
+        None,
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abc",
+    ),
+    (
+        "dynamodb_read_throttles",
+        alarm_event("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": "orders"}),
+        None,
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders",
+    ),
+    (
+        "sqs_queue_depth_high",
+        alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders"}),
+        None,
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders",
+    ),
+    (
+        "sns_delivery_failures",
+        alarm_event("AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": "events"}),
+        None,
+        f"arn:aws:sns:us-east-1:{ACCOUNT}:events",
+    ),
+    (
+        "sns_delivery_failures",
+        alarm_event(
+            "AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": "events"}, state="INSUFFICIENT_DATA"
+        ),
+        False,
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize("entry_id, event, matches, target", CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "entry_id, event, matches, target", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_pattern_and_target(entry_id, event, matches, target):
     check_pattern_and_target(entry_id, event, matches, target)
 

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -12,7 +12,7 @@ from tests.remediations.stubs import stubbed_clients
 
 RULE = "access-keys-rotated"
 RULE_ARN = f"arn:aws:config:{REGION}:{ACCOUNT}:config-rule/config-rule-abc123"
-WHEN = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -27,24 +27,54 @@ def config(monkeypatch, aws):
 
 def _rule_is_described(config, noncompliant: list[tuple[str, str]], *, rules_page_token: bool = False):
     """Documented DescribeConfigRules / ListTagsForResource / GetComplianceDetailsByConfigRule responses."""
-    rule = {"ConfigRuleName": RULE, "ConfigRuleArn": RULE_ARN, "ConfigRuleId": "config-rule-abc123",
-            "Source": {"Owner": "AWS", "SourceIdentifier": "ACCESS_KEYS_ROTATED"}, "ConfigRuleState": "ACTIVE",
-            "InputParameters": json.dumps({"maxAccessKeyAge": "90"})}
+    rule = {
+        "ConfigRuleName": RULE,
+        "ConfigRuleArn": RULE_ARN,
+        "ConfigRuleId": "config-rule-abc123",
+        "Source": {"Owner": "AWS", "SourceIdentifier": "ACCESS_KEYS_ROTATED"},
+        "ConfigRuleState": "ACTIVE",
+        "InputParameters": json.dumps({"maxAccessKeyAge": "90"}),
+    }
     if rules_page_token:  # the rule is on the second page
-        config.add_response("describe_config_rules", {"ConfigRules": [
-            dict(rule, ConfigRuleName="other", ConfigRuleArn=RULE_ARN + "x")], "NextToken": "t1"}, {})
+        config.add_response(
+            "describe_config_rules",
+            {
+                "ConfigRules": [dict(rule, ConfigRuleName="other", ConfigRuleArn=RULE_ARN + "x")],
+                "NextToken": "t1",
+            },
+            {},
+        )
         config.add_response("describe_config_rules", {"ConfigRules": [rule]}, {"NextToken": "t1"})
     else:
         config.add_response("describe_config_rules", {"ConfigRules": [rule]}, {})
-    config.add_response("list_tags_for_resource", {"Tags": [{"Key": "Environment", "Value": "staging"}]},
-                        {"ResourceArn": RULE_ARN})
-    config.add_response("get_compliance_details_by_config_rule", {"EvaluationResults": [{
-        "EvaluationResultIdentifier": {"EvaluationResultQualifier": {
-            "ConfigRuleName": RULE, "ResourceType": resource_type, "ResourceId": resource_id},
-            "OrderingTimestamp": WHEN},
-        "ComplianceType": "NON_COMPLIANT", "ResultRecordedTime": WHEN, "ConfigRuleInvokedTime": WHEN,
-        "Annotation": "Access key is older than 90 days."} for resource_type, resource_id in noncompliant]},
-        {"ConfigRuleName": RULE, "ComplianceTypes": ["NON_COMPLIANT"], "Limit": 100})
+    config.add_response(
+        "list_tags_for_resource",
+        {"Tags": [{"Key": "Environment", "Value": "staging"}]},
+        {"ResourceArn": RULE_ARN},
+    )
+    config.add_response(
+        "get_compliance_details_by_config_rule",
+        {
+            "EvaluationResults": [
+                {
+                    "EvaluationResultIdentifier": {
+                        "EvaluationResultQualifier": {
+                            "ConfigRuleName": RULE,
+                            "ResourceType": resource_type,
+                            "ResourceId": resource_id,
+                        },
+                        "OrderingTimestamp": WHEN,
+                    },
+                    "ComplianceType": "NON_COMPLIANT",
+                    "ResultRecordedTime": WHEN,
+                    "ConfigRuleInvokedTime": WHEN,
+                    "Annotation": "Access key is older than 90 days.",
+                }
+                for resource_type, resource_id in noncompliant
+            ]
+        },
+        {"ConfigRuleName": RULE, "ComplianceTypes": ["NON_COMPLIANT"], "Limit": 100},
+    )
 
 
 def _findings():
@@ -52,8 +82,11 @@ def _findings():
 
 
 def test_records_a_finding_per_noncompliant_resource_and_alerts(remediate, config, inbox):
-    _rule_is_described(config, [("AWS::IAM::User", "AIDAEXAMPLE1"), ("AWS::IAM::User", "AIDAEXAMPLE2")],
-                       rules_page_token=True)
+    _rule_is_described(
+        config,
+        [("AWS::IAM::User", "AIDAEXAMPLE1"), ("AWS::IAM::User", "AIDAEXAMPLE2")],
+        rules_page_token=True,
+    )
     event = config_compliance_event(RULE, "AWS::IAM::User", "AIDAEXAMPLE1")
     run = remediate("config_rule_noncompliant", {"event": event})
     assert run.outcome == "SUCCESS", run.audit.action
@@ -83,10 +116,14 @@ def test_a_second_run_updates_the_same_findings(remediate, config, inbox, monkey
 
 def test_validation_failure_is_failure_and_nothing_else_changes(remediate, config, inbox, monkeypatch):
     _rule_is_described(config, [("AWS::IAM::User", "AIDAEXAMPLE1")])
-    monkeypatch.setattr(config_rule_noncompliant.ConfigRuleNoncompliant, "execute",
-                        lambda self, ctx, state: {"finding_ids": ["never-imported"]})
-    run = remediate("config_rule_noncompliant", {"event": config_compliance_event(RULE, "AWS::IAM::User",
-                                                                                  "AIDAEXAMPLE1")})
+    monkeypatch.setattr(
+        config_rule_noncompliant.ConfigRuleNoncompliant,
+        "execute",
+        lambda self, ctx, state: {"finding_ids": ["never-imported"]},
+    )
+    run = remediate(
+        "config_rule_noncompliant", {"event": config_compliance_event(RULE, "AWS::IAM::User", "AIDAEXAMPLE1")}
+    )
     assert run.outcome == "FAILURE" and "not in Security Hub: never-imported" in run.audit.action
     assert run.record("rollback").done["rolled_back"] is False
     assert _findings() == [] and inbox.messages("alert")[0]["Subject"].startswith("AIOps remediation FAILED")
@@ -94,8 +131,9 @@ def test_validation_failure_is_failure_and_nothing_else_changes(remediate, confi
 
 def test_rule_with_nothing_noncompliant_now_is_skipped(remediate, config, inbox):
     _rule_is_described(config, [])
-    run = remediate("config_rule_noncompliant", {"event": config_compliance_event(RULE, "AWS::IAM::User",
-                                                                                  "AIDAEXAMPLE1")})
+    run = remediate(
+        "config_rule_noncompliant", {"event": config_compliance_event(RULE, "AWS::IAM::User", "AIDAEXAMPLE1")}
+    )
     assert run.outcome == "SKIPPED" and "no NON_COMPLIANT resource now" in run.audit.action
     assert _findings() == [] and inbox.messages("alert") == []
 
@@ -118,4 +156,3 @@ def test_one_event_runs_both_matching_entries_with_their_own_audit_records(remed
     ids = {item["executionId"]["S"] for item in items}
     assert len(items) == 2 and len(ids) == 2
     assert {json.loads(item["trigger"]["S"])["id"] for item in items} == {event["id"]}
-

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -11,23 +11,41 @@ pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
 REGION = "us-east-1"
 EVENT = alarm_event("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": "orders"})
-SCALING = {"ServiceNamespace": "dynamodb", "ResourceId": "table/orders",
-           "ScalableDimension": "dynamodb:table:ReadCapacityUnits"}
+SCALING = {
+    "ServiceNamespace": "dynamodb",
+    "ResourceId": "table/orders",
+    "ScalableDimension": "dynamodb:table:ReadCapacityUnits",
+}
 
 
 def _table(*, rcu: int | None = 10, throttles: float = 42, scaling_max: int | None = None):
     ddb = boto3.client("dynamodb", region_name=REGION)
-    billing = {"ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": 5}} if rcu else \
-        {"BillingMode": "PAY_PER_REQUEST"}
-    ddb.create_table(TableName="orders", AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], **billing)
+    billing = (
+        {"ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": 5}}
+        if rcu
+        else {"BillingMode": "PAY_PER_REQUEST"}
+    )
+    ddb.create_table(
+        TableName="orders",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        **billing,
+    )
     if scaling_max:
         boto3.client("application-autoscaling", region_name=REGION).register_scalable_target(
-            **SCALING, MinCapacity=5, MaxCapacity=scaling_max)
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[
-        {"MetricName": "ReadThrottleEvents", "Value": throttles,
-         "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=30),
-         "Dimensions": [{"Name": "TableName", "Value": "orders"}]}])
+            **SCALING, MinCapacity=5, MaxCapacity=scaling_max
+        )
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/DynamoDB",
+        MetricData=[
+            {
+                "MetricName": "ReadThrottleEvents",
+                "Value": throttles,
+                "Timestamp": datetime.now(UTC) - timedelta(seconds=30),
+                "Dimensions": [{"Name": "TableName", "Value": "orders"}],
+            }
+        ],
+    )
     return ddb
 
 
@@ -39,8 +57,10 @@ def _scaling():
     client = boto3.client("application-autoscaling", region_name=REGION)
     targets = client.describe_scalable_targets(ServiceNamespace="dynamodb", ResourceIds=["table/orders"])
     policies = client.describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId="table/orders")
-    return ([(t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]],
-            [p["PolicyName"] for p in policies["ScalingPolicies"]])
+    return (
+        [(t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]],
+        [p["PolicyName"] for p in policies["ScalingPolicies"]],
+    )
 
 
 def test_registers_read_auto_scaling_when_absent(remediate):
@@ -60,7 +80,9 @@ def test_raises_read_capacity_within_the_scaling_maximum(remediate):
 
 def test_failed_validation_deregisters_what_it_registered(remediate, monkeypatch):
     _table(rcu=10)
-    monkeypatch.setattr(DynamodbReadThrottles, "_scaling_policies", lambda self, ctx, name: [])  # policy "missing"
+    monkeypatch.setattr(
+        DynamodbReadThrottles, "_scaling_policies", lambda self, ctx, name: []
+    )  # policy "missing"
     run = remediate("dynamodb_read_throttles", {"event": EVENT})
     assert run.outcome == "FAILURE" and "deregistered read auto scaling" in run.audit.action, run.audit.action
     assert _scaling() == ([], [])

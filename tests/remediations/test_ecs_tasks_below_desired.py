@@ -15,10 +15,12 @@ def _service(monkeypatch, *, running: int, desired: int = 2):
     ecs = boto3.client("ecs", region_name=REGION)
     ecs.create_cluster(clusterName="shop")
     for image in ("web:1", "web:2"):
-        ecs.register_task_definition(family="web", containerDefinitions=[
-            {"name": "web", "image": image, "memory": 256}])
-    arn = ecs.create_service(cluster="shop", serviceName="web", taskDefinition="web:1",
-                             desiredCount=desired)["service"]["serviceArn"]
+        ecs.register_task_definition(
+            family="web", containerDefinitions=[{"name": "web", "image": image, "memory": 256}]
+        )
+    arn = ecs.create_service(cluster="shop", serviceName="web", taskDefinition="web:1", desiredCount=desired)[
+        "service"
+    ]["serviceArn"]
     return ecs, arn
 
 
@@ -42,8 +44,9 @@ def test_failed_validation_redeploys_recorded_task_definition(remediate, monkeyp
     task_definition, deployment = _described(ecs)
 
     def wrong_revision(self, ctx, state):  # the deployment went out with another task definition
-        ctx.client("ecs").update_service(cluster="shop", service="web", taskDefinition="web:2",
-                                         forceNewDeployment=True)
+        ctx.client("ecs").update_service(
+            cluster="shop", service="web", taskDefinition="web:2", forceNewDeployment=True
+        )
         return {"deployment_id": None, "changed": True}
 
     monkeypatch.setattr(EcsTasksBelowDesired, "execute", wrong_revision)

@@ -18,7 +18,9 @@ def _event(user_id):
 
 
 def test_disables_only_the_old_key_and_notifies_the_owner(remediate, inbox):
-    iam, user_id, (old, new) = user_with_keys("deploy-bot", [120, 10], tags={"Owner": "team-payments@example.com"})
+    iam, user_id, (old, new) = user_with_keys(
+        "deploy-bot", [120, 10], tags={"Owner": "team-payments@example.com"}
+    )
     run = remediate("iam_access_key_old", {"event": _event(user_id)})
     assert run.outcome == "SUCCESS", run.audit.action
     assert key_status(iam, "deploy-bot") == {old: "Inactive", new: "Active"}
@@ -29,8 +31,9 @@ def test_disables_only_the_old_key_and_notifies_the_owner(remediate, inbox):
 
 def test_key_age_scan_starts_it_with_the_user_arn(remediate, inbox):
     iam, _, (old,) = user_with_keys("ci", [400])
-    run = remediate("iam_access_key_old", {"target": f"arn:aws:iam::{ACCOUNT}:user/ci",
-                                           "reason": "key-age scan"})
+    run = remediate(
+        "iam_access_key_old", {"target": f"arn:aws:iam::{ACCOUNT}:user/ci", "reason": "key-age scan"}
+    )
     assert run.outcome == "SUCCESS", run.audit.action
     assert key_status(iam, "ci") == {old: "Inactive"}
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -6,8 +6,8 @@ import pytest
 from matcarv_aiops.remediations import lambda_throttles
 from matcarv_aiops.remediations.lambda_throttles import LambdaThrottles
 from tests.events import alarm_event
-from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
 from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
 
 pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
@@ -20,10 +20,19 @@ def account(aws, monkeypatch):
 
 
 def _metric(name: str, values: list[float], function: str = "checkout"):
-    now = datetime.now(timezone.utc)
-    boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(Namespace="AWS/Lambda", MetricData=[
-        {"MetricName": name, "Value": value, "Timestamp": now - timedelta(minutes=i + 1),
-         "Dimensions": [{"Name": "FunctionName", "Value": function}]} for i, value in enumerate(values)])
+    now = datetime.now(UTC)
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": name,
+                "Value": value,
+                "Timestamp": now - timedelta(minutes=i + 1),
+                "Dimensions": [{"Name": "FunctionName", "Value": function}],
+            }
+            for i, value in enumerate(values)
+        ],
+    )
 
 
 def test_raises_reservation_by_a_quarter(remediate):
@@ -70,7 +79,9 @@ def test_failed_validation_restores_no_reservation(remediate, monkeypatch):
 
     def partial(self, ctx, state):  # the reservation landed lower than planned
         result = real_execute(self, ctx, state)
-        ctx.client("lambda").put_function_concurrency(FunctionName="checkout", ReservedConcurrentExecutions=90)
+        ctx.client("lambda").put_function_concurrency(
+            FunctionName="checkout", ReservedConcurrentExecutions=90
+        )
         return result
 
     monkeypatch.setattr(LambdaThrottles, "execute", partial)
@@ -97,6 +108,8 @@ def test_few_throttles_or_switched_off_function_is_skipped(remediate):
     assert reserved("checkout") == 40
     create_function("paused", reserved=0)
     _metric("Throttles", [900], function="paused")
-    run = remediate("lambda_throttles", {"event": alarm_event("AWS/Lambda", "Throttles", {"FunctionName": "paused"})})
+    run = remediate(
+        "lambda_throttles", {"event": alarm_event("AWS/Lambda", "Throttles", {"FunctionName": "paused"})}
+    )
     assert run.outcome == "SKIPPED" and "switched off on purpose" in run.audit.action
     assert reserved("paused") == 0

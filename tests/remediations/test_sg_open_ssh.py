@@ -5,8 +5,13 @@ from matcarv_aiops.remediations import sg_open_ssh
 from tests.events import cloudtrail_event, config_compliance_event
 from tests.remediations.stubs import approver
 
-SSH_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-             "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+SSH_WORLD = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+    "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+}
 SSH_OFFICE = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}
 HTTPS_WORLD = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
@@ -23,15 +28,31 @@ def _group(*permissions):
 def _rules(ec2, group):
     """(protocol, from, to, cidr) for every CIDR ingress rule."""
     perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
-    return sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r.get("CidrIp") or r.get("CidrIpv6"))
-                  for p in perms for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", []))
+    return sorted(
+        (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r.get("CidrIp") or r.get("CidrIpv6"))
+        for p in perms
+        for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", [])
+    )
 
 
 def _authorize_event(group):
-    return cloudtrail_event("ec2", "AuthorizeSecurityGroupIngress", {
-        "groupId": group,
-        "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                                     "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})
+    return cloudtrail_event(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        {
+            "groupId": group,
+            "ipPermissions": {
+                "items": [
+                    {
+                        "ipProtocol": "tcp",
+                        "fromPort": 22,
+                        "toPort": 22,
+                        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+                    }
+                ]
+            },
+        },
+    )
 
 
 def test_revokes_only_the_open_ssh_rules_after_approval(remediate):
@@ -83,11 +104,14 @@ def test_group_without_open_ssh_is_skipped(remediate):
     assert _rules(ec2, group) == [("tcp", 22, 22, "198.51.100.0/24"), ("tcp", 443, 443, "0.0.0.0/0")]
 
 
-@pytest.mark.parametrize("permission, expected", [
-    ({"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 1),
-    ({"IpProtocol": "tcp", "FromPort": 23, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 0),
-    ({"IpProtocol": "udp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 0),
-    ({"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}, 1),
-])
+@pytest.mark.parametrize(
+    "permission, expected",
+    [
+        ({"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 1),
+        ({"IpProtocol": "tcp", "FromPort": 23, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 0),
+        ({"IpProtocol": "udp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, 0),
+        ({"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}, 1),
+    ],
+)
 def test_open_to_world_port_ranges(permission, expected):
     assert len(sg_open_ssh.open_to_world([permission], 22)) == expected

@@ -1,14 +1,14 @@
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
 from matcarv_aiops.remediations.sns_delivery_failures import SnsDeliveryFailures
 from tests.events import ACCOUNT, alarm_event
-from tests.remediations.notifications import TopicInbox
 from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+from tests.remediations.notifications import TopicInbox
 
 pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
@@ -24,28 +24,64 @@ def _topic(*, failed: float, delivered: float):
     subscriptions, queues = {}, {}
     for name in ("billing", "fulfilment"):
         queues[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
-        subscriptions[name] = sns.subscribe(TopicArn=topic, Protocol="sqs",
-                                            Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")["SubscriptionArn"]
+        subscriptions[name] = sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        )["SubscriptionArn"]
     failing = subscriptions["fulfilment"]
-    sns.set_subscription_attributes(SubscriptionArn=failing, AttributeName="FilterPolicyScope",
-                                    AttributeValue="MessageBody")
-    sns.set_subscription_attributes(SubscriptionArn=failing, AttributeName="FilterPolicy",
-                                    AttributeValue=json.dumps(ORIGINAL_POLICY))
-    now = datetime.now(timezone.utc) - timedelta(minutes=1)
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/SNS", MetricData=[
-        {"MetricName": metric, "Value": value, "Timestamp": now, "Dimensions": [{"Name": "TopicName", "Value": TOPIC}]}
-        for metric, value in (("NumberOfNotificationsFailed", failed), ("NumberOfNotificationsDelivered", delivered))])
+    sns.set_subscription_attributes(
+        SubscriptionArn=failing, AttributeName="FilterPolicyScope", AttributeValue="MessageBody"
+    )
+    sns.set_subscription_attributes(
+        SubscriptionArn=failing, AttributeName="FilterPolicy", AttributeValue=json.dumps(ORIGINAL_POLICY)
+    )
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/SNS",
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Value": value,
+                "Timestamp": now,
+                "Dimensions": [{"Name": "TopicName", "Value": TOPIC}],
+            }
+            for metric, value in (
+                ("NumberOfNotificationsFailed", failed),
+                ("NumberOfNotificationsDelivered", delivered),
+            )
+        ],
+    )
     # delivery status logging, in the documented record format
     logs, group = boto3.client("logs", region_name=REGION), f"sns/{REGION}/{ACCOUNT}/{TOPIC}/Failure"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="stream")
-    logs.put_log_events(logGroupName=group, logStreamName="stream", logEvents=[
-        {"timestamp": int(time.time() * 1000) - 30000 + i, "message": json.dumps({
-            "notification": {"messageId": f"m{i}", "topicArn": topic, "timestamp": "2026-11-27 03:59:00.000"},
-            "delivery": {"deliveryId": f"d{i}", "destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:fulfilment",
-                         "providerResponse": "{\"ErrorCode\":\"AccessDenied\"}", "dwellTimeMs": 20, "attempts": 1,
-                         "statusCode": 403},
-            "status": "FAILURE"})} for i in range(5)])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="stream",
+        logEvents=[
+            {
+                "timestamp": int(time.time() * 1000) - 30000 + i,
+                "message": json.dumps(
+                    {
+                        "notification": {
+                            "messageId": f"m{i}",
+                            "topicArn": topic,
+                            "timestamp": "2026-11-27 03:59:00.000",
+                        },
+                        "delivery": {
+                            "deliveryId": f"d{i}",
+                            "destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:fulfilment",
+                            "providerResponse": '{"ErrorCode":"AccessDenied"}',
+                            "dwellTimeMs": 20,
+                            "attempts": 1,
+                            "statusCode": 403,
+                        },
+                        "status": "FAILURE",
+                    }
+                ),
+            }
+            for i in range(5)
+        ],
+    )
     return sns, sqs, topic, subscriptions, queues
 
 
@@ -77,9 +113,11 @@ def test_failed_validation_restores_recorded_filter_policy(remediate, monkeypatc
 
     def overwritten(self, ctx, state):  # another writer replaced the policy right after ours
         result = real_execute(self, ctx, state)
-        ctx.client("sns").set_subscription_attributes(SubscriptionArn=result["subscription_arn"],
-                                                      AttributeName="FilterPolicy",
-                                                      AttributeValue=json.dumps({"type": ["refund"]}))
+        ctx.client("sns").set_subscription_attributes(
+            SubscriptionArn=result["subscription_arn"],
+            AttributeName="FilterPolicy",
+            AttributeValue=json.dumps({"type": ["refund"]}),
+        )
         return result
 
     monkeypatch.setattr(SnsDeliveryFailures, "execute", overwritten)

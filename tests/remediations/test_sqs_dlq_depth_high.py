@@ -1,7 +1,7 @@
 import boto3
 import pytest
-from matcarv_aiops.remediations.base import RemediationContext
 
+from matcarv_aiops.remediations.base import RemediationContext
 from tests.events import alarm_event
 
 
@@ -9,17 +9,24 @@ def _dlq(depth: int, *, tags=None):
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq = sqs.create_queue(QueueName="orders-dlq", tags=tags or {})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    source = sqs.create_queue(QueueName="orders", Attributes={
-        "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}'})["QueueUrl"]
+    source = sqs.create_queue(
+        QueueName="orders",
+        Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}'},
+    )["QueueUrl"]
     for start in range(0, depth, 10):
-        sqs.send_message_batch(QueueUrl=dlq, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
-                                                      for i in range(min(10, depth - start))])
+        sqs.send_message_batch(
+            QueueUrl=dlq,
+            Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(min(10, depth - start))],
+        )
     return sqs, dlq, source
 
 
 def _depth(sqs, url):
-    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
 
 
 EVENT = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders-dlq"})
@@ -81,18 +88,22 @@ class FlakySqs:
             body = self.bodies[entry["ReceiptHandle"]]
             self.delete_attempts[body] = self.delete_attempts.get(body, 0) + 1
             if body in self.fail:
-                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError",
-                               "Message": "simulated"})
+                failed.append(
+                    {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "simulated"}
+                )
             elif body in self.redeliver:
                 self.redeliver.discard(body)
-                self._real.change_message_visibility(QueueUrl=QueueUrl, ReceiptHandle=entry["ReceiptHandle"],
-                                                     VisibilityTimeout=0)
+                self._real.change_message_visibility(
+                    QueueUrl=QueueUrl, ReceiptHandle=entry["ReceiptHandle"], VisibilityTimeout=0
+                )
                 successful.append({"Id": entry["Id"]})
             else:
                 real.append(entry)
         response = self._real.delete_message_batch(QueueUrl=QueueUrl, Entries=real) if real else {}
-        return {"Successful": response.get("Successful", []) + successful,
-                "Failed": response.get("Failed", []) + failed}
+        return {
+            "Successful": response.get("Successful", []) + successful,
+            "Failed": response.get("Failed", []) + failed,
+        }
 
 
 @pytest.fixture
@@ -100,15 +111,20 @@ def flaky_sqs(monkeypatch):
     def install(**kwargs) -> FlakySqs:
         flaky = FlakySqs(**kwargs)
         real_client = RemediationContext.client
-        monkeypatch.setattr(RemediationContext, "client",
-                            lambda self, service: flaky if service == "sqs" else real_client(self, service))
+        monkeypatch.setattr(
+            RemediationContext,
+            "client",
+            lambda self, service: flaky if service == "sqs" else real_client(self, service),
+        )
         return flaky
+
     return install
 
 
 def _held(sqs, url):
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 

@@ -4,8 +4,8 @@ import pytest
 from matcarv_aiops.catalogue import get_entry
 from matcarv_aiops.remediations.sqs_queue_depth_high import SqsQueueDepthHigh
 from tests.events import alarm_event
-from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
 from tests.remediations.iam_calls import declared_permissions_only  # noqa: F401 (a fixture)
+from tests.remediations.lambda_fixtures import create_function, reserved, stub_account_settings
 
 pytestmark = pytest.mark.usefixtures("declared_permissions_only")
 
@@ -26,11 +26,17 @@ def _queue(name: str, messages: int, *, dead_letter_of: str | None = None):
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     if dead_letter_of:
-        sqs.create_queue(QueueName=dead_letter_of, Attributes={
-            "RedrivePolicy": f'{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"3"}}'})
+        sqs.create_queue(
+            QueueName=dead_letter_of,
+            Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"3"}}'},
+        )
     for start in range(0, messages, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
-                                                      for i in range(min(10, messages - start))])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(min(10, messages - start))
+            ],
+        )
     return arn
 
 
@@ -38,7 +44,8 @@ def _consumer(queue_arn: str, *, mapping_cap: int | None = None, reserved_cap: i
     create_function("order-worker", reserved=reserved_cap)
     extra = {"ScalingConfig": {"MaximumConcurrency": mapping_cap}} if mapping_cap else {}
     return boto3.client("lambda", region_name=REGION).create_event_source_mapping(
-        EventSourceArn=queue_arn, FunctionName="order-worker", BatchSize=10, **extra)["UUID"]
+        EventSourceArn=queue_arn, FunctionName="order-worker", BatchSize=10, **extra
+    )["UUID"]
 
 
 def _mapping_cap(uuid: str):
@@ -72,7 +79,9 @@ def test_failed_validation_restores_the_recorded_maximum_concurrency(remediate, 
 
     monkeypatch.setattr(SqsQueueDepthHigh, "execute", partial)
     run = remediate("sqs_queue_depth_high", {"event": EVENT})
-    assert run.outcome == "FAILURE" and "restored the maximum concurrency" in run.audit.action, run.audit.action
+    assert run.outcome == "FAILURE" and "restored the maximum concurrency" in run.audit.action, (
+        run.audit.action
+    )
     assert _mapping_cap(uuid) == 20
 
 

@@ -14,7 +14,9 @@ def matches(entry_id: str, event: dict) -> bool:
     return EventPattern.load(json.dumps(get_entry(entry_id).trigger)).matches_event(event)
 
 
-def check_pattern_and_target(entry_id: str, event: dict, expected_match: bool | None, target: str | None) -> None:
+def check_pattern_and_target(
+    entry_id: str, event: dict, expected_match: bool | None, target: str | None
+) -> None:
     if expected_match is not None:
         assert matches(entry_id, event) is expected_match
     if target:

@@ -8,8 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from aiops_local.ssm_emulator import LocalAutomationRunner
 from moto import mock_aws
+
+from aiops_local.ssm_emulator import LocalAutomationRunner
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_DIR = REPO / "ssm"
@@ -50,10 +51,14 @@ def execution_id() -> str:
 def run_instance(**extra) -> str:
     ec2 = client("ec2")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", **extra)["Instances"][0]["InstanceId"]
+    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", **extra)[
+        "Instances"
+    ][0]["InstanceId"]
 
 
-def write_document(tmp_path: Path, name: str, steps: list[dict], parameters: dict | None = None, **top) -> Path:
+def write_document(
+    tmp_path: Path, name: str, steps: list[dict], parameters: dict | None = None, **top
+) -> Path:
     """A small document for exercising the runner's semantics (not one of the runbooks)."""
     path = tmp_path / f"{name}.yaml"
     document = {"schemaVersion": "0.3", "parameters": parameters or {}, "mainSteps": steps, **top}
@@ -70,5 +75,6 @@ def object_body(key: str) -> bytes:
 
 
 def remediation_metrics() -> list[dict]:
-    return client("cloudwatch").list_metrics(
-        Namespace="AIOps/Automation", MetricName="RemediationExecuted")["Metrics"]
+    return client("cloudwatch").list_metrics(Namespace="AIOps/Automation", MetricName="RemediationExecuted")[
+        "Metrics"
+    ]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from matcarv_aiops.catalogue import (
     ENTRIES_DIR,
     CatalogueError,
     catalogue,
     load_catalogue,
 )
-
 from tests.ssm.conftest import SSM_DIR
 
 
@@ -25,15 +25,31 @@ def _entry_dir(tmp_path: Path, name: str, **changes) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("name", "changes", "words"), [
-    ("ec2_status_check_failed", {"ssm_document": None}, "ssm_document: pattern 'ssm' runs an SSM Automation"),
-    ("ebs_volume_utilisation_high", {"ssm_document": "AIOps-EBSVolumeSnapshotAndAlert"},
-     "ssm_document: 'AIOps-EBSVolumeSnapshotAndAlert' is given but pattern is 'lambda'"),
-    ("guardduty_high_finding", {"ssm_document": "AIOps-EC2StatusCheckRestart"},
-     "is given but pattern is 'step_functions'"),
-    ("ec2_status_check_failed", {"ssm_document": "../AIOps-EC2StatusCheckRestart"},
-     "ssm_document: String should"),
-])
+@pytest.mark.parametrize(
+    ("name", "changes", "words"),
+    [
+        (
+            "ec2_status_check_failed",
+            {"ssm_document": None},
+            "ssm_document: pattern 'ssm' runs an SSM Automation",
+        ),
+        (
+            "ebs_volume_utilisation_high",
+            {"ssm_document": "AIOps-EBSVolumeSnapshotAndAlert"},
+            "ssm_document: 'AIOps-EBSVolumeSnapshotAndAlert' is given but pattern is 'lambda'",
+        ),
+        (
+            "guardduty_high_finding",
+            {"ssm_document": "AIOps-EC2StatusCheckRestart"},
+            "is given but pattern is 'step_functions'",
+        ),
+        (
+            "ec2_status_check_failed",
+            {"ssm_document": "../AIOps-EC2StatusCheckRestart"},
+            "ssm_document: String should",
+        ),
+    ],
+)
 def test_pattern_and_ssm_document_must_agree(tmp_path, name, changes, words):
     with pytest.raises(CatalogueError) as caught:
         load_catalogue(_entry_dir(tmp_path, name, **changes))

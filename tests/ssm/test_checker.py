@@ -29,24 +29,46 @@ def test_the_base_of_the_broken_documents_passes():
 
 # file -> (rule, step, words the message must contain)
 BROKEN = {
-    "rule1_first_step_not_collect": ("rule-1", "DescribeInstance", "first step must be named CollectDiagnostics"),
+    "rule1_first_step_not_collect": (
+        "rule-1",
+        "DescribeInstance",
+        "first step must be named CollectDiagnostics",
+    ),
     "rule1_no_s3_write": ("rule-1", "CollectDiagnostics", "must write state to S3"),
     "rule2_no_eligibility_check": ("rule-2", None, "no step named EligibilityCheck"),
     "rule2_ineligible_path_acts": ("rule-2", "EligibilityCheck", "runs destructive step(s) StopInstance"),
     "rule3_destructive_continues": ("rule-3", "StopInstance", "must set onFailure: Abort, got 'Continue'"),
     "rule3_destructive_no_oncancel": ("rule-3", "StopInstance", "must set onCancel: Abort, got '(unset)'"),
-    "rule4_last_step_not_validate": ("rule-4", "EmitRemediationMetric", "last step must be named ValidateRemediation"),
-    "rule5_no_remediation_metric": ("rule-5", None, "no step emits RemediationExecuted in namespace AIOps/Automation"),
+    "rule4_last_step_not_validate": (
+        "rule-4",
+        "EmitRemediationMetric",
+        "last step must be named ValidateRemediation",
+    ),
+    "rule5_no_remediation_metric": (
+        "rule-5",
+        None,
+        "no step emits RemediationExecuted in namespace AIOps/Automation",
+    ),
     "rule6_missing_timeout": ("rule-6", "DescribeInstance", "timeoutSeconds must be 300, got '(unset)'"),
     "rule6_wrong_max_attempts": ("rule-6", "EmitRemediationMetric", "maxAttempts must be 3, got 1"),
-    "schema_unknown_action": ("schema", "DescribeInstance", "'aws:describeThings' is not an SSM Automation action"),
-    "schema_bad_reference": ("schema", "RecordIneligible", "step DescribeInstance declares no output 'Status'"),
+    "schema_unknown_action": (
+        "schema",
+        "DescribeInstance",
+        "'aws:describeThings' is not an SSM Automation action",
+    ),
+    "schema_bad_reference": (
+        "schema",
+        "RecordIneligible",
+        "step DescribeInstance declares no output 'Status'",
+    ),
     "schema_unknown_api": ("schema", "DescribeInstance", "Api 'DescribeInstance' is not an operation of ec2"),
     "schema_missing_next_step": ("schema", "EligibilityCheck", "NextStep naming a step"),
     "schema_unquoted_version": ("schema", None, "schemaVersion must be the string '0.3'"),
-    "schema_script_reference": ("schema", "CollectDiagnostics",
-                                "Script must not contain references ({{ InstanceId }}): pass values through "
-                                "InputPayload"),
+    "schema_script_reference": (
+        "schema",
+        "CollectDiagnostics",
+        "Script must not contain references ({{ InstanceId }}): pass values through InputPayload",
+    ),
 }
 
 
@@ -91,13 +113,25 @@ def test_a_script_that_calls_a_mutating_api_is_destructive(tmp_path: Path):
     from tests.ssm.conftest import write_document
 
     script = "import boto3\ndef handler(events, context):\n    boto3.client('ec2').reboot_instances(InstanceIds=['i-1'])\n"
-    reader = "import boto3\ndef handler(events, context):\n    return boto3.client('ec2').describe_instances()\n"
-    path = write_document(tmp_path, "Scripts", [
-        {"name": "Writes", "action": "aws:executeScript",
-         "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": script}},
-        {"name": "Reads", "action": "aws:executeScript",
-         "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": reader}},
-    ])
+    reader = (
+        "import boto3\ndef handler(events, context):\n    return boto3.client('ec2').describe_instances()\n"
+    )
+    path = write_document(
+        tmp_path,
+        "Scripts",
+        [
+            {
+                "name": "Writes",
+                "action": "aws:executeScript",
+                "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": script},
+            },
+            {
+                "name": "Reads",
+                "action": "aws:executeScript",
+                "inputs": {"Runtime": "python3.11", "Handler": "handler", "Script": reader},
+            },
+        ],
+    )
     document = load(path)
     assert [is_destructive(step) for step in document.steps] == [True, False]
 
@@ -105,8 +139,18 @@ def test_a_script_that_calls_a_mutating_api_is_destructive(tmp_path: Path):
 def test_unknown_api_parameter_is_a_schema_error(tmp_path: Path):
     from tests.ssm.conftest import write_document
 
-    path = write_document(tmp_path, "Typo", [
-        {"name": "Describe", "action": "aws:executeAwsApi",
-         "inputs": {"Service": "ec2", "Api": "DescribeInstances", "InstanceId": ["i-1"]}}])
+    path = write_document(
+        tmp_path,
+        "Typo",
+        [
+            {
+                "name": "Describe",
+                "action": "aws:executeAwsApi",
+                "inputs": {"Service": "ec2", "Api": "DescribeInstances", "InstanceId": ["i-1"]},
+            }
+        ],
+    )
     problems = check_document(path)
-    assert [p.message for p in problems if p.rule == "schema"] == ["ec2 DescribeInstances has no parameter 'InstanceId'"]
+    assert [p.message for p in problems if p.rule == "schema"] == [
+        "ec2 DescribeInstances has no parameter 'InstanceId'"
+    ]

@@ -27,8 +27,11 @@ def moto_server():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -56,15 +59,31 @@ def test_cli_runs_the_ec2_runbook_against_moto_server(moto_server):
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
-    command = [str(BIN / "aiops"), "ssm", "run", str(SSM_DIR / "AIOps-EC2StatusCheckRestart.yaml"),
-               "--param", f"InstanceId={instance}", "--param", "DiagnosticsBucket=diag-local",
-               "--param", f"ExecutionId={EXECUTION_ID}", "--poll-seconds", "0.2", "--retry-seconds", "0"]
+    command = [
+        str(BIN / "aiops"),
+        "ssm",
+        "run",
+        str(SSM_DIR / "AIOps-EC2StatusCheckRestart.yaml"),
+        "--param",
+        f"InstanceId={instance}",
+        "--param",
+        "DiagnosticsBucket=diag-local",
+        "--param",
+        f"ExecutionId={EXECUTION_ID}",
+        "--poll-seconds",
+        "0.2",
+        "--retry-seconds",
+        "0",
+    ]
     done = subprocess.run(command, env=_env(moto_server), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     execution = json.loads(done.stdout)["AutomationExecution"]
     assert execution["AutomationExecutionStatus"] == "Success"
     key = f"diagnostics/{EXECUTION_ID}/AIOps-EC2StatusCheckRestart.json"
-    assert json.loads(s3.get_object(Bucket="diag-local", Key=key)["Body"].read())["instance"]["InstanceId"] == instance
+    assert (
+        json.loads(s3.get_object(Bucket="diag-local", Key=key)["Body"].read())["instance"]["InstanceId"]
+        == instance
+    )
 
     command[command.index(f"InstanceId={instance}")] = "InstanceId=i-0123456789abcdef0"
     failed = subprocess.run(command, env=_env(moto_server), capture_output=True, text=True, timeout=120)

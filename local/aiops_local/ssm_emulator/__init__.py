@@ -14,5 +14,12 @@ from aiops_local.ssm_emulator.runner import (
     UnsupportedError,
 )
 
-__all__ = ["LocalAutomationClient", "local_client", "NOT_EMULATED", "SUPPORTED_ACTIONS",
-           "LocalAutomationRunner", "ParameterError", "UnsupportedError"]
+__all__ = [
+    "LocalAutomationClient",
+    "local_client",
+    "NOT_EMULATED",
+    "SUPPORTED_ACTIONS",
+    "LocalAutomationRunner",
+    "ParameterError",
+    "UnsupportedError",
+]

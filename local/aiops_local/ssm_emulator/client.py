@@ -17,8 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiops_local.ssm_emulator.runner import LocalAutomationRunner, ParameterError
 from botocore.exceptions import ClientError
+
+from aiops_local.ssm_emulator.runner import LocalAutomationRunner, ParameterError
 from matcarv_aiops.settings import Settings, get_settings
 from matcarv_aiops.ssm.document import DocumentError, load
 from matcarv_aiops.ssm.service import documents_dir
@@ -71,29 +72,45 @@ class LocalAutomationClient:
         """The file of document ``name`` in the documents directory; a name that is a path is refused."""
         operation = "StartAutomationExecution"
         if not DOCUMENT_NAME.match(name) or name.strip(".") == "":
-            raise _client_error(operation, "ValidationException",
-                                f"DocumentName {name!r} is not a document name (letters, digits, '_', '-', "
-                                f"'.'; no path): the local backend reads documents only from "
-                                f"{self.documents}")
+            raise _client_error(
+                operation,
+                "ValidationException",
+                f"DocumentName {name!r} is not a document name (letters, digits, '_', '-', "
+                f"'.'; no path): the local backend reads documents only from "
+                f"{self.documents}",
+            )
         path = self.documents / f"{name}.yaml"
         if not path.resolve().is_relative_to(self.documents.resolve()):  # e.g. a symlink leading out
-            raise _client_error(operation, "ValidationException",
-                                f"DocumentName {name!r} leads outside {self.documents}")
+            raise _client_error(
+                operation, "ValidationException", f"DocumentName {name!r} leads outside {self.documents}"
+            )
         if not path.is_file():
-            raise _client_error(operation, "InvalidDocument",
-                                f"document {name} does not exist in {self.documents}")
+            raise _client_error(
+                operation, "InvalidDocument", f"document {name} does not exist in {self.documents}"
+            )
         return path
 
-    def start_automation_execution(self, *, DocumentName: str, Parameters: dict[str, list[str]] | None = None,
-                                   ClientToken: str | None = None, DocumentVersion: str | None = None,
-                                   Mode: str = "Auto", **unsupported: Any) -> dict[str, Any]:
+    def start_automation_execution(
+        self,
+        *,
+        DocumentName: str,
+        Parameters: dict[str, list[str]] | None = None,
+        ClientToken: str | None = None,
+        DocumentVersion: str | None = None,
+        Mode: str = "Auto",
+        **unsupported: Any,
+    ) -> dict[str, Any]:
         operation = "StartAutomationExecution"
         if unsupported:
-            raise _client_error(operation, "ValidationException",
-                                f"the local backend does not support {', '.join(sorted(unsupported))}")
+            raise _client_error(
+                operation,
+                "ValidationException",
+                f"the local backend does not support {', '.join(sorted(unsupported))}",
+            )
         if Mode != "Auto" or DocumentVersion not in (None, "1", "$DEFAULT", "$LATEST"):
-            raise _client_error(operation, "ValidationException",
-                                "the local backend runs Mode=Auto, version 1 only")
+            raise _client_error(
+                operation, "ValidationException", "the local backend runs Mode=Auto, version 1 only"
+            )
         if ClientToken and self._file("token", ClientToken).is_file():
             return {"AutomationExecutionId": self._file("token", ClientToken).read_text().strip()}
         path = self.document_file(DocumentName)
@@ -105,8 +122,9 @@ class LocalAutomationClient:
         try:
             execution = self.runner.run(document, Parameters or {}, execution_id=execution_id)
         except ParameterError as exc:
-            raise _client_error(operation, "InvalidAutomationExecutionParametersException",
-                                str(exc)) from None
+            raise _client_error(
+                operation, "InvalidAutomationExecutionParametersException", str(exc)
+            ) from None
         except DocumentError as exc:  # an action the local runner does not implement
             raise _client_error(operation, "InvalidDocumentContent", str(exc)) from None
         self._write(self._file("execution", execution_id), _encode(execution))
@@ -117,8 +135,11 @@ class LocalAutomationClient:
     def get_automation_execution(self, *, AutomationExecutionId: str) -> dict[str, Any]:
         path = self._file("execution", AutomationExecutionId)
         if not path.is_file():
-            raise _client_error("GetAutomationExecution", "AutomationExecutionNotFoundException",
-                                f"automation execution {AutomationExecutionId} not found")
+            raise _client_error(
+                "GetAutomationExecution",
+                "AutomationExecutionNotFoundException",
+                f"automation execution {AutomationExecutionId} not found",
+            )
         return {"AutomationExecution": _decode(path.read_text())}
 
 
@@ -126,9 +147,16 @@ def local_client(settings: Settings | None = None, *, documents: Path | None = N
     """The client for ``AIOPS_SSM_BACKEND=local``: documents from ``documents`` (default: the settings'
     documents directory), executions under ``AIOPS_SSM_LOCAL_STATE_DIR`` (default: a temp directory)."""
     settings = settings or get_settings()
-    state_dir = (Path(settings.ssm.ssm_local_state_dir) if settings.ssm.ssm_local_state_dir
-                 else Path(tempfile.gettempdir()) / "aiops-ssm-executions")
-    runner = LocalAutomationRunner(poll_interval=settings.ssm.ssm_poll_seconds,
-                                   retry_delay=settings.ssm.ssm_retry_seconds, region=settings.platform.region)
-    return LocalAutomationClient(documents=documents or documents_dir(settings), state_dir=state_dir,
-                                 runner=runner)
+    state_dir = (
+        Path(settings.ssm.ssm_local_state_dir)
+        if settings.ssm.ssm_local_state_dir
+        else Path(tempfile.gettempdir()) / "aiops-ssm-executions"
+    )
+    runner = LocalAutomationRunner(
+        poll_interval=settings.ssm.ssm_poll_seconds,
+        retry_delay=settings.ssm.ssm_retry_seconds,
+        region=settings.platform.region,
+    )
+    return LocalAutomationClient(
+        documents=documents or documents_dir(settings), state_dir=state_dir, runner=runner
+    )

@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 MISSING = object()
-_TOKEN = re.compile(r"""\.\.(?P<deep>[A-Za-z0-9_\-]+)|\.(?P<name>[A-Za-z0-9_\-]+)|\[(?P<index>-?\d+)\]"""
-                    r"""|\[\*\]|\.\*|\[['"](?P<quoted>[^'"]+)['"]\]""")
+_TOKEN = re.compile(
+    r"""\.\.(?P<deep>[A-Za-z0-9_\-]+)|\.(?P<name>[A-Za-z0-9_\-]+)|\[(?P<index>-?\d+)\]"""
+    r"""|\[\*\]|\.\*|\[['"](?P<quoted>[^'"]+)['"]\]"""
+)
 
 
 class SelectorError(ValueError):

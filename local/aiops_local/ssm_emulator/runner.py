@@ -42,12 +42,18 @@ from typing import Any
 import boto3
 import botocore.loaders
 import botocore.session
+
 from aiops_local.ssm_emulator.jsonpath import MISSING, SelectorError, select
 from matcarv_aiops.ssm.document import REFERENCE, Document, DocumentError, Step, as_text, load, step_target
 
 SUPPORTED_ACTIONS = (
-    "aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty",
-    "aws:changeInstanceState", "aws:executeScript", "aws:branch", "aws:sleep",
+    "aws:executeAwsApi",
+    "aws:waitForAwsResourceProperty",
+    "aws:assertAwsResourceProperty",
+    "aws:changeInstanceState",
+    "aws:executeScript",
+    "aws:branch",
+    "aws:sleep",
 )
 NOT_EMULATED = (
     "every action outside SUPPORTED_ACTIONS (aws:runCommand, aws:approve, aws:pause, aws:createImage, ...): "
@@ -79,14 +85,17 @@ MAX_STEP_EXECUTIONS = 500
 _DEFAULT_TIMEOUTS = {"aws:executeScript": 600}
 _API_CONTROL_INPUTS = frozenset({"Service", "Api", "PropertySelector", "DesiredValues"})
 _SUPPORTED_INPUTS = {
-    "aws:changeInstanceState": frozenset({"InstanceIds", "DesiredState", "CheckStateOnly", "Force",
-                                          "AdditionalInfo"}),
+    "aws:changeInstanceState": frozenset(
+        {"InstanceIds", "DesiredState", "CheckStateOnly", "Force", "AdditionalInfo"}
+    ),
     "aws:executeScript": frozenset({"Runtime", "Handler", "Script", "InputPayload"}),
     "aws:branch": frozenset({"Choices", "Default"}),
     "aws:sleep": frozenset({"Duration", "Timestamp"}),
 }
-_DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
-                       r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
 
 
 class UnsupportedError(DocumentError):
@@ -137,11 +146,17 @@ def jsonable(value: Any) -> Any:
 
 def _coerce(kind: str, value: Any, what: str) -> Any:
     """A value of SSM type ``kind``; raises ValueError naming ``what``."""
+
     def fail(reason: str = ""):
         raise ValueError(f"{what}: {value!r} is not a valid {kind}{reason}")
 
-    if kind != "StringList" and kind != "MapList" and isinstance(value, list) and len(value) == 1 \
-            and isinstance(value[0], str):
+    if (
+        kind != "StringList"
+        and kind != "MapList"
+        and isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], str)
+    ):
         value = value[0]  # the SSM API's {"Name": ["value"]} form
     if kind == "String":
         if isinstance(value, (dict, list)) or value is None:
@@ -211,8 +226,10 @@ def coerce_parameters(document: Document, given: dict[str, Any]) -> dict[str, An
     specs = document.parameters
     unknown = sorted(set(given) - set(specs))
     if unknown:
-        raise ParameterError(f"document {document.name} has no parameter {', '.join(unknown)} "
-                             f"(parameters: {', '.join(sorted(specs)) or 'none'})")
+        raise ParameterError(
+            f"document {document.name} has no parameter {', '.join(unknown)} "
+            f"(parameters: {', '.join(sorted(specs)) or 'none'})"
+        )
     values: dict[str, Any] = {}
     for name, spec in specs.items():
         if name in given:
@@ -232,8 +249,9 @@ def coerce_parameters(document: Document, given: dict[str, Any]) -> dict[str, An
         if "allowedPattern" in spec and spec["type"] in ("String", "StringList", "Integer"):
             for text in texts:
                 if not re.search(str(spec["allowedPattern"]), text):
-                    raise ParameterError(f"parameter {name}: {text!r} does not match "
-                                         f"{spec['allowedPattern']}")
+                    raise ParameterError(
+                        f"parameter {name}: {text!r} does not match {spec['allowedPattern']}"
+                    )
         values[name] = value
     return values
 
@@ -241,24 +259,31 @@ def coerce_parameters(document: Document, given: dict[str, Any]) -> dict[str, An
 def check_supported(document: Document) -> None:
     """Reject, before anything runs, every action and input the runner does not implement."""
     if document.raw.get("files"):
-        raise UnsupportedError(f"{document.path}: document attachments ('files') are not supported by the "
-                               f"local runner")
+        raise UnsupportedError(
+            f"{document.path}: document attachments ('files') are not supported by the local runner"
+        )
     for step in document.steps:
         if step.action not in SUPPORTED_ACTIONS:
-            raise UnsupportedError(f"{document.path}: step {step.name}: action {step.action} is not "
-                                   f"supported "
-                                   f"by the local runner (supported: {', '.join(SUPPORTED_ACTIONS)})")
+            raise UnsupportedError(
+                f"{document.path}: step {step.name}: action {step.action} is not "
+                f"supported "
+                f"by the local runner (supported: {', '.join(SUPPORTED_ACTIONS)})"
+            )
         allowed = _SUPPORTED_INPUTS.get(step.action)
         extra = sorted(set(step.inputs) - allowed) if allowed is not None else []
         if extra:
-            raise UnsupportedError(f"{document.path}: step {step.name}: {step.action} input(s) "
-                                   f"{', '.join(extra)} "
-                                   f"are not supported by the local runner")
+            raise UnsupportedError(
+                f"{document.path}: step {step.name}: {step.action} input(s) "
+                f"{', '.join(extra)} "
+                f"are not supported by the local runner"
+            )
         runtime = str(step.inputs.get("Runtime", ""))
         if step.action == "aws:executeScript" and not runtime.startswith("python"):
-            raise UnsupportedError(f"{document.path}: step {step.name}: aws:executeScript runtime "
-                                   f"{step.inputs.get('Runtime')!r} is not supported by the local runner "
-                                   f"(Python only)")
+            raise UnsupportedError(
+                f"{document.path}: step {step.name}: aws:executeScript runtime "
+                f"{step.inputs.get('Runtime')!r} is not supported by the local runner "
+                f"(Python only)"
+            )
 
 
 def parse_duration(text: str) -> float:
@@ -286,8 +311,14 @@ def _new_session(**kwargs) -> boto3.session.Session:
 class _Execution:
     """The mutable state of one execution."""
 
-    def __init__(self, runner: LocalAutomationRunner, document: Document, parameters: dict[str, Any],
-                 execution_id: str, cancel: threading.Event):
+    def __init__(
+        self,
+        runner: LocalAutomationRunner,
+        document: Document,
+        parameters: dict[str, Any],
+        execution_id: str,
+        cancel: threading.Event,
+    ):
         self.runner = runner
         self.document = document
         self.parameters = parameters
@@ -318,8 +349,9 @@ class _Execution:
         owner, _, name = ref.partition(".")
         if owner in self.outputs and name in self.outputs[owner]:
             return self.outputs[owner][name]
-        raise StepFailure(f"reference {{{{ {ref} }}}} has no value: step {owner} has not produced "
-                          f"output {name!r}")
+        raise StepFailure(
+            f"reference {{{{ {ref} }}}} has no value: step {owner} has not produced output {name!r}"
+        )
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -348,10 +380,14 @@ class _Execution:
             role = self.resolve(assume) if assume else ""
             if role:
                 creds = base.client("sts").assume_role(
-                    RoleArn=str(role), RoleSessionName=f"aiops-ssm-{self.execution_id}"[:64])["Credentials"]
-                base = _new_session(aws_access_key_id=creds["AccessKeyId"],
-                                    aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"], region_name=self.region)
+                    RoleArn=str(role), RoleSessionName=f"aiops-ssm-{self.execution_id}"[:64]
+                )["Credentials"]
+                base = _new_session(
+                    aws_access_key_id=creds["AccessKeyId"],
+                    aws_secret_access_key=creds["SecretAccessKey"],
+                    aws_session_token=creds["SessionToken"],
+                    region_name=self.region,
+                )
             self._session = base
         return self._session
 
@@ -393,16 +429,23 @@ class LocalAutomationRunner:
             "aws:sleep": self._sleep,
         }
 
-    def run(self, document: Document | str | Path, parameters: dict[str, Any] | None = None, *,
-            execution_id: str | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        document: Document | str | Path,
+        parameters: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
         """Run to the end; returns the AutomationExecution. Raises DocumentError / ParameterError on bad
         input, before any step runs."""
         if not isinstance(document, Document):
             document = load(document)
         check_supported(document)
         values = coerce_parameters(document, parameters or {})
-        execution = _Execution(self, document, values, execution_id or str(uuid.uuid4()),
-                               cancel or threading.Event())
+        execution = _Execution(
+            self, document, values, execution_id or str(uuid.uuid4()), cancel or threading.Event()
+        )
         records: list[dict[str, Any]] = []
         failure: tuple[str, Step, str] | None = None
         cancelled_in: Step | None = None
@@ -473,8 +516,12 @@ class LocalAutomationRunner:
     def _cancelled_before_start(self, step: Step) -> dict[str, Any]:
         record = self._base_record(step)
         now = utc_now()
-        record.update(StepStatus="Cancelled", ExecutionStartTime=now, ExecutionEndTime=now,
-                      FailureMessage="Execution was cancelled before this step started")
+        record.update(
+            StepStatus="Cancelled",
+            ExecutionStartTime=now,
+            ExecutionEndTime=now,
+            FailureMessage="Execution was cancelled before this step started",
+        )
         return record
 
     def _run_step(self, execution: _Execution, step: Step) -> tuple[dict[str, Any], ActionResult | None]:
@@ -522,8 +569,9 @@ class LocalAutomationRunner:
         if record["StepStatus"] == "Success" and result is not None:
             execution.outputs[step.name] = result.outputs
             kinds = {o["Name"]: o["Type"] for o in step.declared_outputs}
-            record["Outputs"] = {name: reported(kinds.get(name, "String"), value)
-                                 for name, value in result.outputs.items()}
+            record["Outputs"] = {
+                name: reported(kinds.get(name, "String"), value) for name, value in result.outputs.items()
+            }
             if result.response is not None:
                 response = result.response
                 text = response if isinstance(response, str) else json.dumps(response, default=str)
@@ -582,16 +630,19 @@ class LocalAutomationRunner:
                 execution.wait(self.poll_interval, deadline)
             except StepTimeout:
                 shown = "nothing" if value is MISSING else repr(value)
-                raise StepTimeout(f"{inputs['PropertySelector']} was still {shown}, waiting for one of "
-                                  f"{inputs['DesiredValues']}: step timed out") from None
+                raise StepTimeout(
+                    f"{inputs['PropertySelector']} was still {shown}, waiting for one of "
+                    f"{inputs['DesiredValues']}: step timed out"
+                ) from None
 
     def _assert_property(self, execution, step, inputs, deadline) -> ActionResult:
         response = self._call_api(execution, inputs)
         value = select(response, str(inputs["PropertySelector"]))
         if not self._matches(value, inputs["DesiredValues"]):
             shown = "nothing" if value is MISSING else repr(value)
-            raise StepFailure(f"{inputs['PropertySelector']} is {shown}; expected one of "
-                              f"{inputs['DesiredValues']}")
+            raise StepFailure(
+                f"{inputs['PropertySelector']} is {shown}; expected one of {inputs['DesiredValues']}"
+            )
         return ActionResult(outputs=self._declared_outputs(step, response))
 
     def _change_instance_state(self, execution, step, inputs, deadline) -> ActionResult:
@@ -629,8 +680,11 @@ class LocalAutomationRunner:
     def _execute_script(self, execution, step, inputs, deadline) -> ActionResult:
         handler_name = str(inputs["Handler"])
         events = inputs.get("InputPayload") or {}
-        context = {"automation:EXECUTION_ID": execution.execution_id,
-                   "automation:DOCUMENT_NAME": execution.document.name, "global:REGION": execution.region}
+        context = {
+            "automation:EXECUTION_ID": execution.execution_id,
+            "automation:DOCUMENT_NAME": execution.document.name,
+            "global:REGION": execution.region,
+        }
         session = execution.session()
         outcome: dict[str, Any] = {}
 
@@ -658,8 +712,10 @@ class LocalAutomationRunner:
                 if execution.cancel.is_set():
                     raise StepCancelled()
                 if deadline is not None and time.monotonic() > deadline:
-                    raise StepTimeout(f"Script handler {handler_name} did not return within "
-                                      f"{step.raw.get('timeoutSeconds', 600)} seconds: step timed out")
+                    raise StepTimeout(
+                        f"Script handler {handler_name} did not return within "
+                        f"{step.raw.get('timeoutSeconds', 600)} seconds: step timed out"
+                    )
         finally:
             boto3.DEFAULT_SESSION = previous
         if "error" in outcome:
@@ -671,8 +727,9 @@ class LocalAutomationRunner:
         try:
             payload = json.loads(json.dumps(payload))
         except (TypeError, ValueError) as exc:
-            raise StepFailure(f"Script handler {handler_name} returned a value that is not JSON: "
-                              f"{exc}") from None
+            raise StepFailure(
+                f"Script handler {handler_name} returned a value that is not JSON: {exc}"
+            ) from None
         source = {"Payload": payload}
         outputs = self._declared_outputs(step, source)
         outputs["OutputPayload"] = json.dumps(source)
@@ -708,8 +765,10 @@ class LocalAutomationRunner:
         except ValueError as exc:
             raise StepFailure(f"choice {operator} on {choice['Variable']}: {exc}") from None
         return {
-            "NumericEquals": number == wanted, "NumericGreater": number > wanted,
-            "NumericLesser": number < wanted, "NumericGreaterOrEquals": number >= wanted,
+            "NumericEquals": number == wanted,
+            "NumericGreater": number > wanted,
+            "NumericLesser": number < wanted,
+            "NumericGreaterOrEquals": number >= wanted,
             "NumericLesserOrEquals": number <= wanted,
         }[operator]
 
@@ -739,8 +798,13 @@ class LocalAutomationRunner:
         return ActionResult()
 
     # -- the result -----------------------------------------------------------------------------------
-    def _execution_record(self, execution: _Execution, records: list[dict[str, Any]],
-                          failure: tuple[str, Step, str] | None, cancelled_in: Step | None) -> dict[str, Any]:
+    def _execution_record(
+        self,
+        execution: _Execution,
+        records: list[dict[str, Any]],
+        failure: tuple[str, Step, str] | None,
+        cancelled_in: Step | None,
+    ) -> dict[str, Any]:
         document = execution.document
         started = {record["StepName"] for record in records}
         # Steps never reached are listed as Pending, so nothing is skipped silently.
@@ -755,8 +819,10 @@ class LocalAutomationRunner:
             "ExecutionEndTime": utc_now(),
             "StepExecutions": records,
             "StepExecutionsTruncated": False,
-            "Parameters": {name: reported(document.parameters[name]["type"], value)
-                           for name, value in execution.parameters.items()},
+            "Parameters": {
+                name: reported(document.parameters[name]["type"], value)
+                for name, value in execution.parameters.items()
+            },
             "Outputs": {},
             "Mode": "Auto",
         }

@@ -39,6 +39,12 @@ def score_series(values, state=None, detector: str = DEFAULT_DETECTOR):
 
 
 __all__ = [
-    "ALERT_THRESHOLD", "DEFAULT_DETECTOR", "DETECTORS", "Detector", "SeriesState", "StateError",
-    "make_detector", "score_series",
+    "ALERT_THRESHOLD",
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "Detector",
+    "SeriesState",
+    "StateError",
+    "make_detector",
+    "score_series",
 ]

@@ -80,11 +80,13 @@ class Detector(ABC):
             state = SeriesState.from_dict(state)
         if state.detector != self.name or state.version != self.version:
             raise StateError(
-                f"state is for {state.detector} v{state.version}, not {self.name} v{self.version}")
+                f"state is for {state.detector} v{state.version}, not {self.name} v{self.version}"
+            )
         expected = set(self.initial_fields())
         if set(state.fields) != expected:
             raise StateError(
-                f"{self.name} state fields are {sorted(state.fields)}, expected {sorted(expected)}")
+                f"{self.name} state fields are {sorted(state.fields)}, expected {sorted(expected)}"
+            )
         scores, fields = self._score(values, state.fields)
         return scores, SeriesState(self.name, self.version, fields)
 

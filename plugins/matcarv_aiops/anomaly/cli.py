@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("anomaly", help="causal anomaly scoring of metric series")
     commands = parser.add_subparsers(dest="anomaly_command", required=True)
     score = commands.add_parser(
-        "score", help="score a timestamp,value CSV; prints timestamp,value,anomaly_score")
+        "score", help="score a timestamp,value CSV; prints timestamp,value,anomaly_score"
+    )
     score.add_argument("file", help="CSV with a header row naming timestamp and value columns ('-': stdin)")
     score.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS))
     score.add_argument("--state-in", help="JSON state to resume the series from")

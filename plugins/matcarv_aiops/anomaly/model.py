@@ -45,8 +45,16 @@ from typing import Any
 
 from matcarv_aiops.anomaly.base import Detector, SeriesState, StateError, sorted_median
 
-FEATURES = ("spike_up", "spike_down", "level_up", "level_down",
-            "season_up", "season_down", "season_level_up", "season_level_down")
+FEATURES = (
+    "spike_up",
+    "spike_down",
+    "level_up",
+    "level_down",
+    "season_up",
+    "season_down",
+    "season_level_up",
+    "season_level_down",
+)
 SEASONAL = 4  # features from this index on compare with earlier days
 
 
@@ -55,7 +63,7 @@ def _location_scale(maxima: Sequence[float], spread_floor: float) -> tuple[float
         return 0.0, 0.0
     mean = sum(maxima) / len(maxima)
     variance = sum((m - mean) ** 2 for m in maxima) / len(maxima)
-    return mean, max(variance ** 0.5, spread_floor * mean)
+    return mean, max(variance**0.5, spread_floor * mean)
 
 
 class NoveltyDetector(Detector):
@@ -82,10 +90,19 @@ class NoveltyDetector(Detector):
         season_min_blocks: int = 3,
         min_deviation: float = 0.1,
     ):
-        if not (1 <= short <= window and min(min_blocks, season_min_blocks) >= 1
-                and max(min_blocks, season_min_blocks) <= blocks) or min(period, block) < 1 or rest < 0:
-            raise ValueError("need 1 <= short <= window, period >= 1, block >= 1, rest >= 0 and "
-                             "1 <= min_blocks, season_min_blocks <= blocks")
+        if (
+            not (
+                1 <= short <= window
+                and min(min_blocks, season_min_blocks) >= 1
+                and max(min_blocks, season_min_blocks) <= blocks
+            )
+            or min(period, block) < 1
+            or rest < 0
+        ):
+            raise ValueError(
+                "need 1 <= short <= window, period >= 1, block >= 1, rest >= 0 and "
+                "1 <= min_blocks, season_min_blocks <= blocks"
+            )
         self.window = window
         self.short = short
         self.period = period
@@ -139,7 +156,7 @@ class NoveltyDetector(Detector):
         rest_factor, rest_margin = self.rest_factor, self.rest_margin
         history: deque[float] = deque(fields["history"], maxlen=self.history)
         ordered = sorted(list(history)[-window:])
-        recent = deque(list(history)[len(history) - (short - 1):] if short > 1 else [], maxlen=short)
+        recent = deque(list(history)[len(history) - (short - 1) :] if short > 1 else [], maxlen=short)
         season_recent = deque(fields["season_recent"], maxlen=short)
         seen, in_block = fields["seen"], fields["in_block"]
         finished = [deque(maxima, maxlen=self.blocks) for maxima in fields["block_maxima"]]
@@ -170,11 +187,16 @@ class NoveltyDetector(Detector):
                 baseline = sorted_median(ordered)
                 level = sorted_median(sorted(recent)) - baseline
                 spike = x - baseline
-                deviations = (spike if spike > 0 else 0.0, -spike if spike < 0 else 0.0,
-                              level if level > 0 else 0.0, -level if level < 0 else 0.0,
-                              season if season > 0 else 0.0, -season if season < 0 else 0.0,
-                              season_level if season_level > 0 else 0.0,
-                              -season_level if season_level < 0 else 0.0)
+                deviations = (
+                    spike if spike > 0 else 0.0,
+                    -spike if spike < 0 else 0.0,
+                    level if level > 0 else 0.0,
+                    -level if level < 0 else 0.0,
+                    season if season > 0 else 0.0,
+                    -season if season < 0 else 0.0,
+                    season_level if season_level > 0 else 0.0,
+                    -season_level if season_level < 0 else 0.0,
+                )
                 floor = rel * abs(baseline) + 1e-12
                 least = min_deviation * abs(baseline)
                 novelty = 0.0

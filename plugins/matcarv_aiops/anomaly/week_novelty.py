@@ -86,7 +86,7 @@ class WeekNoveltyDetector(Detector):
         rel, signed = self.min_relative_scale, self.signed
         buffer = deque(fields["buffer"], maxlen=window)
         ordered = sorted(buffer)
-        recent = deque(list(buffer)[len(buffer) - (short - 1):] if short > 1 else [], maxlen=short)
+        recent = deque(list(buffer)[len(buffer) - (short - 1) :] if short > 1 else [], maxlen=short)
         seen, in_block = fields["seen"], fields["in_block"]
         finished = [deque(maxima, maxlen=self.blocks) for maxima in fields["block_maxima"]]
         # The reference of each feature: the largest of its finished-block maxima and the current one.

@@ -96,19 +96,22 @@ class CatalogueEntry(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _rollback_or_reason(self) -> "CatalogueEntry":
+    def _rollback_or_reason(self) -> CatalogueEntry:
         if bool(self.rollback) == bool(self.no_rollback_reason):
             raise ValueError("give exactly one of 'rollback' (how to undo) or 'no_rollback_reason'")
         return self
 
     @model_validator(mode="after")
-    def _document_for_ssm_pattern(self) -> "CatalogueEntry":
+    def _document_for_ssm_pattern(self) -> CatalogueEntry:
         if self.pattern == "ssm" and not self.ssm_document:
-            raise ValueError("ssm_document: pattern 'ssm' runs an SSM Automation document; name it (a file "
-                             "stem in ssm/)")
+            raise ValueError(
+                "ssm_document: pattern 'ssm' runs an SSM Automation document; name it (a file stem in ssm/)"
+            )
         if self.pattern != "ssm" and self.ssm_document:
-            raise ValueError(f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
-                             f"only a pattern 'ssm' entry runs a document")
+            raise ValueError(
+                f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
+                f"only a pattern 'ssm' entry runs a document"
+            )
         return self
 
     @property
@@ -129,8 +132,16 @@ class CatalogueEntry(BaseModel):
         return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
 
 
-_PATTERN_OPERATORS = {"prefix", "suffix", "anything-but", "numeric", "exists", "wildcard",
-                      "equals-ignore-case", "cidr"}
+_PATTERN_OPERATORS = {
+    "prefix",
+    "suffix",
+    "anything-but",
+    "numeric",
+    "exists",
+    "wildcard",
+    "equals-ignore-case",
+    "cidr",
+}
 
 
 def _check_pattern_shape(node: Any, where: str) -> None:
@@ -163,7 +174,9 @@ def load_entry(path: Path) -> CatalogueEntry:
     try:
         entry = CatalogueEntry.model_validate(raw)
     except ValidationError as exc:
-        raise CatalogueError(f"catalogue entry {name!r} ({path.name}): {validation_problems(exc, '<entry>')}") from None
+        raise CatalogueError(
+            f"catalogue entry {name!r} ({path.name}): {validation_problems(exc, '<entry>')}"
+        ) from None
     if entry.id != path.stem:
         raise CatalogueError(f"catalogue entry {entry.id!r} ({path.name}): file name must be {entry.id}.yaml")
     return entry
@@ -190,5 +203,6 @@ def get_entry(remediation_id: str) -> CatalogueEntry:
 
 
 def catalogue_json() -> str:
-    return json.dumps([entry.model_dump(mode="json") | {"dag_id": entry.dag_id}
-                       for entry in catalogue().values()], indent=2)
+    return json.dumps(
+        [entry.model_dump(mode="json") | {"dag_id": entry.dag_id} for entry in catalogue().values()], indent=2
+    )

@@ -23,7 +23,16 @@ def run(args) -> int:
         print(catalogue_json())
         return 0
     for entry in entries.values():
-        print(json.dumps({"id": entry.id, "dag_id": entry.dag_id, "condition": entry.condition,
-                          "action": entry.action, "approval": entry.approval,
-                          "reversible": entry.reversible}))
+        print(
+            json.dumps(
+                {
+                    "id": entry.id,
+                    "dag_id": entry.dag_id,
+                    "condition": entry.condition,
+                    "action": entry.action,
+                    "approval": entry.approval,
+                    "reversible": entry.reversible,
+                }
+            )
+        )
     return 0

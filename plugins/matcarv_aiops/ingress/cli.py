@@ -10,8 +10,11 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("route", help="show the remediation DAG runs an EventBridge event starts")
     parser.add_argument("event", help="the event as a JSON file ('-' reads stdin)")
-    parser.add_argument("--trigger", action="store_true",
-                        help="start the runs through the backend in AIOPS_TRIGGER_BACKEND (mwaa | local)")
+    parser.add_argument(
+        "--trigger",
+        action="store_true",
+        help="start the runs through the backend in AIOPS_TRIGGER_BACKEND (mwaa | local)",
+    )
     parser.set_defaults(handler=run)
 
 

@@ -92,7 +92,7 @@ def _match_leaf(filters: list[Any], value: Any, path: str) -> bool:
         if isinstance(rule, dict):
             if len(rule) != 1:
                 raise PatternError(f"{path}: a filter object holds exactly one operator, got {sorted(rule)}")
-            (operator, operand), = rule.items()
+            ((operator, operand),) = rule.items()
             if operator == "exists":
                 if not isinstance(operand, bool):
                     raise PatternError(f"{path}: exists takes true or false")
@@ -125,7 +125,7 @@ def _match_operator(operator: str, operand: Any, value: Any, path: str) -> bool:
         ignore_case = isinstance(operand, dict)
         text = operand.get("equals-ignore-case") if ignore_case else operand
         if not isinstance(text, str):
-            raise PatternError(f"{path}: {operator} takes a string or {{\"equals-ignore-case\": string}}")
+            raise PatternError(f'{path}: {operator} takes a string or {{"equals-ignore-case": string}}')
         subject, text = (value.lower(), text.lower()) if ignore_case else (value, text)
         return subject.startswith(text) if operator == "prefix" else subject.endswith(text)
     if operator == "equals-ignore-case":
@@ -147,7 +147,7 @@ def _match_operator(operator: str, operand: Any, value: Any, path: str) -> bool:
         if isinstance(operand, dict):
             if len(operand) != 1:
                 raise PatternError(f"{path}: anything-but takes one operator, got {sorted(operand)}")
-            (inner, inner_operand), = operand.items()
+            ((inner, inner_operand),) = operand.items()
             if inner not in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
                 raise PatternError(f"{path}: anything-but does not take {inner!r}")
             return isinstance(value, str) and not _match_operator(inner, inner_operand, value, path)
@@ -176,7 +176,7 @@ def _wildcard(pattern: str, path: str) -> re.Pattern[str]:
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
-            escaped = pattern[index + 1:index + 2]
+            escaped = pattern[index + 1 : index + 2]
             if escaped not in ("*", "\\"):
                 raise PatternError(f"{path}: wildcard {pattern!r} escapes something other than '*' or '\\'")
             parts.append(re.escape(escaped))

@@ -42,20 +42,40 @@ class RouteEntry:
 
 def as_rows(entries: Iterable[Any]) -> list[dict[str, Any]]:
     """Catalogue entries (or route entries) as the JSON rows of a compiled table."""
-    return [{"id": entry.id, "dag_id": entry.dag_id, "trigger": entry.trigger,
-             "targets": [{"paths": list(rule.paths), "arn": rule.arn, "when": dict(rule.when),
-                          "account_path": rule.account_path} for rule in entry.targets]}
-            for entry in entries]
+    return [
+        {
+            "id": entry.id,
+            "dag_id": entry.dag_id,
+            "trigger": entry.trigger,
+            "targets": [
+                {
+                    "paths": list(rule.paths),
+                    "arn": rule.arn,
+                    "when": dict(rule.when),
+                    "account_path": rule.account_path,
+                }
+                for rule in entry.targets
+            ],
+        }
+        for entry in entries
+    ]
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, RouteEntry]:
     table = {}
     for row in rows:
-        rules = tuple(TargetRule(paths=tuple(rule["paths"]), arn=rule["arn"],
-                                 when=dict(rule.get("when") or {}), account_path=rule.get("account_path"))
-                      for rule in row["targets"])
-        table[row["id"]] = RouteEntry(id=row["id"], dag_id=row["dag_id"], trigger=row["trigger"],
-                                      targets=rules)
+        rules = tuple(
+            TargetRule(
+                paths=tuple(rule["paths"]),
+                arn=rule["arn"],
+                when=dict(rule.get("when") or {}),
+                account_path=rule.get("account_path"),
+            )
+            for rule in row["targets"]
+        )
+        table[row["id"]] = RouteEntry(
+            id=row["id"], dag_id=row["dag_id"], trigger=row["trigger"], targets=rules
+        )
     return table
 
 
@@ -71,8 +91,7 @@ def compile_route_table(path: Path) -> Path:
     from matcarv_aiops.catalogue import catalogue
 
     # Key order kept: the first field of a pattern that fails is the one an ignored event is logged with.
-    path.write_text(json.dumps(as_rows(catalogue().values()), separators=(",", ":")),
-                    encoding="utf-8")
+    path.write_text(json.dumps(as_rows(catalogue().values()), separators=(",", ":")), encoding="utf-8")
     return path
 
 

@@ -36,8 +36,12 @@ class Match:
     target: str  # the target's ARN
 
     def as_dict(self) -> dict[str, Any]:
-        return {"remediation": self.remediation, "dag_id": self.dag_id, "dag_run_id": self.dag_run_id,
-                "target": self.target}
+        return {
+            "remediation": self.remediation,
+            "dag_id": self.dag_id,
+            "dag_run_id": self.dag_run_id,
+            "target": self.target,
+        }
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,11 @@ class Route:
     passed_over: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event.id, "matches": [m.as_dict() for m in self.matches],
-                "ignored": self.ignored}
+        return {
+            "event_id": self.event.id,
+            "matches": [m.as_dict() for m in self.matches],
+            "ignored": self.ignored,
+        }
 
     def conf(self) -> dict[str, Any]:
         """The remediation DAG run's conf: the validated event, which is what ``RemediationRequest`` (the
@@ -69,12 +76,15 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
             raise InvalidEvent(f"event: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if isinstance(raw, str):
         if len(raw) > MAX_EVENT_BYTES:  # characters <= bytes; the exact size is checked below
-            raise InvalidEvent(f"event: {len(raw.encode())} bytes is over EventBridge's "
-                               f"{MAX_EVENT_BYTES}-byte limit")
+            raise InvalidEvent(
+                f"event: {len(raw.encode())} bytes is over EventBridge's {MAX_EVENT_BYTES}-byte limit"
+            )
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event: malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise InvalidEvent(
+                f"event: malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
         size = len(raw.encode())
     else:
         data = raw
@@ -103,8 +113,9 @@ def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
     return DAG_RUN_ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
-          entries: Mapping[str, Any] | None = None) -> Route:
+def route(
+    raw: str | bytes | Mapping[str, Any] | EventBridgeEvent, entries: Mapping[str, Any] | None = None
+) -> Route:
     """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent.
 
     ``entries``: catalogue or route entries by id (default: the route table, i.e. the whole catalogue).
@@ -112,12 +123,17 @@ def route(raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
     entries: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
     event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
     data = event.as_event()
-    watching = [entry for entry in entries.values()
-                if matches({"source": entry.trigger["source"]}, {"source": event.source})]
+    watching = [
+        entry
+        for entry in entries.values()
+        if matches({"source": entry.trigger["source"]}, {"source": event.source})
+    ]
     if not watching:
         sources = sorted({s for e in entries.values() for s in e.trigger["source"] if isinstance(s, str)})
-        raise InvalidEvent(f"source: {event.source!r} is not a source any catalogue entry listens to "
-                           f"(known: {', '.join(sources)})")
+        raise InvalidEvent(
+            f"source: {event.source!r} is not a source any catalogue entry listens to "
+            f"(known: {', '.join(sources)})"
+        )
     found: list[Match] = []
     reasons: list[str] = []
     for entry in watching:

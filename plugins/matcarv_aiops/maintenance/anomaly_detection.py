@@ -25,12 +25,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from matcarv_aiops.dynamo import batch_get, batch_put
 from matcarv_aiops.maintenance.common import Clients, IncompleteListing, RunInfo
-from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.models import iso_utc
+from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings
 
 JOB = "anomaly_detection"
@@ -49,7 +49,7 @@ class Series:
     stat: str
 
     @classmethod
-    def parse(cls, spec: str) -> "Series":
+    def parse(cls, spec: str) -> Series:
         parts = spec.strip().split("|")
         if len(parts) != 4 or not all(parts[i].strip() for i in (0, 1, 3)):
             raise ValueError(f"anomaly metric {spec!r} is not Namespace|MetricName|Dim=Value;Dim=Value|Stat")
@@ -71,10 +71,19 @@ class Series:
         return hashlib.sha256(self.label.encode()).hexdigest()[:32]
 
     def query(self, query_id: str, period: int) -> dict:
-        return {"Id": query_id, "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": self.namespace, "MetricName": self.metric,
-                       "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions]},
-            "Period": period, "Stat": self.stat}}
+        return {
+            "Id": query_id,
+            "ReturnData": True,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": self.namespace,
+                    "MetricName": self.metric,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+                },
+                "Period": period,
+                "Stat": self.stat,
+            },
+        }
 
 
 def default_scorer() -> Scorer:
@@ -93,32 +102,54 @@ def threshold(settings: Settings) -> float:
 
 def load_states(settings: Settings, clients: Clients, series: list[Series]) -> dict[str, dict]:
     keys = [{"seriesId": {"S": s.series_id}} for s in series]
-    return {item["seriesId"]["S"]: {"state": json.loads(item["state"]["S"]),
-                                    "last": item["lastTimestamp"]["S"],
-                                    "pending": json.loads(item.get("pending", {}).get("S", "[]"))}
-            for item in batch_get(clients("dynamodb"), settings.platform.anomaly_state_table, keys)}
+    return {
+        item["seriesId"]["S"]: {
+            "state": json.loads(item["state"]["S"]),
+            "last": item["lastTimestamp"]["S"],
+            "pending": json.loads(item.get("pending", {}).get("S", "[]")),
+        }
+        for item in batch_get(clients("dynamodb"), settings.platform.anomaly_state_table, keys)
+    }
 
 
 def save_states(settings: Settings, clients: Clients, rows: list[dict]) -> None:
-    batch_put(clients("dynamodb"), settings.platform.anomaly_state_table, ({
-        "seriesId": {"S": row["series_id"]}, "series": {"S": row["label"]},
-        "state": {"S": json.dumps(row["state"], separators=(",", ":"))}, "lastTimestamp": {"S": row["last"]},
-        "pending": {"S": json.dumps(row["pending"], separators=(",", ":"))}, "updatedAt": {"S": iso_utc()}}
-        for row in rows))
+    batch_put(
+        clients("dynamodb"),
+        settings.platform.anomaly_state_table,
+        (
+            {
+                "seriesId": {"S": row["series_id"]},
+                "series": {"S": row["label"]},
+                "state": {"S": json.dumps(row["state"], separators=(",", ":"))},
+                "lastTimestamp": {"S": row["last"]},
+                "pending": {"S": json.dumps(row["pending"], separators=(",", ":"))},
+                "updatedAt": {"S": iso_utc()},
+            }
+            for row in rows
+        ),
+    )
 
 
-def fetch(clients: Clients, batch: list[Series], starts: list[datetime], end: datetime, period: int) -> list[list[tuple]]:
+def fetch(
+    clients: Clients, batch: list[Series], starts: list[datetime], end: datetime, period: int
+) -> list[list[tuple]]:
     """[(timestamp, value), ...] per series of the batch (<= 500), every page, oldest first."""
     cw = clients("cloudwatch")
     points: list[list[tuple]] = [[] for _ in batch]
-    request = {"MetricDataQueries": [s.query(f"q{i}", period) for i, s in enumerate(batch)],
-               "StartTime": min(starts), "EndTime": end, "ScanBy": "TimestampAscending"}
+    request = {
+        "MetricDataQueries": [s.query(f"q{i}", period) for i, s in enumerate(batch)],
+        "StartTime": min(starts),
+        "EndTime": end,
+        "ScanBy": "TimestampAscending",
+    }
     while True:
         page = cw.get_metric_data(**request)
         for result in page.get("MetricDataResults", []):
             if result.get("StatusCode") not in ("Complete", "PartialData"):
-                raise IncompleteListing(f"GetMetricData {result.get('Label', result['Id'])}: "
-                                        f"{result.get('StatusCode')} {result.get('Messages', '')}")
+                raise IncompleteListing(
+                    f"GetMetricData {result.get('Label', result['Id'])}: "
+                    f"{result.get('StatusCode')} {result.get('Messages', '')}"
+                )
             index = int(result["Id"][1:])
             points[index].extend(zip(result["Timestamps"], result["Values"]))
         for message in page.get("Messages", []):
@@ -133,7 +164,7 @@ def fetch(clients: Clients, batch: list[Series], starts: list[datetime], end: da
 
 
 def _align(moment: datetime, period: int) -> datetime:
-    return datetime.fromtimestamp(int(moment.timestamp()) // period * period, tz=timezone.utc)
+    return datetime.fromtimestamp(int(moment.timestamp()) // period * period, tz=UTC)
 
 
 def alert_id(series_id: str, timestamp: str) -> str:
@@ -142,24 +173,62 @@ def alert_id(series_id: str, timestamp: str) -> str:
 
 def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomalies: list[dict]) -> None:
     cw = clients("cloudwatch")
-    data = [{"MetricName": "AnomalyScore", "Value": a["score"], "Unit": "None",
-             "Timestamp": datetime.fromisoformat(a["timestamp"].replace("Z", "+00:00")),
-             "Dimensions": [{"Name": "Series", "Value": a["series"][:1024]}]} for a in anomalies]
-    data.append({"MetricName": "AnomaliesDetected", "Value": float(len(anomalies)), "Unit": "Count",
-                 "Timestamp": run.logical_date})
+    data = [
+        {
+            "MetricName": "AnomalyScore",
+            "Value": a["score"],
+            "Unit": "None",
+            "Timestamp": datetime.fromisoformat(a["timestamp"].replace("Z", "+00:00")),
+            "Dimensions": [{"Name": "Series", "Value": a["series"][:1024]}],
+        }
+        for a in anomalies
+    ]
+    data.append(
+        {
+            "MetricName": "AnomaliesDetected",
+            "Value": float(len(anomalies)),
+            "Unit": "Count",
+            "Timestamp": run.logical_date,
+        }
+    )
     for start in range(0, len(data), _METRIC_DATA_BATCH):
-        cw.put_metric_data(Namespace=settings.maintenance.anomaly_metric_namespace, MetricData=data[start:start + _METRIC_DATA_BATCH])
+        cw.put_metric_data(
+            Namespace=settings.maintenance.anomaly_metric_namespace,
+            MetricData=data[start : start + _METRIC_DATA_BATCH],
+        )
     if anomalies:
         top = sorted(anomalies, key=lambda a: a["score"], reverse=True)[:20]
-        notify(settings, Kind.ANOMALY, f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
-                {"job": JOB, "runId": run.run_id, "count": len(anomalies),
-                 "anomalies": "; ".join(f"{a['series']} at {a['timestamp']} value {a['value']:g} score {a['score']:.2f} "
-                                        f"(alertId {a['alertId']})" for a in top)})
+        notify(
+            settings,
+            Kind.ANOMALY,
+            f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
+            {
+                "job": JOB,
+                "runId": run.run_id,
+                "count": len(anomalies),
+                "anomalies": "; ".join(
+                    f"{a['series']} at {a['timestamp']} value {a['value']:g} score {a['score']:.2f} "
+                    f"(alertId {a['alertId']})"
+                    for a in top
+                ),
+            },
+        )
 
 
-def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, series: list[Series] | None = None,
-           scorer: Scorer | None = None) -> dict:
-    series = series if series is not None else [Series.parse(spec) for spec in settings.maintenance.anomaly_metrics]
+def detect(
+    settings: Settings,
+    clients: Clients,
+    run: RunInfo,
+    *,
+    now: datetime,
+    series: list[Series] | None = None,
+    scorer: Scorer | None = None,
+) -> dict:
+    series = (
+        series
+        if series is not None
+        else [Series.parse(spec) for spec in settings.maintenance.anomaly_metrics]
+    )
     if not series:
         return {"series": 0, "points": 0, "anomalies": 0}
     if len({s.series_id for s in series}) != len(series):
@@ -172,37 +241,69 @@ def detect(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime,
     # One batch of 500 series at a time, start to stored state, so memory does not grow with N.
     leftover, anomalies, with_pending, points_scored, states_written = [], [], [], 0, 0
     for start in range(0, len(series), QUERIES_PER_CALL):
-        batch = series[start:start + QUERIES_PER_CALL]
+        batch = series[start : start + QUERIES_PER_CALL]
         stored = load_states(settings, clients, batch)
         # anomalies stored by a run that died before publishing (or before clearing) them
         leftover.extend(a for row in stored.values() for a in row["pending"])
         starts = []  # on period boundaries, as CloudWatch aggregates: the period after the last scored point
         for s in batch:
             row = stored.get(s.series_id)
-            starts.append(_align(datetime.fromisoformat(row["last"].replace("Z", "+00:00")), period)
-                          + timedelta(seconds=period) if row else first_start)
+            starts.append(
+                _align(datetime.fromisoformat(row["last"].replace("Z", "+00:00")), period)
+                + timedelta(seconds=period)
+                if row
+                else first_start
+            )
         rows = []
         for s, points in zip(batch, fetch(clients, batch, starts, end, period)):
             row = stored.get(s.series_id)
             if not points:
                 if row and row["pending"]:
-                    rows.append({"series_id": s.series_id, "label": s.label, "state": row["state"],
-                                 "last": row["last"], "pending": []})
+                    rows.append(
+                        {
+                            "series_id": s.series_id,
+                            "label": s.label,
+                            "state": row["state"],
+                            "last": row["last"],
+                            "pending": [],
+                        }
+                    )
                 continue
             scores, state = scorer([v for _, v in points], row["state"] if row else None)
             state = state.to_dict() if hasattr(state, "to_dict") else state
             points_scored += len(points)
-            found = [{"series": s.label, "seriesId": s.series_id, "timestamp": iso_utc(ts), "value": value,
-                      "score": round(score, 4), "alertId": alert_id(s.series_id, iso_utc(ts))}
-                     for (ts, value), score in zip(points, scores) if score >= alert_at]
+            found = [
+                {
+                    "series": s.label,
+                    "seriesId": s.series_id,
+                    "timestamp": iso_utc(ts),
+                    "value": value,
+                    "score": round(score, 4),
+                    "alertId": alert_id(s.series_id, iso_utc(ts)),
+                }
+                for (ts, value), score in zip(points, scores)
+                if score >= alert_at
+            ]
             anomalies.extend(found)
-            rows.append({"series_id": s.series_id, "label": s.label, "state": state,
-                         "last": iso_utc(points[-1][0]), "pending": found})
+            rows.append(
+                {
+                    "series_id": s.series_id,
+                    "label": s.label,
+                    "state": state,
+                    "last": iso_utc(points[-1][0]),
+                    "pending": found,
+                }
+            )
         save_states(settings, clients, rows)
         states_written += len(rows)
         with_pending.extend(row for row in rows if row["pending"])
     publish_anomalies(settings, clients, run, leftover + anomalies)
     if with_pending:
         save_states(settings, clients, [{**row, "pending": []} for row in with_pending])
-    return {"series": len(series), "points": points_scored, "anomalies": len(anomalies),
-            "republished": len(leftover), "states_written": states_written}
+    return {
+        "series": len(series),
+        "points": points_scored,
+        "anomalies": len(anomalies),
+        "republished": len(leftover),
+        "states_written": states_written,
+    }

@@ -63,20 +63,43 @@ class RunInfo:
     logical_date: datetime
 
     def trigger(self) -> str:
-        return json.dumps({"source": "aiops.schedule", "detail-type": "Scheduled maintenance", "dag": self.job,
-                           "runId": self.run_id, "time": iso_utc(self.logical_date)})
+        return json.dumps(
+            {
+                "source": "aiops.schedule",
+                "detail-type": "Scheduled maintenance",
+                "dag": self.job,
+                "runId": self.run_id,
+                "time": iso_utc(self.logical_date),
+            }
+        )
 
     @property
     def safe_run_id(self) -> str:
         return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.run_id)
 
 
-def audit(run: RunInfo, *, key: str, target: str, action: str, outcome: Outcome, rollback: str,
-          operator: str = "automated") -> AuditRecord:
+def audit(
+    run: RunInfo,
+    *,
+    key: str,
+    target: str,
+    action: str,
+    outcome: Outcome,
+    rollback: str,
+    operator: str = "automated",
+) -> AuditRecord:
     """One resource's record. ``key`` names the change (resource + action) and fixes the execution id."""
-    return AuditRecord(execution_id=execution_id(run.job, key), timestamp=iso_utc(), trigger=run.trigger(),
-                       runbook=run.job, target_resource=target, action=action, outcome=outcome,
-                       operator=operator, rollback_plan=rollback)
+    return AuditRecord(
+        execution_id=execution_id(run.job, key),
+        timestamp=iso_utc(),
+        trigger=run.trigger(),
+        runbook=run.job,
+        target_resource=target,
+        action=action,
+        outcome=outcome,
+        operator=operator,
+        rollback_plan=rollback,
+    )
 
 
 def audit_writer(settings: Settings) -> AuditWriter:
@@ -124,14 +147,20 @@ def read_plan(clients: Clients, key: str) -> tuple[dict, Iterator[dict]]:
 
 
 def put_json(clients: Clients, key: str, obj: dict) -> None:
-    clients("s3").put_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key,
-                             Body=json.dumps(obj).encode(), ContentType="application/json")
+    clients("s3").put_object(
+        Bucket=clients.settings.platform.diagnostics_bucket,
+        Key=key,
+        Body=json.dumps(obj).encode(),
+        ContentType="application/json",
+    )
 
 
 def get_json(clients: Clients, key: str) -> dict | None:
     s3 = clients("s3")
     try:
-        return json.loads(s3.get_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key)["Body"].read())
+        return json.loads(
+            s3.get_object(Bucket=clients.settings.platform.diagnostics_bucket, Key=key)["Body"].read()
+        )
     except s3.exceptions.NoSuchKey:
         return None
 
@@ -141,20 +170,33 @@ def delete_key(clients: Clients, key: str) -> None:
 
 
 # --- approval of a plan, through the core approval store ------------------------------------------
-def request_plan_approval(settings: Settings, run: RunInfo, *, target: str, action: str, plan_uri: str,
-                          rollback: str, why: str) -> dict:
+def request_plan_approval(
+    settings: Settings, run: RunInfo, *, target: str, action: str, plan_uri: str, rollback: str, why: str
+) -> dict:
     """Ask a human to approve a whole plan (one request per run, not one per resource), through the same
     approval API, table and ``approve_remediation`` DAG as a remediation's."""
-    return approvals.request(settings, execution_id=execution_id(run.job, run.run_id, "approval"),
-                             remediation=run.job, dag_id=run.job, run_id=run.run_id, target=target, action=action,
-                             diagnostics_uri=plan_uri, rollback_plan=rollback, why=why)
+    return approvals.request(
+        settings,
+        execution_id=execution_id(run.job, run.run_id, "approval"),
+        remediation=run.job,
+        dag_id=run.job,
+        run_id=run.run_id,
+        target=target,
+        action=action,
+        diagnostics_uri=plan_uri,
+        rollback_plan=rollback,
+        why=why,
+    )
 
 
 # --- for the DAG files (no Airflow import here: plain values from the task context) ----------------
 def default_args(settings: Settings) -> dict:
-    return {"owner": "aiops", "retries": settings.airflow.task_retries,
-            "retry_delay": timedelta(seconds=settings.airflow.task_retry_delay_seconds),
-            "retry_exponential_backoff": True}
+    return {
+        "owner": "aiops",
+        "retries": settings.airflow.task_retries,
+        "retry_delay": timedelta(seconds=settings.airflow.task_retry_delay_seconds),
+        "retry_exponential_backoff": True,
+    }
 
 
 def run_info(job: str, context: dict) -> RunInfo:

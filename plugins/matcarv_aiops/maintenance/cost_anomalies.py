@@ -28,7 +28,9 @@ def fetch_anomalies(clients: Clients, day: date) -> list[dict]:
     anomalies, token = [], None
     interval = {"StartDate": day.isoformat(), "EndDate": (day + timedelta(days=1)).isoformat()}
     while True:
-        page = ce.get_anomalies(DateInterval=interval, MaxResults=100, **({"NextPageToken": token} if token else {}))
+        page = ce.get_anomalies(
+            DateInterval=interval, MaxResults=100, **({"NextPageToken": token} if token else {})
+        )
         anomalies.extend(page.get("Anomalies", []))
         token = page.get("NextPageToken")
         if not token:
@@ -36,7 +38,9 @@ def fetch_anomalies(clients: Clients, day: date) -> list[dict]:
 
 
 def _impact(anomaly: dict) -> float:
-    return float((anomaly.get("Impact") or {}).get("TotalImpact", (anomaly.get("Impact") or {}).get("MaxImpact", 0.0)))
+    return float(
+        (anomaly.get("Impact") or {}).get("TotalImpact", (anomaly.get("Impact") or {}).get("MaxImpact", 0.0))
+    )
 
 
 def anomaly_link(anomaly: dict) -> str:
@@ -62,19 +66,27 @@ def slack_message(anomalies: list[dict], day: date, report_uri: str, top: int) -
         return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
     ranked = sorted(anomalies, key=_impact, reverse=True)
     total = sum(_impact(a) for a in anomalies)
-    head = f":rotating_light: {len(anomalies)} cost anomalies on {day.isoformat()}, total impact ${total:,.2f}"
+    head = (
+        f":rotating_light: {len(anomalies)} cost anomalies on {day.isoformat()}, total impact ${total:,.2f}"
+    )
     lines = []
     for anomaly in ranked[:top]:
         impact = anomaly.get("Impact") or {}
         pct = impact.get("TotalImpactPercentage")
-        lines.append(f"• <{anomaly_link(anomaly)}|${_impact(anomaly):,.2f}>"
-                     + (f" (+{pct:.0f}%)" if pct is not None else "")
-                     + f" {anomaly.get('DimensionValue', '')}: {_root_causes(anomaly)}")
+        lines.append(
+            f"• <{anomaly_link(anomaly)}|${_impact(anomaly):,.2f}>"
+            + (f" (+{pct:.0f}%)" if pct is not None else "")
+            + f" {anomaly.get('DimensionValue', '')}: {_root_causes(anomaly)}"
+        )
     more = f"\n…and {len(ranked) - top} more" if len(ranked) > top else ""
     body = "\n".join(lines) + more + f"\nFull report: {report_uri}"
-    return {"text": f"{head}\n{body}",
-            "blocks": [{"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}},
-                       {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}]}
+    return {
+        "text": f"{head}\n{body}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}},
+        ],
+    }
 
 
 def slack_webhook_sender(conn_id: str) -> Callable[[dict], None]:
@@ -86,28 +98,61 @@ def slack_webhook_sender(conn_id: str) -> Callable[[dict], None]:
     return send
 
 
-def report(settings: Settings, clients: Clients, run: RunInfo, *, day: date,
-           send: Callable[[dict], None] | None = None) -> dict:
+def report(
+    settings: Settings,
+    clients: Clients,
+    run: RunInfo,
+    *,
+    day: date,
+    send: Callable[[dict], None] | None = None,
+) -> dict:
     send = send or slack_webhook_sender(settings.maintenance.slack_webhook_conn_id)
     anomalies = fetch_anomalies(clients, day)
     key = f"reports/cost-anomalies/{day.isoformat()}.json"
     uri = f"s3://{settings.platform.diagnostics_bucket}/{key}"
-    document = {"date": day.isoformat(), "generatedAt": iso_utc(), "runId": run.run_id, "count": len(anomalies),
-                "totalImpact": round(sum(_impact(a) for a in anomalies), 2),
-                "anomalies": sorted(anomalies, key=_impact, reverse=True)}
-    clients("s3").put_object(Bucket=settings.platform.diagnostics_bucket, Key=key, ContentType="application/json",
-                             Body=json.dumps(document, default=str, indent=1).encode())
+    document = {
+        "date": day.isoformat(),
+        "generatedAt": iso_utc(),
+        "runId": run.run_id,
+        "count": len(anomalies),
+        "totalImpact": round(sum(_impact(a) for a in anomalies), 2),
+        "anomalies": sorted(anomalies, key=_impact, reverse=True),
+    }
+    clients("s3").put_object(
+        Bucket=settings.platform.diagnostics_bucket,
+        Key=key,
+        ContentType="application/json",
+        Body=json.dumps(document, default=str, indent=1).encode(),
+    )
     ddb = clients("dynamodb")
     marker = {"pk": {"S": f"cost-report#{day.isoformat()}"}}
-    posted = ddb.get_item(TableName=settings.platform.state_table, Key=marker, ConsistentRead=True).get("Item")
+    posted = ddb.get_item(TableName=settings.platform.state_table, Key=marker, ConsistentRead=True).get(
+        "Item"
+    )
     if not posted:
         send(slack_message(anomalies, day, uri, settings.maintenance.cost_report_top_anomalies))
-        ddb.put_item(TableName=settings.platform.state_table, Item={**marker, "postedAt": {"S": iso_utc()},
-                                                            "runId": {"S": run.run_id}})
-    audit_writer(settings).write_batch([audit(
-        run, key=f"{day.isoformat()}|report", target=f"arn:aws:s3:::{settings.platform.diagnostics_bucket}/{key}",
-        action=(f"cost anomaly report for {day.isoformat()}: {len(anomalies)} anomalies, total impact "
-                f"${document['totalImpact']:,.2f}; " + ("posted to Slack" if not posted else
-                                                         f"already posted to Slack at {posted['postedAt']['S']}")),
-        outcome=Outcome.SUCCESS, rollback="none needed: a report; nothing in AWS changed")])
+        ddb.put_item(
+            TableName=settings.platform.state_table,
+            Item={**marker, "postedAt": {"S": iso_utc()}, "runId": {"S": run.run_id}},
+        )
+    audit_writer(settings).write_batch(
+        [
+            audit(
+                run,
+                key=f"{day.isoformat()}|report",
+                target=f"arn:aws:s3:::{settings.platform.diagnostics_bucket}/{key}",
+                action=(
+                    f"cost anomaly report for {day.isoformat()}: {len(anomalies)} anomalies, total impact "
+                    f"${document['totalImpact']:,.2f}; "
+                    + (
+                        "posted to Slack"
+                        if not posted
+                        else f"already posted to Slack at {posted['postedAt']['S']}"
+                    )
+                ),
+                outcome=Outcome.SUCCESS,
+                rollback="none needed: a report; nothing in AWS changed",
+            )
+        ]
+    )
     return {"date": day.isoformat(), "anomalies": len(anomalies), "report_uri": uri, "posted": not posted}

@@ -23,7 +23,16 @@ from datetime import datetime, timedelta
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.maintenance.common import (
-    Clients, JobFailed, PlanWriter, RunInfo, audit, audit_writer, delete_key, get_json, put_json, read_plan,
+    Clients,
+    JobFailed,
+    PlanWriter,
+    RunInfo,
+    audit,
+    audit_writer,
+    delete_key,
+    get_json,
+    put_json,
+    read_plan,
     request_plan_approval,
 )
 from matcarv_aiops.models import Outcome, Target, iso_utc
@@ -62,8 +71,10 @@ def recycle_bin_rules(clients: Clients) -> list[dict]:
 
 
 def _tag_matches(tags: dict[str, str], wanted: list[dict]) -> bool:
-    return any(t["ResourceTagKey"] in tags and t.get("ResourceTagValue") in (None, "", tags[t["ResourceTagKey"]])
-               for t in wanted)
+    return any(
+        t["ResourceTagKey"] in tags and t.get("ResourceTagValue") in (None, "", tags[t["ResourceTagKey"]])
+        for t in wanted
+    )
 
 
 def covering_rule(rules: list[dict], tags: dict[str, str]) -> dict | None:
@@ -84,8 +95,10 @@ def _retention(rule: dict) -> str:
 
 def _rollback(entry: dict) -> str:
     if entry.get("rule"):
-        return (f"restore from the Recycle Bin within {entry['retention']} of deletion (rule {entry['rule']}): "
-                f"aws ec2 restore-snapshot-from-recycle-bin --snapshot-id {entry['id']}")
+        return (
+            f"restore from the Recycle Bin within {entry['retention']} of deletion (rule {entry['rule']}): "
+            f"aws ec2 restore-snapshot-from-recycle-bin --snapshot-id {entry['id']}"
+        )
     return "none: deleted with human approval, no Recycle Bin rule covered it (data cannot be restored)"
 
 
@@ -104,15 +117,22 @@ def _arn(settings: Settings, snapshot: dict) -> str:
     return f"arn:aws:ec2:{settings.platform.region}:{snapshot.get('OwnerId', '')}:snapshot/{snapshot['SnapshotId']}"
 
 
-def _skip_reason(settings: Settings, snapshot: dict, tags: dict[str, str], ami_snapshots: set[str],
-                 safety: SafetyStore) -> str | None:
-    target = Target(arn=_arn(settings, snapshot), resource_id=snapshot["SnapshotId"], region=settings.platform.region,
-                    account=snapshot.get("OwnerId", ""))
+def _skip_reason(
+    settings: Settings, snapshot: dict, tags: dict[str, str], ami_snapshots: set[str], safety: SafetyStore
+) -> str | None:
+    target = Target(
+        arn=_arn(settings, snapshot),
+        resource_id=snapshot["SnapshotId"],
+        region=settings.platform.region,
+        account=snapshot.get("OwnerId", ""),
+    )
     if is_production(target, tags, settings):
         return "production"
     if snapshot["SnapshotId"] in ami_snapshots:
         return "used_by_ami"
-    if any(k.startswith("aws:backup:") for k in tags) or snapshot.get("Description", "").startswith(BACKUP_DESCRIPTION):
+    if any(k.startswith("aws:backup:") for k in tags) or snapshot.get("Description", "").startswith(
+        BACKUP_DESCRIPTION
+    ):
         return "aws_backup"
     if safety.tag_exemption(tags):
         return "exempt"
@@ -127,8 +147,15 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
     ami_snapshots = _ami_snapshots(clients)
     safety = SafetyStore(settings)
     cutoff = now - timedelta(days=settings.maintenance.snapshot_retention_days)
-    writer = PlanWriter({"job": JOB, "runId": run.run_id, "createdAt": iso_utc(now), "cutoff": iso_utc(cutoff),
-                         "dryRun": dry_run})
+    writer = PlanWriter(
+        {
+            "job": JOB,
+            "runId": run.run_id,
+            "createdAt": iso_utc(now),
+            "cutoff": iso_utc(cutoff),
+            "dryRun": dry_run,
+        }
+    )
     skipped: dict[str, int] = {}
     covered = uncovered = 0
     sample: list[str] = []
@@ -159,11 +186,17 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
                 skipped[reason] = skipped.get(reason, 0) + 1
                 continue
             rule = covering_rule(rules, tags)
-            pending.append({"id": snapshot["SnapshotId"], "arn": _arn(settings, snapshot),
-                            "startTime": iso_utc(snapshot["StartTime"]), "volumeId": snapshot.get("VolumeId", ""),
-                            "sizeGiB": snapshot.get("VolumeSize", 0),
-                            "rule": rule["Identifier"] if rule else None,
-                            "retention": _retention(rule) if rule else None})
+            pending.append(
+                {
+                    "id": snapshot["SnapshotId"],
+                    "arn": _arn(settings, snapshot),
+                    "startTime": iso_utc(snapshot["StartTime"]),
+                    "volumeId": snapshot.get("VolumeId", ""),
+                    "sizeGiB": snapshot.get("VolumeSize", 0),
+                    "rule": rule["Identifier"] if rule else None,
+                    "retention": _retention(rule) if rule else None,
+                }
+            )
             if len(pending) == _EXEMPTION_CHUNK:
                 flush()
     flush()
@@ -171,25 +204,45 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
     kind = "dry-runs" if dry_run else "plans"
     plan_key = f"{_prefix(settings)}/{kind}/{run.safe_run_id}.jsonl"
     plan_uri = writer.upload(clients, plan_key)
-    summary = {"plan_key": plan_key, "plan_uri": plan_uri, "dry_run": dry_run, "to_delete": covered + uncovered,
-               "recycle_bin": covered, "needs_approval": uncovered, "skipped": skipped, "sample": sample,
-               "cutoff": iso_utc(cutoff), "approval": None}
+    summary = {
+        "plan_key": plan_key,
+        "plan_uri": plan_uri,
+        "dry_run": dry_run,
+        "to_delete": covered + uncovered,
+        "recycle_bin": covered,
+        "needs_approval": uncovered,
+        "skipped": skipped,
+        "sample": sample,
+        "cutoff": iso_utc(cutoff),
+        "approval": None,
+    }
     if dry_run:
         return summary
     if uncovered:
         summary["approval"] = request_plan_approval(
-            settings, run, target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
+            settings,
+            run,
+            target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
             action=f"delete {uncovered} EBS snapshots older than {settings.maintenance.snapshot_retention_days} days "
-                   f"that no Recycle Bin rule covers (plan: {plan_uri})",
-            plan_uri=plan_uri, rollback=_rollback({}),
-            why="deleting data that no Recycle Bin rule keeps cannot be undone")
+            f"that no Recycle Bin rule covers (plan: {plan_uri})",
+            plan_uri=plan_uri,
+            rollback=_rollback({}),
+            why="deleting data that no Recycle Bin rule keeps cannot be undone",
+        )
     put_json(clients, _pointer_key(settings), {"plan_key": plan_key, "runId": run.run_id, "approved": False})
     return summary
 
 
 # --- execute ------------------------------------------------------------------------------------
-def _delete_all(settings: Settings, clients: Clients, run: RunInfo, entries: Iterator[dict], approved: bool,
-                operator: str, failures: list[str]):
+def _delete_all(
+    settings: Settings,
+    clients: Clients,
+    run: RunInfo,
+    entries: Iterator[dict],
+    approved: bool,
+    operator: str,
+    failures: list[str],
+):
     ec2 = clients("ec2")
     for entry in entries:
         if not entry["rule"] and not approved:
@@ -204,46 +257,77 @@ def _delete_all(settings: Settings, clients: Clients, run: RunInfo, entries: Ite
                 note = " (already gone on retry: deleted by an interrupted attempt of this run)"
             else:
                 failures.append(entry["id"])
-                yield audit(run, key=f"{entry['id']}|delete|failed|{run.run_id}", target=entry["arn"],
-                            action=f"delete EBS snapshot {entry['id']} failed: {code}: "
-                                   f"{exc.response['Error'].get('Message', '')}",
-                            outcome=Outcome.FAILURE, rollback="nothing changed", operator=by)
+                yield audit(
+                    run,
+                    key=f"{entry['id']}|delete|failed|{run.run_id}",
+                    target=entry["arn"],
+                    action=f"delete EBS snapshot {entry['id']} failed: {code}: "
+                    f"{exc.response['Error'].get('Message', '')}",
+                    outcome=Outcome.FAILURE,
+                    rollback="nothing changed",
+                    operator=by,
+                )
                 continue
         yield _deleted_record(settings, run, entry, by, note)
 
 
 def _deleted_record(settings: Settings, run: RunInfo, entry: dict, operator: str, note: str = ""):
-    return audit(run, key=f"{entry['id']}|delete", target=entry["arn"],
-                 action=f"deleted EBS snapshot {entry['id']} of {entry['volumeId'] or 'unknown volume'} "
-                        f"({entry['sizeGiB']} GiB, started {entry['startTime']}), older than "
-                        f"{settings.maintenance.snapshot_retention_days} days{note}",
-                 outcome=Outcome.SUCCESS, rollback=_rollback(entry), operator=operator)
+    return audit(
+        run,
+        key=f"{entry['id']}|delete",
+        target=entry["arn"],
+        action=f"deleted EBS snapshot {entry['id']} of {entry['volumeId'] or 'unknown volume'} "
+        f"({entry['sizeGiB']} GiB, started {entry['startTime']}), older than "
+        f"{settings.maintenance.snapshot_retention_days} days{note}",
+        outcome=Outcome.SUCCESS,
+        rollback=_rollback(entry),
+        operator=operator,
+    )
 
 
 def execute(settings: Settings, clients: Clients, run: RunInfo, summary: dict, decision: dict | None) -> dict:
     """Delete what the plan authorises: Recycle Bin-covered snapshots always, the rest only when a
     human approved the plan."""
     if summary["dry_run"]:
-        return {"deleted": 0, "dry_run": True, "would_delete": summary["to_delete"], "plan_uri": summary["plan_uri"]}
+        return {
+            "deleted": 0,
+            "dry_run": True,
+            "would_delete": summary["to_delete"],
+            "plan_uri": summary["plan_uri"],
+        }
     approved = bool(decision and decision["decision"] == "approved")
     operator = decision["operator"] if approved else "automated"
     writer = audit_writer(settings)
     if summary["needs_approval"] and not approved:
         verdict = decision["decision"] if decision else "not decided"
-        writer.write_batch([audit(run, key=f"{run.run_id}|approval", target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
-                                  action=f"did not delete {summary['needs_approval']} EBS snapshots without a "
-                                         f"Recycle Bin rule: approval {verdict} (plan {summary['plan_uri']})",
-                                  outcome=Outcome.SKIPPED, rollback="nothing changed",
-                                  operator=(decision or {}).get("operator", "automated"))])
-    put_json(clients, _pointer_key(settings), {"plan_key": summary["plan_key"], "runId": run.run_id,
-                                               "approved": approved, "operator": operator})
+        writer.write_batch(
+            [
+                audit(
+                    run,
+                    key=f"{run.run_id}|approval",
+                    target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
+                    action=f"did not delete {summary['needs_approval']} EBS snapshots without a "
+                    f"Recycle Bin rule: approval {verdict} (plan {summary['plan_uri']})",
+                    outcome=Outcome.SKIPPED,
+                    rollback="nothing changed",
+                    operator=(decision or {}).get("operator", "automated"),
+                )
+            ]
+        )
+    put_json(
+        clients,
+        _pointer_key(settings),
+        {"plan_key": summary["plan_key"], "runId": run.run_id, "approved": approved, "operator": operator},
+    )
     _, entries = read_plan(clients, summary["plan_key"])
     failures: list[str] = []
     deleted = writer.write_batch(_delete_all(settings, clients, run, entries, approved, operator, failures))
     deleted -= len(failures)
     if failures:
-        raise JobFailed(f"{len(failures)} snapshots could not be deleted (first: {failures[:5]}); "
-                        f"{deleted} were, each audited")
+        raise JobFailed(
+            f"{len(failures)} snapshots could not be deleted (first: {failures[:5]}); "
+            f"{deleted} were, each audited"
+        )
     delete_key(clients, _pointer_key(settings))
     return {"deleted": deleted, "approved": approved, "plan_uri": summary["plan_uri"]}
 
@@ -265,13 +349,18 @@ def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> in
             present = set()
             ids = [entry["id"] for entry in batch]
             for page in ec2.get_paginator("describe_snapshots").paginate(
-                    OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": ids}]):
+                OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": ids}]
+            ):
                 present.update(s["SnapshotId"] for s in page["Snapshots"])
             for entry in batch:
                 if entry["id"] not in present:
-                    yield _deleted_record(settings, previous, entry,
-                                          "automated" if entry["rule"] else pointer.get("operator", "automated"),
-                                          " (audited by the next run: the run that deleted it was interrupted)")
+                    yield _deleted_record(
+                        settings,
+                        previous,
+                        entry,
+                        "automated" if entry["rule"] else pointer.get("operator", "automated"),
+                        " (audited by the next run: the run that deleted it was interrupted)",
+                    )
 
         for entry in entries:
             if entry["rule"] or pointer.get("approved"):

@@ -25,7 +25,16 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.dynamo import batch_get, batch_put
 from matcarv_aiops.maintenance.common import (
-    Clients, JobFailed, PlanWriter, RunInfo, audit, audit_writer, delete_key, get_json, put_json, read_plan,
+    Clients,
+    JobFailed,
+    PlanWriter,
+    RunInfo,
+    audit,
+    audit_writer,
+    delete_key,
+    get_json,
+    put_json,
+    read_plan,
     request_plan_approval,
 )
 from matcarv_aiops.models import Outcome, Target, iso_utc
@@ -50,14 +59,20 @@ def _secret_name(settings: Settings, user: str) -> str:
 
 def _deactivation_times(clients: Clients, settings: Settings, key_ids: list[str]) -> dict[str, str]:
     keys = [{"pk": {"S": _deactivated_pk(k)}} for k in key_ids]
-    return {item["pk"]["S"].split("#", 1)[1]: item["deactivatedAt"]["S"]
-            for item in batch_get(clients("dynamodb"), settings.platform.state_table, keys)}
+    return {
+        item["pk"]["S"].split("#", 1)[1]: item["deactivatedAt"]["S"]
+        for item in batch_get(clients("dynamodb"), settings.platform.state_table, keys)
+    }
 
 
 def _deactivated_item(key_id: str, user: str, when: datetime, settings: Settings) -> dict:
     ttl = when + timedelta(days=settings.maintenance.access_key_grace_days + 365)
-    return {"pk": {"S": _deactivated_pk(key_id)}, "user": {"S": user}, "deactivatedAt": {"S": iso_utc(when)},
-            "ttl": {"N": str(int(ttl.timestamp()))}}
+    return {
+        "pk": {"S": _deactivated_pk(key_id)},
+        "user": {"S": user},
+        "deactivatedAt": {"S": iso_utc(when)},
+        "ttl": {"N": str(int(ttl.timestamp()))},
+    }
 
 
 class _Rotator:
@@ -68,14 +83,23 @@ class _Rotator:
         self.interrupted = interrupted  # user -> old key id, from a run that died
         self.records: list = []
         self.deactivations: list[dict] = []
-        self.counts = {"rotated": 0, "production": 0, "exempt": 0, "two_keys": 0, "deactivated": 0,
-                       "grace_expired": 0, "orphans_deleted": 0, "finished_interrupted": 0}
+        self.counts = {
+            "rotated": 0,
+            "production": 0,
+            "exempt": 0,
+            "two_keys": 0,
+            "deactivated": 0,
+            "grace_expired": 0,
+            "orphans_deleted": 0,
+            "finished_interrupted": 0,
+        }
         self.failures: list[str] = []
         self.deletion_plan = PlanWriter({"job": JOB, "runId": run.run_id, "createdAt": iso_utc(now)})
 
     def record(self, user: dict, key: str, action: str, outcome: Outcome, rollback: str) -> None:
-        self.records.append(audit(self.run, key=key, target=user["Arn"], action=action, outcome=outcome,
-                                  rollback=rollback))
+        self.records.append(
+            audit(self.run, key=key, target=user["Arn"], action=action, outcome=outcome, rollback=rollback)
+        )
 
     # --- one chunk of users that have work ---
     def chunk(self, users: list[tuple[dict, list[dict]]]) -> None:
@@ -97,20 +121,35 @@ class _Rotator:
                 eligible.append((user, keys))
         inactive = [k["AccessKeyId"] for _, keys in eligible for k in keys if k["Status"] == "Inactive"]
         since = _deactivation_times(self.clients, self.settings, inactive) if inactive else {}
-        put_json(self.clients, _journal_key(self.settings), {
-            "runId": self.run.run_id,
-            "users": {**self.interrupted, **{u["UserName"]: self._old_active(keys)["AccessKeyId"]
-                                             for u, keys in eligible if self._old_active(keys)}}})
+        put_json(
+            self.clients,
+            _journal_key(self.settings),
+            {
+                "runId": self.run.run_id,
+                "users": {
+                    **self.interrupted,
+                    **{
+                        u["UserName"]: self._old_active(keys)["AccessKeyId"]
+                        for u, keys in eligible
+                        if self._old_active(keys)
+                    },
+                },
+            },
+        )
         for user, keys in eligible:
             try:
                 self.user(user, keys, since)
             except ClientError as exc:
                 error = exc.response["Error"]
                 self.failures.append(user["UserName"])
-                self.record(user, f"{user['UserName']}|failed|{self.run.run_id}",
-                            f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
-                            Outcome.FAILURE, "re-activate the old key if it was deactivated: aws iam update-access-key "
-                            f"--user-name {user['UserName']} --status Active --access-key-id <old key>")
+                self.record(
+                    user,
+                    f"{user['UserName']}|failed|{self.run.run_id}",
+                    f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
+                    Outcome.FAILURE,
+                    "re-activate the old key if it was deactivated: aws iam update-access-key "
+                    f"--user-name {user['UserName']} --status Active --access-key-id <old key>",
+                )
         batch_put(self.clients("dynamodb"), self.settings.platform.state_table, self.deactivations)
         self.deactivations = []
         audit_writer(self.settings).write_batch(self.records)
@@ -127,16 +166,27 @@ class _Rotator:
             if key["Status"] != "Inactive":
                 continue
             if key["AccessKeyId"] not in since:  # deactivated by someone else: the grace period starts now
-                self.deactivations.append(_deactivated_item(key["AccessKeyId"], name, self.now, self.settings))
-            elif datetime.fromisoformat(since[key["AccessKeyId"]].replace("Z", "+00:00")) \
-                    <= self.now - timedelta(days=self.settings.maintenance.access_key_grace_days):
+                self.deactivations.append(
+                    _deactivated_item(key["AccessKeyId"], name, self.now, self.settings)
+                )
+            elif datetime.fromisoformat(
+                since[key["AccessKeyId"]].replace("Z", "+00:00")
+            ) <= self.now - timedelta(days=self.settings.maintenance.access_key_grace_days):
                 self.counts["grace_expired"] += 1
-                self.deletion_plan.add({"user": name, "arn": user["Arn"], "keyId": key["AccessKeyId"],
-                                        "deactivatedAt": since[key["AccessKeyId"]]})
+                self.deletion_plan.add(
+                    {
+                        "user": name,
+                        "arn": user["Arn"],
+                        "keyId": key["AccessKeyId"],
+                        "deactivatedAt": since[key["AccessKeyId"]],
+                    }
+                )
         old = self._old_active(keys)
         interrupted_old = self.interrupted.get(name)
         if old is None:
-            if interrupted_old and any(k["AccessKeyId"] == interrupted_old and k["Status"] == "Inactive" for k in keys):
+            if interrupted_old and any(
+                k["AccessKeyId"] == interrupted_old and k["Status"] == "Inactive" for k in keys
+            ):
                 self._finished(user, interrupted_old, self._secret_key_id(name))  # only its audit was lost
             return
         if len(keys) == 1:
@@ -147,24 +197,39 @@ class _Rotator:
         if other["Status"] == "Active" and in_secret == other["AccessKeyId"]:
             self._deactivate(user, old, other["AccessKeyId"])
             self.counts["rotated"] += 1
-        elif other["Status"] == "Active" and interrupted_old == old["AccessKeyId"] and other["CreateDate"] > old["CreateDate"]:
+        elif (
+            other["Status"] == "Active"
+            and interrupted_old == old["AccessKeyId"]
+            and other["CreateDate"] > old["CreateDate"]
+        ):
             self.iam.delete_access_key(UserName=name, AccessKeyId=other["AccessKeyId"])
             self.counts["orphans_deleted"] += 1
-            self.record(user, f"{name}|{other['AccessKeyId']}|orphan",
-                        f"deleted access key {other['AccessKeyId']} of {name}: created by an interrupted rotation, "
-                        f"its secret was never stored, so no consumer has it", Outcome.SUCCESS,
-                        "none needed: the key was never handed out; the rotation is redone")
+            self.record(
+                user,
+                f"{name}|{other['AccessKeyId']}|orphan",
+                f"deleted access key {other['AccessKeyId']} of {name}: created by an interrupted rotation, "
+                f"its secret was never stored, so no consumer has it",
+                Outcome.SUCCESS,
+                "none needed: the key was never handed out; the rotation is redone",
+            )
             self._rotate(user, old)
         else:
             self.counts["two_keys"] += 1
-            why = ("the other key is inactive and waits out its grace period before deletion"
-                   if other["Status"] == "Inactive" else
-                   f"both keys are active and neither is the one in {_secret_name(self.settings, name)}, "
-                   "so a human must retire one first")
-            self.record(user, f"{name}|{old['AccessKeyId']}|two-keys|{self.run.run_id}",
-                        f"did not rotate {name}'s key {old['AccessKeyId']} (older than "
-                        f"{self.settings.maintenance.access_key_max_age_days} days): the user already has two keys "
-                        f"(IAM allows no third); {why}", Outcome.SKIPPED, "nothing changed")
+            why = (
+                "the other key is inactive and waits out its grace period before deletion"
+                if other["Status"] == "Inactive"
+                else f"both keys are active and neither is the one in {_secret_name(self.settings, name)}, "
+                "so a human must retire one first"
+            )
+            self.record(
+                user,
+                f"{name}|{old['AccessKeyId']}|two-keys|{self.run.run_id}",
+                f"did not rotate {name}'s key {old['AccessKeyId']} (older than "
+                f"{self.settings.maintenance.access_key_max_age_days} days): the user already has two keys "
+                f"(IAM allows no third); {why}",
+                Outcome.SKIPPED,
+                "nothing changed",
+            )
 
     def _secret_key_id(self, user: str) -> str | None:
         try:
@@ -178,37 +243,57 @@ class _Rotator:
     def _rotate(self, user: dict, old: dict) -> None:
         name = user["UserName"]
         new = self.iam.create_access_key(UserName=name)["AccessKey"]
-        secret = json.dumps({"UserName": name, "AccessKeyId": new["AccessKeyId"],
-                             "SecretAccessKey": new["SecretAccessKey"], "rotatedAt": iso_utc(self.now)})
+        secret = json.dumps(
+            {
+                "UserName": name,
+                "AccessKeyId": new["AccessKeyId"],
+                "SecretAccessKey": new["SecretAccessKey"],
+                "rotatedAt": iso_utc(self.now),
+            }
+        )
         secret_name = _secret_name(self.settings, name)
         try:
-            self.secrets.create_secret(Name=secret_name, SecretString=secret,
-                                       Description=f"Access key of IAM user {name}, rotated by AIOps")
+            self.secrets.create_secret(
+                Name=secret_name,
+                SecretString=secret,
+                Description=f"Access key of IAM user {name}, rotated by AIOps",
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceExistsException":
                 raise
             self.secrets.put_secret_value(SecretId=secret_name, SecretString=secret)
-        self.record(user, f"{name}|{new['AccessKeyId']}|create",
-                    f"created access key {new['AccessKeyId']} for {name} and stored it in secret {secret_name}",
-                    Outcome.SUCCESS, f"delete key {new['AccessKeyId']} and restore the previous secret version "
-                                     f"(AWSPREVIOUS) of {secret_name}")
+        self.record(
+            user,
+            f"{name}|{new['AccessKeyId']}|create",
+            f"created access key {new['AccessKeyId']} for {name} and stored it in secret {secret_name}",
+            Outcome.SUCCESS,
+            f"delete key {new['AccessKeyId']} and restore the previous secret version "
+            f"(AWSPREVIOUS) of {secret_name}",
+        )
         self._deactivate(user, old, new["AccessKeyId"])
         self.counts["rotated"] += 1
 
     def _deactivate(self, user: dict, old: dict, new_key_id: str) -> None:
-        self.iam.update_access_key(UserName=user["UserName"], AccessKeyId=old["AccessKeyId"], Status="Inactive")
-        self.deactivations.append(_deactivated_item(old["AccessKeyId"], user["UserName"], self.now, self.settings))
+        self.iam.update_access_key(
+            UserName=user["UserName"], AccessKeyId=old["AccessKeyId"], Status="Inactive"
+        )
+        self.deactivations.append(
+            _deactivated_item(old["AccessKeyId"], user["UserName"], self.now, self.settings)
+        )
         self.counts["deactivated"] += 1
         self._finished(user, old["AccessKeyId"], new_key_id)
 
     def _finished(self, user: dict, old_key_id: str, new_key_id: str | None) -> None:
         name = user["UserName"]
-        self.record(user, f"{name}|{old_key_id}|deactivate",
-                    f"deactivated access key {old_key_id} of {name} (replaced by {new_key_id or 'a new key'}, "
-                    f"in secret {_secret_name(self.settings, name)}); deleted after "
-                    f"{self.settings.maintenance.access_key_grace_days} days inactive, with approval",
-                    Outcome.SUCCESS, f"aws iam update-access-key --user-name {name} --access-key-id {old_key_id} "
-                                     "--status Active")
+        self.record(
+            user,
+            f"{name}|{old_key_id}|deactivate",
+            f"deactivated access key {old_key_id} of {name} (replaced by {new_key_id or 'a new key'}, "
+            f"in secret {_secret_name(self.settings, name)}); deleted after "
+            f"{self.settings.maintenance.access_key_grace_days} days inactive, with approval",
+            Outcome.SUCCESS,
+            f"aws iam update-access-key --user-name {name} --access-key-id {old_key_id} --status Active",
+        )
         if name in self.interrupted:
             self.counts["finished_interrupted"] += 1
 
@@ -224,9 +309,14 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
     for page in iam.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}):
         for user in page["Users"]:
             users_seen += 1
-            keys = iam.list_access_keys(UserName=user["UserName"])["AccessKeyMetadata"]  # two at most: one page
-            if rotator._old_active(keys) or any(k["Status"] == "Inactive" for k in keys) \
-                    or user["UserName"] in rotator.interrupted:
+            keys = iam.list_access_keys(UserName=user["UserName"])[
+                "AccessKeyMetadata"
+            ]  # two at most: one page
+            if (
+                rotator._old_active(keys)
+                or any(k["Status"] == "Inactive" for k in keys)
+                or user["UserName"] in rotator.interrupted
+            ):
                 chunk.append((user, keys))
             if len(chunk) == _CHUNK:
                 rotator.chunk(chunk)
@@ -234,8 +324,10 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
     if chunk:
         rotator.chunk(chunk)
     if rotator.failures:
-        raise JobFailed(f"rotation failed for {len(rotator.failures)} users (first: {rotator.failures[:5]}); "
-                        "the others are done and audited")
+        raise JobFailed(
+            f"rotation failed for {len(rotator.failures)} users (first: {rotator.failures[:5]}); "
+            "the others are done and audited"
+        )
     delete_key(clients, _journal_key(settings))
     summary = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
     if rotator.deletion_plan.count:
@@ -244,14 +336,21 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
         uri = rotator.deletion_plan.upload(clients, key)
         summary["deletion_plan"] = {"key": key, "uri": uri, "count": count}
         summary["approval"] = request_plan_approval(
-            settings, run, target="arn:aws:iam:::user/*",
+            settings,
+            run,
+            target="arn:aws:iam:::user/*",
             action=f"delete {count} IAM access keys inactive for more than {settings.maintenance.access_key_grace_days} days "
-                   f"(plan: {uri})", plan_uri=uri, rollback="none: a deleted access key cannot be restored",
-            why="deleting an access key cannot be undone")
+            f"(plan: {uri})",
+            plan_uri=uri,
+            rollback="none: a deleted access key cannot be restored",
+            why="deleting an access key cannot be undone",
+        )
     return summary
 
 
-def delete_keys(settings: Settings, clients: Clients, run: RunInfo, summary: dict, decision: dict | None) -> dict:
+def delete_keys(
+    settings: Settings, clients: Clients, run: RunInfo, summary: dict, decision: dict | None
+) -> dict:
     """Delete the planned keys once the plan is approved, each only if it is still inactive."""
     plan = summary.get("deletion_plan")
     if not plan:
@@ -259,10 +358,20 @@ def delete_keys(settings: Settings, clients: Clients, run: RunInfo, summary: dic
     writer = audit_writer(settings)
     if not decision or decision["decision"] != "approved":
         verdict = decision["decision"] if decision else "not decided"
-        writer.write_batch([audit(run, key=f"{run.run_id}|delete-approval", target="arn:aws:iam:::user/*",
-                                  action=f"did not delete {plan['count']} inactive access keys: approval {verdict} "
-                                         f"(plan {plan['uri']})", outcome=Outcome.SKIPPED, rollback="nothing changed",
-                                  operator=(decision or {}).get("operator", "automated"))])
+        writer.write_batch(
+            [
+                audit(
+                    run,
+                    key=f"{run.run_id}|delete-approval",
+                    target="arn:aws:iam:::user/*",
+                    action=f"did not delete {plan['count']} inactive access keys: approval {verdict} "
+                    f"(plan {plan['uri']})",
+                    outcome=Outcome.SKIPPED,
+                    rollback="nothing changed",
+                    operator=(decision or {}).get("operator", "automated"),
+                )
+            ]
+        )
         return {"deleted": 0, "decision": verdict}
     iam = clients("iam")
     _, entries = read_plan(clients, plan["key"])
@@ -278,11 +387,16 @@ def delete_keys(settings: Settings, clients: Clients, run: RunInfo, summary: dic
             if current is not None:
                 iam.delete_access_key(UserName=entry["user"], AccessKeyId=entry["keyId"])
             counts["deleted"] += 1
-            yield audit(run, key=f"{entry['user']}|{entry['keyId']}|delete", target=entry["arn"],
-                        action=f"deleted access key {entry['keyId']} of {entry['user']}, inactive since "
-                               f"{entry['deactivatedAt']}", outcome=Outcome.SUCCESS,
-                        rollback="none: a deleted access key cannot be restored; create a new one",
-                        operator=decision["operator"])
+            yield audit(
+                run,
+                key=f"{entry['user']}|{entry['keyId']}|delete",
+                target=entry["arn"],
+                action=f"deleted access key {entry['keyId']} of {entry['user']}, inactive since "
+                f"{entry['deactivatedAt']}",
+                outcome=Outcome.SUCCESS,
+                rollback="none: a deleted access key cannot be restored; create a new one",
+                operator=decision["operator"],
+            )
 
     writer.write_batch(records())
     return {**counts, "decision": "approved"}

@@ -50,8 +50,13 @@ def _item(finding: dict, synced_at: str) -> dict:
 
 
 def read_watermark(settings: Settings, clients: Clients) -> str:
-    item = clients("dynamodb").get_item(TableName=settings.platform.state_table, Key={"pk": {"S": WATERMARK_PK}},
-                                        ConsistentRead=True).get("Item")
+    item = (
+        clients("dynamodb")
+        .get_item(
+            TableName=settings.platform.state_table, Key={"pk": {"S": WATERMARK_PK}}, ConsistentRead=True
+        )
+        .get("Item")
+    )
     return item["updatedAt"]["S"] if item else EPOCH
 
 
@@ -71,14 +76,19 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime) -
     synced_at = iso_utc()
     token = None
     while True:
-        kwargs = {"Filters": {"UpdatedAt": [{"Start": watermark, "End": until}]},
-                  "SortCriteria": [{"Field": "UpdatedAt", "SortOrder": "asc"}], "MaxResults": _PAGE}
+        kwargs = {
+            "Filters": {"UpdatedAt": [{"Start": watermark, "End": until}]},
+            "SortCriteria": [{"Field": "UpdatedAt", "SortOrder": "asc"}],
+            "MaxResults": _PAGE,
+        }
         if token:
             kwargs["NextToken"] = token
         page = hub.get_findings(**kwargs)
         pages += 1
         # The filter is the API's; checking it here too keeps the copy right under an API that ignores it.
-        findings = [f for f in page.get("Findings", []) if watermark <= iso_utc(_parse(f["UpdatedAt"])) <= until]
+        findings = [
+            f for f in page.get("Findings", []) if watermark <= iso_utc(_parse(f["UpdatedAt"])) <= until
+        ]
         if findings:
             _write(clients, settings, [_item(f, synced_at) for f in findings])
             written += len(findings)
@@ -87,13 +97,27 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime) -
         if not token:
             break
     if newest != watermark:
-        clients("dynamodb").put_item(TableName=settings.platform.state_table, Item={
-            "pk": {"S": WATERMARK_PK}, "updatedAt": {"S": newest}, "runId": {"S": run.run_id},
-            "syncedAt": {"S": iso_utc()}})
+        clients("dynamodb").put_item(
+            TableName=settings.platform.state_table,
+            Item={
+                "pk": {"S": WATERMARK_PK},
+                "updatedAt": {"S": newest},
+                "runId": {"S": run.run_id},
+                "syncedAt": {"S": iso_utc()},
+            },
+        )
     table_arn = f"arn:aws:dynamodb:{settings.platform.region}::table/{settings.platform.findings_table}"
-    audit_writer(settings).write_batch([audit(
-        run, key=f"{run.run_id}|sync", target=table_arn,
-        action=f"upserted {written} Security Hub findings updated from {watermark} to {until} "
-               f"({pages} pages); watermark {watermark} -> {newest}",
-        outcome=Outcome.SUCCESS, rollback="none needed: a copy of Security Hub data; the next sync rewrites it")])
+    audit_writer(settings).write_batch(
+        [
+            audit(
+                run,
+                key=f"{run.run_id}|sync",
+                target=table_arn,
+                action=f"upserted {written} Security Hub findings updated from {watermark} to {until} "
+                f"({pages} pages); watermark {watermark} -> {newest}",
+                outcome=Outcome.SUCCESS,
+                rollback="none needed: a copy of Security Hub data; the next sync rewrites it",
+            )
+        ]
+    )
     return {"findings": written, "pages": pages, "watermark_before": watermark, "watermark": newest}

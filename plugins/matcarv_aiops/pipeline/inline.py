@@ -15,7 +15,15 @@ from typing import Any
 
 from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
-    ALL_DONE, ALL_SUCCESS, ONE_FAILED, RunState, Step, StepFailed, StepRecord, StepSkipped, call,
+    ALL_DONE,
+    ALL_SUCCESS,
+    ONE_FAILED,
+    RunState,
+    Step,
+    StepFailed,
+    StepRecord,
+    StepSkipped,
+    call,
 )
 from matcarv_aiops.pipeline.steps import steps_for
 
@@ -66,12 +74,21 @@ def _should_run(step: Step, chain: str) -> bool:
         return chain == "failed"
     if step.trigger_rule == ALL_DONE:
         return True
-    raise ValueError(f"step {step.task_id}: trigger rule {step.trigger_rule!r} is not one the inline runner knows")
+    raise ValueError(
+        f"step {step.task_id}: trigger rule {step.trigger_rule!r} is not one the inline runner knows"
+    )
 
 
-def run_inline(remediation_id: str, conf: Any, *, run_id: str = "manual__inline", dag_id: str = "",
-               on_wait: Callable[[Step, InlineRun], None] | None = None, poll_seconds: float = 0.2,
-               wait_timeout: float = 120.0) -> InlineRun:
+def run_inline(
+    remediation_id: str,
+    conf: Any,
+    *,
+    run_id: str = "manual__inline",
+    dag_id: str = "",
+    on_wait: Callable[[Step, InlineRun], None] | None = None,
+    poll_seconds: float = 0.2,
+    wait_timeout: float = 120.0,
+) -> InlineRun:
     """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf).
 
     ``on_wait(step, run)`` is called once when a waiting step first answers "not yet" (a test approves
@@ -99,8 +116,13 @@ def run_inline(remediation_id: str, conf: Any, *, run_id: str = "manual__inline"
     return run
 
 
-def _call_until_done(step: Step, run: InlineRun, on_wait: Callable[[Step, InlineRun], None] | None,
-                     poll_seconds: float, wait_timeout: float) -> Any:
+def _call_until_done(
+    step: Step,
+    run: InlineRun,
+    on_wait: Callable[[Step, InlineRun], None] | None,
+    poll_seconds: float,
+    wait_timeout: float,
+) -> Any:
     result = call(step, run)
     if not step.waits or result is not None:
         return result

@@ -23,10 +23,24 @@ from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry
-from matcarv_aiops.models import AuditRecord, Outcome, RemediationRequest, Target, iso_utc, validation_problems
+from matcarv_aiops.models import (
+    AuditRecord,
+    Outcome,
+    RemediationRequest,
+    Target,
+    iso_utc,
+    validation_problems,
+)
 from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.pipeline.protocol import (
-    ALL_DONE, AUTOMATED, ONE_FAILED, RunState, Step, StepFailed, StepSkipped, main_steps,
+    ALL_DONE,
+    AUTOMATED,
+    ONE_FAILED,
+    RunState,
+    Step,
+    StepFailed,
+    StepSkipped,
+    main_steps,
 )
 from matcarv_aiops.remediations import get_remediation
 from matcarv_aiops.remediations.base import RemediationContext
@@ -52,9 +66,13 @@ class Execution(BaseModel):
 
 
 def _context(run: RunState, execution: Execution) -> RemediationContext:
-    return RemediationContext(entry=run.entry, target=execution.target, settings=run.settings,
-                              execution_id=execution.execution_id,
-                              session=target_session(execution.target, run.entry.id, run.settings))
+    return RemediationContext(
+        entry=run.entry,
+        target=execution.target,
+        settings=run.settings,
+        execution_id=execution.execution_id,
+        session=target_session(execution.target, run.entry.id, run.settings),
+    )
 
 
 def fallback_execution_id(remediation_id: str, conf: Any, run_id: str) -> str:
@@ -62,14 +80,25 @@ def fallback_execution_id(remediation_id: str, conf: Any, run_id: str) -> str:
     try:
         return RemediationRequest.model_validate(conf).execution_id(remediation_id, run_id)
     except ValidationError:
-        return RemediationRequest(target="arn:aws:iam::000000000000:root").execution_id(remediation_id, run_id)
+        return RemediationRequest(target="arn:aws:iam::000000000000:root").execution_id(
+            remediation_id, run_id
+        )
 
 
 def _trigger_json(request: RemediationRequest, dag_id: str, run_id: str) -> str:
     if request.event is not None:
         return json.dumps(request.event.as_event(), sort_keys=True)
-    return json.dumps({"manual": True, "dag_id": dag_id, "run_id": run_id, "target": request.target,
-                       "reason": request.reason, "dry_run": request.dry_run}, sort_keys=True)
+    return json.dumps(
+        {
+            "manual": True,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "target": request.target,
+            "reason": request.reason,
+            "dry_run": request.dry_run,
+        },
+        sort_keys=True,
+    )
 
 
 def collect_diagnostics(run: RunState) -> Execution:
@@ -82,8 +111,10 @@ def collect_diagnostics(run: RunState) -> Execution:
     if request.event is not None:
         target = entry.resolve_target(request.event)
         if target is None:
-            raise StepFailed(f"bad request, nothing done: the event names no target for {entry.id} "
-                             f"(looked at {[p for spec in entry.targets for p in spec.paths]})")
+            raise StepFailed(
+                f"bad request, nothing done: the event names no target for {entry.id} "
+                f"(looked at {[p for spec in entry.targets for p in spec.paths]})"
+            )
     else:
         try:
             target = Target.from_arn(request.target, default_region=settings.platform.region)
@@ -92,14 +123,22 @@ def collect_diagnostics(run: RunState) -> Execution:
     execution_id = request.execution_id(entry.id, run.run_id)
     first_run = SafetyStore(settings).claim_execution(execution_id, run.run_id, run.dag_id)
     if first_run is not None:
-        raise StepSkipped(f"duplicate: execution {execution_id} already belongs to run {first_run}",
-                          duplicate_of=first_run)
+        raise StepSkipped(
+            f"duplicate: execution {execution_id} already belongs to run {first_run}", duplicate_of=first_run
+        )
 
     key = f"diagnostics/{entry.id}/{execution_id}/state.json"
     execution = Execution(
-        execution_id=execution_id, remediation=entry.id, dag_id=run.dag_id, run_id=run.run_id, target=target,
-        dry_run=request.dry_run, trigger=_trigger_json(request, run.dag_id, run.run_id),
-        diagnostics_uri=f"s3://{settings.platform.diagnostics_bucket}/{key}", production=False, state=None,
+        execution_id=execution_id,
+        remediation=entry.id,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        target=target,
+        dry_run=request.dry_run,
+        trigger=_trigger_json(request, run.dag_id, run.run_id),
+        diagnostics_uri=f"s3://{settings.platform.diagnostics_bucket}/{key}",
+        production=False,
+        state=None,
     )
     handler = get_remediation(entry.id)
     ctx = _context(run, execution)
@@ -110,10 +149,22 @@ def collect_diagnostics(run: RunState) -> Execution:
         if handler.check_eligibility(ctx, state) is None:  # a plan only where there is something to do
             execution.plan = handler.plan(ctx, state)
     hub_client("s3", settings).put_object(
-        Bucket=settings.platform.diagnostics_bucket, Key=key, ContentType="application/json",
-        Body=json.dumps({"executionId": execution_id, "remediation": entry.id, "target": target.arn,
-                         "collectedAt": iso_utc(), "exists": state is not None, "state": state,
-                         "trigger": json.loads(execution.trigger)}, default=str, indent=2).encode(),
+        Bucket=settings.platform.diagnostics_bucket,
+        Key=key,
+        ContentType="application/json",
+        Body=json.dumps(
+            {
+                "executionId": execution_id,
+                "remediation": entry.id,
+                "target": target.arn,
+                "collectedAt": iso_utc(),
+                "exists": state is not None,
+                "state": state,
+                "trigger": json.loads(execution.trigger),
+            },
+            default=str,
+            indent=2,
+        ).encode(),
     )
     return execution
 
@@ -136,10 +187,18 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
         if blocked:
             reason, escalate = blocked
             if escalate:
-                notify(settings, Kind.ESCALATION, f"AIOps escalation: {entry.id} on {execution.target.resource_id}",
-                       {"executionId": execution.execution_id, "remediation": entry.id,
-                        "targetResource": execution.target.arn, "reason": reason,
-                        "diagnostics": execution.diagnostics_uri})
+                notify(
+                    settings,
+                    Kind.ESCALATION,
+                    f"AIOps escalation: {entry.id} on {execution.target.resource_id}",
+                    {
+                        "executionId": execution.execution_id,
+                        "remediation": entry.id,
+                        "targetResource": execution.target.arn,
+                        "reason": reason,
+                        "diagnostics": execution.diagnostics_uri,
+                    },
+                )
             raise StepSkipped(reason)
         holder = safety.acquire_lock(execution.target.arn, execution.execution_id)
         if holder:
@@ -147,7 +206,10 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
     if execution.production:
         return {"needs_approval": True, "why": "the target is production"}
     if entry.approval == "always":
-        return {"needs_approval": True, "why": "this remediation cannot be undone, so it always needs a human"}
+        return {
+            "needs_approval": True,
+            "why": "this remediation cannot be undone, so it always needs a human",
+        }
     return {"needs_approval": False, "why": "non-production and reversible: approved automatically"}
 
 
@@ -159,12 +221,22 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
     if execution.dry_run:
         return {"requested": False, "why": "dry run: nothing will change, so no approval is needed"}
     return approvals.request(
-        run.settings, execution_id=execution.execution_id, remediation=run.entry.id, dag_id=execution.dag_id,
-        run_id=execution.run_id, target=execution.target.arn, action=execution.plan or run.entry.action,
-        diagnostics_uri=execution.diagnostics_uri, rollback_plan=run.entry.rollback_plan, why=eligibility["why"])
+        run.settings,
+        execution_id=execution.execution_id,
+        remediation=run.entry.id,
+        dag_id=execution.dag_id,
+        run_id=execution.run_id,
+        target=execution.target.arn,
+        action=execution.plan or run.entry.action,
+        diagnostics_uri=execution.diagnostics_uri,
+        rollback_plan=run.entry.rollback_plan,
+        why=eligibility["why"],
+    )
 
 
-def wait_for_approval(run: RunState, execution: Execution, requested: dict[str, Any]) -> dict[str, Any] | None:
+def wait_for_approval(
+    run: RunState, execution: Execution, requested: dict[str, Any]
+) -> dict[str, Any] | None:
     """The human decision on this execution, or None while it is pending; at once when no approval
     was needed."""
     if not requested["requested"]:
@@ -182,7 +254,9 @@ def execute(run: RunState, execution: Execution, decision: dict[str, Any]) -> di
     if decision["decision"] == "rejected":
         raise StepSkipped(f"rejected by {who}: {decision['reason']}", operator=who)
     if decision["decision"] == "expired":
-        raise StepSkipped(f"approval request expired at {decision['expires_at']} with no decision: nothing done")
+        raise StepSkipped(
+            f"approval request expired at {decision['expires_at']} with no decision: nothing done"
+        )
     if execution.dry_run:
         raise StepSkipped(f"dry run, nothing changed; the plan: {execution.plan}")
     handler = get_remediation(run.entry.id)
@@ -215,16 +289,19 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
     return json.loads(json.dumps(found, default=str))
 
 
-def validate(run: RunState, execution: Execution, acted: dict[str, Any],
-             automation: dict[str, Any] | None) -> dict[str, Any]:
+def validate(
+    run: RunState, execution: Execution, acted: dict[str, Any], automation: dict[str, Any] | None
+) -> dict[str, Any]:
     """Read the state or metric back; fail (and so roll back) when it did not improve."""
     entry = run.entry
     if automation is not None:
         from matcarv_aiops.ssm.service import ended_ineligible
 
         if ended_ineligible(automation):
-            raise StepSkipped(f"runbook {entry.ssm_document} ended at its EligibilityCheck and changed nothing "
-                              f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)")
+            raise StepSkipped(
+                f"runbook {entry.ssm_document} ended at its EligibilityCheck and changed nothing "
+                f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)"
+            )
     outcome = get_remediation(entry.id).validate(_context(run, execution), execution.state, acted["result"])
     if not outcome.ok:
         raise StepFailed(f"validation failed: {outcome.detail}")
@@ -238,8 +315,9 @@ def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] |
     entry = run.entry
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
-    detail = get_remediation(entry.id).rollback(_context(run, execution), execution.state,
-                                                acted["result"] if acted else None)
+    detail = get_remediation(entry.id).rollback(
+        _context(run, execution), execution.state, acted["result"] if acted else None
+    )
     return {"rolled_back": True, "detail": detail}
 
 
@@ -255,7 +333,11 @@ def compose_audit(run: RunState) -> AuditRecord | None:
         if record.skip:
             if record.skip.get("duplicate_of"):
                 return None
-            outcome, text, operator = Outcome.SKIPPED, f"SKIPPED: {record.skip['reason']}", record.skip["operator"]
+            outcome, text, operator = (
+                Outcome.SKIPPED,
+                f"SKIPPED: {record.skip['reason']}",
+                record.skip["operator"],
+            )
             break
         if not record.finished:
             reason = record.error or f"task {step.task_id} failed; see its log"
@@ -280,13 +362,22 @@ def compose_audit(run: RunState) -> AuditRecord | None:
     if execution is not None:
         trigger, target, execution_id = execution.trigger, execution.target.arn, execution.execution_id
     else:
-        trigger = json.dumps({"conf": run.conf, "dag_id": run.dag_id, "run_id": run.run_id},
-                             default=str, sort_keys=True)
+        trigger = json.dumps(
+            {"conf": run.conf, "dag_id": run.dag_id, "run_id": run.run_id}, default=str, sort_keys=True
+        )
         target = _best_effort_target(entry, run.conf)
         execution_id = fallback_execution_id(entry.id, run.conf, run.run_id)
-    return AuditRecord(execution_id=execution_id, timestamp=iso_utc(), trigger=trigger, runbook=run.dag_id,
-                       target_resource=target, action=text, outcome=outcome, operator=operator,
-                       rollback_plan=entry.rollback_plan)
+    return AuditRecord(
+        execution_id=execution_id,
+        timestamp=iso_utc(),
+        trigger=trigger,
+        runbook=run.dag_id,
+        target_resource=target,
+        action=text,
+        outcome=outcome,
+        operator=operator,
+        rollback_plan=entry.rollback_plan,
+    )
 
 
 def _best_effort_target(entry: CatalogueEntry, conf: Any) -> str:
@@ -318,10 +409,18 @@ def audit(run: RunState) -> dict[str, Any] | None:
             safety.record_action(execution.remediation, execution.target.arn, execution.execution_id)
         safety.release_lock(execution.target.arn, execution.execution_id)
     if written and record.outcome is Outcome.FAILURE:
-        notify(settings, Kind.FAILURE, f"AIOps remediation FAILED: {record.runbook}",
-               {"executionId": record.execution_id, "targetResource": record.target_resource,
-                "action": record.action, "rollbackPlan": record.rollback_plan,
-                "diagnostics": execution.diagnostics_uri if execution else "none"})
+        notify(
+            settings,
+            Kind.FAILURE,
+            f"AIOps remediation FAILED: {record.runbook}",
+            {
+                "executionId": record.execution_id,
+                "targetResource": record.target_resource,
+                "action": record.action,
+                "rollbackPlan": record.rollback_plan,
+                "diagnostics": execution.diagnostics_uri if execution else "none",
+            },
+        )
     return {**record.to_item(), "written": written}
 
 
@@ -335,10 +434,17 @@ STEPS: tuple[Step, ...] = (
     Step("collect_diagnostics", collect_diagnostics, returns=Execution),
     Step("check_eligibility", check_eligibility, reads=("collect_diagnostics",)),
     Step("request_approval", request_approval, reads=("collect_diagnostics", "check_eligibility")),
-    Step("wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True),
+    Step(
+        "wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True
+    ),
     Step("execute", execute, reads=("collect_diagnostics", "wait_for_approval")),
-    Step("wait_for_automation", wait_for_automation, reads=("collect_diagnostics", "execute"), waits=True,
-         only_if=_runs_runbook),
+    Step(
+        "wait_for_automation",
+        wait_for_automation,
+        reads=("collect_diagnostics", "execute"),
+        waits=True,
+        only_if=_runs_runbook,
+    ),
     Step("validate", validate, reads=("collect_diagnostics", "execute", "wait_for_automation")),
     Step("rollback", rollback, reads=("collect_diagnostics", "execute"), trigger_rule=ONE_FAILED),
     Step("audit", audit, trigger_rule=ALL_DONE),

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matcarv_aiops.pipeline.protocol import (
-    ERROR_KEY, SKIP_KEY, STARTED_KEY, RunState, StepFailed, StepRecord, StepSkipped, call,
+    ERROR_KEY,
+    SKIP_KEY,
+    STARTED_KEY,
+    RunState,
+    StepFailed,
+    StepRecord,
+    StepSkipped,
+    call,
 )
 from matcarv_aiops.pipeline.steps import step_by_id, steps_for
 
@@ -29,8 +36,11 @@ class XComRun(RunState):
         if self.step(task_id) is None:
             return StepRecord()
         pull = self._ti.xcom_pull
-        return StepRecord(done=pull(task_ids=task_id), skip=pull(task_ids=task_id, key=SKIP_KEY),
-                          error=pull(task_ids=task_id, key=ERROR_KEY))
+        return StepRecord(
+            done=pull(task_ids=task_id),
+            skip=pull(task_ids=task_id, key=SKIP_KEY),
+            error=pull(task_ids=task_id, key=ERROR_KEY),
+        )
 
     def mark_started(self) -> None:
         self._ti.xcom_push(key=STARTED_KEY, value=True)

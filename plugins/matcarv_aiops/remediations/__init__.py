@@ -30,6 +30,8 @@ def load_all() -> dict[str, type[Remediation]]:
         try:
             get_remediation(remediation_id)
         except (ImportError, KeyError) as exc:
-            raise LookupError(f"catalogue entry {remediation_id!r} has no remediation module "
-                              f"matcarv_aiops.remediations.{remediation_id}: {exc}") from exc
+            raise LookupError(
+                f"catalogue entry {remediation_id!r} has no remediation module "
+                f"matcarv_aiops.remediations.{remediation_id}: {exc}"
+            ) from exc
     return dict(_REGISTRY)

@@ -28,8 +28,15 @@ class Alb5xxSpike(Remediation):
             for dist in page.get("DistributionList", {}).get("Items", []) or []:
                 origins = dist.get("Origins", {}).get("Items", []) or []
                 if any(_origin_matches(o["DomainName"], dns_name) for o in origins):
-                    found.append({"id": dist["Id"], "arn": dist["ARN"], "domain_name": dist["DomainName"],
-                                  "enabled": dist["Enabled"], "status": dist["Status"]})
+                    found.append(
+                        {
+                            "id": dist["Id"],
+                            "arn": dist["ARN"],
+                            "domain_name": dist["DomainName"],
+                            "enabled": dist["Enabled"],
+                            "status": dist["Status"],
+                        }
+                    )
         return found
 
     def collect_diagnostics(self, ctx):
@@ -46,11 +53,16 @@ class Alb5xxSpike(Remediation):
         tags = elbv2.describe_tags(ResourceArns=[ctx.target.arn])["TagDescriptions"]
         dimension = {"LoadBalancer": ctx.target.resource_id}  # app/<name>/<id>
         minutes = ctx.threshold("lookback_minutes")
-        count = sum(total(ctx.client("cloudwatch"), "AWS/ApplicationELB", metric, dimension, minutes=minutes)
-                    for metric in FIVE_XX_METRICS)
+        count = sum(
+            total(ctx.client("cloudwatch"), "AWS/ApplicationELB", metric, dimension, minutes=minutes)
+            for metric in FIVE_XX_METRICS
+        )
         return {
-            "load_balancer_arn": lb["LoadBalancerArn"], "dns_name": lb["DNSName"], "type": lb.get("Type"),
-            "state": lb.get("State", {}).get("Code"), "five_xx_count": count,
+            "load_balancer_arn": lb["LoadBalancerArn"],
+            "dns_name": lb["DNSName"],
+            "type": lb.get("Type"),
+            "state": lb.get("State", {}).get("Code"),
+            "five_xx_count": count,
             "distributions": self._distributions(ctx, lb["DNSName"]),
             "tags": tags_from_list(tags[0]["Tags"] if tags else []),
         }
@@ -60,14 +72,18 @@ class Alb5xxSpike(Remediation):
             return f"not an application load balancer (type {state['type']})"
         minimum = ctx.threshold("min_5xx_count")
         if state["five_xx_count"] < minimum:
-            return (f"already fixed: {state['five_xx_count']:g} 5xx responses in the last "
-                    f"{ctx.threshold('lookback_minutes'):g} minutes, under {minimum:g}")
+            return (
+                f"already fixed: {state['five_xx_count']:g} 5xx responses in the last "
+                f"{ctx.threshold('lookback_minutes'):g} minutes, under {minimum:g}"
+            )
         enabled = [d for d in state["distributions"] if d["enabled"]]
         if not enabled:
             return f"no enabled CloudFront distribution has {state['dns_name']} as an origin: nothing to invalidate"
         if len(enabled) > 1:
-            return (f"{len(enabled)} distributions front this load balancer "
-                    f"({', '.join(d['id'] for d in enabled)}); one resource per run, so a human chooses")
+            return (
+                f"{len(enabled)} distributions front this load balancer "
+                f"({', '.join(d['id'] for d in enabled)}); one resource per run, so a human chooses"
+            )
         return None
 
     def _distribution(self, state) -> dict:
@@ -75,30 +91,39 @@ class Alb5xxSpike(Remediation):
 
     def plan(self, ctx, state):
         dist = self._distribution(state)
-        return (f"invalidate {ALL_PATHS} on CloudFront distribution {dist['id']} ({dist['domain_name']}), "
-                f"origin {state['dns_name']} had {state['five_xx_count']:g} 5xx responses")
+        return (
+            f"invalidate {ALL_PATHS} on CloudFront distribution {dist['id']} ({dist['domain_name']}), "
+            f"origin {state['dns_name']} had {state['five_xx_count']:g} 5xx responses"
+        )
 
     def execute(self, ctx, state):
         dist = self._distribution(state)
         # CallerReference = execution id: a retried task gets CloudFront's existing invalidation back.
         invalidation = ctx.client("cloudfront").create_invalidation(
             DistributionId=dist["id"],
-            InvalidationBatch={"Paths": {"Quantity": 1, "Items": [ALL_PATHS]}, "CallerReference": ctx.execution_id},
+            InvalidationBatch={
+                "Paths": {"Quantity": 1, "Items": [ALL_PATHS]},
+                "CallerReference": ctx.execution_id,
+            },
         )["Invalidation"]
         return {"distribution_id": dist["id"], "invalidation_id": invalidation["Id"]}
 
     def validate(self, ctx, state, result):
         try:
             invalidation = ctx.client("cloudfront").get_invalidation(
-                DistributionId=result["distribution_id"], Id=result["invalidation_id"])["Invalidation"]
+                DistributionId=result["distribution_id"], Id=result["invalidation_id"]
+            )["Invalidation"]
         except ClientError as exc:
-            return Validation(False, f"invalidation {result['invalidation_id']} not found: "
-                                     f"{exc.response['Error']['Code']}")
+            return Validation(
+                False, f"invalidation {result['invalidation_id']} not found: {exc.response['Error']['Code']}"
+            )
         status = invalidation["Status"]
         if status.lower() not in ("inprogress", "completed"):
             return Validation(False, f"invalidation {invalidation['Id']} has status {status}")
         paths = invalidation["InvalidationBatch"]["Paths"].get("Items", [])
         if ALL_PATHS not in paths:
             return Validation(False, f"invalidation {invalidation['Id']} covers {paths}, not {ALL_PATHS}")
-        return Validation(True, f"invalidation {invalidation['Id']} of {ALL_PATHS} on {result['distribution_id']} "
-                                f"is {status}")
+        return Validation(
+            True,
+            f"invalidation {invalidation['Id']} of {ALL_PATHS} on {result['distribution_id']} is {status}",
+        )

@@ -82,5 +82,7 @@ class Remediation:
         raise NotImplementedError(f"{self.remediation_id} has no rollback")
 
 
-def tags_from_list(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+def tags_from_list(
+    tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value"
+) -> dict[str, str]:
     return {t[key]: t[value] for t in tags or []}

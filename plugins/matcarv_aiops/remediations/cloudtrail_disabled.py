@@ -15,10 +15,15 @@ TRAIL_TYPE = "AWS::CloudTrail::Trail"
 INCIDENT_SEVERITY = "SEV-2"
 # CreateTrail parameter <- the configuration item's field (Config records DescribeTrails' fields).
 _CREATE_FROM_RECORDED = {
-    "S3BucketName": "s3BucketName", "S3KeyPrefix": "s3KeyPrefix", "SnsTopicName": "snsTopicName",
-    "IncludeGlobalServiceEvents": "includeGlobalServiceEvents", "IsMultiRegionTrail": "isMultiRegionTrail",
-    "EnableLogFileValidation": "logFileValidationEnabled", "CloudWatchLogsLogGroupArn": "cloudWatchLogsLogGroupArn",
-    "CloudWatchLogsRoleArn": "cloudWatchLogsRoleArn", "KmsKeyId": "kmsKeyId",
+    "S3BucketName": "s3BucketName",
+    "S3KeyPrefix": "s3KeyPrefix",
+    "SnsTopicName": "snsTopicName",
+    "IncludeGlobalServiceEvents": "includeGlobalServiceEvents",
+    "IsMultiRegionTrail": "isMultiRegionTrail",
+    "EnableLogFileValidation": "logFileValidationEnabled",
+    "CloudWatchLogsLogGroupArn": "cloudWatchLogsLogGroupArn",
+    "CloudWatchLogsRoleArn": "cloudWatchLogsRoleArn",
+    "KmsKeyId": "kmsKeyId",
     "IsOrganizationTrail": "isOrganizationTrail",
 }
 
@@ -59,35 +64,63 @@ class CloudtrailDisabled(Remediation):
     def _recorded(self, ctx, name: str) -> tuple[dict | None, dict[str, str], str | None]:
         """The trail's last configuration as AWS Config recorded it before the deletion."""
         config = ctx.client("config")
-        found = config.list_discovered_resources(resourceType=TRAIL_TYPE, resourceName=name,
-                                                 includeDeletedResources=True)["resourceIdentifiers"]
+        found = config.list_discovered_resources(
+            resourceType=TRAIL_TYPE, resourceName=name, includeDeletedResources=True
+        )["resourceIdentifiers"]
         for identifier in found:
-            items = config.get_resource_config_history(resourceType=TRAIL_TYPE, resourceId=identifier["resourceId"],
-                                                       chronologicalOrder="Reverse", limit=10)["configurationItems"]
+            items = config.get_resource_config_history(
+                resourceType=TRAIL_TYPE,
+                resourceId=identifier["resourceId"],
+                chronologicalOrder="Reverse",
+                limit=10,
+            )["configurationItems"]
             for item in items:  # newest first; the deletion itself has no configuration
-                if item.get("configurationItemStatus") in ("OK", "ResourceDiscovered") and item.get("configuration"):
-                    return (json.loads(item["configuration"]), item.get("tags") or {},
-                            str(item.get("configurationItemCaptureTime")))
+                if item.get("configurationItemStatus") in ("OK", "ResourceDiscovered") and item.get(
+                    "configuration"
+                ):
+                    return (
+                        json.loads(item["configuration"]),
+                        item.get("tags") or {},
+                        str(item.get("configurationItemCaptureTime")),
+                    )
         return None, {}, None
 
     def collect_diagnostics(self, ctx):
         if self._account_wide(ctx):
-            trails = [{"name": t["Name"], "arn": t["TrailARN"], "home_region": t.get("HomeRegion"),
-                       "multi_region": bool(t.get("IsMultiRegionTrail")),
-                       "is_logging": self._is_logging(ctx, t["TrailARN"])}
-                      for t in self._trails(ctx)]
+            trails = [
+                {
+                    "name": t["Name"],
+                    "arn": t["TrailARN"],
+                    "home_region": t.get("HomeRegion"),
+                    "multi_region": bool(t.get("IsMultiRegionTrail")),
+                    "is_logging": self._is_logging(ctx, t["TrailARN"]),
+                }
+                for t in self._trails(ctx)
+            ]
             return {"account": ctx.target.account, "trails": trails, "tags": {}}
         name = ctx.target.resource_id
         trails = self._trails(ctx, [name])
         if trails:
             trail = trails[0]
             tags = ctx.client("cloudtrail").list_tags(ResourceIdList=[trail["TrailARN"]])["ResourceTagList"]
-            return {"trail_name": trail["Name"], "trail_arn": trail["TrailARN"], "exists": True,
-                    "is_logging": self._is_logging(ctx, trail["TrailARN"]), "configuration": trail,
-                    "tags": tags_from_list(tags[0].get("TagsList") if tags else [])}
+            return {
+                "trail_name": trail["Name"],
+                "trail_arn": trail["TrailARN"],
+                "exists": True,
+                "is_logging": self._is_logging(ctx, trail["TrailARN"]),
+                "configuration": trail,
+                "tags": tags_from_list(tags[0].get("TagsList") if tags else []),
+            }
         recorded, tags, recorded_at = self._recorded(ctx, name)
-        return {"trail_name": name, "trail_arn": ctx.target.arn, "exists": False, "is_logging": False,
-                "configuration": recorded, "recorded_at": recorded_at, "tags": tags}
+        return {
+            "trail_name": name,
+            "trail_arn": ctx.target.arn,
+            "exists": False,
+            "is_logging": False,
+            "configuration": recorded,
+            "recorded_at": recorded_at,
+            "tags": tags,
+        }
 
     def _choice(self, state) -> dict | None:
         """For an account-wide finding: the one trail to restart."""
@@ -102,27 +135,37 @@ class CloudtrailDisabled(Remediation):
             if logging:
                 return f"already fixed: trail(s) {', '.join(logging)} are logging"
             if not state["trails"]:
-                return ("no trail exists in this account and region, so there is no recorded trail to restore: "
-                        "a human creates one")
+                return (
+                    "no trail exists in this account and region, so there is no recorded trail to restore: "
+                    "a human creates one"
+                )
             if self._choice(state) is None:
-                return (f"{len(state['trails'])} trails are stopped ({', '.join(t['name'] for t in state['trails'])}); "
-                        "one resource per run, so a human chooses")
+                return (
+                    f"{len(state['trails'])} trails are stopped ({', '.join(t['name'] for t in state['trails'])}); "
+                    "one resource per run, so a human chooses"
+                )
             return None
         if state["exists"] and state["is_logging"]:
             return f"already fixed: trail {state['trail_name']} is logging"
         if not state["exists"] and not state["configuration"]:
-            return (f"trail {state['trail_name']} was deleted and AWS Config holds no recorded configuration "
-                    "for it: a human recreates it")
+            return (
+                f"trail {state['trail_name']} was deleted and AWS Config holds no recorded configuration "
+                "for it: a human recreates it"
+            )
         return None
 
     def plan(self, ctx, state):
         if "trails" in state:
-            return f"start logging on trail {self._choice(state)['arn']} and open a {INCIDENT_SEVERITY} incident"
+            return (
+                f"start logging on trail {self._choice(state)['arn']} and open a {INCIDENT_SEVERITY} incident"
+            )
         if not state["exists"]:
             bucket = _field(state["configuration"], "s3BucketName")
-            return (f"recreate deleted trail {state['trail_name']} from its configuration recorded by AWS Config "
-                    f"at {state['recorded_at']} (S3 bucket {bucket}), start logging, and open a "
-                    f"{INCIDENT_SEVERITY} incident")
+            return (
+                f"recreate deleted trail {state['trail_name']} from its configuration recorded by AWS Config "
+                f"at {state['recorded_at']} (S3 bucket {bucket}), start logging, and open a "
+                f"{INCIDENT_SEVERITY} incident"
+            )
         return f"start logging on trail {state['trail_arn']} and open a {INCIDENT_SEVERITY} incident"
 
     def execute(self, ctx, state):
@@ -141,11 +184,19 @@ class CloudtrailDisabled(Remediation):
                     if exc.response["Error"]["Code"] != "TrailAlreadyExistsException":  # a retried task
                         raise
         cloudtrail.start_logging(Name=trail)
-        incident = ctx.notify(Kind.INCIDENT,
+        incident = ctx.notify(
+            Kind.INCIDENT,
             f"{INCIDENT_SEVERITY}: CloudTrail logging was turned off in {ctx.target.account}",
-            {"severity": INCIDENT_SEVERITY, "executionId": ctx.execution_id, "account": ctx.target.account,
-             "region": ctx.target.region, "trail": trail, "recreated": recreated,
-             "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)"})
+            {
+                "severity": INCIDENT_SEVERITY,
+                "executionId": ctx.execution_id,
+                "account": ctx.target.account,
+                "region": ctx.target.region,
+                "trail": trail,
+                "recreated": recreated,
+                "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)",
+            },
+        )
         return {"trail_arn": trail, "recreated": recreated, "incident_message_id": incident}
 
     def validate(self, ctx, state, result):
@@ -157,8 +208,14 @@ class CloudtrailDisabled(Remediation):
         if result["recreated"]:
             wanted = _field(state["configuration"], "s3BucketName")
             if trails[0].get("S3BucketName") != wanted:
-                return Validation(False, f"recreated trail delivers to {trails[0].get('S3BucketName')}, "
-                                         f"not the recorded bucket {wanted}")
-        return Validation(True, f"trail {result['trail_arn']} is logging"
-                                + (" (recreated from its recorded configuration)" if result["recreated"] else "")
-                                + f"; {INCIDENT_SEVERITY} incident opened")
+                return Validation(
+                    False,
+                    f"recreated trail delivers to {trails[0].get('S3BucketName')}, "
+                    f"not the recorded bucket {wanted}",
+                )
+        return Validation(
+            True,
+            f"trail {result['trail_arn']} is logging"
+            + (" (recreated from its recorded configuration)" if result["recreated"] else "")
+            + f"; {INCIDENT_SEVERITY} incident opened",
+        )

@@ -42,11 +42,21 @@ class EbsVolumeUtilisationHigh(Remediation):
         cloudwatch = ctx.client("cloudwatch")
         found = []
         for page in cloudwatch.get_paginator("list_metrics").paginate(
-                Namespace=AGENT_NAMESPACE, MetricName=AGENT_METRIC, Dimensions=[{"Name": dimension, "Value": value}]):
+            Namespace=AGENT_NAMESPACE,
+            MetricName=AGENT_METRIC,
+            Dimensions=[{"Name": dimension, "Value": value}],
+        ):
             for metric in page["Metrics"]:
-                found.append(latest(cloudwatch, AGENT_NAMESPACE, AGENT_METRIC,
-                                    {d["Name"]: d["Value"] for d in metric["Dimensions"]},
-                                    minutes=ctx.threshold("lookback_minutes"), statistic="Maximum"))
+                found.append(
+                    latest(
+                        cloudwatch,
+                        AGENT_NAMESPACE,
+                        AGENT_METRIC,
+                        {d["Name"]: d["Value"] for d in metric["Dimensions"]},
+                        minutes=ctx.threshold("lookback_minutes"),
+                        statistic="Maximum",
+                    )
+                )
         found = [value for value in found if value is not None]
         return max(found) if found else None
 
@@ -65,7 +75,12 @@ class EbsVolumeUtilisationHigh(Remediation):
             volume_id, candidates = found
             metric_by = ("InstanceId", instance_id)
             if volume_id is None:
-                return {"volume_id": None, "instance_id": instance_id, "instance_volumes": candidates, "tags": {}}
+                return {
+                    "volume_id": None,
+                    "instance_id": instance_id,
+                    "instance_volumes": candidates,
+                    "tags": {},
+                }
         try:
             volume = ctx.client("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
         except ClientError as exc:
@@ -81,28 +96,41 @@ class EbsVolumeUtilisationHigh(Remediation):
             "volume_type": volume.get("VolumeType"),
             "volume_state": volume["State"],
             "used_percent": self._used_percent(ctx, *metric_by),
-            "snapshots_in_progress": [s["SnapshotId"] for s in self._snapshots(
-                ctx, [{"Name": "volume-id", "Values": [volume_id]}, {"Name": "status", "Values": ["pending"]}])],
+            "snapshots_in_progress": [
+                s["SnapshotId"]
+                for s in self._snapshots(
+                    ctx,
+                    [{"Name": "volume-id", "Values": [volume_id]}, {"Name": "status", "Values": ["pending"]}],
+                )
+            ],
             "tags": tags_from_list(volume.get("Tags")),
         }
 
     def check_eligibility(self, ctx, state):
         if state["volume_id"] is None:
-            return (f"instance {state['instance_id']} has {len(state['instance_volumes'])} EBS volumes and the "
-                    "alarm does not say which is full: add the VolumeId dimension to the agent's disk metrics")
+            return (
+                f"instance {state['instance_id']} has {len(state['instance_volumes'])} EBS volumes and the "
+                "alarm does not say which is full: add the VolumeId dimension to the agent's disk metrics"
+            )
         used, limit = state["used_percent"], ctx.threshold("used_percent")
         if used is None:
-            return (f"no {AGENT_METRIC} data for {state['volume_id']} in the last "
-                    f"{ctx.threshold('lookback_minutes'):g} minutes: cannot confirm the disk is full")
+            return (
+                f"no {AGENT_METRIC} data for {state['volume_id']} in the last "
+                f"{ctx.threshold('lookback_minutes'):g} minutes: cannot confirm the disk is full"
+            )
         if used <= limit:
             return f"already fixed: the disk is {used:.1f} % used, not above {limit:g} %"
         if state["snapshots_in_progress"]:
-            return f"a snapshot of {state['volume_id']} is already in progress: {state['snapshots_in_progress']}"
+            return (
+                f"a snapshot of {state['volume_id']} is already in progress: {state['snapshots_in_progress']}"
+            )
         return None
 
     def plan(self, ctx, state):
-        return (f"snapshot EBS volume {state['volume_id']} ({state['size_gib']} GiB, {state['used_percent']:.1f} % "
-                "used), then alert on-call to resize it")
+        return (
+            f"snapshot EBS volume {state['volume_id']} ({state['size_gib']} GiB, {state['used_percent']:.1f} % "
+            "used), then alert on-call to resize it"
+        )
 
     def execute(self, ctx, state):
         mine = self._snapshots(ctx, [{"Name": f"tag:{EXECUTION_TAG}", "Values": [ctx.execution_id]}])
@@ -112,18 +140,33 @@ class EbsVolumeUtilisationHigh(Remediation):
             snapshot_id = ctx.client("ec2").create_snapshot(
                 VolumeId=state["volume_id"],
                 Description=f"AIOps before resize: {state['volume_id']} at {state['used_percent']:.1f} % used",
-                TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
-                    {"Key": EXECUTION_TAG, "Value": ctx.execution_id},
-                    {"Key": "aiops:remediation", "Value": self.remediation_id},
-                    {"Key": "Name", "Value": f"aiops-{state['volume_id']}"}]}],
+                TagSpecifications=[
+                    {
+                        "ResourceType": "snapshot",
+                        "Tags": [
+                            {"Key": EXECUTION_TAG, "Value": ctx.execution_id},
+                            {"Key": "aiops:remediation", "Value": self.remediation_id},
+                            {"Key": "Name", "Value": f"aiops-{state['volume_id']}"},
+                        ],
+                    }
+                ],
             )["SnapshotId"]
-        message_id = ctx.notify(Kind.FAILURE,
+        message_id = ctx.notify(
+            Kind.FAILURE,
             f"AIOps: resize EBS volume {state['volume_id']} ({state['used_percent']:.0f} % full)",
-            {"executionId": ctx.execution_id, "remediation": self.remediation_id, "targetResource": ctx.target.arn,
-             "volume": state["volume_id"], "instance": state["instance_id"], "device": state["device"],
-             "sizeGiB": state["size_gib"], "usedPercent": round(state["used_percent"], 1),
-             "snapshot": snapshot_id,
-             "todo": "ModifyVolume to a larger size, then grow the partition and file system on the instance"})
+            {
+                "executionId": ctx.execution_id,
+                "remediation": self.remediation_id,
+                "targetResource": ctx.target.arn,
+                "volume": state["volume_id"],
+                "instance": state["instance_id"],
+                "device": state["device"],
+                "sizeGiB": state["size_gib"],
+                "usedPercent": round(state["used_percent"], 1),
+                "snapshot": snapshot_id,
+                "todo": "ModifyVolume to a larger size, then grow the partition and file system on the instance",
+            },
+        )
         return {"snapshot_id": snapshot_id, "alert_message_id": message_id}
 
     def _snapshot(self, ctx, snapshot_id: str) -> dict | None:
@@ -135,6 +178,7 @@ class EbsVolumeUtilisationHigh(Remediation):
         if snapshot is None:
             return Validation(False, f"snapshot {result['snapshot_id']} does not exist")
         if snapshot["VolumeId"] != state["volume_id"] or snapshot["State"] not in ("pending", "completed"):
-            return Validation(False, f"snapshot {result['snapshot_id']} of {snapshot['VolumeId']} "
-                                     f"is {snapshot['State']}")
+            return Validation(
+                False, f"snapshot {result['snapshot_id']} of {snapshot['VolumeId']} is {snapshot['State']}"
+            )
         return Validation(True, f"snapshot {result['snapshot_id']} is {snapshot['State']}; resize alert sent")

@@ -14,8 +14,9 @@ class Ec2CpuHigh(Remediation):
     remediation_id = "ec2_cpu_high"
 
     def _group(self, ctx, name: str) -> dict | None:
-        groups = ctx.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        groups = ctx.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
         return groups[0] if groups else None
 
     def collect_diagnostics(self, ctx):
@@ -25,17 +26,26 @@ class Ec2CpuHigh(Remediation):
         else:
             instance_id = ctx.target.resource_id
             metric_dimensions = {"InstanceId": instance_id}
-            members = ctx.client("autoscaling").describe_auto_scaling_instances(
-                InstanceIds=[instance_id])["AutoScalingInstances"]
+            members = ctx.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])[
+                "AutoScalingInstances"
+            ]
             if not members:
                 return {"instance_id": instance_id, "group_name": None, "tags": {}}
             group_name = members[0]["AutoScalingGroupName"]
         group = self._group(ctx, group_name)
         if group is None:
             return None
-        cpu = [value for _, value in datapoints(ctx.client("cloudwatch"), "AWS/EC2", "CPUUtilization",
-                                                metric_dimensions, minutes=ctx.threshold("sustained_minutes"),
-                                                statistic="Average")]
+        cpu = [
+            value
+            for _, value in datapoints(
+                ctx.client("cloudwatch"),
+                "AWS/EC2",
+                "CPUUtilization",
+                metric_dimensions,
+                minutes=ctx.threshold("sustained_minutes"),
+                statistic="Average",
+            )
+        ]
         return {
             "instance_id": instance_id,
             "group_name": group_name,
@@ -53,27 +63,37 @@ class Ec2CpuHigh(Remediation):
         if state["group_name"] is None:
             return f"instance {state['instance_id']} is not in an Auto Scaling group: there is no group to scale out"
         if state["desired_capacity"] >= state["max_size"]:
-            return (f"group {state['group_name']} is already at its maximum size ({state['max_size']}): "
-                    "raising the maximum needs a human")
+            return (
+                f"group {state['group_name']} is already at its maximum size ({state['max_size']}): "
+                "raising the maximum needs a human"
+            )
         if state["in_service"] < state["desired_capacity"]:
-            return (f"a scale-out is already under way: {state['in_service']} of {state['desired_capacity']} "
-                    "desired instances are in service")
+            return (
+                f"a scale-out is already under way: {state['in_service']} of {state['desired_capacity']} "
+                "desired instances are in service"
+            )
         cpu, limit = state["cpu_datapoints"], ctx.threshold("cpu_percent")
         minutes = ctx.threshold("sustained_minutes")
         if len(cpu) < ctx.threshold("min_datapoints"):
-            return (f"only {len(cpu)} CPUUtilization datapoints in the last {minutes:g} minutes: "
-                    "cannot confirm sustained high CPU")
+            return (
+                f"only {len(cpu)} CPUUtilization datapoints in the last {minutes:g} minutes: "
+                "cannot confirm sustained high CPU"
+            )
         if min(cpu) <= limit:
-            return (f"already fixed: CPUUtilization was not above {limit:g} % throughout the last "
-                    f"{minutes:g} minutes (lowest {min(cpu):.1f} %)")
+            return (
+                f"already fixed: CPUUtilization was not above {limit:g} % throughout the last "
+                f"{minutes:g} minutes (lowest {min(cpu):.1f} %)"
+            )
         return None
 
     def _planned(self, ctx, state) -> int:
         return min(state["desired_capacity"] + int(ctx.threshold("scale_out_step")), state["max_size"])
 
     def plan(self, ctx, state):
-        return (f"set the desired capacity of Auto Scaling group {state['group_name']} from "
-                f"{state['desired_capacity']} to {self._planned(ctx, state)} (max {state['max_size']})")
+        return (
+            f"set the desired capacity of Auto Scaling group {state['group_name']} from "
+            f"{state['desired_capacity']} to {self._planned(ctx, state)} (max {state['max_size']})"
+        )
 
     def execute(self, ctx, state):
         planned = self._planned(ctx, state)
@@ -81,7 +101,8 @@ class Ec2CpuHigh(Remediation):
         if current >= planned:  # a retry, or someone scaled it meanwhile: never lower it
             return {"planned_capacity": planned, "changed": False}
         ctx.client("autoscaling").set_desired_capacity(
-            AutoScalingGroupName=state["group_name"], DesiredCapacity=planned, HonorCooldown=False)
+            AutoScalingGroupName=state["group_name"], DesiredCapacity=planned, HonorCooldown=False
+        )
         return {"planned_capacity": planned, "changed": True}
 
     def validate(self, ctx, state, result):
@@ -101,5 +122,6 @@ class Ec2CpuHigh(Remediation):
         if group["DesiredCapacity"] == recorded:
             return f"desired capacity is already the recorded {recorded}"
         ctx.client("autoscaling").set_desired_capacity(
-            AutoScalingGroupName=state["group_name"], DesiredCapacity=recorded, HonorCooldown=False)
+            AutoScalingGroupName=state["group_name"], DesiredCapacity=recorded, HonorCooldown=False
+        )
         return f"set desired capacity of {state['group_name']} back from {group['DesiredCapacity']} to {recorded}"

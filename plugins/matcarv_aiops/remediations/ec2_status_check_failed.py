@@ -6,7 +6,7 @@ the DAG waits for it (wait_for_automation) before validating. Rollback starts th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -32,20 +32,27 @@ class Ec2StatusCheckFailed(Remediation):
 
     def _status(self, ctx) -> dict[str, str]:
         statuses = ctx.client("ec2").describe_instance_status(
-            InstanceIds=[ctx.target.resource_id], IncludeAllInstances=True)["InstanceStatuses"]
+            InstanceIds=[ctx.target.resource_id], IncludeAllInstances=True
+        )["InstanceStatuses"]
         if not statuses:
             return {"instance": "unknown", "system": "unknown"}
-        return {"instance": statuses[0]["InstanceStatus"]["Status"], "system": statuses[0]["SystemStatus"]["Status"]}
+        return {
+            "instance": statuses[0]["InstanceStatus"]["Status"],
+            "system": statuses[0]["SystemStatus"]["Status"],
+        }
 
     def _latest_check_failed(self, ctx) -> float | None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         points = ctx.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/EC2", MetricName="StatusCheckFailed",
+            Namespace="AWS/EC2",
+            MetricName="StatusCheckFailed",
             Dimensions=[{"Name": "InstanceId", "Value": ctx.target.resource_id}],
             # EndTime a minute ahead: CloudWatch truncates it to the second, and the newest datapoint
             # can carry this very second's timestamp.
-            StartTime=now - timedelta(minutes=ctx.threshold("lookback_minutes")), EndTime=now + timedelta(minutes=1),
-            Period=60, Statistics=["Maximum"],
+            StartTime=now - timedelta(minutes=ctx.threshold("lookback_minutes")),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
         )["Datapoints"]
         if not points:
             return None
@@ -74,27 +81,42 @@ class Ec2StatusCheckFailed(Remediation):
         impaired = "impaired" in state["status"].values()
         latest = state["latest_status_check_failed"]
         if not impaired and not (latest is not None and latest >= 1):
-            return (f"already fixed: status checks {state['status']} and no failed StatusCheckFailed "
-                    f"datapoint is the latest in the last {ctx.threshold('lookback_minutes'):g} minutes")
+            return (
+                f"already fixed: status checks {state['status']} and no failed StatusCheckFailed "
+                f"datapoint is the latest in the last {ctx.threshold('lookback_minutes'):g} minutes"
+            )
         return None
 
     def plan(self, ctx, state):
-        return (f"run SSM Automation {ctx.entry.ssm_document} on instance {state['instance_id']}: stop it, "
-                f"wait until stopped, start it, wait until running")
+        return (
+            f"run SSM Automation {ctx.entry.ssm_document} on instance {state['instance_id']}: stop it, "
+            f"wait until stopped, start it, wait until running"
+        )
 
     def execute(self, ctx, state):
         """Start the runbook in the target's account; the execution id is its idempotency token, so a
         retried task cannot start it twice."""
         from matcarv_aiops.ssm.service import automation_client, to_ssm_parameters
 
-        parameters = {"InstanceId": state["instance_id"], "DiagnosticsBucket": ctx.settings.platform.diagnostics_bucket,
-                      "ExecutionId": ctx.execution_id}
+        parameters = {
+            "InstanceId": state["instance_id"],
+            "DiagnosticsBucket": ctx.settings.platform.diagnostics_bucket,
+            "ExecutionId": ctx.execution_id,
+        }
         if ctx.settings.ssm.ssm_automation_role_arn:
-            parameters["AutomationAssumeRole"] = ctx.settings.ssm.ssm_automation_role_arn.format(account=ctx.target.account)
+            parameters["AutomationAssumeRole"] = ctx.settings.ssm.ssm_automation_role_arn.format(
+                account=ctx.target.account
+            )
         client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=ctx.settings)
         started = client.start_automation_execution(
-            DocumentName=ctx.entry.ssm_document, Parameters=to_ssm_parameters(parameters), ClientToken=ctx.execution_id)
-        return {"automation_execution_id": started["AutomationExecutionId"], "document": ctx.entry.ssm_document}
+            DocumentName=ctx.entry.ssm_document,
+            Parameters=to_ssm_parameters(parameters),
+            ClientToken=ctx.execution_id,
+        )
+        return {
+            "automation_execution_id": started["AutomationExecutionId"],
+            "document": ctx.entry.ssm_document,
+        }
 
     def validate(self, ctx, state, result):
         instance = self._instance(ctx)

@@ -13,8 +13,10 @@ from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 
 QUARANTINE_POLICY = "AIOpsQuarantineDenyAll"
-DENY_ALL = {"Version": "2012-10-17",
-            "Statement": [{"Sid": "AIOpsQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}]}
+DENY_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "AIOpsQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+}
 # Never quarantine the platform's own roles (AIOpsRemediationLambdaRole, ...): that would stop the
 # remediation, its rollback and the audit with it.
 PROTECTED_PREFIX = "AIOps"
@@ -25,8 +27,13 @@ def _is_deny_all(document) -> bool:
         document = json.loads(unquote(document))
     statements = document.get("Statement", [])
     statements = statements if isinstance(statements, list) else [statements]
-    return any(s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) and s.get("Resource") in ("*", ["*"])
-               and not s.get("Condition") for s in statements)
+    return any(
+        s.get("Effect") == "Deny"
+        and s.get("Action") in ("*", ["*"])
+        and s.get("Resource") in ("*", ["*"])
+        and not s.get("Condition")
+        for s in statements
+    )
 
 
 @register
@@ -53,14 +60,17 @@ class GuarddutyHighFinding(Remediation):
     def _active_findings(self, ctx, name: str) -> list[str]:
         """Unarchived findings of at least the minimum severity on this principal, from every detector."""
         guardduty, found = ctx.client("guardduty"), []
-        criteria = {"Criterion": {
-            "resource.accessKeyDetails.userName": {"Equals": [name]},
-            "severity": {"GreaterThanOrEqual": int(ctx.threshold("min_severity"))},
-            "service.archived": {"Equals": ["false"]},
-        }}
+        criteria = {
+            "Criterion": {
+                "resource.accessKeyDetails.userName": {"Equals": [name]},
+                "severity": {"GreaterThanOrEqual": int(ctx.threshold("min_severity"))},
+                "service.archived": {"Equals": ["false"]},
+            }
+        }
         for detector in guardduty.list_detectors()["DetectorIds"]:
-            found += guardduty.list_findings(DetectorId=detector, FindingCriteria=criteria,
-                                             MaxResults=50)["FindingIds"]
+            found += guardduty.list_findings(DetectorId=detector, FindingCriteria=criteria, MaxResults=50)[
+                "FindingIds"
+            ]
         return found
 
     def collect_diagnostics(self, ctx):
@@ -77,10 +87,15 @@ class GuarddutyHighFinding(Remediation):
                 return None
             raise
         existing = self._quarantine_policy(ctx, kind, name)
-        return {"kind": kind, "name": name, "arn": principal["Arn"],
-                "quarantined": bool(existing and _is_deny_all(existing["PolicyDocument"])),
-                "had_policy_named_quarantine": existing is not None,
-                "active_findings": self._active_findings(ctx, name), "tags": tags_from_list(tags)}
+        return {
+            "kind": kind,
+            "name": name,
+            "arn": principal["Arn"],
+            "quarantined": bool(existing and _is_deny_all(existing["PolicyDocument"])),
+            "had_policy_named_quarantine": existing is not None,
+            "active_findings": self._active_findings(ctx, name),
+            "tags": tags_from_list(tags),
+        }
 
     def check_eligibility(self, ctx, state):
         if state["name"].startswith(PROTECTED_PREFIX):
@@ -88,15 +103,21 @@ class GuarddutyHighFinding(Remediation):
         if state["quarantined"]:
             return f"already fixed: {state['arn']} carries the {QUARANTINE_POLICY} deny-all policy"
         if state["had_policy_named_quarantine"]:
-            return f"{state['arn']} has a policy named {QUARANTINE_POLICY} that is not deny-all: a human looks"
+            return (
+                f"{state['arn']} has a policy named {QUARANTINE_POLICY} that is not deny-all: a human looks"
+            )
         if not state["active_findings"]:
-            return (f"no unarchived GuardDuty finding of severity >= {ctx.threshold('min_severity'):g} on "
-                    f"{state['name']} any more (archived or resolved)")
+            return (
+                f"no unarchived GuardDuty finding of severity >= {ctx.threshold('min_severity'):g} on "
+                f"{state['name']} any more (archived or resolved)"
+            )
         return None
 
     def plan(self, ctx, state):
-        return (f"attach inline policy {QUARANTINE_POLICY} (Deny * on *) to {state['kind']} {state['arn']}, "
-                f"for GuardDuty finding(s) {', '.join(state['active_findings'][:5])}")
+        return (
+            f"attach inline policy {QUARANTINE_POLICY} (Deny * on *) to {state['kind']} {state['arn']}, "
+            f"for GuardDuty finding(s) {', '.join(state['active_findings'][:5])}"
+        )
 
     def execute(self, ctx, state):
         iam, document = ctx.client("iam"), json.dumps(DENY_ALL)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -16,7 +16,7 @@ OWNER_TAGS = ("Owner", "owner", "Email", "email", "Contact")
 def _age_days(created) -> float:
     if isinstance(created, str):
         created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return (datetime.now(timezone.utc) - created).total_seconds() / 86400
+    return (datetime.now(UTC) - created).total_seconds() / 86400
 
 
 @register
@@ -39,17 +39,29 @@ class IamAccessKeyOld(Remediation):
 
     def _keys(self, ctx, user_name: str) -> list[dict]:
         pages = ctx.client("iam").get_paginator("list_access_keys").paginate(UserName=user_name)
-        return [{"access_key_id": k["AccessKeyId"], "status": k["Status"], "created": k["CreateDate"].isoformat(),
-                 "age_days": round(_age_days(k["CreateDate"]), 1)}
-                for page in pages for k in page["AccessKeyMetadata"]]
+        return [
+            {
+                "access_key_id": k["AccessKeyId"],
+                "status": k["Status"],
+                "created": k["CreateDate"].isoformat(),
+                "age_days": round(_age_days(k["CreateDate"]), 1),
+            }
+            for page in pages
+            for k in page["AccessKeyMetadata"]
+        ]
 
     def collect_diagnostics(self, ctx):
         user = self._user(ctx)
         if user is None:
             return None
         tags = ctx.client("iam").list_user_tags(UserName=user["UserName"])["Tags"]
-        return {"user_name": user["UserName"], "user_arn": user["Arn"], "user_id": user["UserId"],
-                "keys": self._keys(ctx, user["UserName"]), "tags": tags_from_list(tags)}
+        return {
+            "user_name": user["UserName"],
+            "user_arn": user["Arn"],
+            "user_id": user["UserId"],
+            "keys": self._keys(ctx, user["UserName"]),
+            "tags": tags_from_list(tags),
+        }
 
     def _old_active(self, ctx, keys: list[dict]) -> list[dict]:
         limit = ctx.threshold("max_age_days")
@@ -57,13 +69,20 @@ class IamAccessKeyOld(Remediation):
 
     def check_eligibility(self, ctx, state):
         if not self._old_active(ctx, state["keys"]):
-            ages = ", ".join(f"{k['access_key_id']} {k['status']} {k['age_days']:g} d" for k in state["keys"]) or "none"
-            return (f"already fixed: no active access key older than {ctx.threshold('max_age_days'):g} days "
-                    f"(keys: {ages})")
+            ages = (
+                ", ".join(f"{k['access_key_id']} {k['status']} {k['age_days']:g} d" for k in state["keys"])
+                or "none"
+            )
+            return (
+                f"already fixed: no active access key older than {ctx.threshold('max_age_days'):g} days "
+                f"(keys: {ages})"
+            )
         return None
 
     def plan(self, ctx, state):
-        keys = ", ".join(f"{k['access_key_id']} ({k['age_days']:g} days)" for k in self._old_active(ctx, state["keys"]))
+        keys = ", ".join(
+            f"{k['access_key_id']} ({k['age_days']:g} days)" for k in self._old_active(ctx, state["keys"])
+        )
         return f"disable access key(s) {keys} of IAM user {state['user_name']} and notify the owner"
 
     def _owner(self, state) -> str:
@@ -80,10 +99,17 @@ class IamAccessKeyOld(Remediation):
             if key_id in live:
                 disabled.append(key_id)  # also the ones a retried task already disabled
         owner = self._owner(state)
-        ctx.notify(Kind.OWNER_NOTICE, f"Your IAM access key was disabled: {state['user_name']}",
-                {"owner": owner, "user": state["user_arn"], "disabledAccessKeys": ", ".join(disabled),
-                 "why": f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete the old one",
-                 "executionId": ctx.execution_id})
+        ctx.notify(
+            Kind.OWNER_NOTICE,
+            f"Your IAM access key was disabled: {state['user_name']}",
+            {
+                "owner": owner,
+                "user": state["user_arn"],
+                "disabledAccessKeys": ", ".join(disabled),
+                "why": f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete the old one",
+                "executionId": ctx.execution_id,
+            },
+        )
         return {"disabled": disabled, "owner": owner}
 
     def validate(self, ctx, state, result):
@@ -91,17 +117,24 @@ class IamAccessKeyOld(Remediation):
         still_active = [key for key in result["disabled"] if live.get(key) == "Active"]
         if still_active:
             return Validation(False, f"access key(s) still Active: {', '.join(still_active)}")
-        return Validation(True, f"access key(s) {', '.join(result['disabled'])} of {state['user_name']} are "
-                                f"Inactive; owner {result['owner']} notified")
+        return Validation(
+            True,
+            f"access key(s) {', '.join(result['disabled'])} of {state['user_name']} are "
+            f"Inactive; owner {result['owner']} notified",
+        )
 
     def rollback(self, ctx, state, result):
         # Only keys recorded as Active before the change, and (if execute finished) that it disabled.
         recorded_active = {k["access_key_id"] for k in self._old_active(ctx, state["keys"])}
-        keys = [k for k in (result["disabled"] if result else sorted(recorded_active)) if k in recorded_active]
+        keys = [
+            k for k in (result["disabled"] if result else sorted(recorded_active)) if k in recorded_active
+        ]
         live = {k["access_key_id"]: k["status"] for k in self._keys(ctx, state["user_name"])}
         restored = []
         for key_id in keys:
             if live.get(key_id) == "Inactive":
-                ctx.client("iam").update_access_key(UserName=state["user_name"], AccessKeyId=key_id, Status="Active")
+                ctx.client("iam").update_access_key(
+                    UserName=state["user_name"], AccessKeyId=key_id, Status="Active"
+                )
                 restored.append(key_id)
         return f"re-enabled access key(s) {', '.join(restored) or 'none needed'} of {state['user_name']}"

@@ -6,9 +6,13 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation
-from matcarv_aiops.remediations.metric_reads import datapoints
 from matcarv_aiops.remediations.capacity import raised
-from matcarv_aiops.remediations.lambda_concurrency import reservable_headroom, reserved_concurrency, restore_reserved
+from matcarv_aiops.remediations.lambda_concurrency import (
+    reservable_headroom,
+    reserved_concurrency,
+    restore_reserved,
+)
+from matcarv_aiops.remediations.metric_reads import datapoints
 
 
 @register
@@ -29,8 +33,12 @@ class LambdaThrottles(Remediation):
         cloudwatch, dimensions = ctx.client("cloudwatch"), {"FunctionName": name}
 
         def values(metric: str, statistic: str) -> list[float]:
-            return [v for _, v in datapoints(cloudwatch, "AWS/Lambda", metric, dimensions, minutes=minutes,
-                                             statistic=statistic)]
+            return [
+                v
+                for _, v in datapoints(
+                    cloudwatch, "AWS/Lambda", metric, dimensions, minutes=minutes, statistic=statistic
+                )
+            ]
 
         concurrency = values("ConcurrentExecutions", "Maximum")
         return {
@@ -59,16 +67,22 @@ class LambdaThrottles(Remediation):
         limit, minutes = ctx.threshold("throttles_per_minute"), ctx.threshold("lookback_minutes")
         worst = max(state["throttles_per_minute"], default=0)
         if worst <= limit:
-            return (f"already fixed: at most {worst:g} throttles a minute in the last {minutes:g} minutes "
-                    f"(limit {limit:g})")
+            return (
+                f"already fixed: at most {worst:g} throttles a minute in the last {minutes:g} minutes "
+                f"(limit {limit:g})"
+            )
         planned = self._planned(ctx, state, state["reservable_headroom"])
         if planned is None:
-            return (f"no reserved concurrency and no ConcurrentExecutions data in the last {minutes:g} minutes "
-                    "to size one from")
+            return (
+                f"no reserved concurrency and no ConcurrentExecutions data in the last {minutes:g} minutes "
+                "to size one from"
+            )
         if planned <= self._floor(state):
-            return (f"not enough unreserved concurrency in the account (headroom {state['reservable_headroom']} "
-                    f"above Lambda's floor) to raise the function past {self._floor(state)}: raising the account "
-                    "quota needs a human")
+            return (
+                f"not enough unreserved concurrency in the account (headroom {state['reservable_headroom']} "
+                f"above Lambda's floor) to raise the function past {self._floor(state)}: raising the account "
+                "quota needs a human"
+            )
         return None
 
     @staticmethod
@@ -81,14 +95,18 @@ class LambdaThrottles(Remediation):
     def plan(self, ctx, state):
         before = state["reserved_concurrency"]
         planned = self._planned(ctx, state, state["reservable_headroom"])
-        return (f"set the reserved concurrency of Lambda function {state['function_name']} from "
-                f"{'none' if before is None else before} to {planned}")
+        return (
+            f"set the reserved concurrency of Lambda function {state['function_name']} from "
+            f"{'none' if before is None else before} to {planned}"
+        )
 
     def execute(self, ctx, state):
         client, function = ctx.client("lambda"), state["function_name"]
         planned = self._planned(ctx, state, reservable_headroom(client))  # headroom may have shrunk
         if planned is None or planned <= self._floor(state):
-            raise RuntimeError(f"the account's unreserved headroom shrank since the check: cannot raise {function}")
+            raise RuntimeError(
+                f"the account's unreserved headroom shrank since the check: cannot raise {function}"
+            )
         current = reserved_concurrency(client, function)
         if current is not None and current >= planned:  # a retry: already done
             return {"planned_concurrency": planned, "changed": False}

@@ -24,30 +24,51 @@ class Route53HealthCheckFailed(Remediation):
     def _health(self, ctx, health_check_id: str | None) -> float | None:
         if not health_check_id:
             return None
-        return latest(ctx.client("cloudwatch"), "AWS/Route53", "HealthCheckStatus",
-                      {"HealthCheckId": health_check_id}, minutes=ctx.threshold("lookback_minutes"),
-                      statistic="Minimum")
+        return latest(
+            ctx.client("cloudwatch"),
+            "AWS/Route53",
+            "HealthCheckStatus",
+            {"HealthCheckId": health_check_id},
+            minutes=ctx.threshold("lookback_minutes"),
+            statistic="Minimum",
+        )
 
     def _failover_pair(self, ctx, health_check_id: str) -> tuple[str, dict, dict | None] | None:
         """(zone id, the record set guarded by this health check, its partner of the same name and type)."""
         route53 = ctx.client("route53")
         for page in route53.get_paginator("list_hosted_zones").paginate():
             for zone in page["HostedZones"]:
-                records = [r for rpage in route53.get_paginator("list_resource_record_sets").paginate(
-                    HostedZoneId=zone["Id"]) for r in rpage["ResourceRecordSets"]]
+                records = [
+                    r
+                    for rpage in route53.get_paginator("list_resource_record_sets").paginate(
+                        HostedZoneId=zone["Id"]
+                    )
+                    for r in rpage["ResourceRecordSets"]
+                ]
                 for record in records:
                     if record.get("Failover") and record.get("HealthCheckId") == health_check_id:
-                        partner = next((r for r in records if r["Name"] == record["Name"]
-                                        and r["Type"] == record["Type"] and r.get("Failover")
-                                        and r.get("SetIdentifier") != record.get("SetIdentifier")), None)
+                        partner = next(
+                            (
+                                r
+                                for r in records
+                                if r["Name"] == record["Name"]
+                                and r["Type"] == record["Type"]
+                                and r.get("Failover")
+                                and r.get("SetIdentifier") != record.get("SetIdentifier")
+                            ),
+                            None,
+                        )
                         return zone["Id"], record, partner
         return None
 
     def _records(self, ctx, zone_id: str, name: str, record_type: str) -> dict[str, dict]:
         """The zone's failover record sets of that name and type, by set identifier, as they are now."""
         found = {}
-        pages = ctx.client("route53").get_paginator("list_resource_record_sets").paginate(
-            HostedZoneId=zone_id, StartRecordName=name, StartRecordType=record_type)
+        pages = (
+            ctx.client("route53")
+            .get_paginator("list_resource_record_sets")
+            .paginate(HostedZoneId=zone_id, StartRecordName=name, StartRecordType=record_type)
+        )
         for page in pages:
             for record in page["ResourceRecordSets"]:
                 if record["Name"] == name and record["Type"] == record_type and record.get("Failover"):
@@ -69,7 +90,7 @@ class Route53HealthCheckFailed(Remediation):
             "health_check_id": health_check_id,
             "health_check_config": check["HealthCheckConfig"],
             "zone_id": zone_id,
-            "guarded_record": guarded,   # the record sets exactly as they were: rollback restores them
+            "guarded_record": guarded,  # the record sets exactly as they were: rollback restores them
             "partner_record": partner,
             "health": self._health(ctx, health_check_id),
             "partner_health": self._health(ctx, (partner or {}).get("HealthCheckId")),
@@ -83,29 +104,41 @@ class Route53HealthCheckFailed(Remediation):
         if guarded["Failover"] != "PRIMARY":
             return f"already fixed: {guarded['Name']} ({guarded['SetIdentifier']}) is already SECONDARY"
         if state["health"] is None or state["health"] >= 1:
-            return f"already fixed: health check {state['health_check_id']} is healthy now ({state['health']})"
+            return (
+                f"already fixed: health check {state['health_check_id']} is healthy now ({state['health']})"
+            )
         if partner is None:
             return f"{guarded['Name']} {guarded['Type']} has no SECONDARY record set to fail over to"
         if not partner.get("HealthCheckId"):
-            return (f"the secondary record set {partner['SetIdentifier']} has no health check, so its health "
-                    "cannot be verified: a human decides")
+            return (
+                f"the secondary record set {partner['SetIdentifier']} has no health check, so its health "
+                "cannot be verified: a human decides"
+            )
         if state["partner_health"] is None or state["partner_health"] < 1:
-            return (f"the secondary ({partner['SetIdentifier']}, health check {partner['HealthCheckId']}) is "
-                    f"not healthy either ({state['partner_health']}): failing over would not help")
+            return (
+                f"the secondary ({partner['SetIdentifier']}, health check {partner['HealthCheckId']}) is "
+                f"not healthy either ({state['partner_health']}): failing over would not help"
+            )
         return None
 
     def plan(self, ctx, state):
         guarded, partner = state["guarded_record"], state["partner_record"]
-        return (f"fail {guarded['Name']} {guarded['Type']} over in zone {state['zone_id']}: make "
-                f"{partner['SetIdentifier']} PRIMARY and {guarded['SetIdentifier']} SECONDARY")
+        return (
+            f"fail {guarded['Name']} {guarded['Type']} over in zone {state['zone_id']}: make "
+            f"{partner['SetIdentifier']} PRIMARY and {guarded['SetIdentifier']} SECONDARY"
+        )
 
     def _apply(self, ctx, zone_id: str, records: list[dict], comment: str) -> str:
         change = ctx.client("route53").change_resource_record_sets(
             HostedZoneId=zone_id,
-            ChangeBatch={"Comment": comment[:256],
-                         "Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]},
+            ChangeBatch={
+                "Comment": comment[:256],
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records],
+            },
         )["ChangeInfo"]
-        ctx.client("route53").get_waiter("resource_record_sets_changed").wait(Id=change["Id"], WaiterConfig=_WAIT)
+        ctx.client("route53").get_waiter("resource_record_sets_changed").wait(
+            Id=change["Id"], WaiterConfig=_WAIT
+        )
         return change["Id"]
 
     def execute(self, ctx, state):
@@ -114,8 +147,12 @@ class Route53HealthCheckFailed(Remediation):
         if live.get(guarded["SetIdentifier"], {}).get("Failover") == "SECONDARY":
             return {"change_id": None, "already_failed_over": True}  # a retry after the change went through
         swapped = [dict(r, Failover=_SWAP[r["Failover"]]) for r in (guarded, partner)]
-        change_id = self._apply(ctx, state["zone_id"], swapped,
-                                f"AIOps {ctx.execution_id}: fail over from {guarded['SetIdentifier']}")
+        change_id = self._apply(
+            ctx,
+            state["zone_id"],
+            swapped,
+            f"AIOps {ctx.execution_id}: fail over from {guarded['SetIdentifier']}",
+        )
         return {"change_id": change_id, "already_failed_over": False}
 
     def validate(self, ctx, state, result):
@@ -126,10 +163,16 @@ class Route53HealthCheckFailed(Remediation):
                 return Validation(False, f"change {result['change_id']} is {status}, not INSYNC")
         live = self._records(ctx, state["zone_id"], guarded["Name"], guarded["Type"])
         roles = {sid: r["Failover"] for sid, r in live.items()}
-        if roles.get(guarded["SetIdentifier"]) != "SECONDARY" or roles.get(partner["SetIdentifier"]) != "PRIMARY":
+        if (
+            roles.get(guarded["SetIdentifier"]) != "SECONDARY"
+            or roles.get(partner["SetIdentifier"]) != "PRIMARY"
+        ):
             return Validation(False, f"failover roles are {roles}")
-        return Validation(True, f"{guarded['Name']} now answers from {partner['SetIdentifier']} (PRIMARY); "
-                                f"{guarded['SetIdentifier']} is SECONDARY")
+        return Validation(
+            True,
+            f"{guarded['Name']} now answers from {partner['SetIdentifier']} (PRIMARY); "
+            f"{guarded['SetIdentifier']} is SECONDARY",
+        )
 
     def rollback(self, ctx, state, result):
         guarded, partner = state["guarded_record"], state["partner_record"]
@@ -137,7 +180,13 @@ class Route53HealthCheckFailed(Remediation):
         recorded = [guarded, partner]
         if all(live.get(r["SetIdentifier"]) == r for r in recorded):
             return "record sets are as recorded: nothing to restore"
-        change_id = self._apply(ctx, state["zone_id"], recorded,
-                                f"AIOps {ctx.execution_id}: fail back to {guarded['SetIdentifier']}")
-        return (f"failed back: restored {guarded['SetIdentifier']} as {guarded['Failover']} and "
-                f"{partner['SetIdentifier']} as {partner['Failover']} (change {change_id})")
+        change_id = self._apply(
+            ctx,
+            state["zone_id"],
+            recorded,
+            f"AIOps {ctx.execution_id}: fail back to {guarded['SetIdentifier']}",
+        )
+        return (
+            f"failed back: restored {guarded['SetIdentifier']} as {guarded['Failover']} and "
+            f"{partner['SetIdentifier']} as {partner['Failover']} (change {change_id})"
+        )

@@ -50,8 +50,13 @@ class S3PublicAccess(Remediation):
                 raise
             policy = None
         grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
-        return {"bucket": bucket, "public_access_block": block, "tags": tags, "policy": policy,
-                "acl_grants": grants}
+        return {
+            "bucket": bucket,
+            "public_access_block": block,
+            "tags": tags,
+            "policy": policy,
+            "acl_grants": grants,
+        }
 
     def check_eligibility(self, ctx, state):
         if all(state["public_access_block"].values()):
@@ -60,12 +65,16 @@ class S3PublicAccess(Remediation):
 
     def plan(self, ctx, state):
         off = [name for name, on in state["public_access_block"].items() if not on]
-        return (f"PutPublicAccessBlock on bucket {state['bucket']} with all four settings true "
-                f"(off now: {', '.join(off)})")
+        return (
+            f"PutPublicAccessBlock on bucket {state['bucket']} with all four settings true "
+            f"(off now: {', '.join(off)})"
+        )
 
     def execute(self, ctx, state):
         config = {name: True for name in SETTINGS}
-        ctx.client("s3").put_public_access_block(Bucket=state["bucket"], PublicAccessBlockConfiguration=config)
+        ctx.client("s3").put_public_access_block(
+            Bucket=state["bucket"], PublicAccessBlockConfiguration=config
+        )
         return {"applied": config}
 
     def validate(self, ctx, state, result):

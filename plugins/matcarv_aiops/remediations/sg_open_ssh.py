@@ -12,7 +12,9 @@ from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_l
 from matcarv_aiops.remediations.security_findings import asff_finding, import_findings, missing_findings
 
 WORLD_V4, WORLD_V6 = "0.0.0.0/0", "::/0"
-FINDING_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
+FINDING_TYPE = (
+    "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
+)
 
 
 def _covers(permission: dict, port: int) -> bool:
@@ -48,8 +50,14 @@ def open_to_world(permissions: list[dict], port: int) -> list[dict]:
 
 
 def _describe_rule(rule: dict) -> str:
-    ports = "all ports" if rule["IpProtocol"] == "-1" else f"{rule['IpProtocol']} {rule['FromPort']}-{rule['ToPort']}"
-    cidrs = [r["CidrIp"] for r in rule.get("IpRanges", [])] + [r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])]
+    ports = (
+        "all ports"
+        if rule["IpProtocol"] == "-1"
+        else f"{rule['IpProtocol']} {rule['FromPort']}-{rule['ToPort']}"
+    )
+    cidrs = [r["CidrIp"] for r in rule.get("IpRanges", [])] + [
+        r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])
+    ]
     return f"{ports} from {', '.join(cidrs)}"
 
 
@@ -59,7 +67,9 @@ class SgOpenSsh(Remediation):
 
     def _group(self, ctx) -> dict | None:
         try:
-            groups = ctx.client("ec2").describe_security_groups(GroupIds=[ctx.target.resource_id])["SecurityGroups"]
+            groups = ctx.client("ec2").describe_security_groups(GroupIds=[ctx.target.resource_id])[
+                "SecurityGroups"
+            ]
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("InvalidGroup.NotFound", "InvalidGroupId.Malformed"):
                 return None
@@ -72,7 +82,9 @@ class SgOpenSsh(Remediation):
             return None
         port = int(ctx.threshold("port"))
         return {
-            "group_id": group["GroupId"], "group_name": group.get("GroupName"), "vpc_id": group.get("VpcId"),
+            "group_id": group["GroupId"],
+            "group_name": group.get("GroupName"),
+            "vpc_id": group.get("VpcId"),
             "owner_id": group.get("OwnerId"),
             "ip_permissions": group.get("IpPermissions", []),  # all of them, as they were
             "open_to_world": open_to_world(group.get("IpPermissions", []), port),
@@ -86,7 +98,9 @@ class SgOpenSsh(Remediation):
 
     def plan(self, ctx, state):
         rules = "; ".join(_describe_rule(r) for r in state["open_to_world"])
-        return f"revoke ingress {rules} on security group {state['group_id']} and record a Security Hub finding"
+        return (
+            f"revoke ingress {rules} on security group {state['group_id']} and record a Security Hub finding"
+        )
 
     def _finding_id(self, ctx, rules: list[dict]) -> str:
         digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]
@@ -101,15 +115,27 @@ class SgOpenSsh(Remediation):
             ctx.client("ec2").revoke_security_group_ingress(GroupId=state["group_id"], IpPermissions=rules)
         revoked = rules or state["open_to_world"]
         finding = asff_finding(
-            finding_id=self._finding_id(ctx, revoked), account=ctx.target.account, region=ctx.target.region,
-            generator="sg_open_ssh", severity="HIGH", compliance="FAILED",
+            finding_id=self._finding_id(ctx, revoked),
+            account=ctx.target.account,
+            region=ctx.target.region,
+            generator="sg_open_ssh",
+            severity="HIGH",
+            compliance="FAILED",
             finding_type=FINDING_TYPE,
             title=f"Security group {state['group_id']} allowed SSH from the internet",
-            description=(f"AIOps revoked ingress {'; '.join(_describe_rule(r) for r in revoked)} on "
-                         f"{state['group_id']} ({state['group_name']}). The full previous rules are in the "
-                         f"execution's diagnostics."),
-            resources=[{"Type": "AwsEc2SecurityGroup", "Id": ctx.target.arn, "Partition": "aws",
-                        "Region": ctx.target.region}],
+            description=(
+                f"AIOps revoked ingress {'; '.join(_describe_rule(r) for r in revoked)} on "
+                f"{state['group_id']} ({state['group_name']}). The full previous rules are in the "
+                f"execution's diagnostics."
+            ),
+            resources=[
+                {
+                    "Type": "AwsEc2SecurityGroup",
+                    "Id": ctx.target.arn,
+                    "Partition": "aws",
+                    "Region": ctx.target.region,
+                }
+            ],
             product_fields={"aiops/executionId": ctx.execution_id, "aiops/remediation": self.remediation_id},
         )
         finding_ids = import_findings(ctx.client("securityhub"), [finding])
@@ -125,11 +151,16 @@ class SgOpenSsh(Remediation):
         removed = _flatten(state["ip_permissions"]) - _flatten(group.get("IpPermissions", []))
         expected = _flatten(state["open_to_world"])
         if removed - expected:
-            return Validation(False, f"rules other than the open SSH ones are gone: {sorted(removed - expected)}")
+            return Validation(
+                False, f"rules other than the open SSH ones are gone: {sorted(removed - expected)}"
+            )
         if missing_findings(ctx.client("securityhub"), [result["finding_id"]]):
             return Validation(False, f"Security Hub finding {result['finding_id']} is not recorded")
-        return Validation(True, f"port {int(ctx.threshold('port'))} is closed to the internet; finding "
-                                f"{result['finding_id']} recorded")
+        return Validation(
+            True,
+            f"port {int(ctx.threshold('port'))} is closed to the internet; finding "
+            f"{result['finding_id']} recorded",
+        )
 
 
 def _flatten(permissions: list[dict]) -> set[tuple]:

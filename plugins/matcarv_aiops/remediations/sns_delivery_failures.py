@@ -44,8 +44,11 @@ class SnsDeliveryFailures(Remediation):
         counts: Counter[str] = Counter()
         read, limit = 0, int(ctx.threshold("max_log_events"))
         try:
-            for page in ctx.client("logs").get_paginator("filter_log_events").paginate(
-                    logGroupName=group, startTime=since):
+            for page in (
+                ctx.client("logs")
+                .get_paginator("filter_log_events")
+                .paginate(logGroupName=group, startTime=since)
+            ):
                 for event in page.get("events", []):
                     read += 1
                     try:
@@ -75,11 +78,18 @@ class SnsDeliveryFailures(Remediation):
             raise
         minutes = ctx.threshold("lookback_minutes")
         cloudwatch = ctx.client("cloudwatch")
-        failed = total(cloudwatch, "AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": topic}, minutes=minutes)
-        delivered = total(cloudwatch, "AWS/SNS", "NumberOfNotificationsDelivered", {"TopicName": topic},
-                          minutes=minutes)
-        subscriptions = [s for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
-                         for s in page["Subscriptions"] if s["SubscriptionArn"].startswith("arn:")]
+        failed = total(
+            cloudwatch, "AWS/SNS", "NumberOfNotificationsFailed", {"TopicName": topic}, minutes=minutes
+        )
+        delivered = total(
+            cloudwatch, "AWS/SNS", "NumberOfNotificationsDelivered", {"TopicName": topic}, minutes=minutes
+        )
+        subscriptions = [
+            s
+            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+            for s in page["Subscriptions"]
+            if s["SubscriptionArn"].startswith("arn:")
+        ]
         failures = self._failures_by_destination(ctx, topic)
         state = {
             "topic": topic,
@@ -98,8 +108,11 @@ class SnsDeliveryFailures(Remediation):
             failing = next(s for s in subscriptions if s["SubscriptionArn"] == ranked[-1][1])
             attributes = self._subscription_attributes(ctx, failing["SubscriptionArn"])
             state["subscription"] = {
-                "arn": failing["SubscriptionArn"], "protocol": failing["Protocol"], "endpoint": failing["Endpoint"],
-                "failures": ranked[-1][0], "filter_policy": attributes.get("FilterPolicy"),
+                "arn": failing["SubscriptionArn"],
+                "protocol": failing["Protocol"],
+                "endpoint": failing["Endpoint"],
+                "failures": ranked[-1][0],
+                "filter_policy": attributes.get("FilterPolicy"),
                 "filter_policy_scope": attributes.get("FilterPolicyScope"),
             }
         elif ranked:
@@ -108,22 +121,31 @@ class SnsDeliveryFailures(Remediation):
 
     def _own_topic(self, ctx, state) -> bool:
         settings = ctx.settings
-        return state["topic_arn"] == settings.platform.sns_topic_arn or state["topic"] == settings.platform.sns_topic_name
+        return (
+            state["topic_arn"] == settings.platform.sns_topic_arn
+            or state["topic"] == settings.platform.sns_topic_name
+        )
 
     def check_eligibility(self, ctx, state):
         if self._own_topic(ctx, state):
             return "this is AIOps's own notification topic: disabling a subscription would silence on-call"
         rate, limit = state["failure_rate_percent"], ctx.threshold("failure_rate_percent")
         if rate <= limit:
-            return (f"already fixed: {rate:.1f} % of deliveries failed in the last "
-                    f"{ctx.threshold('lookback_minutes'):g} minutes (limit {limit:g} %)")
+            return (
+                f"already fixed: {rate:.1f} % of deliveries failed in the last "
+                f"{ctx.threshold('lookback_minutes'):g} minutes (limit {limit:g} %)"
+            )
         if state["failures_by_destination"] is None:
-            return ("cannot tell which subscription fails: the topic has no delivery status logs "
-                    f"(log group sns/{ctx.target.region}/{ctx.target.account}/{state['topic']}/Failure)")
+            return (
+                "cannot tell which subscription fails: the topic has no delivery status logs "
+                f"(log group sns/{ctx.target.region}/{ctx.target.account}/{state['topic']}/Failure)"
+            )
         subscription = state["subscription"]
         if subscription is None:
             if state.get("tied_subscriptions"):
-                return f"several subscriptions fail equally often ({state['tied_subscriptions']}): needs a human"
+                return (
+                    f"several subscriptions fail equally often ({state['tied_subscriptions']}): needs a human"
+                )
             return "no current subscription delivers to a destination the delivery status logs report failing"
         if subscription["filter_policy"] and DISABLED_ATTRIBUTE in json.loads(subscription["filter_policy"]):
             return f"subscription {subscription['arn']} is already disabled"
@@ -131,41 +153,67 @@ class SnsDeliveryFailures(Remediation):
 
     def plan(self, ctx, state):
         subscription = state["subscription"]
-        return (f"alert on-call and disable subscription {subscription['arn']} ({subscription['protocol']} to "
-                f"{subscription['endpoint']}, {subscription['failures']} failed deliveries) with a filter policy "
-                f"that matches nothing; {state['failure_rate_percent']:.1f} % of {state['topic']}'s deliveries failed")
+        return (
+            f"alert on-call and disable subscription {subscription['arn']} ({subscription['protocol']} to "
+            f"{subscription['endpoint']}, {subscription['failures']} failed deliveries) with a filter policy "
+            f"that matches nothing; {state['failure_rate_percent']:.1f} % of {state['topic']}'s deliveries failed"
+        )
 
     def execute(self, ctx, state):
         sns, subscription = ctx.client("sns"), state["subscription"]
         if (subscription["filter_policy_scope"] or DEFAULT_SCOPE) != DEFAULT_SCOPE:
-            sns.set_subscription_attributes(SubscriptionArn=subscription["arn"], AttributeName="FilterPolicyScope",
-                                            AttributeValue=DEFAULT_SCOPE)
-        sns.set_subscription_attributes(SubscriptionArn=subscription["arn"], AttributeName="FilterPolicy",
-                                        AttributeValue=json.dumps(disabling_policy(ctx.execution_id)))
-        message_id = ctx.notify(Kind.FAILURE,
+            sns.set_subscription_attributes(
+                SubscriptionArn=subscription["arn"],
+                AttributeName="FilterPolicyScope",
+                AttributeValue=DEFAULT_SCOPE,
+            )
+        sns.set_subscription_attributes(
+            SubscriptionArn=subscription["arn"],
+            AttributeName="FilterPolicy",
+            AttributeValue=json.dumps(disabling_policy(ctx.execution_id)),
+        )
+        message_id = ctx.notify(
+            Kind.FAILURE,
             f"AIOps: SNS subscription disabled on {state['topic']} ({state['failure_rate_percent']:.0f} % failing)",
-            {"executionId": ctx.execution_id, "remediation": self.remediation_id, "topic": state["topic_arn"],
-             "subscription": subscription["arn"], "protocol": subscription["protocol"],
-             "endpoint": subscription["endpoint"], "failedDeliveries": subscription["failures"],
-             "failureRatePercent": round(state["failure_rate_percent"], 1),
-             "howDisabled": f"filter policy requiring message attribute {DISABLED_ATTRIBUTE}={ctx.execution_id}",
-             "toRestore": f"set its FilterPolicy back to {subscription['filter_policy'] or NO_FILTER_POLICY} "
-                          f"(scope {subscription['filter_policy_scope'] or DEFAULT_SCOPE}) once the endpoint is fixed"})
+            {
+                "executionId": ctx.execution_id,
+                "remediation": self.remediation_id,
+                "topic": state["topic_arn"],
+                "subscription": subscription["arn"],
+                "protocol": subscription["protocol"],
+                "endpoint": subscription["endpoint"],
+                "failedDeliveries": subscription["failures"],
+                "failureRatePercent": round(state["failure_rate_percent"], 1),
+                "howDisabled": f"filter policy requiring message attribute {DISABLED_ATTRIBUTE}={ctx.execution_id}",
+                "toRestore": f"set its FilterPolicy back to {subscription['filter_policy'] or NO_FILTER_POLICY} "
+                f"(scope {subscription['filter_policy_scope'] or DEFAULT_SCOPE}) once the endpoint is fixed",
+            },
+        )
         return {"subscription_arn": subscription["arn"], "alert_message_id": message_id}
 
     def validate(self, ctx, state, result):
         policy = self._subscription_attributes(ctx, result["subscription_arn"]).get("FilterPolicy")
         if not policy or json.loads(policy) != disabling_policy(ctx.execution_id):
-            return Validation(False, f"subscription's filter policy reads {policy!r}, not the disabling policy")
+            return Validation(
+                False, f"subscription's filter policy reads {policy!r}, not the disabling policy"
+            )
         return Validation(True, f"subscription {result['subscription_arn']} is disabled; on-call alerted")
 
     def rollback(self, ctx, state, result):
         sns, subscription = ctx.client("sns"), state["subscription"]
         recorded_scope = subscription["filter_policy_scope"] or DEFAULT_SCOPE
         if recorded_scope != DEFAULT_SCOPE:  # the scope first: SNS checks the policy against it
-            sns.set_subscription_attributes(SubscriptionArn=subscription["arn"], AttributeName="FilterPolicyScope",
-                                            AttributeValue=recorded_scope)
-        sns.set_subscription_attributes(SubscriptionArn=subscription["arn"], AttributeName="FilterPolicy",
-                                        AttributeValue=subscription["filter_policy"] or NO_FILTER_POLICY)
-        return (f"restored the filter policy of {subscription['arn']} to "
-                f"{subscription['filter_policy'] or 'none'} (scope {recorded_scope})")
+            sns.set_subscription_attributes(
+                SubscriptionArn=subscription["arn"],
+                AttributeName="FilterPolicyScope",
+                AttributeValue=recorded_scope,
+            )
+        sns.set_subscription_attributes(
+            SubscriptionArn=subscription["arn"],
+            AttributeName="FilterPolicy",
+            AttributeValue=subscription["filter_policy"] or NO_FILTER_POLICY,
+        )
+        return (
+            f"restored the filter policy of {subscription['arn']} to "
+            f"{subscription['filter_policy'] or 'none'} (scope {recorded_scope})"
+        )

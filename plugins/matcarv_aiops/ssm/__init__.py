@@ -19,7 +19,18 @@ from matcarv_aiops.ssm.service import (
 from matcarv_aiops.ssm.states import FAILURE_STATES, INTERMEDIATE_STATES, SUCCESS_STATES
 
 __all__ = [
-    "Document", "DocumentError", "Problem", "load", "EmulatorUnavailable", "automation_client",
-    "document_path", "ended_ineligible", "failure_message", "run_document", "to_ssm_parameters",
-    "FAILURE_STATES", "INTERMEDIATE_STATES", "SUCCESS_STATES",
+    "Document",
+    "DocumentError",
+    "Problem",
+    "load",
+    "EmulatorUnavailable",
+    "automation_client",
+    "document_path",
+    "ended_ineligible",
+    "failure_message",
+    "run_document",
+    "to_ssm_parameters",
+    "FAILURE_STATES",
+    "INTERMEDIATE_STATES",
+    "SUCCESS_STATES",
 ]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from matcarv_aiops import METRIC_NAME, METRIC_NAMESPACE
 from matcarv_aiops.ssm.document import Document, Problem, Step, parse, step_target
@@ -33,12 +33,34 @@ REQUIRED_MAX_ATTEMPTS = 3
 REQUIRED_TIMEOUT_SECONDS = 300
 DIAGNOSTICS_PARAMETER = "DiagnosticsBucket"
 
-_MUTATING_ACTIONS = frozenset({
-    "aws:copyImage", "aws:createImage", "aws:createStack", "aws:createTags", "aws:deleteImage",
-    "aws:deleteStack", "aws:executeAutomation", "aws:executeStateMachine", "aws:invokeLambdaFunction",
-    "aws:invokeWebhook", "aws:runCommand", "aws:runInstances",
-})
-_READ_PREFIXES = ("Describe", "Get", "List", "Search", "Lookup", "BatchGet", "Head", "Select", "Scan", "Query")
+_MUTATING_ACTIONS = frozenset(
+    {
+        "aws:copyImage",
+        "aws:createImage",
+        "aws:createStack",
+        "aws:createTags",
+        "aws:deleteImage",
+        "aws:deleteStack",
+        "aws:executeAutomation",
+        "aws:executeStateMachine",
+        "aws:invokeLambdaFunction",
+        "aws:invokeWebhook",
+        "aws:runCommand",
+        "aws:runInstances",
+    }
+)
+_READ_PREFIXES = (
+    "Describe",
+    "Get",
+    "List",
+    "Search",
+    "Lookup",
+    "BatchGet",
+    "Head",
+    "Select",
+    "Scan",
+    "Query",
+)
 # AIOps' own records, not the target: the diagnostics object, the metric, the alert.
 _RECORD_APIS = frozenset({("s3", "PutObject"), ("cloudwatch", "PutMetricData"), ("sns", "Publish")})
 _RECORD_METHODS = frozenset({"put_object", "put_metric_data", "publish"})
@@ -56,8 +78,11 @@ def _script_calls(step: Step) -> list[str]:
         tree = ast.parse(str(step.inputs.get("Script", "")))
     except SyntaxError:
         return []
-    return [node.func.attr for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
+    return [
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    ]
 
 
 def _script_strings(step: Step) -> set[str]:
@@ -65,7 +90,11 @@ def _script_strings(step: Step) -> set[str]:
         tree = ast.parse(str(step.inputs.get("Script", "")))
     except SyntaxError:
         return set()
-    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def is_destructive(step: Step) -> bool:
@@ -78,7 +107,9 @@ def is_destructive(step: Step) -> bool:
         service, api = str(step.inputs.get("Service", "")), str(step.inputs.get("Api", ""))
         return not api.startswith(_READ_PREFIXES) and (service, api) not in _RECORD_APIS
     if step.action == "aws:executeScript":
-        return any(_MUTATING_METHOD.match(name) and name not in _RECORD_METHODS for name in _script_calls(step))
+        return any(
+            _MUTATING_METHOD.match(name) and name not in _RECORD_METHODS for name in _script_calls(step)
+        )
     return False
 
 
@@ -88,10 +119,16 @@ def emits_remediation_metric(step: Step) -> bool:
         if (inputs.get("Service"), inputs.get("Api")) != ("cloudwatch", "PutMetricData"):
             return False
         data = inputs.get("MetricData")
-        return inputs.get("Namespace") == METRIC_NAMESPACE and isinstance(data, list) and any(
-            isinstance(item, dict) and item.get("MetricName") == METRIC_NAME for item in data)
+        return (
+            inputs.get("Namespace") == METRIC_NAMESPACE
+            and isinstance(data, list)
+            and any(isinstance(item, dict) and item.get("MetricName") == METRIC_NAME for item in data)
+        )
     if step.action == "aws:executeScript":
-        return "put_metric_data" in _script_calls(step) and {METRIC_NAME, METRIC_NAMESPACE} <= _script_strings(step)
+        return "put_metric_data" in _script_calls(step) and {
+            METRIC_NAME,
+            METRIC_NAMESPACE,
+        } <= _script_strings(step)
     return False
 
 
@@ -99,8 +136,9 @@ def _writes_diagnostics(document: Document, step: Step) -> bool:
     bucket_ref = re.compile(r"{{\s*" + DIAGNOSTICS_PARAMETER + r"\s*}}")
     inputs = step.inputs
     if step.action == "aws:executeAwsApi":
-        return ((inputs.get("Service"), inputs.get("Api")) == ("s3", "PutObject")
-                and bool(bucket_ref.search(str(inputs.get("Bucket", "")))))
+        return (inputs.get("Service"), inputs.get("Api")) == ("s3", "PutObject") and bool(
+            bucket_ref.search(str(inputs.get("Bucket", "")))
+        )
     if step.action == "aws:executeScript":
         payload = inputs.get("InputPayload")
         return "put_object" in _script_calls(step) and bool(bucket_ref.search(str(payload)))
@@ -155,11 +193,17 @@ def check_document(path: str | Path, text: str | None = None) -> list[Problem]:
     if first.name != FIRST_STEP:
         problem("rule-1", first.name, f"the first step must be named {FIRST_STEP}")
     elif DIAGNOSTICS_PARAMETER not in document.parameters:
-        problem("rule-1", first.name, f"the document needs a {DIAGNOSTICS_PARAMETER} parameter for the S3 write")
+        problem(
+            "rule-1", first.name, f"the document needs a {DIAGNOSTICS_PARAMETER} parameter for the S3 write"
+        )
     elif not _writes_diagnostics(document, first):
-        problem("rule-1", first.name, f"must write state to S3: aws:executeAwsApi s3 PutObject into "
-                                      f"{{{{ {DIAGNOSTICS_PARAMETER} }}}}, or aws:executeScript calling put_object "
-                                      f"with {{{{ {DIAGNOSTICS_PARAMETER} }}}} in its InputPayload")
+        problem(
+            "rule-1",
+            first.name,
+            f"must write state to S3: aws:executeAwsApi s3 PutObject into "
+            f"{{{{ {DIAGNOSTICS_PARAMETER} }}}}, or aws:executeScript calling put_object "
+            f"with {{{{ {DIAGNOSTICS_PARAMETER} }}}} in its InputPayload",
+        )
     elif is_destructive(first):
         problem("rule-1", first.name, "diagnostics must not change the resource")
 
@@ -170,20 +214,32 @@ def check_document(path: str | Path, text: str | None = None) -> list[Problem]:
     else:
         early = [step.name for step in destructive if step.index < eligibility.index]
         if early:
-            problem("rule-2", eligibility.name, f"must come before every destructive step; {', '.join(early)} run first")
+            problem(
+                "rule-2",
+                eligibility.name,
+                f"must come before every destructive step; {', '.join(early)} run first",
+            )
         if eligibility.action == "aws:branch":
             exit_path, ends = _walk_path(document, eligibility.inputs.get("Default"), after=eligibility)
             how = "its Default (or fall-through) path"
         elif step_target(eligibility.on_failure):
             if eligibility.is_critical:
-                problem("rule-2", eligibility.name, "onFailure: step:<name> needs isCritical: false, or an "
-                                                     "ineligible target would fail the execution")
+                problem(
+                    "rule-2",
+                    eligibility.name,
+                    "onFailure: step:<name> needs isCritical: false, or an "
+                    "ineligible target would fail the execution",
+                )
             exit_path, ends = _walk_path(document, step_target(eligibility.on_failure), after=None)
             how = "its onFailure path"
         else:
             exit_path, ends = [], False
-            problem("rule-2", eligibility.name, "must be an aws:branch with an ineligible path, or a step with "
-                                                "onFailure: step:<name> and isCritical: false")
+            problem(
+                "rule-2",
+                eligibility.name,
+                "must be an aws:branch with an ineligible path, or a step with "
+                "onFailure: step:<name> and isCritical: false",
+            )
             how = ""
         if how:
             hit = [step.name for step in exit_path if is_destructive(step)]
@@ -192,15 +248,21 @@ def check_document(path: str | Path, text: str | None = None) -> list[Problem]:
             elif not ends:
                 problem("rule-2", eligibility.name, f"{how} loops instead of ending the execution")
             elif any(step.name == LAST_STEP for step in exit_path):
-                problem("rule-2", eligibility.name, f"{how} must end the execution (isEnd: true) before "
-                                                    f"{LAST_STEP}")
+                problem(
+                    "rule-2",
+                    eligibility.name,
+                    f"{how} must end the execution (isEnd: true) before {LAST_STEP}",
+                )
 
     # Rule 3
     for step in destructive:
         for key in ("onFailure", "onCancel"):
             if step.raw.get(key) != "Abort":
-                problem("rule-3", step.name, f"destructive step must set {key}: Abort, "
-                                             f"got {step.raw.get(key, '(unset)')!r}")
+                problem(
+                    "rule-3",
+                    step.name,
+                    f"destructive step must set {key}: Abort, got {step.raw.get(key, '(unset)')!r}",
+                )
 
     # Rule 4
     last = steps[-1]
@@ -212,15 +274,24 @@ def check_document(path: str | Path, text: str | None = None) -> list[Problem]:
     # Rule 5
     emitters = [step for step in steps if emits_remediation_metric(step)]
     if not emitters:
-        problem("rule-5", None, f"no step emits {METRIC_NAME} in namespace {METRIC_NAMESPACE} "
-                                f"(cloudwatch PutMetricData)")
+        problem(
+            "rule-5",
+            None,
+            f"no step emits {METRIC_NAME} in namespace {METRIC_NAMESPACE} (cloudwatch PutMetricData)",
+        )
     elif destructive and all(step.index < destructive[-1].index for step in emitters):
-        problem("rule-5", emitters[-1].name, f"emits {METRIC_NAME} before the last destructive step "
-                                             f"{destructive[-1].name} has run")
+        problem(
+            "rule-5",
+            emitters[-1].name,
+            f"emits {METRIC_NAME} before the last destructive step {destructive[-1].name} has run",
+        )
 
     # Rule 6
     for step in steps:
-        for key, wanted in (("maxAttempts", REQUIRED_MAX_ATTEMPTS), ("timeoutSeconds", REQUIRED_TIMEOUT_SECONDS)):
+        for key, wanted in (
+            ("maxAttempts", REQUIRED_MAX_ATTEMPTS),
+            ("timeoutSeconds", REQUIRED_TIMEOUT_SECONDS),
+        ):
             if step.raw.get(key) != wanted:
                 problem("rule-6", step.name, f"{key} must be {wanted}, got {step.raw.get(key, '(unset)')!r}")
     return problems

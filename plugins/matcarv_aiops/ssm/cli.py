@@ -20,11 +20,19 @@ def register(subparsers) -> None:
     permissions = commands.add_parser("permissions", help="the exact IAM actions each document calls")
     permissions.add_argument("files", nargs="*", help="documents (default: every file in ssm/)")
     permissions.set_defaults(handler=run_permissions)
-    run = commands.add_parser("run", help="run a document locally against AWS_ENDPOINT_URL (moto), with the "
-                                          "local emulator (aiops_local, not shipped)")
+    run = commands.add_parser(
+        "run",
+        help="run a document locally against AWS_ENDPOINT_URL (moto), with the "
+        "local emulator (aiops_local, not shipped)",
+    )
     run.add_argument("document", help="path of the document, or its name in ssm/")
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="a parameter; StringList values as JSON or comma-separated (repeatable)")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter; StringList values as JSON or comma-separated (repeatable)",
+    )
     run.add_argument("--poll-seconds", type=float, default=None, help="poll interval of waiting steps")
     run.add_argument("--retry-seconds", type=float, default=None, help="delay between attempts of a step")
     run.set_defaults(handler=run_run)
@@ -36,8 +44,11 @@ def run_check(args) -> int:
     files = _files(args)
     problems = check_files(files)
     for problem in problems:
-        print(json.dumps({"file": problem.file, "step": problem.step, "rule": problem.rule,
-                          "message": str(problem)}))
+        print(
+            json.dumps(
+                {"file": problem.file, "step": problem.step, "rule": problem.rule, "message": str(problem)}
+            )
+        )
     if not problems:
         print(json.dumps({"checked": len(files), "problems": 0}))
     return 1 if problems else 0
@@ -99,7 +110,8 @@ def run_run(args) -> int:
     runner = local.LocalAutomationRunner(
         poll_interval=settings.ssm.ssm_poll_seconds if args.poll_seconds is None else args.poll_seconds,
         retry_delay=settings.ssm.ssm_retry_seconds if args.retry_seconds is None else args.retry_seconds,
-        region=settings.platform.region)
+        region=settings.platform.region,
+    )
     cancel = threading.Event()
     # Ctrl-C / SIGTERM cancel the execution the way StopAutomationExecution does: onCancel handlers run.
     previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -110,7 +122,12 @@ def run_run(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(json.dumps({"AutomationExecution": execution}, indent=2,
-                     default=lambda value: value.isoformat() if isinstance(value, datetime) else str(value)))
+    print(
+        json.dumps(
+            {"AutomationExecution": execution},
+            indent=2,
+            default=lambda value: value.isoformat() if isinstance(value, datetime) else str(value),
+        )
+    )
     sys.stdout.flush()
     return 0 if execution["AutomationExecutionStatus"] == "Success" else 1

@@ -18,35 +18,109 @@ import yaml
 SCHEMA_VERSION = "0.3"
 
 # Every action the SSM Automation service offers (Systems Manager "Automation actions reference").
-REAL_ACTIONS = frozenset({
-    "aws:approve", "aws:assertAwsResourceProperty", "aws:branch", "aws:changeInstanceState",
-    "aws:copyImage", "aws:createImage", "aws:createStack", "aws:createTags", "aws:deleteImage",
-    "aws:deleteStack", "aws:executeAutomation", "aws:executeAwsApi", "aws:executeScript",
-    "aws:executeStateMachine", "aws:invokeLambdaFunction", "aws:invokeWebhook", "aws:loop", "aws:pause",
-    "aws:runCommand", "aws:runInstances", "aws:sleep", "aws:updateVariable", "aws:waitForAwsResourceProperty",
-})
+REAL_ACTIONS = frozenset(
+    {
+        "aws:approve",
+        "aws:assertAwsResourceProperty",
+        "aws:branch",
+        "aws:changeInstanceState",
+        "aws:copyImage",
+        "aws:createImage",
+        "aws:createStack",
+        "aws:createTags",
+        "aws:deleteImage",
+        "aws:deleteStack",
+        "aws:executeAutomation",
+        "aws:executeAwsApi",
+        "aws:executeScript",
+        "aws:executeStateMachine",
+        "aws:invokeLambdaFunction",
+        "aws:invokeWebhook",
+        "aws:loop",
+        "aws:pause",
+        "aws:runCommand",
+        "aws:runInstances",
+        "aws:sleep",
+        "aws:updateVariable",
+        "aws:waitForAwsResourceProperty",
+    }
+)
 PARAMETER_TYPES = frozenset({"String", "StringList", "Integer", "Boolean", "MapList", "StringMap"})
 OUTPUT_TYPES = PARAMETER_TYPES
-SCRIPT_RUNTIMES = frozenset({"python3.8", "python3.9", "python3.10", "python3.11",
-                             "PowerShell Core 6.0", "PowerShell 7.0", "PowerShell 7.4"})
+SCRIPT_RUNTIMES = frozenset(
+    {
+        "python3.8",
+        "python3.9",
+        "python3.10",
+        "python3.11",
+        "PowerShell Core 6.0",
+        "PowerShell 7.0",
+        "PowerShell 7.4",
+    }
+)
 # Variables the service defines for every execution.
-SYSTEM_VARIABLES = frozenset({
-    "automation:EXECUTION_ID", "automation:DOCUMENT_NAME", "global:ACCOUNT_ID", "global:REGION",
-    "global:AWS_PARTITION", "global:DATE", "global:DATE_TIME",
-})
+SYSTEM_VARIABLES = frozenset(
+    {
+        "automation:EXECUTION_ID",
+        "automation:DOCUMENT_NAME",
+        "global:ACCOUNT_ID",
+        "global:REGION",
+        "global:AWS_PARTITION",
+        "global:DATE",
+        "global:DATE_TIME",
+    }
+)
 # Outputs an action produces without being declared.
 BUILTIN_OUTPUTS = {"aws:executeScript": frozenset({"OutputPayload"})}
-CHOICE_OPERATORS = frozenset({
-    "StringEquals", "EqualsIgnoreCase", "StartsWith", "EndsWith", "Contains", "NumericEquals",
-    "NumericGreater", "NumericLesser", "NumericGreaterOrEquals", "NumericLesserOrEquals", "BooleanEquals",
-})
+CHOICE_OPERATORS = frozenset(
+    {
+        "StringEquals",
+        "EqualsIgnoreCase",
+        "StartsWith",
+        "EndsWith",
+        "Contains",
+        "NumericEquals",
+        "NumericGreater",
+        "NumericLesser",
+        "NumericGreaterOrEquals",
+        "NumericLesserOrEquals",
+        "BooleanEquals",
+    }
+)
 
-_TOP_LEVEL_KEYS = frozenset({"schemaVersion", "description", "assumeRole", "parameters", "mainSteps",
-                             "outputs", "files"})
-_STEP_KEYS = frozenset({"name", "action", "description", "inputs", "outputs", "maxAttempts", "timeoutSeconds",
-                        "onFailure", "onCancel", "isCritical", "isEnd", "nextStep"})
-_PARAMETER_KEYS = frozenset({"type", "description", "default", "allowedValues", "allowedPattern", "displayType",
-                             "minItems", "maxItems", "minChars", "maxChars"})
+_TOP_LEVEL_KEYS = frozenset(
+    {"schemaVersion", "description", "assumeRole", "parameters", "mainSteps", "outputs", "files"}
+)
+_STEP_KEYS = frozenset(
+    {
+        "name",
+        "action",
+        "description",
+        "inputs",
+        "outputs",
+        "maxAttempts",
+        "timeoutSeconds",
+        "onFailure",
+        "onCancel",
+        "isCritical",
+        "isEnd",
+        "nextStep",
+    }
+)
+_PARAMETER_KEYS = frozenset(
+    {
+        "type",
+        "description",
+        "default",
+        "allowedValues",
+        "allowedPattern",
+        "displayType",
+        "minItems",
+        "maxItems",
+        "minChars",
+        "maxChars",
+    }
+)
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 _STEP_TARGET = re.compile(r"^step:(?P<step>.+)$")
 REFERENCE = re.compile(r"{{\s*(?P<ref>[A-Za-z0-9_:.\-]+)\s*}}")
@@ -109,7 +183,9 @@ class Step:
 
     @property
     def output_names(self) -> frozenset[str]:
-        return frozenset(o.get("Name") for o in self.declared_outputs) | BUILTIN_OUTPUTS.get(self.action, frozenset())
+        return frozenset(o.get("Name") for o in self.declared_outputs) | BUILTIN_OUTPUTS.get(
+            self.action, frozenset()
+        )
 
     @property
     def on_failure(self) -> str:
@@ -259,7 +335,10 @@ def _check_parameters(parameters: Any, problem) -> None:
         for key in sorted(set(spec) - _PARAMETER_KEYS):
             problem(None, f"parameter {name}: unknown key {key!r}")
         if spec.get("type") not in PARAMETER_TYPES:
-            problem(None, f"parameter {name}: type must be one of {sorted(PARAMETER_TYPES)}, got {spec.get('type')!r}")
+            problem(
+                None,
+                f"parameter {name}: type must be one of {sorted(PARAMETER_TYPES)}, got {spec.get('type')!r}",
+            )
         if "allowedPattern" in spec:
             try:
                 re.compile(str(spec["allowedPattern"]))
@@ -306,14 +385,21 @@ def _check_step(step: Step, names: set[str], problem) -> None:
             if not str(output["Selector"]).startswith("$"):
                 problem(step.name, f"output {output['Name']}: Selector must be a JSONPath starting with '$'")
     inputs = step.inputs
-    if step.action in ("aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"):
+    if step.action in (
+        "aws:executeAwsApi",
+        "aws:waitForAwsResourceProperty",
+        "aws:assertAwsResourceProperty",
+    ):
         _check_api(step, inputs, problem)
     if step.action in ("aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"):
         if "DesiredValues" in inputs and not isinstance(inputs["DesiredValues"], list):
             problem(step.name, "DesiredValues must be a list")
     if step.action == "aws:changeInstanceState":
         if inputs.get("DesiredState") not in ("running", "stopped", "terminated"):
-            problem(step.name, f"DesiredState must be running, stopped or terminated, got {inputs.get('DesiredState')!r}")
+            problem(
+                step.name,
+                f"DesiredState must be running, stopped or terminated, got {inputs.get('DesiredState')!r}",
+            )
     if step.action == "aws:executeScript":
         if "Runtime" in inputs and inputs["Runtime"] not in SCRIPT_RUNTIMES:
             problem(step.name, f"Runtime must be one of {sorted(SCRIPT_RUNTIMES)}, got {inputs['Runtime']!r}")
@@ -324,8 +410,11 @@ def _check_step(step: Step, names: set[str], problem) -> None:
             # SSM hands a script its values through InputPayload only; text substituted into the source
             # would run a parameter's value as code.
             shown = ", ".join("{{ " + ref + " }}" for ref in script_refs)
-            problem(step.name, f"Script must not contain references ({shown}): pass values through "
-                               "InputPayload and read them from the handler's events")
+            problem(
+                step.name,
+                f"Script must not contain references ({shown}): pass values through "
+                "InputPayload and read them from the handler's events",
+            )
         if "Script" in inputs and str(inputs.get("Runtime", "")).startswith("python"):
             try:
                 compile(str(inputs["Script"]), f"<{step.name}>", "exec")
@@ -364,7 +453,10 @@ def _check_choice(step: Step, choice: Any, problem, *, top: bool = False) -> Non
     else:
         operators = keys - {"Variable"}
         if "Variable" not in keys or len(operators) != 1 or not operators <= CHOICE_OPERATORS:
-            problem(step.name, f"a choice needs Variable and one operator of {sorted(CHOICE_OPERATORS)}; got {sorted(keys)}")
+            problem(
+                step.name,
+                f"a choice needs Variable and one operator of {sorted(CHOICE_OPERATORS)}; got {sorted(keys)}",
+            )
 
 
 @lru_cache(maxsize=64)
@@ -391,7 +483,10 @@ def _check_api(step: Step, inputs: dict[str, Any], problem) -> None:
         problem(step.name, f"Service {service!r} is not an AWS service name")
         return
     if api not in model.operation_names:
-        problem(step.name, f"Api {api!r} is not an operation of {service} (use the API name, e.g. DescribeInstances)")
+        problem(
+            step.name,
+            f"Api {api!r} is not an operation of {service} (use the API name, e.g. DescribeInstances)",
+        )
         return
     shape = model.operation_model(api).input_shape
     members = set(shape.members) if shape is not None else set()
@@ -420,8 +515,11 @@ def _check_references(document: Document, parameters: dict[str, Any], problem) -
         check(ref, None)
     for step in document.steps:
         # A Script's {{ ... }} is never resolved (reported by _check_step), so it names nothing here.
-        inputs = {key: value for key, value in step.inputs.items()
-                  if not (step.action == "aws:executeScript" and key == "Script")}
+        inputs = {
+            key: value
+            for key, value in step.inputs.items()
+            if not (step.action == "aws:executeScript" and key == "Script")
+        }
         for ref in references(inputs):
             check(ref, step.name)
     doc_outputs = document.raw.get("outputs")

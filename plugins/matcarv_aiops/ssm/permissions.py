@@ -47,11 +47,18 @@ def _script_calls(step: Step) -> list[tuple[str, str]]:
     tree = ast.parse(str(step.inputs.get("Script", "")))
 
     def client_service(node: ast.AST) -> str | None:
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "boto3"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "client"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "boto3"
+        ):
             if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 return node.args[0].value
-            raise UnreadableCallError(f"step {step.name}: boto3.client() with a service name that is not a literal")
+            raise UnreadableCallError(
+                f"step {step.name}: boto3.client() with a service name that is not a literal"
+            )
         return None
 
     clients: dict[str, str] = {}
@@ -82,7 +89,11 @@ def _script_calls(step: Step) -> list[tuple[str, str]]:
 
 def step_permissions(step: Step) -> set[str]:
     inputs = step.inputs
-    if step.action in ("aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"):
+    if step.action in (
+        "aws:executeAwsApi",
+        "aws:waitForAwsResourceProperty",
+        "aws:assertAwsResourceProperty",
+    ):
         service, api = str(inputs["Service"]), str(inputs["Api"])
         actions = {iam_action(service, api)}
         if service == "ec2" and "TagSpecifications" in inputs:

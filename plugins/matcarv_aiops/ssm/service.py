@@ -55,7 +55,9 @@ def to_ssm_parameters(parameters: dict[str, Any] | None) -> dict[str, list[str]]
     for name, value in (parameters or {}).items():
         if value is None:
             continue
-        result[name] = [as_text(item) for item in value] if isinstance(value, (list, tuple)) else [as_text(value)]
+        result[name] = (
+            [as_text(item) for item in value] if isinstance(value, (list, tuple)) else [as_text(value)]
+        )
     return result
 
 
@@ -74,7 +76,8 @@ def emulator():
                 f"AIOPS_SSM_BACKEND=local needs the local SSM Automation emulator, package "
                 f"{EMULATOR_PACKAGE} (the repository's local/aiops_local, installed by `make install`), "
                 f"which is not installed here ({exc}); it is never shipped to MWAA: use "
-                f"AIOPS_SSM_BACKEND=aws there") from None
+                f"AIOPS_SSM_BACKEND=aws there"
+            ) from None
         raise
 
 
@@ -85,8 +88,12 @@ def resolve_backend(backend: str | None, settings: Settings | None = None) -> st
     return chosen
 
 
-def automation_client(backend: str | None = None, *, aws_client_factory: Callable[[], Any] | None = None,
-                      settings: Settings | None = None):
+def automation_client(
+    backend: str | None = None,
+    *,
+    aws_client_factory: Callable[[], Any] | None = None,
+    settings: Settings | None = None,
+):
     """boto3's SSM client (or the one ``aws_client_factory`` builds, e.g. from SsmHook), or for backend
     ``local`` the emulator's client (EmulatorUnavailable where the emulator is not installed)."""
     settings = settings or get_settings()
@@ -119,13 +126,20 @@ def ended_ineligible(execution: dict[str, Any]) -> bool:
     names = [step.get("StepName") for step in ran]
     if INELIGIBLE_FROM not in names:
         return False
-    after = ran[names.index(INELIGIBLE_FROM) + 1:]
+    after = ran[names.index(INELIGIBLE_FROM) + 1 :]
     return len(after) == 1 and after[0].get("IsEnd") is True and after[0].get("StepStatus") == "Success"
 
 
-def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = None, *, backend: str | None = None,
-                 client_token: str | None = None, timeout: float | None = None,
-                 settings: Settings | None = None, client: Any = None) -> dict[str, Any]:
+def run_document(
+    name_or_path: str | Path,
+    parameters: dict[str, Any] | None = None,
+    *,
+    backend: str | None = None,
+    client_token: str | None = None,
+    timeout: float | None = None,
+    settings: Settings | None = None,
+    client: Any = None,
+) -> dict[str, Any]:
     """Start a document and wait for its end, without Airflow; returns the AutomationExecution.
 
     ``backend``: "aws" (StartAutomationExecution on SSM) or "local" (the local runner); default the
@@ -140,8 +154,10 @@ def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = N
             client = emulator().local_client(settings, documents=path.parent)
         else:
             client = automation_client(chosen, settings=settings)
-    request: dict[str, Any] = {"DocumentName": document_name(name_or_path),
-                               "Parameters": to_ssm_parameters(parameters)}
+    request: dict[str, Any] = {
+        "DocumentName": document_name(name_or_path),
+        "Parameters": to_ssm_parameters(parameters),
+    }
     if client_token:
         request["ClientToken"] = client_token
     execution_id = client.start_automation_execution(**request)["AutomationExecutionId"]
@@ -151,6 +167,8 @@ def run_document(name_or_path: str | Path, parameters: dict[str, Any] | None = N
         if execution["AutomationExecutionStatus"] not in INTERMEDIATE_STATES:
             return execution
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"SSM automation {execution_id} still {execution['AutomationExecutionStatus']} "
-                               f"after {timeout} seconds")
+            raise TimeoutError(
+                f"SSM automation {execution_id} still {execution['AutomationExecutionStatus']} "
+                f"after {timeout} seconds"
+            )
         time.sleep(settings.ssm.ssm_poll_seconds)

@@ -4,11 +4,24 @@ The sensor declares these as class constants; the core's ``run_document`` polls 
 """
 
 INTERMEDIATE_STATES: tuple[str, ...] = (
-    "Pending", "InProgress", "Waiting", "Cancelling", "PendingApproval", "Approved", "Scheduled",
-    "RunbookInProgress", "PendingChangeCalendarOverride", "ChangeCalendarOverrideApproved",
+    "Pending",
+    "InProgress",
+    "Waiting",
+    "Cancelling",
+    "PendingApproval",
+    "Approved",
+    "Scheduled",
+    "RunbookInProgress",
+    "PendingChangeCalendarOverride",
+    "ChangeCalendarOverrideApproved",
 )
 FAILURE_STATES: tuple[str, ...] = (
-    "Failed", "TimedOut", "Cancelled", "Rejected", "ChangeCalendarOverrideRejected", "CompletedWithFailure",
+    "Failed",
+    "TimedOut",
+    "Cancelled",
+    "Rejected",
+    "ChangeCalendarOverrideRejected",
+    "CompletedWithFailure",
     "Exited",
 )
 SUCCESS_STATES: tuple[str, ...] = ("Success", "CompletedWithSuccess")
