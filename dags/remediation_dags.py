@@ -15,12 +15,8 @@ from airflow.sdk import DAG, Param, chain
 from matcarv_aiops.catalogue import CatalogueEntry, catalogue
 from matcarv_aiops.pipeline import Step, steps_for
 from matcarv_aiops.settings import get_settings
-from matcarv_operators.audit import AuditOperator
-from matcarv_operators.diagnostics import CollectDiagnosticsOperator
-from matcarv_operators.step import StepOperator
-from matcarv_sensors.approval import ApprovalSensor
-from matcarv_sensors.ssm import AutomationExecutionSensor
-from matcarv_sensors.step import StepSensor
+from matcarv_operators.steps import AuditOperator, CollectDiagnosticsOperator, StepOperator
+from matcarv_sensors.steps import ApprovalSensor, AutomationExecutionSensor, StepSensor
 
 # The design card's named pieces; a step not named here runs in the generic operator or sensor.
 NAMED = {

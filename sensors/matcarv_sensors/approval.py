@@ -1,3 +1,5 @@
+"""The maintenance jobs' wait for a human decision on their plan (snapshots or keys to delete)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,19 +9,6 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from matcarv_aiops import approvals
 from matcarv_aiops.settings import get_settings
-from matcarv_sensors.step import StepSensor
-
-
-class ApprovalSensor(StepSensor):
-    """Waits for the human decision on this execution's approval request. Ends on approve, on reject,
-    or when the request expires; returns at once when no approval was needed."""
-
-    def __init__(self, **kwargs) -> None:
-        settings = get_settings()
-        kwargs.setdefault("poke_interval", settings.safety.approval_poke_seconds)
-        # The request expires first (and the run is audited SKIPPED); this only guards a stuck sensor.
-        kwargs.setdefault("timeout", timedelta(minutes=settings.safety.approval_timeout_minutes + 15))
-        super().__init__(**kwargs)
 
 
 class PlanApprovalSensor(BaseSensorOperator):

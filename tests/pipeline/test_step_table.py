@@ -20,7 +20,7 @@ from matcarv_aiops.pipeline.protocol import ALL_DONE, ALL_SUCCESS, ONE_FAILED, S
 from matcarv_aiops.pipeline.steps import Execution
 from matcarv_aiops.remediations.base import RemediationContext
 from matcarv_aiops.ssm import states
-from matcarv_sensors.ssm import AutomationExecutionSensor
+from matcarv_sensors.steps import AutomationExecutionSensor
 
 AUTOMATION_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 STARTED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)

@@ -1,0 +1,72 @@
+"""The operators of a ``remediate_<id>`` DAG: one generic ``StepOperator`` runs any row of the step table
+(``matcarv_aiops.pipeline.steps.STEPS``); the design card's named pieces add only what differs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from matcarv_aiops.models import Outcome
+from matcarv_aiops.pipeline import StepFailed, StepSkipped, run_in_task, step_by_id
+
+
+class StepOperator(BaseOperator):
+    """Runs the step named by its ``task_id``: a skip ends the task skipped, a known failure ends it
+    failed without retries; both reasons reach the audit record. Anything else is a crash that Airflow
+    retries, and the audit reports it if it never succeeds."""
+
+    template_fields: Sequence[str] = ("remediation_id",)
+    ui_color = "#e8f4fa"
+
+    def __init__(self, *, remediation_id: str, **kwargs) -> None:
+        kwargs.setdefault("trigger_rule", step_by_id(kwargs["task_id"]).trigger_rule)
+        super().__init__(**kwargs)
+        self.remediation_id = remediation_id
+
+    def execute(self, context) -> Any:
+        try:
+            return run_in_task(self.task_id, self.remediation_id, context)
+        except StepSkipped as skip:
+            raise AirflowSkipException(skip.reason) from None
+        except StepFailed as failure:
+            raise AirflowFailException(failure.reason) from None
+
+
+class CollectDiagnosticsOperator(StepOperator):
+    """Validates the run's conf, claims the execution (once per event) and writes the target's current
+    state as JSON to S3 under the execution id: observe before acting."""
+
+    def execute(self, context):
+        execution = super().execute(context)
+        self.log.info(
+            "execution %s: target %s, diagnostics at %s",
+            execution["execution_id"],
+            execution["target"]["arn"],
+            execution["diagnostics_uri"],
+        )
+        return execution
+
+
+class AuditOperator(StepOperator):
+    """Always runs last: writes the run's one AutomationAuditLog record and the RemediationExecuted
+    metric, whatever happened before (a crashed task included). Fails the run when the outcome is
+    FAILURE, so the Airflow UI shows it."""
+
+    def execute(self, context):
+        item = super().execute(context)
+        if item is None:
+            self.log.info("duplicate run: the first run's audit record stands; nothing written")
+            return None
+        self.log.info(
+            "audit %s (%s): %s %s",
+            item["executionId"],
+            "written" if item["written"] else "already there",
+            item["outcome"],
+            item["action"],
+        )
+        if item["outcome"] == Outcome.FAILURE.value:
+            raise AirflowFailException(f"remediation FAILED: {item['action']}")
+        return item
