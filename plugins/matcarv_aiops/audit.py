@@ -22,6 +22,21 @@ def _item(record: AuditRecord) -> dict:
 class AuditWriter:
     settings: Settings
 
+    def outcome_of(self, execution_id: str) -> str | None:
+        """The outcome of this execution's audit record, or None while it has none."""
+        item = (
+            hub_client("dynamodb", self.settings)
+            .get_item(
+                TableName=self.settings.platform.audit_table,
+                Key={"executionId": {"S": execution_id}},
+                ConsistentRead=True,
+                ProjectionExpression="#outcome",
+                ExpressionAttributeNames={"#outcome": "outcome"},
+            )
+            .get("Item")
+        )
+        return item["outcome"]["S"] if item else None
+
     def write(self, record: AuditRecord) -> bool:
         """Write the execution's one record. False when it already exists (a retried audit task, or a
         duplicate run): the first record stands and is never overwritten."""

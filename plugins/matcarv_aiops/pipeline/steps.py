@@ -203,14 +203,20 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
         holder = safety.acquire_lock(execution.target.arn, execution.execution_id)
         if holder:
             raise StepSkipped(f"locked: execution {holder} is remediating this resource now")
-    if execution.production:
-        return {"needs_approval": True, "why": "the target is production"}
-    if entry.approval == "always":
-        return {
-            "needs_approval": True,
-            "why": "this remediation cannot be undone, so it always needs a human",
-        }
+    why = approval_needed(entry, execution)
+    if why:
+        return {"needs_approval": True, "why": why}
     return {"needs_approval": False, "why": "non-production and reversible: approved automatically"}
+
+
+def approval_needed(entry: CatalogueEntry, execution: Execution) -> str | None:
+    """Why a human must approve this change (production, or an action that cannot be undone), or None
+    when it is approved automatically. Recomputed where it matters, never taken from task state."""
+    if execution.production:
+        return "the target is production"
+    if entry.approval == "always":
+        return "this remediation cannot be undone, so it always needs a human"
+    return None
 
 
 def request_approval(run: RunState, execution: Execution, eligibility: dict[str, Any]) -> dict[str, Any]:
@@ -247,28 +253,64 @@ def wait_for_approval(
         raise StepFailed(str(exc)) from None
 
 
-def execute(run: RunState, execution: Execution, decision: dict[str, Any]) -> dict[str, Any]:
-    """Make the change on the one target, unless the human said no, the request expired, or this is
-    a dry run."""
-    who = decision["operator"]
-    if decision["decision"] == "rejected":
-        raise StepSkipped(f"rejected by {who}: {decision['reason']}", operator=who)
-    if decision["decision"] == "expired":
-        raise StepSkipped(
-            f"approval request expired at {decision['expires_at']} with no decision: nothing done"
-        )
+def execute(run: RunState, execution: Execution) -> dict[str, Any]:
+    """Make the change on the one target, unless this is a dry run, the human said no, or the request
+    expired. Who may act is read from the approval store at this moment, never from the approval step's
+    result, which a UI user could edit; and an execution that already has its audit record is never
+    acted on again (a cleared or re-run task)."""
     if execution.dry_run:
         raise StepSkipped(f"dry run, nothing changed; the plan: {execution.plan}")
+    audited = AuditWriter(run.settings).outcome_of(execution.execution_id)
+    if audited:
+        raise StepFailed(
+            f"execution {execution.execution_id} already has its audit record ({audited}): "
+            "a cleared or re-run execute does not act again"
+        )
+    who = _authorised_by(run, execution)
     handler = get_remediation(run.entry.id)
     ctx = _context(run, execution)
     state = execution.state
-    if decision["decision"] == "approved":  # time has passed: look again before acting
+    if who != AUTOMATED:  # time has passed while a human decided: look again before acting
         state = handler.collect_diagnostics(ctx)
         reason = "resource is gone" if state is None else handler.check_eligibility(ctx, state)
         if reason:
             raise StepSkipped(f"approved by {who}, but no longer needed: {reason}", operator=who)
     run.mark_started()  # before the first change: rollback and audit must know a change may have been made
-    return {"result": handler.execute(ctx, state)}
+    return {"result": handler.execute(ctx, state), "operator": who}
+
+
+def _authorised_by(run: RunState, execution: Execution) -> str:
+    """Who allows this change now: ``automated`` where no human is needed, else the approver of this
+    execution's request, which must be APPROVED, for this run, and unexpired at this moment."""
+    why = approval_needed(run.entry, execution)
+    if why is None:
+        return AUTOMATED
+    store = approvals.ApprovalStore(run.settings)
+    record = store.get(execution.execution_id)
+    nothing = f"{why}, so nothing is done"
+    if record is None:
+        raise StepFailed(f"execution {execution.execution_id} has no approval request: {nothing}")
+    if record.run_id != execution.run_id:
+        raise StepFailed(
+            f"the approval request of execution {execution.execution_id} belongs to run {record.run_id}, "
+            f"not to this run {execution.run_id}: {nothing}"
+        )
+    if record.status == approvals.ApprovalStatus.PENDING and record.expired():
+        record = store.expire(execution.execution_id) or record
+    who = record.approver or AUTOMATED
+    if record.status == approvals.ApprovalStatus.REJECTED:
+        raise StepSkipped(f"rejected by {who}: {record.decision_reason or ''}", operator=who)
+    if record.status == approvals.ApprovalStatus.EXPIRED:
+        raise StepSkipped(f"approval request expired at {record.expires_at} with no decision: nothing done")
+    if record.status != approvals.ApprovalStatus.APPROVED:
+        raise StepFailed(f"no decision yet on execution {execution.execution_id}: {nothing}")
+    if record.expired():
+        raise StepSkipped(
+            f"approved by {who}, but the approval expired at {record.expires_at} before the change: "
+            "nothing done",
+            operator=who,
+        )
+    return who
 
 
 def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, Any]) -> dict[str, Any] | None:
@@ -437,7 +479,8 @@ STEPS: tuple[Step, ...] = (
     Step(
         "wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True
     ),
-    Step("execute", execute, reads=("collect_diagnostics", "wait_for_approval")),
+    # execute reads the decision from the approval store itself, not from wait_for_approval's result.
+    Step("execute", execute, reads=("collect_diagnostics",)),
     Step(
         "wait_for_automation",
         wait_for_automation,
