@@ -326,7 +326,9 @@ def bench_anomaly(n: int):
             GeneratedMetrics.calls = 0
             measured.append(
                 measure(
-                    lambda: job.detect(settings, clients, _run("anomaly_detection"), now=at, series=series),
+                    lambda clients=clients, at=at, series=series: job.detect(
+                        settings, clients, _run("anomaly_detection"), now=at, series=series
+                    ),
                     trace=trace,
                 )
             )

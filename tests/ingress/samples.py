@@ -177,7 +177,7 @@ def _satisfying(rule: Any) -> Any:
         return "aiops-sample-value"
     if operator == "numeric":
         low, high, value = float("-inf"), float("inf"), None
-        for op, bound in zip(operand[::2], operand[1::2]):
+        for op, bound in zip(operand[::2], operand[1::2], strict=True):
             if op == "=":
                 value = bound
             elif op in (">", ">="):

@@ -43,7 +43,7 @@ def run(args) -> int:
             print(json.dumps(outcome))
             print(f"aiops route: trigger failed: {exc}", file=sys.stderr)
             return 1
-        for match, result in zip(outcome["matches"], results):
+        for match, result in zip(outcome["matches"], results, strict=True):
             match["status"] = result.status
     print(json.dumps(outcome))
     return 0

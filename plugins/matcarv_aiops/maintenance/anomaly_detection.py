@@ -151,7 +151,7 @@ def fetch(
                     f"{result.get('StatusCode')} {result.get('Messages', '')}"
                 )
             index = int(result["Id"][1:])
-            points[index].extend(zip(result["Timestamps"], result["Values"]))
+            points[index].extend(zip(result["Timestamps"], result["Values"], strict=True))
         for message in page.get("Messages", []):
             if message.get("Code") not in (None, "", "MaxMetricsExceeded"):
                 raise IncompleteListing(f"GetMetricData: {message}")
@@ -255,7 +255,7 @@ def detect(
                 else first_start
             )
         rows = []
-        for s, points in zip(batch, fetch(clients, batch, starts, end, period)):
+        for s, points in zip(batch, fetch(clients, batch, starts, end, period), strict=True):
             row = stored.get(s.series_id)
             if not points:
                 if row and row["pending"]:
@@ -281,7 +281,7 @@ def detect(
                     "score": round(score, 4),
                     "alertId": alert_id(s.series_id, iso_utc(ts)),
                 }
-                for (ts, value), score in zip(points, scores)
+                for (ts, value), score in zip(points, scores, strict=True)
                 if score >= alert_at
             ]
             anomalies.extend(found)
