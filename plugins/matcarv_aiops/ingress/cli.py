@@ -1,4 +1,5 @@
-"""``aiops route EVENT.json``: which remediation runs an event would start (and, with --trigger, starts them)."""
+"""``aiops route EVENT.json``: which remediation runs an event would start
+(and, with --trigger, starts them)."""
 
 from __future__ import annotations
 

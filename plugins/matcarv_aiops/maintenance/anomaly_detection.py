@@ -201,7 +201,8 @@ def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomal
         notify(
             settings,
             Kind.ANOMALY,
-            f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
+            f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} "
+            "series",
             {
                 "job": JOB,
                 "runId": run.run_id,

@@ -145,7 +145,8 @@ class _Rotator:
                 self.record(
                     user,
                     f"{user['UserName']}|failed|{self.run.run_id}",
-                    f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
+                    f"rotation of {user['UserName']}'s access key failed: {error['Code']}: "
+                    f"{error.get('Message', '')}",
                     Outcome.FAILURE,
                     "re-activate the old key if it was deactivated: aws iam update-access-key "
                     f"--user-name {user['UserName']} --status Active --access-key-id <old key>",
@@ -339,7 +340,8 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
             settings,
             run,
             target="arn:aws:iam:::user/*",
-            action=f"delete {count} IAM access keys inactive for more than {settings.maintenance.access_key_grace_days} days "
+            action=f"delete {count} IAM access keys inactive for more than "
+            f"{settings.maintenance.access_key_grace_days} days "
             f"(plan: {uri})",
             plan_uri=uri,
             rollback="none: a deleted access key cannot be restored",

@@ -141,7 +141,8 @@ class CloudtrailDisabled(Remediation):
                 )
             if self._choice(state) is None:
                 return (
-                    f"{len(state['trails'])} trails are stopped ({', '.join(t['name'] for t in state['trails'])}); "
+                    f"{len(state['trails'])} trails are stopped "
+                    f"({', '.join(t['name'] for t in state['trails'])}); "
                     "one resource per run, so a human chooses"
                 )
             return None
@@ -194,7 +195,9 @@ class CloudtrailDisabled(Remediation):
                 "region": ctx.target.region,
                 "trail": trail,
                 "recreated": recreated,
-                "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)",
+                "action": (
+                    "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)"
+                ),
             },
         )
         return {"trail_arn": trail, "recreated": recreated, "incident_message_id": incident}
