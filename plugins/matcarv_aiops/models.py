@@ -149,7 +149,8 @@ class AuditRecord(BaseModel):
     @classmethod
     def _iso_utc(cls, value: str) -> str:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:
+        offset = parsed.utcoffset()
+        if offset is None or offset.total_seconds() != 0:
             raise ValueError("timestamp must be ISO 8601 in UTC")
         return value
 

@@ -56,7 +56,7 @@ def _match_object(pattern: dict[str, Any], node: Any, path: str) -> str | None:
         if key == "$or" and isinstance(sub_pattern, list):
             failures = [_match_object(alternative, node, path) for alternative in sub_pattern]
             if all(failures):
-                return f"{path or '<event>'} ($or: {' / '.join(failures)})"
+                return f"{path or '<event>'} ($or: {' / '.join(f for f in failures if f)})"
             continue
         field_path = f"{path}.{key}" if path else key
         value = fields.get(key, _MISSING)

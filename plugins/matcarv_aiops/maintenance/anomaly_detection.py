@@ -240,7 +240,10 @@ def detect(
     end = _align(now, period)
     first_start = _align(end - timedelta(hours=settings.maintenance.anomaly_first_lookback_hours), period)
     # One batch of 500 series at a time, start to stored state, so memory does not grow with N.
-    leftover, anomalies, with_pending, points_scored, states_written = [], [], [], 0, 0
+    leftover: list[dict] = []
+    anomalies: list[dict] = []
+    with_pending: list[dict] = []
+    points_scored, states_written = 0, 0
     for start in range(0, len(series), QUERIES_PER_CALL):
         batch = series[start : start + QUERIES_PER_CALL]
         stored = load_states(settings, clients, batch)

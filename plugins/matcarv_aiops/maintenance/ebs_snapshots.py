@@ -299,7 +299,7 @@ def execute(settings: Settings, clients: Clients, run: RunInfo, summary: dict, d
             "plan_uri": summary["plan_uri"],
         }
     approved = bool(decision and decision["decision"] == "approved")
-    operator = decision["operator"] if approved else "automated"
+    operator = decision["operator"] if decision and approved else "automated"
     writer = audit_writer(settings)
     if summary["needs_approval"] and not approved:
         verdict = decision["decision"] if decision else "not decided"
@@ -349,7 +349,7 @@ def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> in
         chunk: list[dict] = []
 
         def gone(batch: list[dict]):
-            present = set()
+            present: set[str] = set()
             ids = [entry["id"] for entry in batch]
             for page in ec2.get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": ids}]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -129,9 +130,9 @@ class _Rotator:
                 "users": {
                     **self.interrupted,
                     **{
-                        u["UserName"]: self._old_active(keys)["AccessKeyId"]
+                        u["UserName"]: old["AccessKeyId"]
                         for u, keys in eligible
-                        if self._old_active(keys)
+                        if (old := self._old_active(keys))
                     },
                 },
             },
@@ -330,7 +331,7 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
             "the others are done and audited"
         )
     delete_key(clients, _journal_key(settings))
-    summary = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
+    summary: dict[str, Any] = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
     if rotator.deletion_plan.count:
         key = f"maintenance/{JOB}/deletion-plans/{run.safe_run_id}.jsonl"
         count = rotator.deletion_plan.count

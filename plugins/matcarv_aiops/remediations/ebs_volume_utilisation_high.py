@@ -57,8 +57,8 @@ class EbsVolumeUtilisationHigh(Remediation):
                         statistic="Maximum",
                     )
                 )
-        found = [value for value in found if value is not None]
-        return max(found) if found else None
+        values = [value for value in found if value is not None]
+        return max(values) if values else None
 
     def _snapshots(self, ctx, filters: list[dict]) -> list[dict]:
         return ctx.client("ec2").describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]

@@ -183,7 +183,8 @@ class Step:
 
     @property
     def output_names(self) -> frozenset[str]:
-        return frozenset(o.get("Name") for o in self.declared_outputs) | BUILTIN_OUTPUTS.get(
+        names = (o.get("Name") for o in self.declared_outputs)
+        return frozenset(name for name in names if isinstance(name, str)) | BUILTIN_OUTPUTS.get(
             self.action, frozenset()
         )
 
