@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install demo test up down bundle synth clean
+.PHONY: install demo lint test up down bundle synth clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,7 +27,13 @@ install: $(SYNCED)
 demo: $(SYNCED)
 	$(VENV)/bin/python local/demo.py
 
-test: $(SYNCED)
+# Lint and types (config in pyproject.toml); any finding fails, and `make test` runs it first.
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The same local stack as the demo, left running: the Airflow UI on http://127.0.0.1:$(PORT).

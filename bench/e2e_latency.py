@@ -113,7 +113,8 @@ def main() -> int:
         }
         print(
             f"{kind:22} {len(mine):3d} {pct(totals, 0.5):6.1f} {pct(totals, 0.95):6.1f} | "
-            f"{med['trigger']:17.2f} {med['queueing']:9.2f} {med['task_start_overhead']:10.2f} {med['action']:7.2f}"
+            f"{med['trigger']:17.2f} {med['queueing']:9.2f} {med['task_start_overhead']:10.2f} "
+            f"{med['action']:7.2f}"
         )
     bad = [r for r in rows if r["outcome"] != "SUCCESS"]
     print(f"{len(rows)} runs, {len(bad)} not SUCCESS")

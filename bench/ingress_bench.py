@@ -20,6 +20,7 @@ Measures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
@@ -109,10 +110,8 @@ def measure_routing(repeat: int) -> dict:
     for _ in range(repeat):
         for event in events:
             start = time.perf_counter()
-            try:
+            with contextlib.suppress(InvalidEvent):
                 route(event)
-            except InvalidEvent:
-                pass
             timings.append(time.perf_counter() - start)
     timings.sort()
     return {

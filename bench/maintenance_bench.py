@@ -326,7 +326,9 @@ def bench_anomaly(n: int):
             GeneratedMetrics.calls = 0
             measured.append(
                 measure(
-                    lambda: job.detect(settings, clients, _run("anomaly_detection"), now=at, series=series),
+                    lambda clients=clients, at=at, series=series: job.detect(
+                        settings, clients, _run("anomaly_detection"), now=at, series=series
+                    ),
                     trace=trace,
                 )
             )
@@ -379,7 +381,8 @@ def main() -> None:
     for row in rows:
         total, minimum = sum(row["calls"].values()), sum(row["minimum"].values())
         print(
-            f"| {row['job']} | {row['n']:,} | {row['work']} | {row['wall']:.1f} | {row['peak'] / 2**20:.1f} | "
+            f"| {row['job']} | {row['n']:,} | {row['work']} | {row['wall']:.1f} | "
+            f"{row['peak'] / 2**20:.1f} | "
             f"{total:,} | {minimum:,} | {100 * (total - minimum) / minimum:+.1f} % |"
         )
     for row in rows:

@@ -1,4 +1,5 @@
-"""Real problems to create in an AWS account (moto: tests, `make demo`, the local stack), one per remediation."""
+"""Real problems to create in an AWS account (moto: tests, `make demo`, the local stack),
+one per remediation."""
 
 from __future__ import annotations
 

@@ -208,7 +208,9 @@ def request(
 def decide(
     settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str
 ) -> ApprovalRecord:
-    """An approver's decision on one pending, unexpired request; ``ApprovalError`` says why it cannot count."""
+    """An approver's decision on one pending, unexpired request.
+
+    ``ApprovalError`` says why it cannot count."""
     return ApprovalStore(settings).decide(execution_id, approve=approve, approver=approver, reason=reason)
 
 

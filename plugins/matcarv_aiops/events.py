@@ -46,10 +46,15 @@ class EventBridgeEvent(BaseModel):
 class TargetRule(Protocol):
     """Where an event names the target (the catalogue's ``TargetSpec``; the Lambda's route table rows)."""
 
-    paths: Iterable[str]
-    arn: str
-    when: dict[str, list[str]]
-    account_path: str | None
+    # Read-only properties: a frozen dataclass (route table rows) and a pydantic model both satisfy them.
+    @property
+    def paths(self) -> Iterable[str]: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def when(self) -> dict[str, list[str]]: ...
+    @property
+    def account_path(self) -> str | None: ...
 
 
 def values_at(node: Any, path: str) -> Iterator[Any]:

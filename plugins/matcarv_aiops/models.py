@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -80,13 +80,13 @@ class RemediationRequest(BaseModel):
         return str(uuid.uuid5(EXECUTION_NAMESPACE, key))
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     SKIPPED = "SKIPPED"
 
 
-class ApprovalStatus(str, Enum):
+class ApprovalStatus(StrEnum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
@@ -149,7 +149,8 @@ class AuditRecord(BaseModel):
     @classmethod
     def _iso_utc(cls, value: str) -> str:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:
+        offset = parsed.utcoffset()
+        if offset is None or offset.total_seconds() != 0:
             raise ValueError("timestamp must be ISO 8601 in UTC")
         return value
 

@@ -5,14 +5,14 @@ with a filter policy on ``kind``."""
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from matcarv_aiops.aws import hub_client, topic_arn
 from matcarv_aiops.settings import Settings
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a message is about; the value is the ``kind`` attribute subscribers filter on."""
 
     APPROVAL_REQUEST = "approval_request"  # a human must approve or reject a change

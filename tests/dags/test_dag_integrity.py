@@ -21,7 +21,8 @@ def no_variables(*a, **k):
 airflow.sdk.Variable.get = staticmethod(no_variables)
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={str(REPO / "dags")!r})
-print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dags": sorted(bag.dag_ids)}}))
+errors = {{k: str(v) for k, v in bag.import_errors.items()}}
+print(json.dumps({{"errors": errors, "dags": sorted(bag.dag_ids)}}))
 """
 
 

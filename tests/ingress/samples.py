@@ -74,7 +74,8 @@ def event_for(entry: CatalogueEntry) -> dict[str, Any]:
 
 
 def near_miss_for(entry: CatalogueEntry) -> dict[str, Any] | None:
-    """``event_for(entry)`` with one literal-only field of the pattern changed so that it no longer matches."""
+    """``event_for(entry)`` with one literal-only field of the pattern changed
+    so that it no longer matches."""
     event = event_for(entry)
     for path in _literal_leaves(entry.trigger, ()):
         if path[0] == "source":
@@ -177,7 +178,7 @@ def _satisfying(rule: Any) -> Any:
         return "aiops-sample-value"
     if operator == "numeric":
         low, high, value = float("-inf"), float("inf"), None
-        for op, bound in zip(operand[::2], operand[1::2]):
+        for op, bound in zip(operand[::2], operand[1::2], strict=True):
             if op == "=":
                 value = bound
             elif op in (">", ">="):

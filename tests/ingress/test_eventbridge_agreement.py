@@ -148,7 +148,7 @@ def single_element_forms(node: Any, limit: int = 256) -> list[Any]:
         options = [single_element_forms(node[key], limit) for key in keys]
         forms = []
         for combination in itertools.product(*options):
-            forms.append(dict(zip(keys, combination)))
+            forms.append(dict(zip(keys, combination, strict=True)))
             if len(forms) > limit:
                 raise AssertionError("too many single-element forms; use a smaller sample")
         return forms

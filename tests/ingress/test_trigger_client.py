@@ -71,7 +71,8 @@ class MwaaHarness:
         )
 
     def status(self, status: int, body: dict, run_id: str = RUN_ID) -> None:
-        # Airflow's answer passes through MWAA as RestApiClientException (4xx) or RestApiServerException (5xx).
+        # Airflow's answer passes through MWAA as RestApiClientException (4xx)
+        # or RestApiServerException (5xx).
         code = "RestApiServerException" if status >= 500 else "RestApiClientException"
         self.stubber.add_client_error(
             "invoke_rest_api",

@@ -19,7 +19,7 @@ def user_with_keys(name: str, ages_days: list[int], *, tags: dict[str, str] | No
     ]
     keys = [iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in ages_days]
     moto_user = iam_backends[ACCOUNT]["global"].users[name]
-    for key, age in zip(moto_user.access_keys, ages_days):  # moto has no API to backdate a key
+    for key, age in zip(moto_user.access_keys, ages_days, strict=True):  # moto has no API to backdate a key
         key.create_date = utcnow() - timedelta(days=age)
     return iam, user["UserId"], keys
 

@@ -101,9 +101,7 @@ def _config_history(stub, times: int, configuration: dict | None):
                             "version": "1.3",
                             "accountId": ACCOUNT,
                             "configurationItemStatus": "ResourceDeleted",
-                            "configurationItemCaptureTime": datetime(
-                                2026, 11, 27, 2, 58, tzinfo=UTC
-                            ),
+                            "configurationItemCaptureTime": datetime(2026, 11, 27, 2, 58, tzinfo=UTC),
                             "resourceType": "AWS::CloudTrail::Trail",
                             "resourceId": TRAIL_ARN,
                             "awsRegion": REGION,
@@ -112,9 +110,7 @@ def _config_history(stub, times: int, configuration: dict | None):
                             "version": "1.3",
                             "accountId": ACCOUNT,
                             "configurationItemStatus": "OK",
-                            "configurationItemCaptureTime": datetime(
-                                2026, 11, 20, 10, 0, tzinfo=UTC
-                            ),
+                            "configurationItemCaptureTime": datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
                             "resourceType": "AWS::CloudTrail::Trail",
                             "resourceId": TRAIL_ARN,
                             "resourceName": "org-audit",

@@ -112,7 +112,10 @@ def test_destructive_steps_of_the_runbook():
 def test_a_script_that_calls_a_mutating_api_is_destructive(tmp_path: Path):
     from tests.ssm.conftest import write_document
 
-    script = "import boto3\ndef handler(events, context):\n    boto3.client('ec2').reboot_instances(InstanceIds=['i-1'])\n"
+    script = (
+        "import boto3\ndef handler(events, context):\n    "
+        "boto3.client('ec2').reboot_instances(InstanceIds=['i-1'])\n"
+    )
     reader = (
         "import boto3\ndef handler(events, context):\n    return boto3.client('ec2').describe_instances()\n"
     )

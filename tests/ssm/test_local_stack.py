@@ -38,10 +38,10 @@ def moto_server():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("moto_server did not start")
+                raise RuntimeError("moto_server did not start") from exc
             time.sleep(0.2)
     yield endpoint
     process.send_signal(signal.SIGTERM)

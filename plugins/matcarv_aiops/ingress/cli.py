@@ -1,4 +1,5 @@
-"""``aiops route EVENT.json``: which remediation runs an event would start (and, with --trigger, starts them)."""
+"""``aiops route EVENT.json``: which remediation runs an event would start
+(and, with --trigger, starts them)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def run(args) -> int:
             print(json.dumps(outcome))
             print(f"aiops route: trigger failed: {exc}", file=sys.stderr)
             return 1
-        for match, result in zip(outcome["matches"], results):
+        for match, result in zip(outcome["matches"], results, strict=True):
             match["status"] = result.status
     print(json.dumps(outcome))
     return 0

@@ -39,7 +39,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     _client = _client or client_from_settings()
     results = start_runs(routed, _client, deadline=deadline)
-    for match, result in zip(outcome["matches"], results):
+    for match, result in zip(outcome["matches"], results, strict=True):
         match["status"] = result.status
     log.info(json.dumps({"event_id": routed.event.id, "triggered": outcome["matches"]}))
     return outcome

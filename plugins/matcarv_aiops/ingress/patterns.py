@@ -56,7 +56,7 @@ def _match_object(pattern: dict[str, Any], node: Any, path: str) -> str | None:
         if key == "$or" and isinstance(sub_pattern, list):
             failures = [_match_object(alternative, node, path) for alternative in sub_pattern]
             if all(failures):
-                return f"{path or '<event>'} ($or: {' / '.join(failures)})"
+                return f"{path or '<event>'} ($or: {' / '.join(f for f in failures if f)})"
             continue
         field_path = f"{path}.{key}" if path else key
         value = fields.get(key, _MISSING)
@@ -159,7 +159,7 @@ def _match_operator(operator: str, operand: Any, value: Any, path: str) -> bool:
 def _numeric(operand: Any, value: float, path: str) -> bool:
     if not isinstance(operand, list) or not operand or len(operand) % 2 or len(operand) > 4:
         raise PatternError(f"{path}: numeric takes [op, number] or [op, number, op, number]")
-    for operator, bound in zip(operand[::2], operand[1::2]):
+    for operator, bound in zip(operand[::2], operand[1::2], strict=True):
         if operator not in _OPERATORS or not _is_number(bound):
             raise PatternError(f"{path}: numeric operator {operator!r} {bound!r} is not valid")
         if not _OPERATORS[operator](value, float(bound)):

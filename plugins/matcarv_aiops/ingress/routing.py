@@ -120,16 +120,16 @@ def route(
 
     ``entries``: catalogue or route entries by id (default: the route table, i.e. the whole catalogue).
     """
-    entries: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
+    table: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
     event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
     data = event.as_event()
     watching = [
         entry
-        for entry in entries.values()
+        for entry in table.values()
         if matches({"source": entry.trigger["source"]}, {"source": event.source})
     ]
     if not watching:
-        sources = sorted({s for e in entries.values() for s in e.trigger["source"] if isinstance(s, str)})
+        sources = sorted({s for e in table.values() for s in e.trigger["source"] if isinstance(s, str)})
         raise InvalidEvent(
             f"source: {event.source!r} is not a source any catalogue entry listens to "
             f"(known: {', '.join(sources)})"

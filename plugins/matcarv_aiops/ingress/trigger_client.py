@@ -385,8 +385,11 @@ def start_runs(routed: Any, client: TriggerClient, *, deadline: float | None = N
 
     A retry of the whole event is safe: the runs already started answer 409.
     """
-    results, failures = [], []
-    conf = routed.conf() if routed.matches else None
+    if not routed.matches:
+        return []
+    results: list[TriggerResult] = []
+    failures: list[TriggerError] = []
+    conf = routed.conf()
     for match in routed.matches:
         try:
             results.append(client.trigger(match.dag_id, match.dag_run_id, conf, deadline=deadline))

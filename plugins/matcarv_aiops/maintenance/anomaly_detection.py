@@ -151,7 +151,7 @@ def fetch(
                     f"{result.get('StatusCode')} {result.get('Messages', '')}"
                 )
             index = int(result["Id"][1:])
-            points[index].extend(zip(result["Timestamps"], result["Values"]))
+            points[index].extend(zip(result["Timestamps"], result["Values"], strict=True))
         for message in page.get("Messages", []):
             if message.get("Code") not in (None, "", "MaxMetricsExceeded"):
                 raise IncompleteListing(f"GetMetricData: {message}")
@@ -201,7 +201,8 @@ def publish_anomalies(settings: Settings, clients: Clients, run: RunInfo, anomal
         notify(
             settings,
             Kind.ANOMALY,
-            f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} series",
+            f"AIOps anomaly: {len(anomalies)} anomalous points in {len({a['series'] for a in anomalies})} "
+            "series",
             {
                 "job": JOB,
                 "runId": run.run_id,
@@ -239,7 +240,10 @@ def detect(
     end = _align(now, period)
     first_start = _align(end - timedelta(hours=settings.maintenance.anomaly_first_lookback_hours), period)
     # One batch of 500 series at a time, start to stored state, so memory does not grow with N.
-    leftover, anomalies, with_pending, points_scored, states_written = [], [], [], 0, 0
+    leftover: list[dict] = []
+    anomalies: list[dict] = []
+    with_pending: list[dict] = []
+    points_scored, states_written = 0, 0
     for start in range(0, len(series), QUERIES_PER_CALL):
         batch = series[start : start + QUERIES_PER_CALL]
         stored = load_states(settings, clients, batch)
@@ -255,7 +259,7 @@ def detect(
                 else first_start
             )
         rows = []
-        for s, points in zip(batch, fetch(clients, batch, starts, end, period)):
+        for s, points in zip(batch, fetch(clients, batch, starts, end, period), strict=True):
             row = stored.get(s.series_id)
             if not points:
                 if row and row["pending"]:
@@ -281,7 +285,7 @@ def detect(
                     "score": round(score, 4),
                     "alertId": alert_id(s.series_id, iso_utc(ts)),
                 }
-                for (ts, value), score in zip(points, scores)
+                for (ts, value), score in zip(points, scores, strict=True)
                 if score >= alert_at
             ]
             anomalies.extend(found)

@@ -112,7 +112,8 @@ class PlanWriter:
     however many resources the plan holds."""
 
     def __init__(self, header: dict):
-        self._file = tempfile.TemporaryFile(mode="w+b")
+        # The file is the writer's state across add() calls, so no `with` here: upload() closes it.
+        self._file = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
         self.count = 0
         self._line(header)
 
@@ -132,18 +133,20 @@ class PlanWriter:
 
 def read_plan(clients: Clients, key: str) -> tuple[dict, Iterator[dict]]:
     """(header, entries) of a plan file, the entries streamed from a temporary copy."""
-    handle = tempfile.TemporaryFile(mode="w+b")
-    clients("s3").download_fileobj(clients.settings.platform.diagnostics_bucket, key, handle)
-    handle.seek(0)
-    header = json.loads(handle.readline())
+    lines = _plan_lines(clients, key)
+    header = next(lines)  # downloads the file now, as before; the entries stream on demand
+    return header, lines
 
-    def entries() -> Iterator[dict]:
-        with handle:
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
 
-    return header, entries()
+def _plan_lines(clients: Clients, key: str) -> Iterator[dict]:
+    """The header, then every entry, of a plan file; the temporary copy is closed when the stream ends."""
+    with tempfile.TemporaryFile(mode="w+b") as handle:
+        clients("s3").download_fileobj(clients.settings.platform.diagnostics_bucket, key, handle)
+        handle.seek(0)
+        yield json.loads(handle.readline())
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
 
 
 def put_json(clients: Clients, key: str, obj: dict) -> None:

@@ -1,10 +1,11 @@
 """ebs_snapshot_retention: delete this account's EBS snapshots older than the retention period,
 non-production only.
 
-Deleting data needs a human unless it can be undone (humans approve what cannot be undone). A snapshot that a Recycle Bin
-retention rule covers can be restored for the rule's retention period, so it is deleted directly; the
-rest of the plan waits for a human approval of the whole plan. Never deleted: production snapshots,
-snapshots an AMI uses, snapshots AWS Backup manages, exempt snapshots (tag or exemption table).
+Deleting data needs a human unless it can be undone (humans approve what cannot be undone). A snapshot
+that a Recycle Bin retention rule covers can be restored for the rule's retention period, so it is
+deleted directly; the rest of the plan waits for a human approval of the whole plan. Never deleted:
+production snapshots, snapshots an AMI uses, snapshots AWS Backup manages, exempt snapshots (tag or
+exemption table).
 
 Two steps, so a crash costs nothing:
 - ``plan``: stream every page of DescribeSnapshots, write the plan (one line per snapshot) to S3 and
@@ -114,7 +115,8 @@ def _ami_snapshots(clients: Clients) -> set[str]:
 
 
 def _arn(settings: Settings, snapshot: dict) -> str:
-    return f"arn:aws:ec2:{settings.platform.region}:{snapshot.get('OwnerId', '')}:snapshot/{snapshot['SnapshotId']}"
+    owner = snapshot.get("OwnerId", "")
+    return f"arn:aws:ec2:{settings.platform.region}:{owner}:snapshot/{snapshot['SnapshotId']}"
 
 
 def _skip_reason(
@@ -223,7 +225,8 @@ def plan(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, d
             settings,
             run,
             target=f"arn:aws:ec2:{settings.platform.region}::snapshot/*",
-            action=f"delete {uncovered} EBS snapshots older than {settings.maintenance.snapshot_retention_days} days "
+            action=f"delete {uncovered} EBS snapshots older than "
+            f"{settings.maintenance.snapshot_retention_days} days "
             f"that no Recycle Bin rule covers (plan: {plan_uri})",
             plan_uri=plan_uri,
             rollback=_rollback({}),
@@ -296,7 +299,7 @@ def execute(settings: Settings, clients: Clients, run: RunInfo, summary: dict, d
             "plan_uri": summary["plan_uri"],
         }
     approved = bool(decision and decision["decision"] == "approved")
-    operator = decision["operator"] if approved else "automated"
+    operator = decision["operator"] if decision and approved else "automated"
     writer = audit_writer(settings)
     if summary["needs_approval"] and not approved:
         verdict = decision["decision"] if decision else "not decided"
@@ -346,7 +349,7 @@ def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> in
         chunk: list[dict] = []
 
         def gone(batch: list[dict]):
-            present = set()
+            present: set[str] = set()
             ids = [entry["id"] for entry in batch]
             for page in ec2.get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": ids}]

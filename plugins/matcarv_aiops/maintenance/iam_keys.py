@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -129,9 +130,9 @@ class _Rotator:
                 "users": {
                     **self.interrupted,
                     **{
-                        u["UserName"]: self._old_active(keys)["AccessKeyId"]
+                        u["UserName"]: old["AccessKeyId"]
                         for u, keys in eligible
-                        if self._old_active(keys)
+                        if (old := self._old_active(keys))
                     },
                 },
             },
@@ -145,7 +146,8 @@ class _Rotator:
                 self.record(
                     user,
                     f"{user['UserName']}|failed|{self.run.run_id}",
-                    f"rotation of {user['UserName']}'s access key failed: {error['Code']}: {error.get('Message', '')}",
+                    f"rotation of {user['UserName']}'s access key failed: {error['Code']}: "
+                    f"{error.get('Message', '')}",
                     Outcome.FAILURE,
                     "re-activate the old key if it was deactivated: aws iam update-access-key "
                     f"--user-name {user['UserName']} --status Active --access-key-id <old key>",
@@ -329,7 +331,7 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
             "the others are done and audited"
         )
     delete_key(clients, _journal_key(settings))
-    summary = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
+    summary: dict[str, Any] = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
     if rotator.deletion_plan.count:
         key = f"maintenance/{JOB}/deletion-plans/{run.safe_run_id}.jsonl"
         count = rotator.deletion_plan.count
@@ -339,7 +341,8 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
             settings,
             run,
             target="arn:aws:iam:::user/*",
-            action=f"delete {count} IAM access keys inactive for more than {settings.maintenance.access_key_grace_days} days "
+            action=f"delete {count} IAM access keys inactive for more than "
+            f"{settings.maintenance.access_key_grace_days} days "
             f"(plan: {uri})",
             plan_uri=uri,
             rollback="none: a deleted access key cannot be restored",

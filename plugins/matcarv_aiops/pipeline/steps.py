@@ -65,6 +65,14 @@ class Execution(BaseModel):
     plan: str | None = None
 
 
+def _checked_state(execution: Execution) -> dict[str, Any]:
+    """The diagnostics state of a target that passed check_eligibility (which ends the run when there is
+    none), for the steps after it."""
+    if execution.state is None:
+        raise StepFailed(f"no diagnostics state for {execution.target.arn}: eligibility was never checked")
+    return execution.state
+
+
 def _context(run: RunState, execution: Execution) -> RemediationContext:
     return RemediationContext(
         entry=run.entry,
@@ -116,6 +124,7 @@ def collect_diagnostics(run: RunState) -> Execution:
                 f"(looked at {[p for spec in entry.targets for p in spec.paths]})"
             )
     else:
+        assert request.target is not None  # RemediationRequest's validator: no event means a target
         try:
             target = Target.from_arn(request.target, default_region=settings.platform.region)
         except ValueError as exc:
@@ -269,12 +278,14 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
     who = _authorised_by(run, execution)
     handler = get_remediation(run.entry.id)
     ctx = _context(run, execution)
-    state = execution.state
     if who != AUTOMATED:  # time has passed while a human decided: look again before acting
-        state = handler.collect_diagnostics(ctx)
-        reason = "resource is gone" if state is None else handler.check_eligibility(ctx, state)
-        if reason:
+        fresh = handler.collect_diagnostics(ctx)
+        reason = "resource is gone" if fresh is None else handler.check_eligibility(ctx, fresh)
+        if reason or fresh is None:
             raise StepSkipped(f"approved by {who}, but no longer needed: {reason}", operator=who)
+        state = fresh
+    else:
+        state = _checked_state(execution)
     run.mark_started()  # before the first change: rollback and audit must know a change may have been made
     return {"result": handler.execute(ctx, state), "operator": who}
 
@@ -344,7 +355,9 @@ def validate(
                 f"runbook {entry.ssm_document} ended at its EligibilityCheck and changed nothing "
                 f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)"
             )
-    outcome = get_remediation(entry.id).validate(_context(run, execution), execution.state, acted["result"])
+    outcome = get_remediation(entry.id).validate(
+        _context(run, execution), _checked_state(execution), acted["result"]
+    )
     if not outcome.ok:
         raise StepFailed(f"validation failed: {outcome.detail}")
     return {"detail": outcome.detail, "note": f"Validated: {outcome.detail}"}
@@ -358,7 +371,7 @@ def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] |
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
     detail = get_remediation(entry.id).rollback(
-        _context(run, execution), execution.state, acted["result"] if acted else None
+        _context(run, execution), _checked_state(execution), acted["result"] if acted else None
     )
     return {"rolled_back": True, "detail": detail}
 

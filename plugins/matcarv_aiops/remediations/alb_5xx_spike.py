@@ -78,7 +78,10 @@ class Alb5xxSpike(Remediation):
             )
         enabled = [d for d in state["distributions"] if d["enabled"]]
         if not enabled:
-            return f"no enabled CloudFront distribution has {state['dns_name']} as an origin: nothing to invalidate"
+            return (
+                f"no enabled CloudFront distribution has {state['dns_name']} as an origin: nothing to "
+                "invalidate"
+            )
         if len(enabled) > 1:
             return (
                 f"{len(enabled)} distributions front this load balancer "

@@ -4,6 +4,7 @@ Config recorded for it, and open a SEV-2 incident (someone turned the audit trai
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -35,7 +36,7 @@ def _field(config: dict, name: str):
 
 
 def create_trail_params(name: str, recorded: dict, tags: dict[str, str]) -> dict:
-    params = {"Name": name}
+    params: dict[str, Any] = {"Name": name}
     for parameter, field in _CREATE_FROM_RECORDED.items():
         value = _field(recorded, field)
         if value not in (None, ""):
@@ -53,7 +54,7 @@ class CloudtrailDisabled(Remediation):
         return ctx.target.arn.endswith(":root")
 
     def _trails(self, ctx, names: list[str] | None = None) -> list[dict]:
-        kwargs = {"includeShadowTrails": True}
+        kwargs: dict[str, Any] = {"includeShadowTrails": True}
         if names:
             kwargs["trailNameList"] = names
         return ctx.client("cloudtrail").describe_trails(**kwargs)["trailList"]
@@ -141,7 +142,8 @@ class CloudtrailDisabled(Remediation):
                 )
             if self._choice(state) is None:
                 return (
-                    f"{len(state['trails'])} trails are stopped ({', '.join(t['name'] for t in state['trails'])}); "
+                    f"{len(state['trails'])} trails are stopped "
+                    f"({', '.join(t['name'] for t in state['trails'])}); "
                     "one resource per run, so a human chooses"
                 )
             return None
@@ -194,7 +196,9 @@ class CloudtrailDisabled(Remediation):
                 "region": ctx.target.region,
                 "trail": trail,
                 "recreated": recreated,
-                "action": "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)",
+                "action": (
+                    "logging re-enabled by AIOps; find who turned it off, and why (CloudTrail event history)"
+                ),
             },
         )
         return {"trail_arn": trail, "recreated": recreated, "incident_message_id": incident}

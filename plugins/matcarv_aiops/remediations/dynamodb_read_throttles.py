@@ -83,7 +83,10 @@ class DynamodbReadThrottles(Remediation):
 
     def check_eligibility(self, ctx, state):
         if state["billing_mode"] == "PAY_PER_REQUEST":
-            return "on-demand table: there is no read capacity to raise (DynamoDB adapts on-demand capacity itself)"
+            return (
+                "on-demand table: there is no read capacity to raise (DynamoDB adapts on-demand "
+                "capacity itself)"
+            )
         if state["status"] != "ACTIVE":
             return f"table is {state['status']}: it cannot be changed until it is ACTIVE again"
         events, needed = state["read_throttle_events"], ctx.threshold("min_read_throttle_events")
@@ -94,7 +97,10 @@ class DynamodbReadThrottles(Remediation):
             )
         plan = self._planned(ctx, state)
         if plan["mode"] == REGISTER and plan["max"] <= state["read_capacity"]:
-            return f"read capacity {state['read_capacity']} is already at the table quota: raising it needs a human"
+            return (
+                f"read capacity {state['read_capacity']} is already at the table quota: raising it "
+                "needs a human"
+            )
         if plan["mode"] == RAISE and plan["read_capacity"] <= state["read_capacity"]:
             return (
                 f"read capacity {state['read_capacity']} is at its auto scaling maximum "
@@ -106,7 +112,8 @@ class DynamodbReadThrottles(Remediation):
         plan = self._planned(ctx, state)
         if plan["mode"] == REGISTER:
             return (
-                f"register read auto scaling on table {state['table']} (min {plan['min']}, max {plan['max']}, "
+                f"register read auto scaling on table {state['table']} (min {plan['min']}, max "
+                f"{plan['max']}, "
                 f"target {ctx.threshold('target_utilization_percent'):g} % utilisation)"
             )
         return (

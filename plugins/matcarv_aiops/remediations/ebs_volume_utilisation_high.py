@@ -57,8 +57,8 @@ class EbsVolumeUtilisationHigh(Remediation):
                         statistic="Maximum",
                     )
                 )
-        found = [value for value in found if value is not None]
-        return max(found) if found else None
+        values = [value for value in found if value is not None]
+        return max(values) if values else None
 
     def _snapshots(self, ctx, filters: list[dict]) -> list[dict]:
         return ctx.client("ec2").describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
@@ -128,7 +128,8 @@ class EbsVolumeUtilisationHigh(Remediation):
 
     def plan(self, ctx, state):
         return (
-            f"snapshot EBS volume {state['volume_id']} ({state['size_gib']} GiB, {state['used_percent']:.1f} % "
+            f"snapshot EBS volume {state['volume_id']} ({state['size_gib']} GiB, "
+            f"{state['used_percent']:.1f} % "
             "used), then alert on-call to resize it"
         )
 
@@ -139,7 +140,9 @@ class EbsVolumeUtilisationHigh(Remediation):
         else:
             snapshot_id = ctx.client("ec2").create_snapshot(
                 VolumeId=state["volume_id"],
-                Description=f"AIOps before resize: {state['volume_id']} at {state['used_percent']:.1f} % used",
+                Description=(
+                    f"AIOps before resize: {state['volume_id']} at {state['used_percent']:.1f} % used"
+                ),
                 TagSpecifications=[
                     {
                         "ResourceType": "snapshot",
@@ -164,7 +167,9 @@ class EbsVolumeUtilisationHigh(Remediation):
                 "sizeGiB": state["size_gib"],
                 "usedPercent": round(state["used_percent"], 1),
                 "snapshot": snapshot_id,
-                "todo": "ModifyVolume to a larger size, then grow the partition and file system on the instance",
+                "todo": (
+                    "ModifyVolume to a larger size, then grow the partition and file system on the instance"
+                ),
             },
         )
         return {"snapshot_id": snapshot_id, "alert_message_id": message_id}

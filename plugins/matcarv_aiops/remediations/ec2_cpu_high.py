@@ -61,7 +61,10 @@ class Ec2CpuHigh(Remediation):
 
     def check_eligibility(self, ctx, state):
         if state["group_name"] is None:
-            return f"instance {state['instance_id']} is not in an Auto Scaling group: there is no group to scale out"
+            return (
+                f"instance {state['instance_id']} is not in an Auto Scaling group: there is no group to "
+                "scale out"
+            )
         if state["desired_capacity"] >= state["max_size"]:
             return (
                 f"group {state['group_name']} is already at its maximum size ({state['max_size']}): "
@@ -124,4 +127,7 @@ class Ec2CpuHigh(Remediation):
         ctx.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=state["group_name"], DesiredCapacity=recorded, HonorCooldown=False
         )
-        return f"set desired capacity of {state['group_name']} back from {group['DesiredCapacity']} to {recorded}"
+        return (
+            f"set desired capacity of {state['group_name']} back from {group['DesiredCapacity']} to "
+            f"{recorded}"
+        )

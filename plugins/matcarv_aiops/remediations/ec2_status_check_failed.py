@@ -1,7 +1,8 @@
 """Stop and start one EC2 instance whose status check failed, so that it moves to healthy hardware.
 
-Runs as a multi-step runbook: the stop/start runs as the SSM Automation document ``ssm/AIOps-EC2StatusCheckRestart.yaml``;
-the DAG waits for it (wait_for_automation) before validating. Rollback starts the instance directly.
+Runs as a multi-step runbook: the stop/start runs as the SSM Automation document
+``ssm/AIOps-EC2StatusCheckRestart.yaml``; the DAG waits for it (wait_for_automation) before validating.
+Rollback starts the instance directly.
 """
 
 from __future__ import annotations

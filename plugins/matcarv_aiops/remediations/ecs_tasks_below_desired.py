@@ -54,7 +54,10 @@ class EcsTasksBelowDesired(Remediation):
         if state["desired_count"] == 0:
             return "desired count is 0: no task should be running"
         if state["running_count"] >= state["desired_count"]:
-            return f"already fixed: {state['running_count']} of {state['desired_count']} desired tasks are running"
+            return (
+                f"already fixed: {state['running_count']} of {state['desired_count']} desired tasks are "
+                "running"
+            )
         return None
 
     def plan(self, ctx, state):

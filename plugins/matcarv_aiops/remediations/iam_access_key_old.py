@@ -106,7 +106,10 @@ class IamAccessKeyOld(Remediation):
                 "owner": owner,
                 "user": state["user_arn"],
                 "disabledAccessKeys": ", ".join(disabled),
-                "why": f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete the old one",
+                "why": (
+                    f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete "
+                    "the old one"
+                ),
                 "executionId": ctx.execution_id,
             },
         )

@@ -165,7 +165,7 @@ class SgOpenSsh(Remediation):
 
 def _flatten(permissions: list[dict]) -> set[tuple]:
     """Each (protocol, from, to, source) as one comparable rule."""
-    rules = set()
+    rules: set[tuple] = set()
     for p in permissions:
         key = (str(p.get("IpProtocol")), p.get("FromPort"), p.get("ToPort"))
         rules.update(key + ("cidr", r["CidrIp"]) for r in p.get("IpRanges", []))

@@ -156,7 +156,8 @@ class SnsDeliveryFailures(Remediation):
         return (
             f"alert on-call and disable subscription {subscription['arn']} ({subscription['protocol']} to "
             f"{subscription['endpoint']}, {subscription['failures']} failed deliveries) with a filter policy "
-            f"that matches nothing; {state['failure_rate_percent']:.1f} % of {state['topic']}'s deliveries failed"
+            f"that matches nothing; {state['failure_rate_percent']:.1f} % of {state['topic']}'s deliveries "
+            "failed"
         )
 
     def execute(self, ctx, state):
@@ -174,7 +175,8 @@ class SnsDeliveryFailures(Remediation):
         )
         message_id = ctx.notify(
             Kind.FAILURE,
-            f"AIOps: SNS subscription disabled on {state['topic']} ({state['failure_rate_percent']:.0f} % failing)",
+            f"AIOps: SNS subscription disabled on {state['topic']} ({state['failure_rate_percent']:.0f} % "
+            "failing)",
             {
                 "executionId": ctx.execution_id,
                 "remediation": self.remediation_id,
@@ -184,8 +186,11 @@ class SnsDeliveryFailures(Remediation):
                 "endpoint": subscription["endpoint"],
                 "failedDeliveries": subscription["failures"],
                 "failureRatePercent": round(state["failure_rate_percent"], 1),
-                "howDisabled": f"filter policy requiring message attribute {DISABLED_ATTRIBUTE}={ctx.execution_id}",
-                "toRestore": f"set its FilterPolicy back to {subscription['filter_policy'] or NO_FILTER_POLICY} "
+                "howDisabled": (
+                    f"filter policy requiring message attribute {DISABLED_ATTRIBUTE}={ctx.execution_id}"
+                ),
+                "toRestore": "set its FilterPolicy back to "
+                f"{subscription['filter_policy'] or NO_FILTER_POLICY} "
                 f"(scope {subscription['filter_policy_scope'] or DEFAULT_SCOPE}) once the endpoint is fixed",
             },
         )

@@ -102,14 +102,19 @@ class SqsQueueDepthHigh(Remediation):
         on_mapping, on_function = state["mapping_max_concurrency"], state["reserved_concurrency"]
         if on_mapping is None and on_function is None:
             return (
-                "the consumer is not capped (no maximum concurrency on its mapping, no reserved concurrency): "
+                "the consumer is not capped (no maximum concurrency on its mapping, no reserved "
+                "concurrency): "
                 "Lambda already scales it as far as the account allows"
             )
         if on_function == 0:
-            return f"reserved concurrency of {state['function_name']} is 0: the consumer was switched off on purpose"
+            return (
+                f"reserved concurrency of {state['function_name']} is 0: the consumer was switched off "
+                "on purpose"
+            )
         if on_mapping is not None and on_mapping == on_function:
             return (
-                f"the mapping's maximum concurrency and the function's reserved concurrency are both {on_mapping}: "
+                "the mapping's maximum concurrency and the function's reserved concurrency are both "
+                f"{on_mapping}: "
                 "raising one alone lets no more messages through, so this needs a human"
             )
         plan = self._planned(ctx, state, state["reservable_headroom"])
@@ -169,5 +174,8 @@ class SqsQueueDepthHigh(Remediation):
             ctx.client("lambda").update_event_source_mapping(
                 UUID=state["mapping_uuid"], ScalingConfig={"MaximumConcurrency": recorded}
             )
-            return f"restored the maximum concurrency of event source mapping {state['mapping_uuid']} to {recorded}"
+            return (
+                f"restored the maximum concurrency of event source mapping {state['mapping_uuid']} to "
+                f"{recorded}"
+            )
         return restore_reserved(ctx.client("lambda"), state["function_name"], state["reserved_concurrency"])

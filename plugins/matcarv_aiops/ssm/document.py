@@ -183,7 +183,8 @@ class Step:
 
     @property
     def output_names(self) -> frozenset[str]:
-        return frozenset(o.get("Name") for o in self.declared_outputs) | BUILTIN_OUTPUTS.get(
+        names = (o.get("Name") for o in self.declared_outputs)
+        return frozenset(name for name in names if isinstance(name, str)) | BUILTIN_OUTPUTS.get(
             self.action, frozenset()
         )
 
@@ -391,15 +392,21 @@ def _check_step(step: Step, names: set[str], problem) -> None:
         "aws:assertAwsResourceProperty",
     ):
         _check_api(step, inputs, problem)
-    if step.action in ("aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"):
-        if "DesiredValues" in inputs and not isinstance(inputs["DesiredValues"], list):
-            problem(step.name, "DesiredValues must be a list")
-    if step.action == "aws:changeInstanceState":
-        if inputs.get("DesiredState") not in ("running", "stopped", "terminated"):
-            problem(
-                step.name,
-                f"DesiredState must be running, stopped or terminated, got {inputs.get('DesiredState')!r}",
-            )
+    if (
+        step.action in ("aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty")
+        and "DesiredValues" in inputs
+        and not isinstance(inputs["DesiredValues"], list)
+    ):
+        problem(step.name, "DesiredValues must be a list")
+    if step.action == "aws:changeInstanceState" and inputs.get("DesiredState") not in (
+        "running",
+        "stopped",
+        "terminated",
+    ):
+        problem(
+            step.name,
+            f"DesiredState must be running, stopped or terminated, got {inputs.get('DesiredState')!r}",
+        )
     if step.action == "aws:executeScript":
         if "Runtime" in inputs and inputs["Runtime"] not in SCRIPT_RUNTIMES:
             problem(step.name, f"Runtime must be one of {sorted(SCRIPT_RUNTIMES)}, got {inputs['Runtime']!r}")

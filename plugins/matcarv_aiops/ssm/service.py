@@ -109,7 +109,10 @@ def automation_client(
 def failure_message(execution: dict[str, Any]) -> str:
     """Why an execution did not succeed: the failed step's own message, else the execution's."""
     status = execution.get("AutomationExecutionStatus")
-    prefix = f"SSM automation {execution.get('AutomationExecutionId')} ({execution.get('DocumentName')}) ended {status}"
+    prefix = (
+        f"SSM automation {execution.get('AutomationExecutionId')} ({execution.get('DocumentName')}) "
+        f"ended {status}"
+    )
     for step in execution.get("StepExecutions") or []:
         if step.get("StepStatus") in FAILED_STEP_STATES and step.get("IsCritical", True):
             message = step.get("FailureMessage") or (step.get("FailureDetails") or {}).get("FailureType", "")
