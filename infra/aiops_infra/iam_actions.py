@@ -40,7 +40,7 @@ SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
 # authorised on "*"; each with why, and each narrowed by a condition where it is granted.
 STAR_ONLY_AS_CALLED = {
     "cloudwatch:PutMetricData": "the 'dataset' resource type is optional; metrics outside a dataset are "
-                                "authorised on *; every grant is limited by the cloudwatch:namespace condition",
+    "authorised on *; every grant is limited by the cloudwatch:namespace condition",
 }
 
 
@@ -87,10 +87,16 @@ def supports_no_resource_level_permissions(action: str) -> bool:
 def arn_formats(service: str, resource_type: str) -> list[str]:
     """ARN templates of a resource type, with {region} and {account}, and ``*`` for every variable part."""
     types = _reference().get(service, {}).get("Resources", {})
-    found = types.get(resource_type) or next((v for k, v in types.items() if k.lower() == resource_type.lower()), {})
+    found = types.get(resource_type) or next(
+        (v for k, v in types.items() if k.lower() == resource_type.lower()), {}
+    )
     formats = []
     for arn in found.get("ARNFormats", []):
-        arn = arn.replace("${Partition}", "aws").replace("${Region}", "{region}").replace("${Account}", "{account}")
+        arn = (
+            arn.replace("${Partition}", "aws")
+            .replace("${Region}", "{region}")
+            .replace("${Account}", "{account}")
+        )
         formats.append(re.sub(r"\$\{[^}]+\}", "*", arn).replace(".*", "*"))
     return formats
 
@@ -102,44 +108,76 @@ def _matches(target_template: str, arn_format: str) -> bool:
     return re.fullmatch(pattern, sample) is not None
 
 
-def _overrides(action: str, *, target_services: set[str], siblings: set[str], ssm_document: str | None,
-               region: str, account: str, hub_account: str) -> Scope | None:
+def _overrides(
+    action: str,
+    *,
+    target_services: set[str],
+    siblings: set[str],
+    ssm_document: str | None,
+    region: str,
+    account: str,
+    hub_account: str,
+) -> Scope | None:
     if action == "sns:Publish":
         # Remediations notify through the AIOps topic in the hub, nothing else.
         return Scope((f"arn:aws:sns:{region}:{hub_account}:{TOPIC_NAME}",))
     if action == "iam:PassRole" and "ssm:StartAutomationExecution" in siblings:
         # An entry that runs its runbook passes the runbooks' role to SSM, and no other role.
-        return Scope((f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}",),
-                     (("StringEquals", "iam:PassedToService", ("ssm.amazonaws.com",)),))
+        return Scope(
+            (f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}",),
+            (("StringEquals", "iam:PassedToService", ("ssm.amazonaws.com",)),),
+        )
     if action == "iam:PassRole":
         # Only to the service the entry remediates (e.g. a trail's CloudWatch Logs role, back to CloudTrail).
         services = sorted(target_services - {"iam"}) or sorted(target_services)
-        return Scope((f"arn:aws:iam::{account}:role/*",),
-                     (("StringEquals", "iam:PassedToService", tuple(f"{s}.amazonaws.com" for s in services)),))
+        return Scope(
+            (f"arn:aws:iam::{account}:role/*",),
+            (("StringEquals", "iam:PassedToService", tuple(f"{s}.amazonaws.com" for s in services)),),
+        )
     if action == "ssm:StartAutomationExecution":
         # The entry's own runbook (any version), or the AIOps runbooks; and the execution it starts.
         document = ssm_document or "AIOps-*"
-        return Scope((f"arn:aws:ssm:{region}:{account}:automation-definition/{document}:*",
-                      f"arn:aws:ssm:{region}:{account}:automation-execution/*"))
+        return Scope(
+            (
+                f"arn:aws:ssm:{region}:{account}:automation-definition/{document}:*",
+                f"arn:aws:ssm:{region}:{account}:automation-execution/*",
+            )
+        )
     if action == "ec2:CreateTags":
         # Remediations tag only the snapshots they create.
         return Scope((f"arn:aws:ec2:{region}::snapshot/*",))
     return None
 
 
-def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = (), region: str, account: str,
-              hub_account: str | None = None, sibling_actions: Iterable[str] = (),
-              ssm_document: str | None = None) -> Scope:
+def scope_for(
+    *,
+    owner: str,
+    action: str,
+    target_arn_templates: Iterable[str] = (),
+    region: str,
+    account: str,
+    hub_account: str | None = None,
+    sibling_actions: Iterable[str] = (),
+    ssm_document: str | None = None,
+) -> Scope:
     """How one action of ``owner`` (a catalogue entry or an SSM document) is granted."""
     templates = [t for t in target_arn_templates if t.startswith("arn:")]
     types = resource_types(action)
     if types is None:
         raise UnclassifiedActionError(
-            f"{owner}: action {action!r} is not in the Service Authorization Reference ({POLICIES_JSON.name} of "
-            f"cfn-lint); check its spelling")
+            f"{owner}: action {action!r} is not in the Service Authorization Reference "
+            f"({POLICIES_JSON.name} of cfn-lint); check its spelling"
+        )
     services = {t.split(":")[2] for t in templates}
-    override = _overrides(action, target_services=services, siblings=set(sibling_actions), ssm_document=ssm_document,
-                          region=region, account=account, hub_account=hub_account or account)
+    override = _overrides(
+        action,
+        target_services=services,
+        siblings=set(sibling_actions),
+        ssm_document=ssm_document,
+        region=region,
+        account=account,
+        hub_account=hub_account or account,
+    )
     if override:
         return override
     if supports_no_resource_level_permissions(action):
@@ -154,7 +192,26 @@ def scope_for(*, owner: str, action: str, target_arn_templates: Iterable[str] = 
         else:
             # Other resource types of the action's own service (a snapshot a volume's CreateSnapshot makes);
             # other services' types (license configurations, resource groups) are optional and left out.
-            resources |= {f.format(region=region, account=account) for f in formats if f.split(":")[2] == service}
+            resources |= {
+                f.format(region=region, account=account) for f in formats if f.split(":")[2] == service
+            }
     if not resources:
-        raise UnclassifiedActionError(f"{owner}: action {action!r} names resource types {types} without ARN formats")
+        raise UnclassifiedActionError(
+            f"{owner}: action {action!r} names resource types {types} without ARN formats"
+        )
     return Scope(tuple(sorted(resources)))
+
+
+def actions_like(prefix: str, resource_type: str) -> list[str]:
+    """Every action of the reference whose name starts with ``prefix`` (``"s3:GetObject"``) and that applies
+    to ``resource_type`` (``"object"``): what a documented wildcard such as ``s3:GetObject*`` grants on
+    that type, as explicit actions (IAM action names are case-insensitive; the reference's are lower
+    case)."""
+    service, name = _service(prefix)
+    actions = _reference().get(service, {}).get("Actions", {})
+    return sorted(
+        f"{service}:{action}"
+        for action, entry in actions.items()
+        if action.startswith(name.lower())
+        and resource_type in (t.rstrip("*") for t in entry.get("Resources", []))
+    )

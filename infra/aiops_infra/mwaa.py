@@ -22,13 +22,20 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from aiops_infra.alarms import METRIC_NAMESPACE
-from aiops_infra.config import DeploymentConfig
+from aiops_infra.config import DeploymentConfig, check_airflow_options
+from aiops_infra.iam_actions import actions_like
 from aiops_infra.notifications import KEY_USE_ACTIONS
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
+from matcarv_aiops.settings import Settings
 
 STARTUP_SCRIPT = Path(__file__).with_name("startup.sh")
 # Where `make bundle` puts things in the source bucket.
-DAGS_PATH, PLUGINS_PATH, REQUIREMENTS_PATH, STARTUP_PATH = "dags", "plugins.zip", "requirements.txt", "startup.sh"
+DAGS_PATH, PLUGINS_PATH, REQUIREMENTS_PATH, STARTUP_PATH = (
+    "dags",
+    "plugins.zip",
+    "requirements.txt",
+    "startup.sh",
+)
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 # The platform's Airflow configuration (beyond the `aiops` section of settings).
 AIRFLOW_OPTIONS = {
@@ -38,16 +45,35 @@ AIRFLOW_OPTIONS = {
     "scheduler.catchup_by_default": "False",
     "core.max_active_runs_per_dag": "16",
 }
+# Where the execution role may put metrics: MWAA's own namespace and the platform's.
+METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, Settings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
 TABLE_ACTIONS = {
     "audit_table": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-    "state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                    "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
-    "findings_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
-                       "dynamodb:Query"),
-    "anomaly_state_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
-                            "dynamodb:BatchWriteItem", "dynamodb:Query"),
+    "state_table": (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+    ),
+    "findings_table": (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    ),
+    "anomaly_state_table": (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
+    ),
 }
 
 
@@ -61,8 +87,17 @@ class HubResources:
 
 
 class MwaaEnvironment(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, hub: HubResources,
-                 subnet_ids: list[str], security_group_id: str, settings: dict[str, str]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        hub: HubResources,
+        subnet_ids: list[str],
+        security_group_id: str,
+        settings: dict[str, str],
+    ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         stack = cdk.Stack.of(self)
@@ -70,14 +105,18 @@ class MwaaEnvironment(Construct):
         self.environment_arn = f"arn:aws:airflow:{stack.region}:{stack.account}:environment/{name}"
         self.log_group_prefix_arn = f"arn:aws:logs:{stack.region}:{stack.account}:log-group:airflow-{name}-*"
         self.role = iam.Role(
-            self, "ExecutionRole",
-            assumed_by=iam.CompositePrincipal(iam.ServicePrincipal("airflow.amazonaws.com"),
-                                              iam.ServicePrincipal("airflow-env.amazonaws.com")),
+            self,
+            "ExecutionRole",
+            assumed_by=iam.CompositePrincipal(
+                iam.ServicePrincipal("airflow.amazonaws.com"),
+                iam.ServicePrincipal("airflow-env.amazonaws.com"),
+            ),
             description=f"MatCarv AIOps MWAA execution role ({name})",
         )
         self._platform_policy(stack, hub)
         self.environment = mwaa.CfnEnvironment(
-            self, "Environment",
+            self,
+            "Environment",
             name=name,
             airflow_version=config.airflow_version,
             environment_class=config.environment_class,
@@ -95,10 +134,16 @@ class MwaaEnvironment(Construct):
             startup_script_s3_path=STARTUP_PATH,
             startup_script_s3_object_version=config.startup_script_version or None,
             network_configuration=mwaa.CfnEnvironment.NetworkConfigurationProperty(
-                subnet_ids=subnet_ids, security_group_ids=[security_group_id]),
-            logging_configuration=mwaa.CfnEnvironment.LoggingConfigurationProperty(**{
-                log_type: mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty(enabled=True, log_level="INFO")
-                for log_type in LOG_TYPES}),
+                subnet_ids=subnet_ids, security_group_ids=[security_group_id]
+            ),
+            logging_configuration=mwaa.CfnEnvironment.LoggingConfigurationProperty(
+                **{
+                    log_type: mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty(
+                        enabled=True, log_level="INFO"
+                    )
+                    for log_type in LOG_TYPES
+                }
+            ),
             airflow_configuration_options=airflow_options(config, settings),
             weekly_maintenance_window_start="SUN:03:00",
             tags={"project": "matcarv-aiops"},
@@ -108,54 +153,111 @@ class MwaaEnvironment(Construct):
 
     def _platform_policy(self, stack: cdk.Stack, hub: HubResources) -> None:
         bucket = hub.source_bucket
+        # MWAA's documented execution-role minimum for its source bucket (s3:GetObject*, s3:GetBucket*,
+        # s3:List* on the bucket and its objects), as the explicit actions those wildcards grant there.
+        object_reads = actions_like("s3:GetObject", "object") + actions_like("s3:List", "object")
+        bucket_reads = [
+            *actions_like("s3:GetBucket", "bucket"),
+            *actions_like("s3:List", "bucket"),
+            "s3:GetEncryptionConfiguration",
+        ]
         statements = [
-            iam.PolicyStatement(sid="PublishEnvironmentMetrics", actions=["airflow:PublishMetrics"],
-                                resources=[self.environment_arn]),
-            iam.PolicyStatement(sid="ReadSourceBucket",
-                                actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[bucket.arn_for_objects("*")]),
-            iam.PolicyStatement(sid="ListSourceBucket",
-                                actions=["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation",
-                                         "s3:GetBucketVersioning", "s3:GetBucketPublicAccessBlock",
-                                         "s3:GetEncryptionConfiguration"],
-                                resources=[bucket.bucket_arn]),
-            iam.PolicyStatement(sid="CheckAccountPublicAccess", actions=["s3:GetAccountPublicAccessBlock"],
-                                resources=["*"]),
-            iam.PolicyStatement(sid="EnvironmentLogs",
-                                actions=["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents",
-                                         "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetLogGroupFields",
-                                         "logs:GetQueryResults"],
-                                resources=[self.log_group_prefix_arn]),
+            iam.PolicyStatement(
+                sid="PublishEnvironmentMetrics",
+                actions=["airflow:PublishMetrics"],
+                resources=[self.environment_arn],
+            ),
+            # The DAGs read this environment's own WebserverUrl for the links in approval requests.
+            iam.PolicyStatement(
+                sid="ReadOwnEnvironment", actions=["airflow:GetEnvironment"], resources=[self.environment_arn]
+            ),
+            iam.PolicyStatement(
+                sid="ReadSourceBucket", actions=object_reads, resources=[bucket.arn_for_objects("*")]
+            ),
+            iam.PolicyStatement(sid="ListSourceBucket", actions=bucket_reads, resources=[bucket.bucket_arn]),
+            iam.PolicyStatement(
+                sid="CheckAccountPublicAccess", actions=["s3:GetAccountPublicAccessBlock"], resources=["*"]
+            ),
+            iam.PolicyStatement(
+                sid="EnvironmentLogs",
+                actions=[
+                    "logs:CreateLogStream",
+                    "logs:CreateLogGroup",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:GetLogRecord",
+                    "logs:GetLogGroupFields",
+                    "logs:GetQueryResults",
+                ],
+                resources=[self.log_group_prefix_arn],
+            ),
             iam.PolicyStatement(sid="FindLogGroups", actions=["logs:DescribeLogGroups"], resources=["*"]),
-            iam.PolicyStatement(sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringEquals": {"cloudwatch:namespace": ["AmazonMWAA", METRIC_NAMESPACE]}}),
+            # MWAA documents cloudwatch:PutMetricData on *: its own metrics (AmazonMWAA) and the DAGs'
+            # (AIOps/Automation from the audit step, AIOps/Anomaly from the anomaly job).
+            iam.PolicyStatement(
+                sid="Metrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
+            ),
             # MWAA's Celery queue lives in an AWS service account, hence the account wildcard.
-            iam.PolicyStatement(sid="CeleryQueue",
-                                actions=["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                         "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],
-                                resources=[f"arn:aws:sqs:{stack.region}:*:airflow-celery-*"]),
-            # The Celery queue is encrypted with an AWS owned key (outside this account), used only through SQS.
-            iam.PolicyStatement(sid="CeleryQueueKey",
-                                actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt"],
-                                not_resources=[f"arn:aws:kms:*:{stack.account}:key/*"],
-                                conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}}),
-            iam.PolicyStatement(sid="WriteDiagnostics", actions=["s3:PutObject"],
-                                resources=[hub.diagnostics_bucket.arn_for_objects("*")]),
+            iam.PolicyStatement(
+                sid="CeleryQueue",
+                actions=[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                ],
+                resources=[f"arn:aws:sqs:{stack.region}:*:airflow-celery-*"],
+            ),
+            # The Celery queue is encrypted with an AWS owned key (outside this account), used only
+            # through SQS.
+            iam.PolicyStatement(
+                sid="CeleryQueueKey",
+                actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt"],
+                not_resources=[f"arn:aws:kms:*:{stack.account}:key/*"],
+                conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}},
+            ),
+            iam.PolicyStatement(
+                sid="WriteDiagnostics",
+                actions=["s3:PutObject"],
+                resources=[hub.diagnostics_bucket.arn_for_objects("*")],
+            ),
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[hub.topic.topic_arn]),
-            iam.PolicyStatement(sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]),
+            iam.PolicyStatement(
+                sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]
+            ),
         ]
         for setting, table in hub.tables.items():
-            statements.append(iam.PolicyStatement(actions=list(TABLE_ACTIONS[setting]), resources=[table.table_arn]))
+            statements.append(
+                iam.PolicyStatement(actions=list(TABLE_ACTIONS[setting]), resources=[table.table_arn])
+            )
         self.platform_policy = policy = iam.Policy(self, "Platform", statements=statements)
         self.role.attach_inline_policy(policy)
-        acknowledge_scoped_wildcards(policy, statements, "", reasons={
-            self.log_group_prefix_arn: "MWAA creates one log group per log type, named airflow-<environment>-<type>",
-            f"arn:aws:sqs:{stack.region}:*:airflow-celery-*":
-                "MWAA's Celery queue is created by the service, in its own account, with a generated name",
-            bucket.arn_for_objects("*"):
-                "MWAA reads every object of its own source bucket (dags/, plugins.zip, requirements.txt, startup.sh)",
-            hub.diagnostics_bucket.arn_for_objects("*"):
-                "diagnostics are written under keys named by execution id, only into the diagnostics bucket",
-        })
+        acknowledge_scoped_wildcards(
+            policy,
+            statements,
+            "",
+            reasons={
+                self.log_group_prefix_arn: (
+                    "MWAA creates one log group per log type, named airflow-<environment>-<type>"
+                ),
+                f"arn:aws:sqs:{stack.region}:*:airflow-celery-*": (
+                    "MWAA's Celery queue is created by the service, in its own account, with a generated name"
+                ),
+                bucket.arn_for_objects("*"): (
+                    "MWAA reads every object of its own source bucket (dags/, plugins.zip, requirements.txt, "
+                    "startup.sh)"
+                ),
+                hub.diagnostics_bucket.arn_for_objects("*"): (
+                    "diagnostics are written under keys named by execution id, only into the diagnostics "
+                    "bucket"
+                ),
+            },
+        )
 
     def allow_assume(self, role_arns: Iterable[str], *, reason: str) -> None:
         """Let the DAGs assume these (remediation) roles, and nothing else."""
@@ -167,8 +269,12 @@ class MwaaEnvironment(Construct):
 
 
 def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[str, str]:
-    """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's."""
+    """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's,
+    in one dict. An option with no value is left out (MWAA refuses empty values, and a setting left out
+    takes its default); every other key and value is checked against MWAA's API model, naming the option."""
     options = dict(AIRFLOW_OPTIONS)
     options.update({f"aiops.{key}": value for key, value in settings.items()})
     options.update(config.extra_airflow_options)
+    options = {key: value for key, value in options.items() if value != ""}
+    check_airflow_options(options)
     return options

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -36,25 +36,49 @@ class SourceStack(cdk.Stack):
         super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA source bucket", **kwargs)
         self.access_logs = AccessLogsBucket(self, "AccessLogs")
         self.source = SourceBucket(self, "Source", access_logs=self.access_logs.bucket)
-        cdk.CfnOutput(self, "SourceBucketName", value=self.source.bucket.bucket_name,
-                      description="Upload the output of `make bundle` here")
-        cdk.CfnOutput(self, "SourceBucketArn", value=self.source.bucket.bucket_arn,
-                      export_name=SOURCE_BUCKET_EXPORT)
+        cdk.CfnOutput(
+            self,
+            "SourceBucketName",
+            value=self.source.bucket.bucket_name,
+            description="Upload the output of `make bundle` here",
+        )
+        cdk.CfnOutput(
+            self, "SourceBucketArn", value=self.source.bucket.bucket_arn, export_name=SOURCE_BUCKET_EXPORT
+        )
 
 
 class AIOpsStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, source: SourceStack,
-                 entries: Iterable[CatalogueEntry], trigger_code: Path, **kwargs) -> None:
-        super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA, triggers, state, IAM", **kwargs)
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        source: SourceStack,
+        entries: Iterable[CatalogueEntry],
+        trigger_code: Path,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            scope, construct_id, description="MatCarv AIOps: MWAA, triggers, state, IAM", **kwargs
+        )
         entries = list(entries)
         self.add_stack_dependency(source)
         # Imported by export name, so the source stack can be deployed (and the bundle uploaded) first.
-        source_bucket = s3.Bucket.from_bucket_arn(self, "SourceBucket", cdk.Fn.import_value(SOURCE_BUCKET_EXPORT))
+        source_bucket = s3.Bucket.from_bucket_arn(
+            self, "SourceBucket", cdk.Fn.import_value(SOURCE_BUCKET_EXPORT)
+        )
         access_logs = AccessLogsBucket(self, "AccessLogs")
         diagnostics = DiagnosticsBucket(self, "Diagnostics", access_logs=access_logs.bucket)
         tables = StateTables(self, "Tables")
         notifications = Notifications(self, "Notifications", topic_name=TOPIC_NAME, email=config.alarm_email)
-        network = Network(self, "Network", existing=config.existing_vpc, nat_gateways=config.nat_gateways)
+        network = Network(
+            self,
+            "Network",
+            existing=config.existing_vpc,
+            nat_gateways=config.nat_gateways,
+            webserver_allowed_from=config.webserver_allowed_from,
+        )
 
         # AIOPS_* settings for the DAGs (via the startup script) and the trigger Lambda.
         settings = {
@@ -66,47 +90,97 @@ class AIOpsStack(cdk.Stack):
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
             "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
             "production_accounts": ",".join(config.production_account_ids),
+            # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
+            "mwaa_environment_name": config.environment_name,
         }
         self.mwaa = MwaaEnvironment(
-            self, "Mwaa", config=config,
-            hub=HubResources(source_bucket=source_bucket, diagnostics_bucket=diagnostics.bucket,
-                             tables=tables.tables, topic=notifications.topic, topic_key=notifications.key),
-            subnet_ids=network.private_subnet_ids, security_group_id=network.security_group_id, settings=settings)
+            self,
+            "Mwaa",
+            config=config,
+            hub=HubResources(
+                source_bucket=source_bucket,
+                diagnostics_bucket=diagnostics.bucket,
+                tables=tables.tables,
+                topic=notifications.topic,
+                topic_key=notifications.key,
+            ),
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=network.security_group_id,
+            settings=settings,
+        )
+        # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
+        self.mwaa.environment.node.add_dependency(network)
 
-        self.remediation_roles = RemediationRoles(self, "RemediationRoles", entries=entries,
-                                                  trusted_role_arn=self.mwaa.role.role_arn)
+        self.remediation_roles = RemediationRoles(
+            self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn
+        )
         # One ARN per account, by the remediation roles' name prefix: exact names (entries x accounts) would
         # outgrow IAM's 10,240-character limit on a role's inline policies with a few dozen accounts.
         self.mwaa.allow_assume(
-            (REMEDIATION_ROLE_ARN_TEMPLATE.format(account=account, remediation="*")
-             for account in (self.account, *config.member_account_ids)),
-            reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the member "
-                   "accounts given by context; each holds exactly its catalogue entry's actions")
+            (
+                REMEDIATION_ROLE_ARN_TEMPLATE.format(account=account, remediation="*")
+                for account in (self.account, *config.member_account_ids)
+            ),
+            reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the "
+            "member accounts given by context; each holds exactly its catalogue entry's actions",
+        )
 
         self.trigger = TriggerFunction(
-            self, "Trigger", code_dir=trigger_code, environment_name=config.environment_name,
+            self,
+            "Trigger",
+            code_dir=trigger_code,
+            environment_name=config.environment_name,
             airflow_api_role=config.airflow_api_role,
-            environment={"AIOPS_TRIGGER_BACKEND": "mwaa", "AIOPS_MWAA_ENVIRONMENT_NAME": config.environment_name,
-                         "AIOPS_PRODUCTION_ACCOUNTS": settings["production_accounts"]})
-        self.rules = CatalogueRules(self, "Rules", entries=entries, function=self.trigger.function,
-                                    member_account_ids=config.member_account_ids)
-        self.ssm = SsmAutomation(self, "Ssm", diagnostics_bucket_arn=diagnostics.bucket.bucket_arn,
-                                 topic_arn=notifications.topic.topic_arn)
+            reserved_concurrency=config.trigger_reserved_concurrency,
+            environment={
+                "AIOPS_TRIGGER_BACKEND": "mwaa",
+                "AIOPS_MWAA_ENVIRONMENT_NAME": config.environment_name,
+                "AIOPS_PRODUCTION_ACCOUNTS": settings["production_accounts"],
+            },
+        )
+        self.rules = CatalogueRules(
+            self,
+            "Rules",
+            entries=entries,
+            function=self.trigger.function,
+            member_account_ids=config.member_account_ids,
+        )
+        self.ssm = SsmAutomation(
+            self,
+            "Ssm",
+            diagnostics_bucket_arn=diagnostics.bucket.bucket_arn,
+            topic_arn=notifications.topic.topic_arn,
+        )
         if config.member_account_ids:
             # Member-account runbooks write their diagnostics here and may notify through the topic.
-            member_runbooks = [iam.ArnPrincipal(f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}")
-                               for account in config.member_account_ids]
-            diagnostics.bucket.add_to_resource_policy(iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[diagnostics.bucket.arn_for_objects(f"{DIAGNOSTICS_PREFIX}*")],
-                principals=member_runbooks))
+            member_runbooks = [
+                iam.ArnPrincipal(f"arn:aws:iam::{account}:role/{SSM_AUTOMATION_ROLE_NAME}")
+                for account in config.member_account_ids
+            ]
+            diagnostics.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[diagnostics.bucket.arn_for_objects(f"{DIAGNOSTICS_PREFIX}*")],
+                    principals=member_runbooks,
+                )
+            )
             notifications.allow_publish(member_runbooks)
         SnapshotRecycleBin(self, "RecycleBin", retention_days=config.snapshot_retention_days)
-        OperationalAlarms(self, "Alarms", topic=notifications.topic, dead_letter_queue=self.rules.dead_letter_queue,
-                          trigger_function=self.trigger.function)
+        OperationalAlarms(
+            self,
+            "Alarms",
+            topic=notifications.topic,
+            dead_letter_queue=self.rules.dead_letter_queue,
+            trigger_function=self.trigger.function,
+        )
 
         cdk.CfnOutput(self, "MwaaEnvironmentName", value=config.environment_name)
-        cdk.CfnOutput(self, "MwaaExecutionRoleArn", value=self.mwaa.role.role_arn,
-                      description="HubExecutionRoleArn parameter of the member-account stack")
+        cdk.CfnOutput(
+            self,
+            "MwaaExecutionRoleArn",
+            value=self.mwaa.role.role_arn,
+            description="HubExecutionRoleArn parameter of the member-account stack",
+        )
         cdk.CfnOutput(self, "DiagnosticsBucketName", value=diagnostics.bucket.bucket_name)
         cdk.CfnOutput(self, "NotificationsTopicArn", value=notifications.topic.topic_arn)
 
@@ -115,34 +189,76 @@ class MemberAccountStack(cdk.Stack):
     """For StackSets, in the hub's region: the remediation roles (trusting the hub's MWAA execution role),
     the runbooks, and rules that forward the catalogue's events to the hub's default event bus."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry], **kwargs) -> None:
-        super().__init__(scope, construct_id, description="MatCarv AIOps: member account (StackSets)", **kwargs)
+    def __init__(
+        self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry], **kwargs
+    ) -> None:
+        super().__init__(
+            scope, construct_id, description="MatCarv AIOps: member account (StackSets)", **kwargs
+        )
         entries = list(entries)
-        hub_role = cdk.CfnParameter(self, "HubExecutionRoleArn", type="String",
-                                    allowed_pattern=r"arn:aws[a-z-]*:iam::\d{12}:role/.+",
-                                    description="MwaaExecutionRoleArn output of the hub stack")
-        hub_account = cdk.CfnParameter(self, "HubAccountId", type="String", allowed_pattern=r"\d{12}",
-                                       description="The account that runs AIOps")
-        hub_diagnostics = cdk.CfnParameter(self, "HubDiagnosticsBucketName", type="String",
-                                           description="DiagnosticsBucketName output of the hub stack")
-        RemediationRoles(self, "RemediationRoles", entries=entries, trusted_role_arn=hub_role.value_as_string,
-                         hub_account=hub_account.value_as_string)
-        hub_topic = cdk.CfnParameter(self, "HubNotificationsTopicArn", type="String",
-                                     allowed_pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+",
-                                     description="NotificationsTopicArn output of the hub stack")
-        SsmAutomation(self, "Ssm", diagnostics_bucket_arn=f"arn:aws:s3:::{hub_diagnostics.value_as_string}",
-                      topic_arn=hub_topic.value_as_string)
+        hub_role = cdk.CfnParameter(
+            self,
+            "HubExecutionRoleArn",
+            type="String",
+            allowed_pattern=r"arn:aws[a-z-]*:iam::\d{12}:role/.+",
+            description="MwaaExecutionRoleArn output of the hub stack",
+        )
+        hub_account = cdk.CfnParameter(
+            self,
+            "HubAccountId",
+            type="String",
+            allowed_pattern=r"\d{12}",
+            description="The account that runs AIOps",
+        )
+        hub_diagnostics = cdk.CfnParameter(
+            self,
+            "HubDiagnosticsBucketName",
+            type="String",
+            description="DiagnosticsBucketName output of the hub stack",
+        )
+        RemediationRoles(
+            self,
+            "RemediationRoles",
+            entries=entries,
+            trusted_role_arn=hub_role.value_as_string,
+            hub_account=hub_account.value_as_string,
+        )
+        hub_topic = cdk.CfnParameter(
+            self,
+            "HubNotificationsTopicArn",
+            type="String",
+            allowed_pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+",
+            description="NotificationsTopicArn output of the hub stack",
+        )
+        SsmAutomation(
+            self,
+            "Ssm",
+            diagnostics_bucket_arn=f"arn:aws:s3:::{hub_diagnostics.value_as_string}",
+            topic_arn=hub_topic.value_as_string,
+        )
         hub_bus = f"arn:aws:events:{self.region}:{hub_account.value_as_string}:event-bus/default"
         forwarding_role = iam.Role(
-            self, "ForwardingRole", role_name=EVENTBRIDGE_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": self.account}}),
+            self,
+            "ForwardingRole",
+            role_name=EVENTBRIDGE_ROLE_NAME,
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            ),
             description="MatCarv AIOps EventBridge targets: forward catalogue events to the hub",
-            inline_policies={"ForwardToHub": iam.PolicyDocument(statements=[
-                iam.PolicyStatement(actions=["events:PutEvents"], resources=[hub_bus])])})
+            inline_policies={
+                "ForwardToHub": iam.PolicyDocument(
+                    statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[hub_bus])]
+                )
+            },
+        )
         for entry in entries:
             events.CfnRule(
-                self, f"Forward-{entry.id}", name=rule_name(entry),
+                self,
+                f"Forward-{entry.id}",
+                name=rule_name(entry),
                 description=f"MatCarv AIOps {entry.id}: forward to the hub"[:512],
                 event_pattern=entry.trigger,
-                targets=[events.CfnRule.TargetProperty(id="hub", arn=hub_bus, role_arn=forwarding_role.role_arn)])
+                targets=[
+                    events.CfnRule.TargetProperty(id="hub", arn=hub_bus, role_arn=forwarding_role.role_arn)
+                ],
+            )

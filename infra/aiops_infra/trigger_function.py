@@ -29,28 +29,57 @@ class TriggerFunction(Construct):
     """The ingress Lambda and its role: it may call ``airflow:InvokeRestApi`` as one Airflow role of one
     environment, and write its own logs; nothing else."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, code_dir: Path, environment_name: str,
-                 airflow_api_role: str, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: Path,
+        environment_name: str,
+        airflow_api_role: str,
+        environment: dict[str, str],
+        reserved_concurrency: int = 0,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR,
-                                       removal_policy=cdk.RemovalPolicy.RETAIN)
-        self.airflow_role_arn = f"arn:aws:airflow:{stack.region}:{stack.account}:role/{environment_name}/{airflow_api_role}"
-        log_streams = (f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{self.log_group.log_group_name}"
-                       ":log-stream:*")
-        self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="MatCarv AIOps trigger Lambda: start remediation DAG runs through the MWAA API",
-            inline_policies={"TriggerDagRuns": iam.PolicyDocument(statements=[
-                iam.PolicyStatement(actions=["airflow:InvokeRestApi"], resources=[self.airflow_role_arn]),
-                iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_streams]),
-            ])},
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN
         )
-        acknowledge(self.role, "IAM5",
-                    "log streams are created by the Lambda runtime with generated names; scoped to this "
-                    "function's own log group", finding=nag_finding(log_streams, stack))
+        self.airflow_role_arn = (
+            f"arn:aws:airflow:{stack.region}:{stack.account}:role/{environment_name}/{airflow_api_role}"
+        )
+        log_streams = (
+            f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{self.log_group.log_group_name}"
+            ":log-stream:*"
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="MatCarv AIOps trigger Lambda: start remediation DAG runs through the MWAA API",
+            inline_policies={
+                "TriggerDagRuns": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["airflow:InvokeRestApi"], resources=[self.airflow_role_arn]
+                        ),
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_streams]
+                        ),
+                    ]
+                )
+            },
+        )
+        acknowledge(
+            self.role,
+            "IAM5",
+            "log streams are created by the Lambda runtime with generated names; scoped to this "
+            "function's own log group",
+            finding=nag_finding(log_streams, stack),
+        )
         self.function = lambda_.Function(
-            self, "Function",
+            self,
+            "Function",
             description="MatCarv AIOps: EventBridge event -> catalogue entry -> MWAA DAG run",
             runtime=lambda_.Runtime.PYTHON_3_11,
             architecture=lambda_.Architecture.X86_64,
@@ -63,8 +92,15 @@ class TriggerFunction(Construct):
             environment=environment,
         )
         # Nothing but EventBridge invokes it; it starts at most one DAG run per event, so a cap keeps a
-        # flood of events from flooding the Airflow API.
-        self.function.node.default_child.add_property_override("ReservedConcurrentExecutions", 10)
-        acknowledge(self.function, "L1",
-                    "python3.11 matches the CPython 3.11 manylinux wheels (pydantic_core) the package is built "
-                    "from; the whole project targets 3.11 and 3.12")
+        # flood of events from flooding the Airflow API. From the deployment config: an account must keep
+        # 10 executions unreserved, so a new account (quota 10) can reserve none.
+        if reserved_concurrency:
+            self.function.node.default_child.add_property_override(
+                "ReservedConcurrentExecutions", reserved_concurrency
+            )
+        acknowledge(
+            self.function,
+            "L1",
+            "python3.11 matches the CPython 3.11 manylinux wheels (pydantic_core) the package is built "
+            "from; the whole project targets 3.11 and 3.12",
+        )

@@ -23,11 +23,15 @@ VARIANT_CONTEXT = {
     "environmentClass": "mw1.medium",
     "minWorkers": 2,
     "maxWorkers": 8,
-    "webserverAccessMode": "PUBLIC_ONLY",
+    "webserverAccessMode": "PRIVATE_ONLY",
+    "webserverAllowedFrom": "10.20.0.0/16,pl-0123456789abcdef0,sg-0123456789abcdef0",
+    "triggerReservedConcurrency": 20,
     "airflowApiRole": "Op",
     "memberAccountIds": "111111111111,222222222222",
-    "existingVpc": {"vpcId": "vpc-0abc1234def567890",
-                    "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"]},
+    "existingVpc": {
+        "vpcId": "vpc-0abc1234def567890",
+        "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"],
+    },
     "pluginsVersion": "v-plugins",
     "requirementsVersion": "v-requirements",
     "startupScriptVersion": "v-startup",
@@ -45,14 +49,24 @@ class Synth:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {logical_id: resource for logical_id, resource in self.templates[stack]["Resources"].items()
-                if resource["Type"] == resource_type}
+        return {
+            logical_id: resource
+            for logical_id, resource in self.templates[stack]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
 
 
 def _synth(outdir: Path, context: dict[str, Any]) -> Synth:
     # Credentials would make no difference to synth; their absence must not either.
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                     "AWS_PROFILE", "CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+    for variable in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "CDK_DEFAULT_ACCOUNT",
+        "CDK_DEFAULT_REGION",
+    ):
         os.environ.pop(variable, None)
     from aiops_infra.app import build_app
 

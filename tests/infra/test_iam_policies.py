@@ -31,7 +31,9 @@ def statements(template: dict) -> Iterator[tuple[str, str, dict]]:
     for logical_id, resource in template["Resources"].items():
         props = resource.get("Properties", {})
         for key in POLICY_PROPERTIES.get(resource["Type"], ()):
-            documents = [p["PolicyDocument"] for p in props.get(key, [])] if key == "Policies" else [props.get(key)]
+            documents = (
+                [p["PolicyDocument"] for p in props.get(key, [])] if key == "Policies" else [props.get(key)]
+            )
             for document in documents:
                 for statement in (document or {}).get("Statement", []):
                     yield logical_id, resource["Type"], statement
@@ -57,7 +59,11 @@ def test_no_allow_statement_grants_a_wildcard_action(any_synth):
 def test_resource_star_only_for_actions_without_resource_level_permissions(any_synth):
     for stack, template in any_synth.templates.items():
         for logical_id, resource_type, statement in statements(template):
-            if statement["Effect"] != "Allow" or "Principal" in statement and resource_type == "AWS::IAM::Role":
+            if (
+                statement["Effect"] != "Allow"
+                or "Principal" in statement
+                and resource_type == "AWS::IAM::Role"
+            ):
                 continue  # trust policies name no resource
             if resource_type == "AWS::KMS::Key":
                 continue  # in a key policy, "*" means this key
@@ -68,18 +74,26 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(any_s
                 assert all(a.startswith("kms:") for a in _as_list(statement["Action"]))
                 continue
             if "*" in _as_list(statement["Resource"]):
-                broad = {a for a in _as_list(statement["Action"]) if not supports_no_resource_level_permissions(a)}
+                broad = {
+                    a for a in _as_list(statement["Action"]) if not supports_no_resource_level_permissions(a)
+                }
                 assert not broad, f"{stack}/{logical_id}: Resource '*' for {sorted(broad)}"
 
 
 def _role_actions(role: dict) -> list[str]:
-    return [action for policy in role["Properties"].get("Policies", [])
-            for statement in policy["PolicyDocument"]["Statement"] for action in _as_list(statement["Action"])]
+    return [
+        action
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in _as_list(statement["Action"])
+    ]
 
 
 def test_each_remediation_role_holds_exactly_its_entry_actions(any_synth):
     for stack in ("AIOps", "AIOpsMember"):
-        roles = {r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()}
+        roles = {
+            r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()
+        }
         for entry in catalogue().values():
             role = roles[remediation_role_name(entry.id)]
             actions = _role_actions(role)
@@ -91,7 +105,9 @@ def test_remediation_roles_scope_each_action_to_its_own_service(any_synth):
     """Every ARN a remediation role names belongs to the service of the actions granted on it, with at
     most one wildcard (the resource name), in this account or the hub's."""
     for stack in ("AIOps", "AIOpsMember"):
-        roles = {r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()}
+        roles = {
+            r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()
+        }
         for entry in catalogue().values():
             for policy in roles[remediation_role_name(entry.id)]["Properties"]["Policies"]:
                 for statement in policy["PolicyDocument"]["Statement"]:
@@ -126,7 +142,10 @@ def _policies_of(template: dict, role_logical_id: str) -> list[dict]:
     role = template["Resources"][role_logical_id]
     found = [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
     for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_logical_id} in resource["Properties"]["Roles"]:
+        if (
+            resource["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role_logical_id} in resource["Properties"]["Roles"]
+        ):
             found += resource["Properties"]["PolicyDocument"]["Statement"]
     return found
 
@@ -135,7 +154,10 @@ def _role_by_trust(template: dict, service: str) -> str:
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
-        principals = [s["Principal"].get("Service") for s in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
+        principals = [
+            s["Principal"].get("Service")
+            for s in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        ]
         if any(service in _as_list(p) for p in principals if p):
             return logical_id
     raise AssertionError(f"no role trusts {service}")
@@ -143,27 +165,47 @@ def _role_by_trust(template: dict, service: str) -> str:
 
 def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     template = any_synth.templates["AIOps"]
-    actions = {a for s in _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
-               for a in _as_list(s["Action"])}
+    actions = {
+        a
+        for s in _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
+        for a in _as_list(s["Action"])
+    }
     services = {a.split(":")[0] for a in actions}
     # MWAA itself, assuming remediation roles, audit/state tables, diagnostics, notifications, logs, metrics.
     assert services == {"airflow", "s3", "logs", "cloudwatch", "sqs", "kms", "sts", "dynamodb", "sns"}
     assert {a for a in actions if a.startswith("sts:")} == {"sts:AssumeRole"}
-    assert {a for a in actions if a.startswith("s3:") and not a.startswith(("s3:Get", "s3:List"))} == {"s3:PutObject"}
+    # IAM action names are case-insensitive (the source-bucket reads are the reference's lower-case names).
+    assert {
+        a for a in actions if a.startswith("s3:") and not a.lower().startswith(("s3:get", "s3:list"))
+    } == {"s3:PutObject"}
     assert {a for a in actions if a.startswith("sns:")} == {"sns:Publish"}
     assert not {a for a in actions if a.startswith("dynamodb:")} - {
-        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+    }
 
 
 def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant):
-    for result, accounts in ((synth, ["${AWS::AccountId}"]),
-                             (synth_variant, ["${AWS::AccountId}", "111111111111", "222222222222"])):
+    for result, accounts in (
+        (synth, ["${AWS::AccountId}"]),
+        (synth_variant, ["${AWS::AccountId}", "111111111111", "222222222222"]),
+    ):
         template = result.templates["AIOps"]
         statements_ = _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
-        assumed = {_render(r) for s in statements_ if "sts:AssumeRole" in _as_list(s["Action"])
-                   for r in _as_list(s["Resource"])}
-        assert assumed == {f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts}
+        assumed = {
+            _render(r)
+            for s in statements_
+            if "sts:AssumeRole" in _as_list(s["Action"])
+            for r in _as_list(s["Resource"])
+        }
+        assert assumed == {
+            f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts
+        }
 
 
 def test_trigger_lambda_role_only_invokes_the_airflow_rest_api(any_synth, synth):
@@ -173,11 +215,14 @@ def test_trigger_lambda_role_only_invokes_the_airflow_rest_api(any_synth, synth)
     assert set(by_action) == {"airflow:InvokeRestApi", "logs:CreateLogStream", "logs:PutLogEvents"}
     environment_role = "matcarv-aiops/User" if any_synth is synth else "aiops-prod/Op"
     assert _render(by_action["airflow:InvokeRestApi"]["Resource"]) == (
-        f"arn:aws:airflow:${{AWS::Region}}:${{AWS::AccountId}}:role/{environment_role}")
+        f"arn:aws:airflow:${{AWS::Region}}:${{AWS::AccountId}}:role/{environment_role}"
+    )
 
 
 def test_spec_roles_exist_by_name(synth):
     names = {r["Properties"].get("RoleName") for r in synth.resources("AIOps", "AWS::IAM::Role").values()}
     assert {"AIOpsSSMAutomationRole", "AIOpsEventBridgeRole"} <= names
-    member = {r["Properties"].get("RoleName") for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()}
+    member = {
+        r["Properties"].get("RoleName") for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()
+    }
     assert {"AIOpsSSMAutomationRole", "AIOpsEventBridgeRole"} <= member

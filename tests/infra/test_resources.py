@@ -6,7 +6,7 @@ import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
 
-from aiops_infra.alarms import METRIC_NAMESPACE, METRIC_NAME
+from aiops_infra.alarms import METRIC_NAME, METRIC_NAMESPACE
 from aiops_infra.event_rules import RETRY_ATTEMPTS
 from aiops_infra.mwaa import LOG_TYPES
 from aiops_infra.network import INTERFACE_ENDPOINTS
@@ -36,25 +36,56 @@ def _one(synth, stack: str, resource_type: str) -> dict:
 
 
 def test_source_bucket_is_versioned_private_encrypted_and_tls_only(source):
-    source.has_resource_properties("AWS::S3::Bucket", {
-        "VersioningConfiguration": {"Status": "Enabled"},
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-        "LoggingConfiguration": {"LogFilePrefix": "source/", "DestinationBucketName": Match.any_value()},
-    })
-    source.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    source.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "LoggingConfiguration": {"LogFilePrefix": "source/", "DestinationBucketName": Match.any_value()},
+        },
+    )
+    source.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_mwaa_environment(synth, hub):
     props = _one(synth, "AIOps", "AWS::MWAA::Environment")
     assert props["AirflowVersion"] == "3.3.1"
-    assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
-    assert (props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"]) == ("mw1.small", 1, 5)
-    assert (props["DagS3Path"], props["PluginsS3Path"], props["RequirementsS3Path"], props["StartupScriptS3Path"]) == (
-        "dags", "plugins.zip", "requirements.txt", "startup.sh")
+    assert props["WebserverAccessMode"] == "PUBLIC_ONLY"
+    assert (props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"], props["Schedulers"]) == (
+        "mw1.small",
+        1,
+        5,
+        2,
+    )
+    assert (
+        props["DagS3Path"],
+        props["PluginsS3Path"],
+        props["RequirementsS3Path"],
+        props["StartupScriptS3Path"],
+    ) == ("dags", "plugins.zip", "requirements.txt", "startup.sh")
     logging = props["LoggingConfiguration"]
     assert set(logging) == {"DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs"}
     assert len(LOG_TYPES) == 5
@@ -66,11 +97,21 @@ def test_mwaa_environment(synth, hub):
 def test_mwaa_sizes_access_and_versions_come_from_context(synth_variant):
     props = _one(synth_variant, "AIOps", "AWS::MWAA::Environment")
     assert (props["Name"], props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"]) == (
-        "aiops-prod", "mw1.medium", 2, 8)
-    assert props["WebserverAccessMode"] == "PUBLIC_ONLY"
-    assert (props["PluginsS3ObjectVersion"], props["RequirementsS3ObjectVersion"],
-            props["StartupScriptS3ObjectVersion"]) == ("v-plugins", "v-requirements", "v-startup")
-    assert props["NetworkConfiguration"]["SubnetIds"] == ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"]
+        "aiops-prod",
+        "mw1.medium",
+        2,
+        8,
+    )
+    assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
+    assert (
+        props["PluginsS3ObjectVersion"],
+        props["RequirementsS3ObjectVersion"],
+        props["StartupScriptS3ObjectVersion"],
+    ) == ("v-plugins", "v-requirements", "v-startup")
+    assert props["NetworkConfiguration"]["SubnetIds"] == [
+        "subnet-0aaa1111bbbb22223",
+        "subnet-0ccc3333dddd44445",
+    ]
     assert synth_variant.resources("AIOps", "AWS::EC2::VPC") == {}
 
 
@@ -80,19 +121,33 @@ def test_airflow_options_carry_the_core_settings(synth):
     aiops = {key.removeprefix("aiops."): value for key, value in options.items() if key.startswith("aiops.")}
     # Every platform setting the core reads is passed, under the core's own field names.
     known = {f for f in Settings.__dataclass_fields__}
-    assert {"audit_table", "approvals_table", "state_table", "diagnostics_bucket", "sns_topic_arn", "region",
-            "remediation_role_arn_template"} <= set(aiops) and {"audit_table", "state_table"} <= known
+    assert {
+        "audit_table",
+        "approvals_table",
+        "state_table",
+        "diagnostics_bucket",
+        "sns_topic_arn",
+        "region",
+        "remediation_role_arn_template",
+    } <= set(aiops) and {"audit_table", "state_table"} <= known
     for key in ("audit_table", "approvals_table", "state_table"):
-        assert aiops[key] == {"Ref": next(lid for lid, r in synth.resources("AIOps", "AWS::DynamoDB::Table").items()
-                                          if r["Properties"]["TableName"] == getattr(Settings(), key))}
+        assert aiops[key] == {
+            "Ref": next(
+                lid
+                for lid, r in synth.resources("AIOps", "AWS::DynamoDB::Table").items()
+                if r["Properties"]["TableName"] == getattr(Settings(), key)
+            )
+        }
     assert aiops["ssm_automation_role_arn"].format(account="123456789012") == (
-        "arn:aws:iam::123456789012:role/AIOpsSSMAutomationRole")
+        "arn:aws:iam::123456789012:role/AIOpsSSMAutomationRole"
+    )
     assert "ssm_automation_role_arn" in known
     template = aiops["remediation_role_arn_template"]
     assert template == REMEDIATION_ROLE_ARN_TEMPLATE
     # The core formats it with these placeholders; the result names the role this stack creates.
     assert template.format(account="123456789012", remediation="s3_public_access") == (
-        "arn:aws:iam::123456789012:role/" + remediation_role_name("s3_public_access"))
+        "arn:aws:iam::123456789012:role/" + remediation_role_name("s3_public_access")
+    )
 
 
 def test_network_has_private_subnets_endpoints_and_flow_logs(synth, hub):
@@ -117,7 +172,9 @@ def _service_suffix(name) -> str:
 
 
 def test_tables_keys_ttl_recovery_and_protection(synth):
-    tables = {r["Properties"]["TableName"]: r for r in synth.resources("AIOps", "AWS::DynamoDB::Table").values()}
+    tables = {
+        r["Properties"]["TableName"]: r for r in synth.resources("AIOps", "AWS::DynamoDB::Table").values()
+    }
     assert set(tables) == {spec.name for spec in TABLES}
     for spec in TABLES:
         table = tables[spec.name]
@@ -150,11 +207,59 @@ def test_trigger_lambda(synth):
     assert function["Handler"] == HANDLER
     assert function["Environment"]["Variables"]["AIOPS_TRIGGER_BACKEND"] == "mwaa"
     assert function["Environment"]["Variables"]["AIOPS_MWAA_ENVIRONMENT_NAME"] == "matcarv-aiops"
-    assert function["ReservedConcurrentExecutions"] > 0
+    # No reservation unless the deployment config asks for one (a new account has none to give).
+    assert "ReservedConcurrentExecutions" not in function
+
+
+def test_trigger_reserved_concurrency_comes_from_context(synth_variant):
+    assert _one(synth_variant, "AIOps", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] == 20
+
+
+def test_private_webserver_admits_the_named_sources_on_443_only(synth, synth_variant):
+    ingress = [
+        r["Properties"]
+        for r in synth_variant.resources("AIOps", "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"].get("FromPort") == 443 and "Approvers" in r["Properties"]["Description"]
+    ]
+    peers = sorted(
+        next(v for k, v in rule.items() if k in ("CidrIp", "SourcePrefixListId", "SourceSecurityGroupId"))
+        for rule in ingress
+    )
+    assert peers == ["10.20.0.0/16", "pl-0123456789abcdef0", "sg-0123456789abcdef0"]
+    assert all((r["IpProtocol"], r["ToPort"]) == ("tcp", 443) for r in ingress)
+    assert not [
+        r
+        for r in synth.resources("AIOps", "AWS::EC2::SecurityGroupIngress").values()
+        if "Approvers" in r["Properties"]["Description"]
+    ]
+
+
+def test_environment_waits_for_its_network(synth):
+    """CloudFormation creates the environment only after its routes, NAT gateway and endpoints exist."""
+    template = synth.templates["AIOps"]
+    [(env_id, environment)] = synth.resources("AIOps", "AWS::MWAA::Environment").items()
+    depends = set(environment.get("DependsOn", []))
+    needed = {
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"]
+        in (
+            "AWS::EC2::Route",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::VPCEndpoint",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            "AWS::EC2::SecurityGroupIngress",
+            "AWS::EC2::SecurityGroupEgress",
+        )
+    }
+    assert needed and needed <= depends, sorted(needed - depends)
 
 
 def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
-    rules = {r["Properties"]["Name"]: r["Properties"] for r in synth.resources("AIOps", "AWS::Events::Rule").values()}
+    rules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in synth.resources("AIOps", "AWS::Events::Rule").values()
+    }
     entries = catalogue()
     assert len(rules) == len(entries)
     queue_id = next(iter(synth.resources("AIOps", "AWS::SQS::Queue")))
@@ -176,7 +281,10 @@ def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
 
 def test_ssm_documents_one_per_file(synth):
     files = {path.stem: path for path in document_files()}
-    documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.resources("AIOps", "AWS::SSM::Document").values()}
+    documents = {
+        d["Properties"]["Name"]: d["Properties"]
+        for d in synth.resources("AIOps", "AWS::SSM::Document").values()
+    }
     assert set(documents) == set(files)
     for name, document in documents.items():
         assert document["DocumentType"] == "Automation"
@@ -185,11 +293,16 @@ def test_ssm_documents_one_per_file(synth):
 
 def test_ssm_role_holds_exactly_the_runbooks_actions(synth):
     roles = synth.resources("AIOps", "AWS::IAM::Role")
-    role_id = next(lid for lid, r in roles.items() if r["Properties"].get("RoleName") == "AIOpsSSMAutomationRole")
-    granted = sorted(a for r in synth.resources("AIOps", "AWS::IAM::Policy").values()
-                     if {"Ref": role_id} in r["Properties"]["Roles"]
-                     for s in r["Properties"]["PolicyDocument"]["Statement"]
-                     for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    role_id = next(
+        lid for lid, r in roles.items() if r["Properties"].get("RoleName") == "AIOpsSSMAutomationRole"
+    )
+    granted = sorted(
+        a
+        for r in synth.resources("AIOps", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    )
     files = document_files()
     if not files:
         assert granted == []
@@ -208,9 +321,14 @@ def test_recycle_bin_keeps_deleted_snapshots(synth):
 def test_alarms(synth):
     alarms = [a["Properties"] for a in synth.resources("AIOps", "AWS::CloudWatch::Alarm").values()]
     by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
-    assert set(by_metric) == {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Lambda", "Errors"),
-                              (METRIC_NAMESPACE, METRIC_NAME)}
-    assert by_metric[(METRIC_NAMESPACE, METRIC_NAME)]["Dimensions"] == [{"Name": "Outcome", "Value": "FAILURE"}]
+    assert set(by_metric) == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Errors"),
+        (METRIC_NAMESPACE, METRIC_NAME),
+    }
+    assert by_metric[(METRIC_NAMESPACE, METRIC_NAME)]["Dimensions"] == [
+        {"Name": "Outcome", "Value": "FAILURE"}
+    ]
     topic_id = next(iter(synth.resources("AIOps", "AWS::SNS::Topic")))
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
@@ -219,14 +337,29 @@ def test_alarms(synth):
 
 def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):
     member = synth.templates["AIOpsMember"]
-    assert {"HubExecutionRoleArn", "HubAccountId", "HubDiagnosticsBucketName", "HubNotificationsTopicArn"} <= set(
-        member["Parameters"])
-    roles = {r["Properties"].get("RoleName"): r["Properties"] for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()}
+    assert {
+        "HubExecutionRoleArn",
+        "HubAccountId",
+        "HubDiagnosticsBucketName",
+        "HubNotificationsTopicArn",
+    } <= set(member["Parameters"])
+    roles = {
+        r["Properties"].get("RoleName"): r["Properties"]
+        for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()
+    }
     for entry in catalogue().values():
         trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust == [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                          "Principal": {"AWS": {"Ref": "HubExecutionRoleArn"}}}]
-    rules = {r["Properties"]["Name"]: r["Properties"] for r in synth.resources("AIOpsMember", "AWS::Events::Rule").values()}
+        assert trust == [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Ref": "HubExecutionRoleArn"}},
+            }
+        ]
+    rules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in synth.resources("AIOpsMember", "AWS::Events::Rule").values()
+    }
     assert len(rules) == len(catalogue())
     for entry in catalogue().values():
         rule = rules[f"aiops-{entry.id}"]
@@ -237,4 +370,7 @@ def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):
 def test_hub_bus_accepts_member_accounts_only_when_configured(synth, synth_variant):
     assert synth.resources("AIOps", "AWS::Events::EventBusPolicy") == {}
     policy = _one(synth_variant, "AIOps", "AWS::Events::EventBusPolicy")
-    assert policy["Statement"]["Principal"]["AWS"] == ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"]
+    assert policy["Statement"]["Principal"]["AWS"] == [
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::222222222222:root",
+    ]
