@@ -22,7 +22,19 @@ from aiops_infra.bundle import build_lambda_package as build_package
 from aiops_infra.nag import acknowledge
 from aiops_infra.remediation_roles import nag_finding
 
-__all__ = ["DEPENDENCIES", "HANDLER", "REPO", "PackagingError", "TriggerFunction", "build_package"]
+# Two InvokeRestApi requests that each run into the client's timeouts (3 s connect + 12 s read), their
+# backoff and the safety margin fit; quick failures (throttling, 5xx) are retried many times within it.
+TIMEOUT_SECONDS = 45
+
+__all__ = [
+    "DEPENDENCIES",
+    "HANDLER",
+    "REPO",
+    "TIMEOUT_SECONDS",
+    "PackagingError",
+    "TriggerFunction",
+    "build_package",
+]
 
 
 class TriggerFunction(Construct):
@@ -86,7 +98,7 @@ class TriggerFunction(Construct):
             handler=HANDLER,
             code=lambda_.Code.from_asset(str(code_dir)),
             role=self.role,
-            timeout=cdk.Duration.seconds(30),
+            timeout=cdk.Duration.seconds(TIMEOUT_SECONDS),
             memory_size=256,
             log_group=self.log_group,
             environment=environment,

@@ -22,14 +22,23 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("matcarv_aiops.ingress")
 
 MWAA_PATH_LIMIT = 64  # InvokeRestApi's Path is at most 64 characters
-THROTTLING_ERROR_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException",
-                          "RequestLimitExceeded"}
+# InvokeRestApi: MWAA ends a call to Airflow after 10 s itself, so a 12 s read timeout still sees its answer
+# (a RestApiServerException, retried); 3 s to connect to the regional endpoint.
+MWAA_CONNECT_TIMEOUT = 3.0
+MWAA_READ_TIMEOUT = 12.0
+THROTTLING_ERROR_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
 
 
 class TriggerError(RuntimeError):
@@ -61,6 +70,9 @@ class RetryPolicy:
     max_delay: float = 5.0
     # Stop retrying this long before the deadline, so the Lambda can still log and raise cleanly.
     safety_margin: float = 1.0
+    # The longest one request can take (its client's connect plus read timeout): a retry starts only if it
+    # can finish before deadline - safety_margin, so a hung request never outlives the Lambda.
+    attempt_timeout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +83,12 @@ class TriggerResult:
     attempts: int  # requests sent for this trigger, retries included
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "status": self.status,
-                "attempts": self.attempts}
+        return {
+            "dag_id": self.dag_id,
+            "dag_run_id": self.dag_run_id,
+            "status": self.status,
+            "attempts": self.attempts,
+        }
 
 
 class _ConfirmedRuns:
@@ -110,9 +126,15 @@ class _ConfirmedRuns:
 class TriggerClient(ABC):
     backend: str
 
-    def __init__(self, *, retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, jitter: Callable[[], float] = random.random,
-                 remember: bool = True):
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+        remember: bool = True,
+    ):
         self.retry = retry or RetryPolicy()
         self._sleep, self._clock, self._jitter = sleep, clock, jitter
         self._confirmed = _ConfirmedRuns() if remember else None
@@ -122,21 +144,42 @@ class TriggerClient(ABC):
     def _post_dag_run(self, dag_id: str, body: dict[str, Any]) -> ApiResponse:
         """POST /dags/<dag_id>/dagRuns; transport failures come back as status 0, never raise."""
 
-    def trigger(self, dag_id: str, dag_run_id: str, conf: dict[str, Any], *,
-                logical_date: str | None = None, deadline: float | None = None) -> TriggerResult:
+    def trigger(
+        self,
+        dag_id: str,
+        dag_run_id: str,
+        conf: dict[str, Any],
+        *,
+        logical_date: str | None = None,
+        deadline: float | None = None,
+    ) -> TriggerResult:
         """Start ``dag_run_id`` of ``dag_id`` once. ``deadline`` is a value of ``clock`` (monotonic)."""
         call = functools.partial(self._trigger, dag_id, dag_run_id, conf, logical_date, deadline)
         if self._confirmed is None:
             return call()
         result = self._confirmed.once((dag_id, dag_run_id), call)
         if result is None:
-            log.info(json.dumps({"trigger": "duplicate", "dag_id": dag_id, "dag_run_id": dag_run_id,
-                                 "reason": "already confirmed by this process"}))
+            log.info(
+                json.dumps(
+                    {
+                        "trigger": "duplicate",
+                        "dag_id": dag_id,
+                        "dag_run_id": dag_run_id,
+                        "reason": "already confirmed by this process",
+                    }
+                )
+            )
             return TriggerResult(dag_id, dag_run_id, "duplicate", attempts=0)
         return result
 
-    def _trigger(self, dag_id: str, dag_run_id: str, conf: dict[str, Any], logical_date: str | None,
-                 deadline: float | None) -> TriggerResult:
+    def _trigger(
+        self,
+        dag_id: str,
+        dag_run_id: str,
+        conf: dict[str, Any],
+        logical_date: str | None,
+        deadline: float | None,
+    ) -> TriggerResult:
         # Airflow 3 requires the logical_date key; null means "no data interval", which suits an event.
         body = {"dag_run_id": dag_run_id, "logical_date": logical_date, "conf": conf}
         attempt = 0
@@ -151,22 +194,53 @@ class TriggerClient(ABC):
                 return TriggerResult(dag_id, dag_run_id, "duplicate", attempt)
             detail = _short(response.body)
             if not (status == 0 or status == 429 or status >= 500):
-                log.error(json.dumps({"trigger": "rejected", "backend": self.backend, "dag_id": dag_id,
-                                      "dag_run_id": dag_run_id, "status": status, "body": response.body},
-                                     default=str))
-                raise TriggerRejected(f"{self.backend}: POST /dags/{dag_id}/dagRuns answered {status}: {detail}",
-                                      dag_id=dag_id, dag_run_id=dag_run_id, status=status, body=response.body)
+                log.error(
+                    json.dumps(
+                        {
+                            "trigger": "rejected",
+                            "backend": self.backend,
+                            "dag_id": dag_id,
+                            "dag_run_id": dag_run_id,
+                            "status": status,
+                            "body": response.body,
+                        },
+                        default=str,
+                    )
+                )
+                raise TriggerRejected(
+                    f"{self.backend}: POST /dags/{dag_id}/dagRuns answered {status}: {detail}",
+                    dag_id=dag_id,
+                    dag_run_id=dag_run_id,
+                    status=status,
+                    body=response.body,
+                )
             delay = self._jitter() * min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-            out_of_time = deadline is not None and self._clock() + delay > deadline - self.retry.safety_margin
+            out_of_time = deadline is not None and (
+                self._clock() + delay + self.retry.attempt_timeout > deadline - self.retry.safety_margin
+            )
             if out_of_time or (deadline is None and attempt >= self.retry.max_attempts):
                 why = "out of time" if out_of_time else f"{attempt} attempts"
                 raise TriggerUnavailable(
                     f"{self.backend}: POST /dags/{dag_id}/dagRuns still failing after {why}: "
                     f"{status or 'no response'}: {detail}",
-                    dag_id=dag_id, dag_run_id=dag_run_id, status=status, body=response.body)
-            log.warning(json.dumps({"trigger": "retry", "backend": self.backend, "dag_id": dag_id,
-                                    "dag_run_id": dag_run_id, "status": status, "attempt": attempt,
-                                    "delay_s": round(delay, 3)}))
+                    dag_id=dag_id,
+                    dag_run_id=dag_run_id,
+                    status=status,
+                    body=response.body,
+                )
+            log.warning(
+                json.dumps(
+                    {
+                        "trigger": "retry",
+                        "backend": self.backend,
+                        "dag_id": dag_id,
+                        "dag_run_id": dag_run_id,
+                        "status": status,
+                        "attempt": attempt,
+                        "delay_s": round(delay, 3),
+                    }
+                )
+            )
             self._sleep(delay)
 
 
@@ -180,7 +254,10 @@ class MwaaTriggerClient(TriggerClient):
 
     backend = "mwaa"
 
-    def __init__(self, environment_name: str, *, client: Any = None, region: str | None = None, **kwargs: Any):
+    def __init__(
+        self, environment_name: str, *, client: Any = None, region: str | None = None, **kwargs: Any
+    ):
+        kwargs.setdefault("retry", RetryPolicy(attempt_timeout=MWAA_CONNECT_TIMEOUT + MWAA_READ_TIMEOUT))
         super().__init__(**kwargs)
         if not environment_name:
             raise ValueError("MWAA environment name is empty (set AIOPS_MWAA_ENVIRONMENT_NAME)")
@@ -190,7 +267,12 @@ class MwaaTriggerClient(TriggerClient):
             from botocore.config import Config
 
             # One attempt per call: the retry policy above owns retries, within the Lambda's deadline.
-            client = boto3.client("mwaa", region_name=region, config=Config(retries={"total_max_attempts": 1}))
+            config = Config(
+                retries={"total_max_attempts": 1},
+                connect_timeout=MWAA_CONNECT_TIMEOUT,
+                read_timeout=MWAA_READ_TIMEOUT,
+            )
+            client = boto3.client("mwaa", region_name=region, config=config)
         self._client = client
 
     def _post_dag_run(self, dag_id: str, body: dict[str, Any]) -> ApiResponse:
@@ -198,18 +280,26 @@ class MwaaTriggerClient(TriggerClient):
 
         path = f"/dags/{dag_id}/dagRuns"
         if len(path) > MWAA_PATH_LIMIT:
-            raise TriggerRejected(f"mwaa: path {path!r} is {len(path)} characters, over MWAA's {MWAA_PATH_LIMIT}",
-                                  dag_id=dag_id, dag_run_id=body["dag_run_id"], status=0)
+            raise TriggerRejected(
+                f"mwaa: path {path!r} is {len(path)} characters, over MWAA's {MWAA_PATH_LIMIT}",
+                dag_id=dag_id,
+                dag_run_id=body["dag_run_id"],
+                status=0,
+            )
         try:
-            answer = self._client.invoke_rest_api(Name=self.environment_name, Path=path, Method="POST", Body=body)
+            answer = self._client.invoke_rest_api(
+                Name=self.environment_name, Path=path, Method="POST", Body=body
+            )
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "")
             http_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in ("RestApiClientException", "RestApiServerException"):
                 # Airflow answered; MWAA passes its status and body through.
-                return ApiResponse(int(exc.response.get("RestApiStatusCode") or http_status),
-                                   exc.response.get("RestApiResponse", error.get("Message")))
+                return ApiResponse(
+                    int(exc.response.get("RestApiStatusCode") or http_status),
+                    exc.response.get("RestApiResponse", error.get("Message")),
+                )
             if code in THROTTLING_ERROR_CODES:
                 return ApiResponse(429, {"error": code, "message": error.get("Message")})
             return ApiResponse(http_status or 500, {"error": code, "message": error.get("Message")})
@@ -263,8 +353,9 @@ class LocalTriggerClient(TriggerClient):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(),
-                                         headers=headers, method=method)
+        request = urllib.request.Request(
+            self.base_url + path, data=json.dumps(body).encode(), headers=headers, method=method
+        )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as answer:
                 return ApiResponse(answer.status, _json_or_text(answer.read()))
@@ -291,8 +382,9 @@ def client_from_settings(settings: Any = None, **kwargs: Any) -> TriggerClient:
     if backend == "mwaa":
         return MwaaTriggerClient(settings.mwaa_environment_name, region=settings.region, **kwargs)
     if backend == "local":
-        return LocalTriggerClient(settings.airflow_base_url, settings.airflow_api_username,
-                                  settings.airflow_api_password, **kwargs)
+        return LocalTriggerClient(
+            settings.airflow_base_url, settings.airflow_api_username, settings.airflow_api_password, **kwargs
+        )
     raise ValueError(f"setting AIOPS_TRIGGER_BACKEND={backend!r} must be 'mwaa' or 'local'")
 
 
