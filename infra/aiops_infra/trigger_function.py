@@ -15,12 +15,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from aiops_infra.bundle import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION, REPO, PackagingError
 from aiops_infra.bundle import LAMBDA_DEPENDENCIES as DEPENDENCIES
 from aiops_infra.bundle import LAMBDA_HANDLER as HANDLER
-from aiops_infra.bundle import REPO, PackagingError
 from aiops_infra.bundle import build_lambda_package as build_package
 from aiops_infra.nag import acknowledge
 from aiops_infra.remediation_roles import nag_finding
+
+# The runtime and architecture the package is built for (aiops_infra.bundle installs its wheels for them).
+RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
+ARCHITECTURE = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}[
+    LAMBDA_ARCHITECTURE
+]
 
 # Two InvokeRestApi requests that each run into the client's timeouts (3 s connect + 12 s read), their
 # backoff and the safety margin fit; quick failures (throttling, 5xx) are retried many times within it.
@@ -93,8 +99,8 @@ class TriggerFunction(Construct):
             self,
             "Function",
             description="MatCarv AIOps: EventBridge event -> catalogue entry -> MWAA DAG run",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler=HANDLER,
             code=lambda_.Code.from_asset(str(code_dir)),
             role=self.role,
@@ -113,6 +119,6 @@ class TriggerFunction(Construct):
         acknowledge(
             self.function,
             "L1",
-            "python3.11 matches the CPython 3.11 manylinux wheels (pydantic_core) the package is built "
-            "from; the whole project targets 3.11 and 3.12",
+            f"{RUNTIME.name} is MWAA's Python (3.12), the one the package's wheels (pydantic_core) and "
+            "bytecode are built for; the project targets 3.11 and 3.12",
         )

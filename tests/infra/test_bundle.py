@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,12 +10,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from aiops_infra.bundle import (
     IMPORT_ROOTS,
     LAMBDA_CACHE_TAG,
     LAMBDA_MODULES,
     LAMBDA_ROUTE_TABLE,
+    LAMBDA_SO_SUFFIX,
     build_bundle,
+    find_lambda_python,
 )
 from aiops_infra.trigger_function import (
     DEPENDENCIES,
@@ -24,7 +26,6 @@ from aiops_infra.trigger_function import (
     PackagingError,
     build_package,
 )
-
 from tests.conftest import REPO
 
 
@@ -34,7 +35,12 @@ def bundle(tmp_path_factory):
 
 
 def test_layout(bundle):
-    assert sorted(p.name for p in bundle.root.iterdir()) == ["dags", "plugins.zip", "requirements.txt", "startup.sh"]
+    assert sorted(p.name for p in bundle.root.iterdir()) == [
+        "dags",
+        "plugins.zip",
+        "requirements.txt",
+        "startup.sh",
+    ]
     dag_files = sorted(p.name for p in bundle.dags.iterdir())
     assert dag_files == sorted(p.name for p in (REPO / "dags").iterdir() if p.name != "__pycache__")
     assert bundle.requirements.read_text() == (REPO / "requirements.txt").read_text()
@@ -64,13 +70,21 @@ def test_plugins_zip_imports_once_unpacked(bundle, tmp_path):
     plugins = tmp_path / "plugins"
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         archive.extractall(plugins)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
-            "import matcarv_aiops, matcarv_operators, matcarv_sensors;"
-            "from matcarv_aiops.catalogue import catalogue;"
-            "assert matcarv_aiops.__file__.startswith(sys.argv[1]), matcarv_aiops.__file__;"
-            "print(len(catalogue()))")
-    result = subprocess.run([sys.executable, "-c", code, str(plugins)], cwd="/",
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""})
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import matcarv_aiops, matcarv_operators, matcarv_sensors;"
+        "from matcarv_aiops.catalogue import catalogue;"
+        "assert matcarv_aiops.__file__.startswith(sys.argv[1]), matcarv_aiops.__file__;"
+        "print(len(catalogue()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(plugins)],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     assert result.returncode == 0, result.stderr
     from matcarv_aiops.catalogue import catalogue
 
@@ -83,16 +97,23 @@ def test_plugins_zip_is_reproducible(bundle, tmp_path):
 
 
 def test_startup_script_exports_the_aiops_section_as_settings(bundle):
-    env = {"PATH": os.environ["PATH"], "AIRFLOW__AIOPS__AUDIT_TABLE": "AuditX",
-           "AIRFLOW__AIOPS__SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
-           "AIRFLOW__AIOPS__PRODUCTION_ACCOUNTS": "111111111111,222222222222",
-           "AIRFLOW__CORE__OTHER": "untouched"}
-    result = subprocess.run(["sh", "-c", f". {bundle.startup_script} && env"], env=env,
-                            capture_output=True, text=True, timeout=30)
+    env = {
+        "PATH": os.environ["PATH"],
+        "AIRFLOW__AIOPS__AUDIT_TABLE": "AuditX",
+        "AIRFLOW__AIOPS__SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
+        "AIRFLOW__AIOPS__PRODUCTION_ACCOUNTS": "111111111111,222222222222",
+        "AIRFLOW__CORE__OTHER": "untouched",
+    }
+    result = subprocess.run(
+        ["sh", "-c", f". {bundle.startup_script} && env"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     exported = dict(line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("AIOPS_"))
-    assert exported == {"AIOPS_AUDIT_TABLE": "AuditX", "AIOPS_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
-                        "AIOPS_PRODUCTION_ACCOUNTS": "111111111111,222222222222"}
+    assert exported == {
+        "AIOPS_AUDIT_TABLE": "AuditX",
+        "AIOPS_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t",
+        "AIOPS_PRODUCTION_ACCOUNTS": "111111111111,222222222222",
+    }
     from matcarv_aiops.settings import Settings
 
     settings = Settings.from_env(exported)
@@ -110,14 +131,19 @@ def test_plugins_zip_and_lambda_carry_no_local_emulator(bundle, lambda_package):
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         names = archive.namelist()
     shipped = names + [p.relative_to(lambda_package).as_posix() for p in lambda_package.rglob("*")]
-    emulator = [n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))]
+    emulator = [
+        n for n in shipped if n.startswith("aiops_local") or n.endswith(("/runner.py", "/jsonpath.py"))
+    ]
     assert emulator == []
     assert "matcarv_aiops/ssm/service.py" in names  # what MWAA needs of SSM stays
 
 
 def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
-    core = sorted(p.relative_to(lambda_package).as_posix() for p in (lambda_package / "matcarv_aiops").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts)  # (bytecode: the next test)
+    core = sorted(
+        p.relative_to(lambda_package).as_posix()
+        for p in (lambda_package / "matcarv_aiops").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )  # (bytecode: the next test)
     assert core == sorted([*LAMBDA_MODULES, LAMBDA_ROUTE_TABLE])
     tops = {p.name for p in lambda_package.iterdir()} - {"__pycache__"}
     assert tops == {"matcarv_aiops", "typing_extensions.py"} | set(DEPENDENCIES) - {"typing_extensions"}
@@ -130,16 +156,52 @@ def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
     assert not list(lambda_package.rglob("*.yaml"))
 
 
+LAMBDA_PYTHON = find_lambda_python()
+needs_lambda_python = pytest.mark.skipif(
+    LAMBDA_PYTHON is None, reason=f"no {LAMBDA_CACHE_TAG} interpreter on this machine (AIOPS_LAMBDA_PYTHON)"
+)
+
+
+@needs_lambda_python
 def test_lambda_package_ships_bytecode_for_the_lambda_runtime(lambda_package):
-    if sys.implementation.cache_tag != LAMBDA_CACHE_TAG:
-        pytest.skip(f"bytecode is compiled only by the Lambda's interpreter ({LAMBDA_CACHE_TAG})")
     for name in LAMBDA_MODULES:
         source = lambda_package / name
-        pyc = Path(importlib.util.cache_from_source(str(source)))
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{LAMBDA_CACHE_TAG}.pyc"
         assert pyc.is_file(), name
         assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00"  # unchecked-hash: valid whatever the zip's mtimes
+    tags = {p.name.split(".")[1] for p in lambda_package.rglob("*.pyc")}
+    assert tags == {LAMBDA_CACHE_TAG}, tags  # no bytecode of another interpreter
 
 
+def _elf_machine(path: Path) -> tuple[int, int]:
+    """(ELF class, machine) of a shared object: (2, 62) is 64-bit x86-64, (2, 183) aarch64."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path.name} is not an ELF shared object"
+    return header[4], int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
+def test_every_compiled_module_matches_the_functions_runtime_and_architecture(synth, lambda_package):
+    """Whatever machine builds it, the package's native modules are CPython 3.12 x86_64 Linux ones, as the
+    deployed function (runtime, architecture) loads them."""
+    [function] = synth.resources("AIOps", "AWS::Lambda::Function").values()
+    runtime, [architecture] = function["Properties"]["Runtime"], function["Properties"]["Architectures"]
+    assert (runtime, architecture) == ("python3.12", "x86_64")
+    expected_suffix = (
+        f".cpython-{runtime.removeprefix('python').replace('.', '')}-{architecture}-linux-gnu.so"
+    )
+    assert expected_suffix == LAMBDA_SO_SUFFIX
+    machine = {"x86_64": 62, "arm64": 183}[architecture]
+    compiled = [p for p in lambda_package.rglob("*") if p.suffix in (".so", ".pyd", ".dylib")]
+    assert compiled, "expected pydantic_core's native module"
+    for path in compiled:
+        assert path.name.endswith((expected_suffix, ".abi3.so")), path.name
+        assert _elf_machine(path) == (2, machine), path.name
+    # The synthesized asset is the package as built, .so included.
+    asset = synth.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    assert sorted(p.name for p in asset.rglob("*.so")) == sorted(p.name for p in compiled)
+
+
+@needs_lambda_python
 def test_lambda_handler_runs_from_the_package_alone(lambda_package):
     """In a fresh interpreter without site-packages (boto3 comes with the runtime and is not needed until a
     trigger): the handler imports and handles an event from the package alone, reading the compiled
@@ -166,13 +228,20 @@ for name in loaded:
 print(json.dumps(loaded))
 """
     alarm = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
-    argv = [sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
-    result = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=120,
-                            env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"})
+    argv = [LAMBDA_PYTHON, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
+    result = subprocess.run(
+        argv,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "AIOPS_TRIGGER_BACKEND": "local"},
+    )
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout))
     assert {m for m in loaded if m.startswith("matcarv_aiops")} == {
-        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES}
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES
+    }
     assert not {m for m in loaded if m.split(".")[0] in ("yaml", "boto3", "airflow")}
 
 
@@ -199,12 +268,23 @@ import matcarv_aiops
 assert matcarv_aiops.__file__.startswith(sys.argv[2]), matcarv_aiops.__file__
 print(" ".join(sorted(bag.dag_ids)))
 """
-    env = {**os.environ, "PYTHONPATH": str(plugins), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(bundle.dags), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db"}
-    result = subprocess.run([sys.executable, "-c", code, str(bundle.dags), str(plugins)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(plugins),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(bundle.dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(bundle.dags), str(plugins)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from matcarv_aiops.catalogue import catalogue
 

@@ -203,7 +203,7 @@ def test_notifications_topic_is_encrypted_with_a_rotating_key(synth, hub):
 
 def test_trigger_lambda(synth):
     function = _one(synth, "AIOps", "AWS::Lambda::Function")
-    assert function["Runtime"] == "python3.11"
+    assert (function["Runtime"], function["Architectures"]) == ("python3.12", ["x86_64"])
     assert function["Handler"] == HANDLER
     assert function["Environment"]["Variables"]["AIOPS_TRIGGER_BACKEND"] == "mwaa"
     assert function["Environment"]["Variables"]["AIOPS_MWAA_ENVIRONMENT_NAME"] == "matcarv-aiops"
