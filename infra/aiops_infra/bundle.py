@@ -28,6 +28,7 @@ Lambda runtime.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -82,7 +83,127 @@ def _add(archive: zipfile.ZipFile, path: Path, name: str) -> None:
     archive.writestr(info, path.read_bytes())
 
 
-def build_plugins_zip(target: Path) -> Path:
+# What MWAA's Airflow 3.3.1 image already has (DESIGN: Airflow, the Amazon and standard providers, and so
+# everything they depend on); requirements.txt adds the rest, installed from wheels in plugins.zip.
+MWAA_PROVIDED = ("apache-airflow", "apache-airflow-providers-amazon", "apache-airflow-providers-standard")
+MWAA_PLUGINS_DIR = "/usr/local/airflow/plugins"  # where MWAA unpacks plugins.zip
+# The wheels are for MWAA's Python and platform, whatever machine builds the bundle.
+MWAA_PYTHON_VERSION = "3.12"
+MWAA_WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+MWAA_WHEEL_TAG = re.compile(r"(cp312-cp312|cp3\d+-abi3|py3-none|py2\.py3-none)-(manylinux\S*_x86_64|any)")
+WHEEL_CACHE = Path(os.environ.get("AIOPS_WHEEL_CACHE", REPO / "build" / "wheels"))
+
+
+def requirement_names(requirements: Path = REPO / "requirements.txt") -> list[str]:
+    """The distributions requirements.txt asks for (options and comments skipped), canonical names."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    names = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            names.append(canonicalize_name(Requirement(line).name))
+    return names
+
+
+def _closure(names: Iterable[str]) -> dict[str, str]:
+    """Every distribution ``names`` need, with the version installed here (markers as on MWAA: CPython
+    3.12 on Linux, no extras)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    marker_env = {
+        "python_version": MWAA_PYTHON_VERSION,
+        "python_full_version": f"{MWAA_PYTHON_VERSION}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+    found: dict[str, str] = {}
+    todo = [canonicalize_name(name) for name in names]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise PackagingError(f"{name} is not installed in this environment (run `uv sync`)") from None
+        for raw in importlib.metadata.requires(name) or []:
+            requirement = Requirement(raw)
+            if requirement.marker is None or requirement.marker.evaluate(marker_env):
+                todo.append(canonicalize_name(requirement.name))
+    return found
+
+
+def requirement_wheels_needed(requirements: Path = REPO / "requirements.txt") -> dict[str, str]:
+    """What requirements.txt adds to MWAA's image, at this environment's (uv.lock's) versions."""
+    provided = _closure(MWAA_PROVIDED)
+    return {
+        name: version
+        for name, version in sorted(_closure(requirement_names(requirements)).items())
+        if name not in provided
+    }
+
+
+def download_wheels(pins: dict[str, str], cache: Path = WHEEL_CACHE) -> list[Path]:
+    """The wheel of each pinned distribution for MWAA's CPython 3.12 on manylinux x86_64: from ``cache``,
+    downloaded from PyPI (pip download, binary only) into it when missing."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def cached() -> dict[tuple[str, str], Path]:
+        wheels = {}
+        for path in cache.glob("*.whl"):
+            name, version, _, tags = parse_wheel_filename(path.name)
+            if any(MWAA_WHEEL_TAG.fullmatch(f"{t.interpreter}-{t.abi}-{t.platform}") for t in tags):
+                wheels[(canonicalize_name(name), str(version))] = path
+        return wheels
+
+    missing = [f"{name}=={version}" for name, version in pins.items() if (name, version) not in cached()]
+    if missing:
+        pip = (
+            [sys.executable, "-m", "pip"]
+            if importlib.util.find_spec("pip")
+            else [str(REPO / ".tools" / "bin" / "pip")]
+        )
+        command = [
+            *pip,
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--no-deps",
+            "--python-version",
+            MWAA_PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            *[arg for platform in MWAA_WHEEL_PLATFORMS for arg in ("--platform", platform)],
+            "--dest",
+            str(cache),
+            *missing,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise PackagingError(
+                f"cannot download wheels {missing} for MWAA (CPython {MWAA_PYTHON_VERSION}, "
+                f"manylinux x86_64): {result.stderr.strip()[-1500:]}"
+            )
+    wheels = cached()
+    absent = [f"{name}=={version}" for name, version in pins.items() if (name, version) not in wheels]
+    if absent:
+        raise PackagingError(
+            f"no wheel for MWAA (CPython {MWAA_PYTHON_VERSION}, manylinux x86_64) of {absent}"
+        )
+    return [wheels[(name, version)] for name, version in pins.items()]
+
+
+def build_plugins_zip(target: Path, wheels: Iterable[Path] = ()) -> Path:
     for name, folder in IMPORT_ROOTS.items():
         if not (folder / "__init__.py").is_file():
             raise FileNotFoundError(f"import root {name} has no {folder / '__init__.py'}")
@@ -93,6 +214,9 @@ def build_plugins_zip(target: Path) -> Path:
         # Airflow plugin modules (AirflowPlugin subclasses) live at the top of plugins/.
         for path in sorted((REPO / "plugins").glob("*.py")):
             _add(archive, path, path.name)
+        # requirements.txt installs these with --no-index --find-links /usr/local/airflow/plugins.
+        for wheel in sorted(wheels, key=lambda path: path.name):
+            _add(archive, wheel, wheel.name)
         info = zipfile.ZipInfo(".airflowignore", date_time=_ZIP_TIME)
         info.external_attr = 0o644 << 16
         archive.writestr(info, plugins_airflowignore())
@@ -126,10 +250,11 @@ def build_bundle(out_dir: Path = DEFAULT_OUT) -> Bundle:
     startup = out_dir / "startup.sh"
     shutil.copy2(STARTUP_SCRIPT, startup)
     startup.chmod(0o755)
+    wheels = download_wheels(requirement_wheels_needed(REPO / "requirements.txt"))
     return Bundle(
         root=out_dir,
         dags=dags,
-        plugins_zip=build_plugins_zip(out_dir / "plugins.zip"),
+        plugins_zip=build_plugins_zip(out_dir / "plugins.zip", wheels),
         requirements=requirements,
         startup_script=startup,
     )

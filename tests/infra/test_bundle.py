@@ -17,8 +17,13 @@ from aiops_infra.bundle import (
     LAMBDA_MODULES,
     LAMBDA_ROUTE_TABLE,
     LAMBDA_SO_SUFFIX,
+    MWAA_PLUGINS_DIR,
+    MWAA_WHEEL_TAG,
     build_bundle,
     find_lambda_python,
+    find_uv,
+    requirement_names,
+    requirement_wheels_needed,
 )
 from aiops_infra.trigger_function import (
     DEPENDENCIES,
@@ -51,11 +56,57 @@ def test_plugins_zip_has_the_three_import_roots_at_its_root(bundle):
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         names = archive.namelist()
     roots = {name.split("/", 1)[0] for name in names if "/" in name}
+    assert {name for name in names if "/" not in name and not name.endswith(".whl")} >= {".airflowignore"}
     assert roots == set(IMPORT_ROOTS)
     for root in IMPORT_ROOTS:
         assert f"{root}/__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "matcarv_aiops/catalogue/entries/s3_public_access.yaml" in names
+
+
+def test_plugins_zip_carries_a_wheel_for_every_requirement_for_mwaas_python(bundle, tmp_path):
+    """A private webserver has no PyPI: requirements.txt installs from plugins.zip only (MWAA unpacks it
+    into /usr/local/airflow/plugins), so each requirement and what it needs beyond MWAA's image has a wheel
+    there for CPython 3.12 on manylinux x86_64."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    lines = [line.strip() for line in bundle.requirements.read_text().splitlines()]
+    assert "--no-index" in lines and f"--find-links {MWAA_PLUGINS_DIR}" in lines
+    with zipfile.ZipFile(bundle.plugins_zip) as archive:
+        wheels = [name for name in archive.namelist() if name.endswith(".whl")]
+        archive.extractall(tmp_path / "plugins", members=wheels)
+    assert all("/" not in name for name in wheels)  # at the root: /usr/local/airflow/plugins/<wheel>
+    shipped = {}
+    for name in wheels:
+        distribution, version, _, tags = parse_wheel_filename(name)
+        assert any(MWAA_WHEEL_TAG.fullmatch(f"{t.interpreter}-{t.abi}-{t.platform}") for t in tags), name
+        shipped[canonicalize_name(distribution)] = str(version)
+    for requirement in requirement_names(bundle.requirements):
+        assert requirement in shipped, f"no wheel for {requirement} in plugins.zip"
+    assert shipped == requirement_wheels_needed(bundle.requirements)
+    # pip with no index finds every requirement and its dependencies among the wheels, beside what an
+    # image like MWAA's (this environment) has: the wheels are reinstalled from the folder, nothing else.
+    names = sorted(shipped)
+    result = subprocess.run(
+        [
+            str(find_uv()),
+            "pip",
+            "install",
+            "--dry-run",
+            "--python",
+            sys.executable,
+            "--no-index",
+            "--find-links",
+            str(tmp_path / "plugins"),
+            *[arg for n in names for arg in ("--reinstall-package", n)],
+            *[f"{n}=={v}" for n, v in shipped.items()],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(n in result.stderr for n in names), result.stderr
 
 
 def test_plugins_zip_keeps_airflow_from_executing_the_packages_as_plugin_files(bundle):
