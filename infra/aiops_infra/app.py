@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from aiops_infra.bundle import build_bundle
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.stacks import AIOpsStack, MemberAccountStack, SourceStack
 from aiops_infra.trigger_function import REPO, build_package
@@ -17,23 +18,38 @@ from matcarv_aiops.catalogue import catalogue
 SOURCE_STACK, HUB_STACK, MEMBER_STACK = "AIOpsSource", "AIOps", "AIOpsMember"
 DEFAULT_BUILD_DIR = REPO / "build" / "trigger-lambda"
 FEATURE_FLAGS = {
-    # Access logs are delivered under a bucket policy, so every bucket can enforce bucket-owner ownership (no ACLs).
+    # Access logs are delivered under a bucket policy, so every bucket can enforce bucket-owner ownership
+    # (no ACLs).
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
 }
 
 
-def build_app(*, outdir: str | Path | None = None, context: dict[str, Any] | None = None,
-              build_dir: Path = DEFAULT_BUILD_DIR) -> cdk.App:
+def build_app(
+    *,
+    outdir: str | Path | None = None,
+    context: dict[str, Any] | None = None,
+    build_dir: Path = DEFAULT_BUILD_DIR,
+) -> cdk.App:
     """The app with its three stacks and the AwsSolutions checks; ``app.synth()`` writes the templates
     and raises if a check fails."""
     app = cdk.App(outdir=str(outdir) if outdir else None, context={**FEATURE_FLAGS, **(context or {})})
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     config = DeploymentConfig.from_node(app.node)
     entries = list(catalogue().values())
-    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
-    source = SourceStack(app, SOURCE_STACK, env=env)
-    AIOpsStack(app, HUB_STACK, config=config, source=source, entries=entries,
-               trigger_code=build_package(build_dir), env=env)
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
+    bundle = build_bundle(build_dir.with_name(build_dir.name + "-mwaa-bundle"))
+    source = SourceStack(app, SOURCE_STACK, bundle_dir=bundle.root, env=env)
+    AIOpsStack(
+        app,
+        HUB_STACK,
+        config=config,
+        source=source,
+        entries=entries,
+        trigger_code=build_package(build_dir),
+        env=env,
+    )
     # Environment-agnostic: StackSets deploy the same template into every member account.
     MemberAccountStack(app, MEMBER_STACK, entries=entries)
     return app

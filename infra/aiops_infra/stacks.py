@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from aiops_infra.alarms import OperationalAlarms
-from aiops_infra.buckets import AccessLogsBucket, DiagnosticsBucket, SourceBucket
+from aiops_infra.buckets import AccessLogsBucket, BundleUpload, DiagnosticsBucket, SourceBucket
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import HubResources, MwaaEnvironment
@@ -32,10 +32,16 @@ SOURCE_BUCKET_EXPORT = "AIOpsSource-SourceBucketArn"
 
 
 class SourceStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bundle_dir: Path | None = None, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA source bucket", **kwargs)
         self.access_logs = AccessLogsBucket(self, "AccessLogs")
         self.source = SourceBucket(self, "Source", access_logs=self.access_logs.bucket)
+        if bundle_dir is not None:
+            # The bundle is uploaded by this stack, which the hub stack depends on: `cdk deploy --all`
+            # creates the environment only once dags/, plugins.zip, requirements.txt and startup.sh are there.
+            self.upload = BundleUpload(self, "Bundle", bundle_dir=bundle_dir, bucket=self.source.bucket)
         cdk.CfnOutput(
             self,
             "SourceBucketName",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
@@ -374,3 +376,32 @@ def test_hub_bus_accepts_member_accounts_only_when_configured(synth, synth_varia
         "arn:aws:iam::111111111111:root",
         "arn:aws:iam::222222222222:root",
     ]
+
+
+def test_the_source_stack_uploads_the_bundle_before_the_hub_is_created(synth):
+    """`cdk deploy --all` works from a clean account: the source stack's BucketDeployment puts the bundle
+    (as `make bundle` lays it out) into the source bucket, and the hub stack is deployed after it."""
+    [deployment] = synth.resources("AIOpsSource", "Custom::CDKBucketDeployment").values()
+    props = deployment["Properties"]
+    [bucket_id] = synth.resources("AIOpsSource", "AWS::S3::Bucket").keys() - {
+        lid
+        for lid, r in synth.resources("AIOpsSource", "AWS::S3::Bucket").items()
+        if "LoggingConfiguration" not in r["Properties"]
+    }
+    assert props["DestinationBucketName"] == {"Ref": bucket_id}
+    assert props["Prune"] is True and "DestinationBucketKeyPrefix" not in props
+    # The staged asset is the bundle: dags/, plugins.zip, requirements.txt, startup.sh at the bucket's root.
+    [key] = props["SourceObjectKeys"]
+    asset = synth.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert sorted(p.name for p in asset.iterdir()) == [
+        "dags",
+        "plugins.zip",
+        "requirements.txt",
+        "startup.sh",
+    ]
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert "AIOpsSource" in manifest["artifacts"]["AIOps"]["dependencies"]
+    # The handler's role holds exact actions, no wildcards.
+    for policy in synth.resources("AIOpsSource", "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert all("*" not in action for action in statement["Action"]), statement
