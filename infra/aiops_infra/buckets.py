@@ -124,7 +124,7 @@ class BundleUpload(Construct):
             "IAM5",
             "the handler reads every object of the staged bundle asset in CDK's bootstrap asset bucket",
             finding="Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
-            "<AWS::AccountId>-<AWS::Region>/*",
+            f"{_nag_name(stack.account, 'AWS::AccountId')}-{_nag_name(stack.region, 'AWS::Region')}/*",
         )
         acknowledge(
             policy,
@@ -149,3 +149,9 @@ _EXACT = {
     "s3:DeleteObject*": ("s3:DeleteObject",),
     "s3:Abort*": ("s3:AbortMultipartUpload",),
 }
+
+
+def _nag_name(value: str, pseudo: str) -> str:
+    """How cdk-nag renders an account or region in a finding: the value in an environment-specific stack
+    (as `cdk deploy` synthesizes), ``<AWS::...>`` in an environment-agnostic one."""
+    return f"<{pseudo}>" if cdk.Token.is_unresolved(value) else value

@@ -160,6 +160,11 @@ class Network(Construct):
             description="HTTPS from the MWAA environment",
         )
         private_type = ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+        # Only in the AZs that offer each service: a context lookup, so only for a stack with a concrete
+        # account and region (`cdk deploy` with credentials; the CLI caches the answer in cdk.context.json).
+        # An environment-agnostic synth (offline, no account) cannot look up and places them in both subnets.
+        stack = cdk.Stack.of(self)
+        concrete = not cdk.Token.is_unresolved(stack.account) and not cdk.Token.is_unresolved(stack.region)
         for name in INTERFACE_ENDPOINTS:
             vpc.add_interface_endpoint(
                 "Endpoint" + "".join(part.capitalize() for part in name.split(".")),
@@ -168,4 +173,5 @@ class Network(Construct):
                 open=False,
                 subnets=ec2.SubnetSelection(subnet_type=private_type),
                 private_dns_enabled=True,
+                lookup_supported_azs=concrete,
             )
