@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from aiops_infra.bundle import build_bundle
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.stacks import AIOpsStack, MemberAccountStack, SourceStack
 from aiops_infra.trigger_function import REPO, build_package
@@ -17,7 +18,8 @@ from matcarv_aiops.catalogue import catalogue
 SOURCE_STACK, HUB_STACK, MEMBER_STACK = "AIOpsSource", "AIOps", "AIOpsMember"
 DEFAULT_BUILD_DIR = REPO / "build" / "trigger-lambda"
 FEATURE_FLAGS = {
-    # Access logs are delivered under a bucket policy, so every bucket can enforce bucket-owner ownership (no ACLs).
+    # Access logs are delivered under a bucket policy, so every bucket can enforce bucket-owner ownership
+    # (no ACLs).
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
 }
 
@@ -37,7 +39,8 @@ def build_app(
     env = cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     )
-    source = SourceStack(app, SOURCE_STACK, env=env)
+    bundle = build_bundle(build_dir.with_name(build_dir.name + "-mwaa-bundle"))
+    source = SourceStack(app, SOURCE_STACK, bundle_dir=bundle.root, env=env)
     AIOpsStack(
         app,
         HUB_STACK,

@@ -3,9 +3,14 @@ diagnostics bucket, and the access-log bucket they log to. All versioned, privat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
+
+from aiops_infra.nag import acknowledge
 
 
 def _private_bucket(
@@ -76,3 +81,77 @@ class DiagnosticsBucket(Construct):
                 )
             ],
         )
+
+
+class BundleUpload(Construct):
+    """The MWAA bundle (``make bundle``'s layout) copied into the source bucket by CDK's
+    ``BucketDeployment`` at deploy time: dags/ synced (pruned), plugins.zip, requirements.txt, startup.sh.
+
+    Its handler's role gets the exact actions ``aws s3 sync`` uses instead of the construct's wildcard
+    grants (``s3:GetObject*``, ``s3:List*``, ...), on the same resources (the staged asset, this bucket).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bundle_dir: Path, bucket: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "Deployment",
+            sources=[s3deploy.Source.asset(str(bundle_dir))],
+            destination_bucket=bucket,
+            prune=True,
+            retain_on_delete=True,
+            memory_limit=256,
+        )
+        stack = cdk.Stack.of(self)
+        self.handler = next(
+            child for child in stack.node.children if child.node.id.startswith("Custom::CDKBucketDeployment")
+        )
+        policy = self.handler.node.find_child("ServiceRole").node.find_child("DefaultPolicy")
+        document = stack.resolve(policy.document)
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = sorted({a for action in actions for a in _EXACT.get(action, (action,))})
+        policy.node.default_child.policy_document = document
+        acknowledge(
+            self.handler.node.find_child("ServiceRole"),
+            "IAM4",
+            "CDK's BucketDeployment handler writes its own logs with AWSLambdaBasicExecutionRole; it "
+            "runs only during deployments",
+            finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        )
+        acknowledge(
+            policy,
+            "IAM5",
+            "the handler reads every object of the staged bundle asset in CDK's bootstrap asset bucket",
+            finding="Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+            f"{_nag_name(stack.account, 'AWS::AccountId')}-{_nag_name(stack.region, 'AWS::Region')}/*",
+        )
+        acknowledge(
+            policy,
+            "IAM5",
+            "the handler syncs the bundle into the MWAA source bucket and prunes what "
+            "the bundle no longer has",
+            finding=f"Resource::<{stack.get_logical_id(bucket.node.default_child)}.Arn>/*",
+        )
+        acknowledge(
+            self.handler,
+            "L1",
+            "CDK's BucketDeployment handler runtime is chosen by aws-cdk-lib (with its "
+            "AWS CLI layer); it runs only during deployments",
+        )
+
+
+# What the BucketDeployment handler's `aws s3 sync` / `cp` calls, for the construct's wildcard grants.
+_EXACT = {
+    "s3:GetObject*": ("s3:GetObject",),
+    "s3:GetBucket*": ("s3:GetBucketLocation",),
+    "s3:List*": ("s3:ListBucket",),
+    "s3:DeleteObject*": ("s3:DeleteObject",),
+    "s3:Abort*": ("s3:AbortMultipartUpload",),
+}
+
+
+def _nag_name(value: str, pseudo: str) -> str:
+    """How cdk-nag renders an account or region in a finding: the value in an environment-specific stack
+    (as `cdk deploy` synthesizes), ``<AWS::...>`` in an environment-agnostic one."""
+    return f"<{pseudo}>" if cdk.Token.is_unresolved(value) else value

@@ -16,22 +16,28 @@ emulator (``aiops_local``, in ``local/``): it is a tool of the local stack and t
 
 The trigger Lambda's package is built from an explicit list (``LAMBDA_MODULES``): the handler and exactly
 the core modules it imports (ingress, the envelope of the models, settings), the catalogue compiled to
-``matcarv_aiops/ingress/route_table.json`` (so a cold start reads no YAML and validates no entry), the
-pure-Python dependencies (``LAMBDA_DEPENDENCIES``, copied from this environment: CPython 3.11 manylinux
-x86_64 wheels, the Lambda's runtime) and, when built with CPython 3.11, their bytecode (unchecked-hash
-.pyc files: the Lambda's file system is read-only, so without them every cold start compiles every
-module). boto3 comes with the Lambda runtime.
+``matcarv_aiops/ingress/route_table.json`` (so a cold start reads no YAML and validates no entry), and its
+dependencies (``LAMBDA_DEPENDENCIES``) at this environment's versions, installed by uv as wheels for the
+function's runtime and architecture (CPython 3.12, manylinux2014 x86_64), whatever machine builds it: from
+uv's cache when it has them, else from PyPI. Their bytecode (unchecked-hash .pyc files: the Lambda's file
+system is read-only, so without them every cold start compiles every module) is compiled only by a
+CPython 3.12 found on this machine; without one the package ships source only. boto3 comes with the
+Lambda runtime.
 """
 
 from __future__ import annotations
 
-import compileall
+import importlib.metadata
 import importlib.util
 import json
-import py_compile
+import os
+import re
 import shutil
+import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,7 +83,127 @@ def _add(archive: zipfile.ZipFile, path: Path, name: str) -> None:
     archive.writestr(info, path.read_bytes())
 
 
-def build_plugins_zip(target: Path) -> Path:
+# What MWAA's Airflow 3.3.1 image already has (DESIGN: Airflow, the Amazon and standard providers, and so
+# everything they depend on); requirements.txt adds the rest, installed from wheels in plugins.zip.
+MWAA_PROVIDED = ("apache-airflow", "apache-airflow-providers-amazon", "apache-airflow-providers-standard")
+MWAA_PLUGINS_DIR = "/usr/local/airflow/plugins"  # where MWAA unpacks plugins.zip
+# The wheels are for MWAA's Python and platform, whatever machine builds the bundle.
+MWAA_PYTHON_VERSION = "3.12"
+MWAA_WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+MWAA_WHEEL_TAG = re.compile(r"(cp312-cp312|cp3\d+-abi3|py3-none|py2\.py3-none)-(manylinux\S*_x86_64|any)")
+WHEEL_CACHE = Path(os.environ.get("AIOPS_WHEEL_CACHE", REPO / "build" / "wheels"))
+
+
+def requirement_names(requirements: Path = REPO / "requirements.txt") -> list[str]:
+    """The distributions requirements.txt asks for (options and comments skipped), canonical names."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    names = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            names.append(canonicalize_name(Requirement(line).name))
+    return names
+
+
+def _closure(names: Iterable[str]) -> dict[str, str]:
+    """Every distribution ``names`` need, with the version installed here (markers as on MWAA: CPython
+    3.12 on Linux, no extras)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    marker_env = {
+        "python_version": MWAA_PYTHON_VERSION,
+        "python_full_version": f"{MWAA_PYTHON_VERSION}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+    found: dict[str, str] = {}
+    todo = [canonicalize_name(name) for name in names]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise PackagingError(f"{name} is not installed in this environment (run `uv sync`)") from None
+        for raw in importlib.metadata.requires(name) or []:
+            requirement = Requirement(raw)
+            if requirement.marker is None or requirement.marker.evaluate(marker_env):
+                todo.append(canonicalize_name(requirement.name))
+    return found
+
+
+def requirement_wheels_needed(requirements: Path = REPO / "requirements.txt") -> dict[str, str]:
+    """What requirements.txt adds to MWAA's image, at this environment's (uv.lock's) versions."""
+    provided = _closure(MWAA_PROVIDED)
+    return {
+        name: version
+        for name, version in sorted(_closure(requirement_names(requirements)).items())
+        if name not in provided
+    }
+
+
+def download_wheels(pins: dict[str, str], cache: Path = WHEEL_CACHE) -> list[Path]:
+    """The wheel of each pinned distribution for MWAA's CPython 3.12 on manylinux x86_64: from ``cache``,
+    downloaded from PyPI (pip download, binary only) into it when missing."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def cached() -> dict[tuple[str, str], Path]:
+        wheels = {}
+        for path in cache.glob("*.whl"):
+            name, version, _, tags = parse_wheel_filename(path.name)
+            if any(MWAA_WHEEL_TAG.fullmatch(f"{t.interpreter}-{t.abi}-{t.platform}") for t in tags):
+                wheels[(canonicalize_name(name), str(version))] = path
+        return wheels
+
+    missing = [f"{name}=={version}" for name, version in pins.items() if (name, version) not in cached()]
+    if missing:
+        pip = (
+            [sys.executable, "-m", "pip"]
+            if importlib.util.find_spec("pip")
+            else [str(REPO / ".tools" / "bin" / "pip")]
+        )
+        command = [
+            *pip,
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--no-deps",
+            "--python-version",
+            MWAA_PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            *[arg for platform in MWAA_WHEEL_PLATFORMS for arg in ("--platform", platform)],
+            "--dest",
+            str(cache),
+            *missing,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise PackagingError(
+                f"cannot download wheels {missing} for MWAA (CPython {MWAA_PYTHON_VERSION}, "
+                f"manylinux x86_64): {result.stderr.strip()[-1500:]}"
+            )
+    wheels = cached()
+    absent = [f"{name}=={version}" for name, version in pins.items() if (name, version) not in wheels]
+    if absent:
+        raise PackagingError(
+            f"no wheel for MWAA (CPython {MWAA_PYTHON_VERSION}, manylinux x86_64) of {absent}"
+        )
+    return [wheels[(name, version)] for name, version in pins.items()]
+
+
+def build_plugins_zip(target: Path, wheels: Iterable[Path] = ()) -> Path:
     for name, folder in IMPORT_ROOTS.items():
         if not (folder / "__init__.py").is_file():
             raise FileNotFoundError(f"import root {name} has no {folder / '__init__.py'}")
@@ -88,6 +214,9 @@ def build_plugins_zip(target: Path) -> Path:
         # Airflow plugin modules (AirflowPlugin subclasses) live at the top of plugins/.
         for path in sorted((REPO / "plugins").glob("*.py")):
             _add(archive, path, path.name)
+        # requirements.txt installs these with --no-index --find-links /usr/local/airflow/plugins.
+        for wheel in sorted(wheels, key=lambda path: path.name):
+            _add(archive, wheel, wheel.name)
         info = zipfile.ZipInfo(".airflowignore", date_time=_ZIP_TIME)
         info.external_attr = 0o644 << 16
         archive.writestr(info, plugins_airflowignore())
@@ -121,10 +250,11 @@ def build_bundle(out_dir: Path = DEFAULT_OUT) -> Bundle:
     startup = out_dir / "startup.sh"
     shutil.copy2(STARTUP_SCRIPT, startup)
     startup.chmod(0o755)
+    wheels = download_wheels(requirement_wheels_needed(REPO / "requirements.txt"))
     return Bundle(
         root=out_dir,
         dags=dags,
-        plugins_zip=build_plugins_zip(out_dir / "plugins.zip"),
+        plugins_zip=build_plugins_zip(out_dir / "plugins.zip", wheels),
         requirements=requirements,
         startup_script=startup,
     )
@@ -154,12 +284,108 @@ LAMBDA_DEPENDENCIES = (
     "annotated_types",
     "typing_inspection",
 )
-LAMBDA_CACHE_TAG = "cpython-311"  # the Lambda runtime's (python3.11): bytecode of any other is not shipped
-_SKIP_IN_DEPENDENCIES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.dist-info", "tests")
+# Their distributions, installed at the versions this environment has (uv.lock's).
+LAMBDA_DISTRIBUTIONS = (
+    "pydantic",
+    "pydantic-core",
+    "typing-extensions",
+    "annotated-types",
+    "typing-inspection",
+)
+# The function's runtime and architecture (trigger_function uses these): MWAA's Python, on x86_64.
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_ARCHITECTURE = "x86_64"
+LAMBDA_PLATFORM = (
+    "x86_64-manylinux2014"  # uv's name for manylinux2014_x86_64 (glibc 2.17; the runtime has 2.34)
+)
+LAMBDA_CACHE_TAG = "cpython-312"  # bytecode of any other interpreter is not shipped
+LAMBDA_SO_SUFFIX = ".cpython-312-x86_64-linux-gnu.so"
+# Wheel tags the runtime can load: CPython 3.12 (or abi3, or pure Python), manylinux on x86_64.
+_LAMBDA_WHEEL_TAG = re.compile(r"(cp312-cp312|cp3\d+-abi3|py3-none)-(manylinux\S*_x86_64|any)")
 
 
 class PackagingError(RuntimeError):
     """The Lambda package cannot be built; the message says what is missing."""
+
+
+def find_uv() -> str:
+    """uv: $AIOPS_UV, the one `make` installs into .tools/, or on PATH."""
+    for candidate in (os.environ.get("AIOPS_UV"), str(REPO / ".tools" / "bin" / "uv"), shutil.which("uv")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise PackagingError(
+        "uv is needed to install the Lambda's dependencies for its platform (run `make install`)"
+    )
+
+
+def find_lambda_python() -> str | None:
+    """A CPython 3.12 on this machine, to compile the package's bytecode as the runtime would; or None."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [
+        os.environ.get("AIOPS_LAMBDA_PYTHON"),
+        sys.executable,
+        shutil.which("python3.12"),
+        *map(str, sorted(pyenv.glob(f"{LAMBDA_PYTHON_VERSION}.*/bin/python{LAMBDA_PYTHON_VERSION}"))),
+    ]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            tag = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.implementation.cache_tag)"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if tag == LAMBDA_CACHE_TAG:
+            return candidate
+    return None
+
+
+def install_for_lambda(target: Path, requirements: Iterable[str]) -> None:
+    """Install ``requirements`` (exact pins) as wheels built for the Lambda's platform and Python, whatever
+    this machine is: from uv's cache when it has them, else from PyPI."""
+    base = [
+        find_uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(target),
+        "--python-platform",
+        LAMBDA_PLATFORM,
+        "--python-version",
+        LAMBDA_PYTHON_VERSION,
+        "--only-binary",
+        ":all:",
+        "--no-deps",
+        *requirements,
+    ]
+    failures = []
+    for extra in (["--offline"], []):  # the cache first: a synth needs no network once it has run
+        result = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=300)
+        if result.returncode == 0:
+            break
+        failures.append(result.stderr.strip()[-1500:])
+    else:
+        raise PackagingError(
+            "cannot install the Lambda's dependencies for "
+            f"{LAMBDA_PLATFORM} / Python {LAMBDA_PYTHON_VERSION}: {failures[-1]}"
+        )
+    for wheel in target.glob("*.dist-info/WHEEL"):
+        tags = [
+            line.split(":", 1)[1].strip()
+            for line in wheel.read_text().splitlines()
+            if line.startswith("Tag:")
+        ]
+        if not any(_LAMBDA_WHEEL_TAG.fullmatch(tag) for tag in tags):
+            raise PackagingError(
+                f"{wheel.parent.name}: wheel tags {tags} do not run on the Lambda's "
+                f"CPython {LAMBDA_PYTHON_VERSION} {LAMBDA_ARCHITECTURE}"
+            )
 
 
 def build_lambda_package(out_dir: Path) -> Path:
@@ -180,18 +406,35 @@ def build_lambda_package(out_dir: Path) -> Path:
     from matcarv_aiops.ingress.route_table import compile_route_table
 
     compile_route_table(out_dir / LAMBDA_ROUTE_TABLE)
-    for name in LAMBDA_DEPENDENCIES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise PackagingError(f"dependency {name!r} is not installed in this environment (run `uv sync`)")
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            shutil.copytree(origin.parent, out_dir / name, ignore=_SKIP_IN_DEPENDENCIES)
-        else:
-            shutil.copyfile(origin, out_dir / origin.name)
-    if sys.implementation.cache_tag == LAMBDA_CACHE_TAG:
-        compileall.compile_dir(
-            out_dir, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    pins = []
+    for distribution in LAMBDA_DISTRIBUTIONS:
+        try:
+            pins.append(f"{distribution}=={importlib.metadata.version(distribution)}")
+        except importlib.metadata.PackageNotFoundError:
+            raise PackagingError(
+                f"dependency {distribution!r} is not installed in this environment "
+                "(run `uv sync`): its version is the one the Lambda gets"
+            ) from None
+    with tempfile.TemporaryDirectory(prefix="aiops-lambda-deps-") as staging:
+        install_for_lambda(Path(staging), pins)
+        for name in LAMBDA_DEPENDENCIES:  # the import roots only: no metadata, scripts or uv's lock file
+            found = [p for p in (Path(staging) / name, Path(staging) / f"{name}.py") if p.exists()]
+            if not found:
+                raise PackagingError(f"installing {pins} gave no module {name!r}")
+            if found[0].is_dir():
+                shutil.copytree(
+                    found[0], out_dir / found[0].name, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            else:
+                shutil.copyfile(found[0], out_dir / found[0].name)
+    python = find_lambda_python()
+    if python:
+        # Unchecked-hash .pyc: valid whatever the zip's timestamps (the Lambda's file system is read-only).
+        subprocess.run(
+            [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(out_dir)],
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     return out_dir
 

@@ -6,15 +6,18 @@ the synth with a message naming the context key.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from constructs import Node
 
 ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
 WEBSERVER_ACCESS_MODES = ("PRIVATE_ONLY", "PUBLIC_ONLY")
+# mw1.micro runs one scheduler and one worker; the other classes 2 to 5 schedulers.
+MICRO_CLASS = "mw1.micro"
 # The Airflow RBAC role the trigger Lambda acts as through InvokeRestApi: User can trigger DAG runs.
 AIRFLOW_API_ROLES = ("User", "Op")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -36,9 +39,13 @@ class DeploymentConfig:
     airflow_version: str = "3.3.1"
     environment_class: str = "mw1.small"
     min_workers: int = 1
-    max_workers: int = 5
-    schedulers: int = 2
-    webserver_access_mode: str = "PRIVATE_ONLY"
+    # None: 1 on mw1.micro, else 5 workers and 2 schedulers.
+    max_workers: int | None = None
+    schedulers: int | None = None
+    # PUBLIC_ONLY: the webserver is reachable from the internet, but only through an IAM-signed login
+    # (airflow:CreateWebLoginToken). PRIVATE_ONLY needs webserverAllowedFrom: who may reach it on 443.
+    webserver_access_mode: str = "PUBLIC_ONLY"
+    webserver_allowed_from: tuple[str, ...] = ()
     airflow_api_role: str = "User"
     # S3 object versions of the uploaded bundle; empty: MWAA takes the latest version at deploy time.
     plugins_version: str = ""
@@ -51,6 +58,9 @@ class DeploymentConfig:
     production_account_ids: tuple[str, ...] = ()
     snapshot_retention_days: int = 7
     alarm_email: str = ""
+    # The trigger Lambda's reserved concurrency; 0: none (a new account's quota of 10 leaves no room to
+    # reserve any: Lambda keeps 10 unreserved).
+    trigger_reserved_concurrency: int = 0
     extra_airflow_options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -74,7 +84,9 @@ class DeploymentConfig:
                 raise ConfigError(f"context {key}={raw!r}: {exc}") from None
         config = cls(**values)
         config._check()
-        return config
+        micro = config.environment_class == MICRO_CLASS
+        sizes = {"max_workers": 1 if micro else 5, "schedulers": 1 if micro else 2}
+        return replace(config, **{key: value for key, value in sizes.items() if getattr(config, key) is None})
 
     def _check(self) -> None:
         def fail(key: str, why: str) -> None:
@@ -84,18 +96,49 @@ class DeploymentConfig:
             fail("environmentName", "letters, digits, - and _, starting with a letter, at most 80")
         if self.environment_class not in ENVIRONMENT_CLASSES:
             fail("environmentClass", f"{self.environment_class!r} is not one of {ENVIRONMENT_CLASSES}")
-        if not 1 <= self.min_workers <= self.max_workers:
+        micro = self.environment_class == MICRO_CLASS
+        max_workers = self.max_workers if self.max_workers is not None else (1 if micro else 5)
+        if not 1 <= self.min_workers <= max_workers:
             fail(
                 "minWorkers/maxWorkers",
-                f"need 1 <= minWorkers ({self.min_workers}) <= maxWorkers ({self.max_workers})",
+                f"need 1 <= minWorkers ({self.min_workers}) <= maxWorkers ({max_workers})",
             )
-        if not 2 <= self.schedulers <= 5:
-            fail("schedulers", "MWAA runs 2 to 5 schedulers")
+        if micro and max_workers != 1:
+            fail("maxWorkers", "mw1.micro runs exactly one worker (minWorkers = maxWorkers = 1)")
+        if self.schedulers is not None:
+            if micro and self.schedulers != 1:
+                fail("schedulers", "mw1.micro runs exactly one scheduler")
+            if not micro and not 2 <= self.schedulers <= 5:
+                fail("schedulers", f"{self.environment_class} runs 2 to 5 schedulers")
         if self.webserver_access_mode not in WEBSERVER_ACCESS_MODES:
             fail(
                 "webserverAccessMode",
                 f"{self.webserver_access_mode!r} is not one of {WEBSERVER_ACCESS_MODES}",
             )
+        for source in self.webserver_allowed_from:
+            if not _is_webserver_source(source):
+                fail(
+                    "webserverAllowedFrom",
+                    f"{source!r} is not an IPv4 CIDR, a prefix list (pl-...) or a security group (sg-...)",
+                )
+        if self.webserver_access_mode == "PRIVATE_ONLY" and not self.webserver_allowed_from:
+            fail(
+                "webserverAllowedFrom",
+                "a PRIVATE_ONLY webserver needs the CIDR, prefix list or security group "
+                "its approvers come from (e.g. the VPN's 10.0.0.0/8); or use webserverAccessMode=PUBLIC_ONLY",
+            )
+        if self.webserver_access_mode == "PUBLIC_ONLY" and self.webserver_allowed_from:
+            fail(
+                "webserverAllowedFrom",
+                "applies to PRIVATE_ONLY only: a PUBLIC_ONLY webserver is reached "
+                "through MWAA's public endpoint, with an IAM-signed login",
+            )
+        if not 0 <= self.trigger_reserved_concurrency <= 1000:
+            fail("triggerReservedConcurrency", "0 (none) to 1000")
+        try:
+            check_airflow_options({k: v for k, v in self.extra_airflow_options.items() if v != ""})
+        except ConfigError as exc:
+            fail("airflowConfigurationOptions", str(exc))
         if self.airflow_api_role not in AIRFLOW_API_ROLES:
             fail("airflowApiRole", f"{self.airflow_api_role!r} is not one of {AIRFLOW_API_ROLES}")
         for key, accounts in (
@@ -121,6 +164,57 @@ class DeploymentConfig:
                 fail("existingVpc", f"not subnet ids: {bad}")
             if len(self.existing_vpc.private_subnet_ids) != 2:
                 fail("existingVpc", "MWAA needs exactly two private subnets in different Availability Zones")
+
+
+def _option_constraints() -> tuple[dict[str, Any], dict[str, Any]]:
+    """What MWAA's CreateEnvironment accepts for an Airflow configuration option's key and value, from
+    botocore's own model of the MWAA API."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("mwaa")
+    options = model.operation_model("CreateEnvironment").input_shape.members["AirflowConfigurationOptions"]
+    return dict(options.key.metadata), dict(options.value.metadata)
+
+
+def check_airflow_options(options: dict[str, Any]) -> None:
+    """Every key and (resolved) value of ``options`` as MWAA's API accepts them: keys ``section.key``
+    in lower case, values 1 to 65,536 printable ASCII characters. Values that are CloudFormation tokens
+    (resolved at deploy time) are checked by their kind only. Raises ``ConfigError`` naming the option."""
+    import aws_cdk as cdk
+
+    key_rule, value_rule = _option_constraints()
+    for key, value in options.items():
+        if not (key_rule["min"] <= len(key) <= key_rule["max"]) or not re.fullmatch(key_rule["pattern"], key):
+            raise ConfigError(
+                f"option {key!r}: MWAA needs a key of {key_rule['min']} to {key_rule['max']} characters "
+                f"matching {key_rule['pattern']} (section.key, lower case)"
+            )
+        if "." not in key:
+            raise ConfigError(f"option {key!r}: MWAA needs section.key")
+        if not isinstance(value, str):
+            raise ConfigError(f"option {key!r}: value {value!r} is not a string")
+        if cdk.Token.is_unresolved(value):
+            continue
+        if not value_rule["min"] <= len(value) <= value_rule["max"]:
+            raise ConfigError(
+                f"option {key!r}: value of {len(value)} characters; MWAA takes {value_rule['min']} "
+                f"to {value_rule['max']} (leave an empty option out)"
+            )
+        if not re.fullmatch(value_rule["pattern"], value):
+            raise ConfigError(
+                f"option {key!r}: value {value!r} has characters MWAA refuses "
+                f"(printable ASCII only: {value_rule['pattern']})"
+            )
+
+
+def _is_webserver_source(source: str) -> bool:
+    """An IPv4 CIDR, a managed prefix list id or a security group id."""
+    if re.fullmatch(r"pl-[0-9a-f]{8,17}|sg-([0-9a-f]{8}|[0-9a-f]{17})", source):
+        return True
+    try:
+        return "/" in source and ipaddress.IPv4Network(source, strict=True) is not None
+    except ValueError:
+        return False
 
 
 def _csv(raw: Any) -> tuple[str, ...]:
@@ -157,6 +251,8 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "maxWorkers": ("max_workers", _int),
     "schedulers": ("schedulers", _int),
     "webserverAccessMode": ("webserver_access_mode", str),
+    "webserverAllowedFrom": ("webserver_allowed_from", _csv),
+    "triggerReservedConcurrency": ("trigger_reserved_concurrency", _int),
     "airflowApiRole": ("airflow_api_role", str),
     "pluginsVersion": ("plugins_version", str),
     "requirementsVersion": ("requirements_version", str),

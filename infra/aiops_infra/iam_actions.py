@@ -165,8 +165,8 @@ def scope_for(
     types = resource_types(action)
     if types is None:
         raise UnclassifiedActionError(
-            f"{owner}: action {action!r} is not in the Service Authorization Reference ({POLICIES_JSON.name} of "
-            f"cfn-lint); check its spelling"
+            f"{owner}: action {action!r} is not in the Service Authorization Reference "
+            f"({POLICIES_JSON.name} of cfn-lint); check its spelling"
         )
     services = {t.split(":")[2] for t in templates}
     override = _overrides(
@@ -200,3 +200,18 @@ def scope_for(
             f"{owner}: action {action!r} names resource types {types} without ARN formats"
         )
     return Scope(tuple(sorted(resources)))
+
+
+def actions_like(prefix: str, resource_type: str) -> list[str]:
+    """Every action of the reference whose name starts with ``prefix`` (``"s3:GetObject"``) and that applies
+    to ``resource_type`` (``"object"``): what a documented wildcard such as ``s3:GetObject*`` grants on
+    that type, as explicit actions (IAM action names are case-insensitive; the reference's are lower
+    case)."""
+    service, name = _service(prefix)
+    actions = _reference().get(service, {}).get("Actions", {})
+    return sorted(
+        f"{service}:{action}"
+        for action, entry in actions.items()
+        if action.startswith(name.lower())
+        and resource_type in (t.rstrip("*") for t in entry.get("Resources", []))
+    )

@@ -22,9 +22,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from aiops_infra.alarms import METRIC_NAMESPACE
-from aiops_infra.config import DeploymentConfig
+from aiops_infra.config import DeploymentConfig, check_airflow_options
+from aiops_infra.iam_actions import actions_like
 from aiops_infra.notifications import KEY_USE_ACTIONS
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
+from matcarv_aiops.settings import MaintenanceSettings
 
 STARTUP_SCRIPT = Path(__file__).with_name("startup.sh")
 # Where `make bundle` puts things in the source bucket.
@@ -43,6 +45,8 @@ AIRFLOW_OPTIONS = {
     "scheduler.catchup_by_default": "False",
     "core.max_active_runs_per_dag": "16",
 }
+# Where the execution role may put metrics: MWAA's own namespace and the platform's.
+METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
 TABLE_ACTIONS = {
     "audit_table": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
@@ -149,29 +153,28 @@ class MwaaEnvironment(Construct):
 
     def _platform_policy(self, stack: cdk.Stack, hub: HubResources) -> None:
         bucket = hub.source_bucket
+        # MWAA's documented execution-role minimum for its source bucket (s3:GetObject*, s3:GetBucket*,
+        # s3:List* on the bucket and its objects), as the explicit actions those wildcards grant there.
+        object_reads = actions_like("s3:GetObject", "object") + actions_like("s3:List", "object")
+        bucket_reads = [
+            *actions_like("s3:GetBucket", "bucket"),
+            *actions_like("s3:List", "bucket"),
+            "s3:GetEncryptionConfiguration",
+        ]
         statements = [
             iam.PolicyStatement(
                 sid="PublishEnvironmentMetrics",
                 actions=["airflow:PublishMetrics"],
                 resources=[self.environment_arn],
             ),
+            # The DAGs read this environment's own WebserverUrl for the links in approval requests.
             iam.PolicyStatement(
-                sid="ReadSourceBucket",
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[bucket.arn_for_objects("*")],
+                sid="ReadOwnEnvironment", actions=["airflow:GetEnvironment"], resources=[self.environment_arn]
             ),
             iam.PolicyStatement(
-                sid="ListSourceBucket",
-                actions=[
-                    "s3:ListBucket",
-                    "s3:ListBucketVersions",
-                    "s3:GetBucketLocation",
-                    "s3:GetBucketVersioning",
-                    "s3:GetBucketPublicAccessBlock",
-                    "s3:GetEncryptionConfiguration",
-                ],
-                resources=[bucket.bucket_arn],
+                sid="ReadSourceBucket", actions=object_reads, resources=[bucket.arn_for_objects("*")]
             ),
+            iam.PolicyStatement(sid="ListSourceBucket", actions=bucket_reads, resources=[bucket.bucket_arn]),
             iam.PolicyStatement(
                 sid="CheckAccountPublicAccess", actions=["s3:GetAccountPublicAccessBlock"], resources=["*"]
             ),
@@ -189,11 +192,13 @@ class MwaaEnvironment(Construct):
                 resources=[self.log_group_prefix_arn],
             ),
             iam.PolicyStatement(sid="FindLogGroups", actions=["logs:DescribeLogGroups"], resources=["*"]),
+            # MWAA documents cloudwatch:PutMetricData on *: its own metrics (AmazonMWAA) and the DAGs'
+            # (AIOps/Automation from the audit step, AIOps/Anomaly from the anomaly job).
             iam.PolicyStatement(
                 sid="Metrics",
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": ["AmazonMWAA", METRIC_NAMESPACE]}},
+                conditions={"StringEquals": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
             ),
             # MWAA's Celery queue lives in an AWS service account, hence the account wildcard.
             iam.PolicyStatement(
@@ -208,7 +213,8 @@ class MwaaEnvironment(Construct):
                 ],
                 resources=[f"arn:aws:sqs:{stack.region}:*:airflow-celery-*"],
             ),
-            # The Celery queue is encrypted with an AWS owned key (outside this account), used only through SQS.
+            # The Celery queue is encrypted with an AWS owned key (outside this account), used only
+            # through SQS.
             iam.PolicyStatement(
                 sid="CeleryQueueKey",
                 actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt"],
@@ -236,14 +242,20 @@ class MwaaEnvironment(Construct):
             statements,
             "",
             reasons={
-                self.log_group_prefix_arn: "MWAA creates one log group per log type, named airflow-<environment>-<type>",
-                f"arn:aws:sqs:{stack.region}:*:airflow-celery-*": "MWAA's Celery queue is created by the service, in its own account, with a generated name",
-                bucket.arn_for_objects(
-                    "*"
-                ): "MWAA reads every object of its own source bucket (dags/, plugins.zip, requirements.txt, startup.sh)",
-                hub.diagnostics_bucket.arn_for_objects(
-                    "*"
-                ): "diagnostics are written under keys named by execution id, only into the diagnostics bucket",
+                self.log_group_prefix_arn: (
+                    "MWAA creates one log group per log type, named airflow-<environment>-<type>"
+                ),
+                f"arn:aws:sqs:{stack.region}:*:airflow-celery-*": (
+                    "MWAA's Celery queue is created by the service, in its own account, with a generated name"
+                ),
+                bucket.arn_for_objects("*"): (
+                    "MWAA reads every object of its own source bucket (dags/, plugins.zip, requirements.txt, "
+                    "startup.sh)"
+                ),
+                hub.diagnostics_bucket.arn_for_objects("*"): (
+                    "diagnostics are written under keys named by execution id, only into the diagnostics "
+                    "bucket"
+                ),
             },
         )
 
@@ -257,8 +269,12 @@ class MwaaEnvironment(Construct):
 
 
 def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[str, str]:
-    """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's."""
+    """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's,
+    in one dict. An option with no value is left out (MWAA refuses empty values, and a setting left out
+    takes its default); every other key and value is checked against MWAA's API model, naming the option."""
     options = dict(AIRFLOW_OPTIONS)
     options.update({f"aiops.{key}": value for key, value in settings.items()})
     options.update(config.extra_airflow_options)
+    options = {key: value for key, value in options.items() if value != ""}
+    check_airflow_options(options)
     return options

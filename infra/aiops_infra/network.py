@@ -35,7 +35,13 @@ class Network(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, existing: ExistingVpc | None, nat_gateways: int
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        existing: ExistingVpc | None,
+        nat_gateways: int,
+        webserver_allowed_from: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if existing:
@@ -50,19 +56,20 @@ class Network(Construct):
                     ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
                 )
             ).subnet_ids
-        # MWAA's components talk to each other inside this group; nothing reaches in from outside.
+        # MWAA's components talk to each other inside this group; from outside only the approvers'
+        # sources given by context reach the (PRIVATE_ONLY) webserver's endpoint, on 443. Egress is what
+        # MWAA documents for its security group: all traffic (its components reach the metadata database
+        # on 5432 through their endpoint, AWS APIs and PyPI on 443).
         self.security_group = ec2.CfnSecurityGroup(
             self,
             "MwaaSecurityGroup",
             vpc_id=vpc_id,
-            group_description="MatCarv AIOps MWAA environment: self-referencing, HTTPS egress",
+            group_description="MatCarv AIOps MWAA environment: self-referencing, approvers on 443",
             security_group_egress=[
                 ec2.CfnSecurityGroup.EgressProperty(
-                    ip_protocol="tcp",
-                    from_port=443,
-                    to_port=443,
+                    ip_protocol="-1",
                     cidr_ip="0.0.0.0/0",
-                    description="HTTPS to AWS APIs and endpoints",
+                    description="MWAA's documented egress: all outbound traffic",
                 )
             ],
         )
@@ -83,6 +90,24 @@ class Network(Construct):
             description="MWAA components within the environment",
         )
         self.security_group_id = self.security_group.attr_group_id
+        for index, source in enumerate(webserver_allowed_from):
+            peer = (
+                dict(source_prefix_list_id=source)
+                if source.startswith("pl-")
+                else dict(source_security_group_id=source)
+                if source.startswith("sg-")
+                else dict(cidr_ip=source)
+            )
+            ec2.CfnSecurityGroupIngress(
+                self,
+                f"WebserverFrom{index}",
+                group_id=self.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"Approvers reach the Airflow UI from {source}",
+                **peer,
+            )
         if self.vpc:
             self._add_endpoints(self.vpc, nat_gateways)
 
@@ -135,6 +160,11 @@ class Network(Construct):
             description="HTTPS from the MWAA environment",
         )
         private_type = ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+        # Only in the AZs that offer each service: a context lookup, so only for a stack with a concrete
+        # account and region (`cdk deploy` with credentials; the CLI caches the answer in cdk.context.json).
+        # An environment-agnostic synth (offline, no account) cannot look up and places them in both subnets.
+        stack = cdk.Stack.of(self)
+        concrete = not cdk.Token.is_unresolved(stack.account) and not cdk.Token.is_unresolved(stack.region)
         for name in INTERFACE_ENDPOINTS:
             vpc.add_interface_endpoint(
                 "Endpoint" + "".join(part.capitalize() for part in name.split(".")),
@@ -143,4 +173,5 @@ class Network(Construct):
                 open=False,
                 subnets=ec2.SubnetSelection(subnet_type=private_type),
                 private_dns_enabled=True,
+                lookup_supported_azs=concrete,
             )

@@ -49,7 +49,8 @@ def entry_statements(
 
 
 def nag_finding(resource: str, stack: cdk.Stack) -> str:
-    """cdk-nag's granular IAM5 finding id for a resource: intrinsics render as <AWS::Region>, <Logical.Arn>."""
+    """cdk-nag's granular IAM5 finding id for a resource: intrinsics render as <AWS::Region>,
+    <Logical.Arn>."""
     return "Resource::" + _render(stack.resolve(resource))
 
 
@@ -128,11 +129,11 @@ class RemediationRoles(Construct):
             acknowledge_scoped_wildcards(
                 role,
                 statements,
-                "resource type of the action, as the Service Authorization Reference gives its ARN, in this account "
-                "(and region); the name is not known before the run",
+                "resource type of the action, as the Service Authorization Reference gives its ARN, in this "
+                "account (and region); the name is not known before the run",
                 reasons={
-                    arn: f"the event names the {entry.resource_type} at run time: the role may act on that one "
-                    f"resource type in this account and region, nothing else"
+                    arn: f"the event names the {entry.resource_type} at run time: the role may act on that "
+                    f"one resource type in this account and region, nothing else"
                     for arn in targets
                 },
             )

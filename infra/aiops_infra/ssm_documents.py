@@ -110,10 +110,13 @@ class SsmAutomation(Construct):
             acknowledge_scoped_wildcards(
                 self.node.find_child("Runbooks"),
                 statements,
-                "runbooks act on the resource named at run time: one resource type per action, in this account "
-                "and region",
+                "runbooks act on the resource named at run time: one resource type per action, in this "
+                "account and region",
                 reasons={
-                    f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*": "runbooks write diagnostics under diagnostics/<execution id>/ in the diagnostics bucket"
+                    f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*": (
+                        "runbooks write diagnostics under diagnostics/<execution id>/ in the "
+                        "diagnostics bucket"
+                    )
                 },
             )
         self.documents: dict[str, ssm.CfnDocument] = {}

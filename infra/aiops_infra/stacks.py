@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from aiops_infra.alarms import OperationalAlarms
-from aiops_infra.buckets import AccessLogsBucket, DiagnosticsBucket, SourceBucket
+from aiops_infra.buckets import AccessLogsBucket, BundleUpload, DiagnosticsBucket, SourceBucket
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import HubResources, MwaaEnvironment
@@ -32,10 +32,16 @@ SOURCE_BUCKET_EXPORT = "AIOpsSource-SourceBucketArn"
 
 
 class SourceStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bundle_dir: Path | None = None, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA source bucket", **kwargs)
         self.access_logs = AccessLogsBucket(self, "AccessLogs")
         self.source = SourceBucket(self, "Source", access_logs=self.access_logs.bucket)
+        if bundle_dir is not None:
+            # The bundle is uploaded by this stack, which the hub stack depends on: `cdk deploy --all`
+            # creates the environment only once dags/, plugins.zip, requirements.txt and startup.sh are there.
+            self.upload = BundleUpload(self, "Bundle", bundle_dir=bundle_dir, bucket=self.source.bucket)
         cdk.CfnOutput(
             self,
             "SourceBucketName",
@@ -72,7 +78,13 @@ class AIOpsStack(cdk.Stack):
         diagnostics = DiagnosticsBucket(self, "Diagnostics", access_logs=access_logs.bucket)
         tables = StateTables(self, "Tables")
         notifications = Notifications(self, "Notifications", topic_name=TOPIC_NAME, email=config.alarm_email)
-        network = Network(self, "Network", existing=config.existing_vpc, nat_gateways=config.nat_gateways)
+        network = Network(
+            self,
+            "Network",
+            existing=config.existing_vpc,
+            nat_gateways=config.nat_gateways,
+            webserver_allowed_from=config.webserver_allowed_from,
+        )
 
         # AIOPS_* settings for the DAGs (via the startup script) and the trigger Lambda.
         settings = {
@@ -84,6 +96,8 @@ class AIOpsStack(cdk.Stack):
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
             "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
             "production_accounts": ",".join(config.production_account_ids),
+            # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
+            "mwaa_environment_name": config.environment_name,
         }
         self.mwaa = MwaaEnvironment(
             self,
@@ -100,6 +114,8 @@ class AIOpsStack(cdk.Stack):
             security_group_id=network.security_group_id,
             settings=settings,
         )
+        # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
+        self.mwaa.environment.node.add_dependency(network)
 
         self.remediation_roles = RemediationRoles(
             self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn
@@ -111,8 +127,8 @@ class AIOpsStack(cdk.Stack):
                 REMEDIATION_ROLE_ARN_TEMPLATE.format(account=account, remediation="*")
                 for account in (self.account, *config.member_account_ids)
             ),
-            reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the member "
-            "accounts given by context; each holds exactly its catalogue entry's actions",
+            reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the "
+            "member accounts given by context; each holds exactly its catalogue entry's actions",
         )
 
         self.trigger = TriggerFunction(
@@ -121,6 +137,7 @@ class AIOpsStack(cdk.Stack):
             code_dir=trigger_code,
             environment_name=config.environment_name,
             airflow_api_role=config.airflow_api_role,
+            reserved_concurrency=config.trigger_reserved_concurrency,
             environment={
                 "AIOPS_TRIGGER_BACKEND": "mwaa",
                 "AIOPS_MWAA_ENVIRONMENT_NAME": config.environment_name,

@@ -15,14 +15,32 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from aiops_infra.bundle import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION, REPO, PackagingError
 from aiops_infra.bundle import LAMBDA_DEPENDENCIES as DEPENDENCIES
 from aiops_infra.bundle import LAMBDA_HANDLER as HANDLER
-from aiops_infra.bundle import REPO, PackagingError
 from aiops_infra.bundle import build_lambda_package as build_package
 from aiops_infra.nag import acknowledge
 from aiops_infra.remediation_roles import nag_finding
 
-__all__ = ["DEPENDENCIES", "HANDLER", "REPO", "PackagingError", "TriggerFunction", "build_package"]
+# The runtime and architecture the package is built for (aiops_infra.bundle installs its wheels for them).
+RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
+ARCHITECTURE = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}[
+    LAMBDA_ARCHITECTURE
+]
+
+# Two InvokeRestApi requests that each run into the client's timeouts (3 s connect + 12 s read), their
+# backoff and the safety margin fit; quick failures (throttling, 5xx) are retried many times within it.
+TIMEOUT_SECONDS = 45
+
+__all__ = [
+    "DEPENDENCIES",
+    "HANDLER",
+    "REPO",
+    "TIMEOUT_SECONDS",
+    "PackagingError",
+    "TriggerFunction",
+    "build_package",
+]
 
 
 class TriggerFunction(Construct):
@@ -38,6 +56,7 @@ class TriggerFunction(Construct):
         environment_name: str,
         airflow_api_role: str,
         environment: dict[str, str],
+        reserved_concurrency: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -80,22 +99,26 @@ class TriggerFunction(Construct):
             self,
             "Function",
             description="MatCarv AIOps: EventBridge event -> catalogue entry -> MWAA DAG run",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler=HANDLER,
             code=lambda_.Code.from_asset(str(code_dir)),
             role=self.role,
-            timeout=cdk.Duration.seconds(30),
+            timeout=cdk.Duration.seconds(TIMEOUT_SECONDS),
             memory_size=256,
             log_group=self.log_group,
             environment=environment,
         )
         # Nothing but EventBridge invokes it; it starts at most one DAG run per event, so a cap keeps a
-        # flood of events from flooding the Airflow API.
-        self.function.node.default_child.add_property_override("ReservedConcurrentExecutions", 10)
+        # flood of events from flooding the Airflow API. From the deployment config: an account must keep
+        # 10 executions unreserved, so a new account (quota 10) can reserve none.
+        if reserved_concurrency:
+            self.function.node.default_child.add_property_override(
+                "ReservedConcurrentExecutions", reserved_concurrency
+            )
         acknowledge(
             self.function,
             "L1",
-            "python3.11 matches the CPython 3.11 manylinux wheels (pydantic_core) the package is built "
-            "from; the whole project targets 3.11 and 3.12",
+            f"{RUNTIME.name} is MWAA's Python (3.12), the one the package's wheels (pydantic_core) and "
+            "bytecode are built for; the project targets 3.11 and 3.12",
         )

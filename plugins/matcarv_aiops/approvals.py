@@ -9,17 +9,20 @@ pending, else one shape for every caller).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from matcarv_aiops.aws import hub_client
 from matcarv_aiops.dynamo import is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc, utc_now
 from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings
+
+log = logging.getLogger(__name__)
 
 APPROVAL_DAG_ID = "approve_remediation"
 _KEEP_DECIDED_DAYS = 90
@@ -144,10 +147,37 @@ class ApprovalStore:
         return self.get(execution_id)
 
 
+_webserver_urls: dict[tuple[str, str], str] = {}
+
+
+def airflow_ui_url(settings: Settings) -> str:
+    """Where approvers open the Airflow UI.
+
+    On MWAA (``mwaa_environment_name`` set) it is the environment's own ``WebserverUrl``, read with
+    ``mwaa:GetEnvironment`` once per process: the stack cannot pass it in, because the environment's
+    configuration options cannot refer to the environment itself. Elsewhere ``airflow_base_url``. If the
+    URL cannot be read, the text names the environment instead (never a made-up address).
+    """
+    name = settings.ingress.mwaa_environment_name
+    if not name:
+        return settings.airflow.airflow_base_url
+    key = (name, settings.platform.region)
+    if key not in _webserver_urls:
+        try:
+            url = hub_client("mwaa", settings).get_environment(Name=name)["Environment"]["WebserverUrl"]
+        except (ClientError, BotoCoreError, KeyError) as exc:
+            log.warning("cannot read the WebserverUrl of MWAA environment %s: %s", name, exc)
+            return f"the Airflow UI of MWAA environment {name} (Amazon MWAA console, Open Airflow UI)"
+        _webserver_urls[key] = url.rstrip("/") if url.startswith("https://") else f"https://{url.strip('/')}"
+    return _webserver_urls[key]
+
+
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
+    ui = airflow_ui_url(settings)
+    where = f"{ui}/dags/{APPROVAL_DAG_ID}" if ui.startswith("http") else ui
     return (
-        f"In the Airflow UI ({settings.airflow.airflow_base_url}), trigger DAG '{APPROVAL_DAG_ID}' with "
+        f"In the Airflow UI ({where}), trigger DAG '{APPROVAL_DAG_ID}' with "
         f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
         f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'"
     )

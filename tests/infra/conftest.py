@@ -23,7 +23,9 @@ VARIANT_CONTEXT = {
     "environmentClass": "mw1.medium",
     "minWorkers": 2,
     "maxWorkers": 8,
-    "webserverAccessMode": "PUBLIC_ONLY",
+    "webserverAccessMode": "PRIVATE_ONLY",
+    "webserverAllowedFrom": "10.20.0.0/16,pl-0123456789abcdef0,sg-0123456789abcdef0",
+    "triggerReservedConcurrency": 20,
     "airflowApiRole": "Op",
     "memberAccountIds": "111111111111,222222222222",
     "existingVpc": {

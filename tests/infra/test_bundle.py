@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,7 +16,14 @@ from aiops_infra.bundle import (
     LAMBDA_CACHE_TAG,
     LAMBDA_MODULES,
     LAMBDA_ROUTE_TABLE,
+    LAMBDA_SO_SUFFIX,
+    MWAA_PLUGINS_DIR,
+    MWAA_WHEEL_TAG,
     build_bundle,
+    find_lambda_python,
+    find_uv,
+    requirement_names,
+    requirement_wheels_needed,
 )
 from aiops_infra.trigger_function import (
     DEPENDENCIES,
@@ -50,11 +56,57 @@ def test_plugins_zip_has_the_three_import_roots_at_its_root(bundle):
     with zipfile.ZipFile(bundle.plugins_zip) as archive:
         names = archive.namelist()
     roots = {name.split("/", 1)[0] for name in names if "/" in name}
+    assert {name for name in names if "/" not in name and not name.endswith(".whl")} >= {".airflowignore"}
     assert roots == set(IMPORT_ROOTS)
     for root in IMPORT_ROOTS:
         assert f"{root}/__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "matcarv_aiops/catalogue/entries/s3_public_access.yaml" in names
+
+
+def test_plugins_zip_carries_a_wheel_for_every_requirement_for_mwaas_python(bundle, tmp_path):
+    """A private webserver has no PyPI: requirements.txt installs from plugins.zip only (MWAA unpacks it
+    into /usr/local/airflow/plugins), so each requirement and what it needs beyond MWAA's image has a wheel
+    there for CPython 3.12 on manylinux x86_64."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    lines = [line.strip() for line in bundle.requirements.read_text().splitlines()]
+    assert "--no-index" in lines and f"--find-links {MWAA_PLUGINS_DIR}" in lines
+    with zipfile.ZipFile(bundle.plugins_zip) as archive:
+        wheels = [name for name in archive.namelist() if name.endswith(".whl")]
+        archive.extractall(tmp_path / "plugins", members=wheels)
+    assert all("/" not in name for name in wheels)  # at the root: /usr/local/airflow/plugins/<wheel>
+    shipped = {}
+    for name in wheels:
+        distribution, version, _, tags = parse_wheel_filename(name)
+        assert any(MWAA_WHEEL_TAG.fullmatch(f"{t.interpreter}-{t.abi}-{t.platform}") for t in tags), name
+        shipped[canonicalize_name(distribution)] = str(version)
+    for requirement in requirement_names(bundle.requirements):
+        assert requirement in shipped, f"no wheel for {requirement} in plugins.zip"
+    assert shipped == requirement_wheels_needed(bundle.requirements)
+    # pip with no index finds every requirement and its dependencies among the wheels, beside what an
+    # image like MWAA's (this environment) has: the wheels are reinstalled from the folder, nothing else.
+    names = sorted(shipped)
+    result = subprocess.run(
+        [
+            str(find_uv()),
+            "pip",
+            "install",
+            "--dry-run",
+            "--python",
+            sys.executable,
+            "--no-index",
+            "--find-links",
+            str(tmp_path / "plugins"),
+            *[arg for n in names for arg in ("--reinstall-package", n)],
+            *[f"{n}=={v}" for n, v in shipped.items()],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(n in result.stderr for n in names), result.stderr
 
 
 def test_plugins_zip_keeps_airflow_from_executing_the_packages_as_plugin_files(bundle):
@@ -155,16 +207,52 @@ def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
     assert not list(lambda_package.rglob("*.yaml"))
 
 
+LAMBDA_PYTHON = find_lambda_python()
+needs_lambda_python = pytest.mark.skipif(
+    LAMBDA_PYTHON is None, reason=f"no {LAMBDA_CACHE_TAG} interpreter on this machine (AIOPS_LAMBDA_PYTHON)"
+)
+
+
+@needs_lambda_python
 def test_lambda_package_ships_bytecode_for_the_lambda_runtime(lambda_package):
-    if sys.implementation.cache_tag != LAMBDA_CACHE_TAG:
-        pytest.skip(f"bytecode is compiled only by the Lambda's interpreter ({LAMBDA_CACHE_TAG})")
     for name in LAMBDA_MODULES:
         source = lambda_package / name
-        pyc = Path(importlib.util.cache_from_source(str(source)))
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{LAMBDA_CACHE_TAG}.pyc"
         assert pyc.is_file(), name
         assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00"  # unchecked-hash: valid whatever the zip's mtimes
+    tags = {p.name.split(".")[1] for p in lambda_package.rglob("*.pyc")}
+    assert tags == {LAMBDA_CACHE_TAG}, tags  # no bytecode of another interpreter
 
 
+def _elf_machine(path: Path) -> tuple[int, int]:
+    """(ELF class, machine) of a shared object: (2, 62) is 64-bit x86-64, (2, 183) aarch64."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path.name} is not an ELF shared object"
+    return header[4], int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
+def test_every_compiled_module_matches_the_functions_runtime_and_architecture(synth, lambda_package):
+    """Whatever machine builds it, the package's native modules are CPython 3.12 x86_64 Linux ones, as the
+    deployed function (runtime, architecture) loads them."""
+    [function] = synth.resources("AIOps", "AWS::Lambda::Function").values()
+    runtime, [architecture] = function["Properties"]["Runtime"], function["Properties"]["Architectures"]
+    assert (runtime, architecture) == ("python3.12", "x86_64")
+    expected_suffix = (
+        f".cpython-{runtime.removeprefix('python').replace('.', '')}-{architecture}-linux-gnu.so"
+    )
+    assert expected_suffix == LAMBDA_SO_SUFFIX
+    machine = {"x86_64": 62, "arm64": 183}[architecture]
+    compiled = [p for p in lambda_package.rglob("*") if p.suffix in (".so", ".pyd", ".dylib")]
+    assert compiled, "expected pydantic_core's native module"
+    for path in compiled:
+        assert path.name.endswith((expected_suffix, ".abi3.so")), path.name
+        assert _elf_machine(path) == (2, machine), path.name
+    # The synthesized asset is the package as built, .so included.
+    asset = synth.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    assert sorted(p.name for p in asset.rglob("*.so")) == sorted(p.name for p in compiled)
+
+
+@needs_lambda_python
 def test_lambda_handler_runs_from_the_package_alone(lambda_package):
     """In a fresh interpreter without site-packages (boto3 comes with the runtime and is not needed until a
     trigger): the handler imports and handles an event from the package alone, reading the compiled
@@ -191,7 +279,7 @@ for name in loaded:
 print(json.dumps(loaded))
 """
     alarm = REPO / "tests" / "ingress" / "events" / "cloudwatch_alarm_ec2_status_check.json"
-    argv = [sys.executable, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
+    argv = [LAMBDA_PYTHON, "-I", "-S", "-c", code, str(lambda_package), str(event), str(alarm)]
     result = subprocess.run(
         argv,
         cwd="/",

@@ -18,9 +18,26 @@ def test_defaults_need_no_context():
     config = DeploymentConfig.from_mapping({})
     assert (config.airflow_version, config.webserver_access_mode, config.environment_class) == (
         "3.3.1",
-        "PRIVATE_ONLY",
+        "PUBLIC_ONLY",
         "mw1.small",
     )
+    assert (config.min_workers, config.max_workers, config.schedulers) == (1, 5, 2)
+
+
+def test_micro_is_sized_to_what_it_runs():
+    config = DeploymentConfig.from_mapping({"environmentClass": "mw1.micro"})
+    assert (config.min_workers, config.max_workers, config.schedulers) == (1, 1, 1)
+    with pytest.raises(ConfigError, match="maxWorkers: mw1.micro runs exactly one worker"):
+        DeploymentConfig.from_mapping({"environmentClass": "mw1.micro", "maxWorkers": 3})
+    with pytest.raises(ConfigError, match="schedulers: mw1.micro runs exactly one scheduler"):
+        DeploymentConfig.from_mapping({"environmentClass": "mw1.micro", "schedulers": 2})
+
+
+def test_private_webserver_needs_a_named_source():
+    config = DeploymentConfig.from_mapping(
+        {"webserverAccessMode": "PRIVATE_ONLY", "webserverAllowedFrom": "10.0.0.0/8, pl-0123456789abcdef0"}
+    )
+    assert config.webserver_allowed_from == ("10.0.0.0/8", "pl-0123456789abcdef0")
 
 
 def test_context_values_are_parsed():
@@ -57,6 +74,16 @@ def test_context_values_are_parsed():
         ),
         ({"existingVpc": "not json"}, "existingVpc"),
         ({"snapshotRetentionDays": 0}, "snapshotRetentionDays"),
+        ({"schedulers": 1}, "schedulers: mw1.small runs 2 to 5"),
+        ({"webserverAccessMode": "PRIVATE_ONLY"}, "webserverAllowedFrom: a PRIVATE_ONLY webserver needs"),
+        (
+            {"webserverAccessMode": "PRIVATE_ONLY", "webserverAllowedFrom": "10.0.0.1/8"},
+            "webserverAllowedFrom",
+        ),
+        ({"webserverAccessMode": "PRIVATE_ONLY", "webserverAllowedFrom": "sg-xyz"}, "webserverAllowedFrom"),
+        ({"webserverAllowedFrom": "10.0.0.0/8"}, "webserverAllowedFrom: applies to PRIVATE_ONLY only"),
+        ({"triggerReservedConcurrency": -1}, "triggerReservedConcurrency"),
+        ({"airflowConfigurationOptions": {"core.parallelism": "é"}}, "airflowConfigurationOptions"),
         ({"enviromentName": "typo"}, "unknown context keys"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
@@ -73,8 +75,13 @@ def test_source_bucket_is_versioned_private_encrypted_and_tls_only(source):
 def test_mwaa_environment(synth, hub):
     props = _one(synth, "AIOps", "AWS::MWAA::Environment")
     assert props["AirflowVersion"] == "3.3.1"
-    assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
-    assert (props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"]) == ("mw1.small", 1, 5)
+    assert props["WebserverAccessMode"] == "PUBLIC_ONLY"
+    assert (props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"], props["Schedulers"]) == (
+        "mw1.small",
+        1,
+        5,
+        2,
+    )
     assert (
         props["DagS3Path"],
         props["PluginsS3Path"],
@@ -97,7 +104,7 @@ def test_mwaa_sizes_access_and_versions_come_from_context(synth_variant):
         2,
         8,
     )
-    assert props["WebserverAccessMode"] == "PUBLIC_ONLY"
+    assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
     assert (
         props["PluginsS3ObjectVersion"],
         props["RequirementsS3ObjectVersion"],
@@ -198,11 +205,56 @@ def test_notifications_topic_is_encrypted_with_a_rotating_key(synth, hub):
 
 def test_trigger_lambda(synth):
     function = _one(synth, "AIOps", "AWS::Lambda::Function")
-    assert function["Runtime"] == "python3.11"
+    assert (function["Runtime"], function["Architectures"]) == ("python3.12", ["x86_64"])
     assert function["Handler"] == HANDLER
     assert function["Environment"]["Variables"]["AIOPS_TRIGGER_BACKEND"] == "mwaa"
     assert function["Environment"]["Variables"]["AIOPS_MWAA_ENVIRONMENT_NAME"] == "matcarv-aiops"
-    assert function["ReservedConcurrentExecutions"] > 0
+    # No reservation unless the deployment config asks for one (a new account has none to give).
+    assert "ReservedConcurrentExecutions" not in function
+
+
+def test_trigger_reserved_concurrency_comes_from_context(synth_variant):
+    assert _one(synth_variant, "AIOps", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] == 20
+
+
+def test_private_webserver_admits_the_named_sources_on_443_only(synth, synth_variant):
+    ingress = [
+        r["Properties"]
+        for r in synth_variant.resources("AIOps", "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"].get("FromPort") == 443 and "Approvers" in r["Properties"]["Description"]
+    ]
+    peers = sorted(
+        next(v for k, v in rule.items() if k in ("CidrIp", "SourcePrefixListId", "SourceSecurityGroupId"))
+        for rule in ingress
+    )
+    assert peers == ["10.20.0.0/16", "pl-0123456789abcdef0", "sg-0123456789abcdef0"]
+    assert all((r["IpProtocol"], r["ToPort"]) == ("tcp", 443) for r in ingress)
+    assert not [
+        r
+        for r in synth.resources("AIOps", "AWS::EC2::SecurityGroupIngress").values()
+        if "Approvers" in r["Properties"]["Description"]
+    ]
+
+
+def test_environment_waits_for_its_network(synth):
+    """CloudFormation creates the environment only after its routes, NAT gateway and endpoints exist."""
+    template = synth.templates["AIOps"]
+    [(env_id, environment)] = synth.resources("AIOps", "AWS::MWAA::Environment").items()
+    depends = set(environment.get("DependsOn", []))
+    needed = {
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"]
+        in (
+            "AWS::EC2::Route",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::VPCEndpoint",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            "AWS::EC2::SecurityGroupIngress",
+            "AWS::EC2::SecurityGroupEgress",
+        )
+    }
+    assert needed and needed <= depends, sorted(needed - depends)
 
 
 def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
@@ -324,3 +376,32 @@ def test_hub_bus_accepts_member_accounts_only_when_configured(synth, synth_varia
         "arn:aws:iam::111111111111:root",
         "arn:aws:iam::222222222222:root",
     ]
+
+
+def test_the_source_stack_uploads_the_bundle_before_the_hub_is_created(synth):
+    """`cdk deploy --all` works from a clean account: the source stack's BucketDeployment puts the bundle
+    (as `make bundle` lays it out) into the source bucket, and the hub stack is deployed after it."""
+    [deployment] = synth.resources("AIOpsSource", "Custom::CDKBucketDeployment").values()
+    props = deployment["Properties"]
+    [bucket_id] = synth.resources("AIOpsSource", "AWS::S3::Bucket").keys() - {
+        lid
+        for lid, r in synth.resources("AIOpsSource", "AWS::S3::Bucket").items()
+        if "LoggingConfiguration" not in r["Properties"]
+    }
+    assert props["DestinationBucketName"] == {"Ref": bucket_id}
+    assert props["Prune"] is True and "DestinationBucketKeyPrefix" not in props
+    # The staged asset is the bundle: dags/, plugins.zip, requirements.txt, startup.sh at the bucket's root.
+    [key] = props["SourceObjectKeys"]
+    asset = synth.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert sorted(p.name for p in asset.iterdir()) == [
+        "dags",
+        "plugins.zip",
+        "requirements.txt",
+        "startup.sh",
+    ]
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert "AIOpsSource" in manifest["artifacts"]["AIOps"]["dependencies"]
+    # The handler's role holds exact actions, no wildcards.
+    for policy in synth.resources("AIOpsSource", "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert all("*" not in action for action in statement["Action"]), statement

@@ -29,6 +29,10 @@ from typing import Any
 log = logging.getLogger("matcarv_aiops.ingress")
 
 MWAA_PATH_LIMIT = 64  # InvokeRestApi's Path is at most 64 characters
+# InvokeRestApi: MWAA ends a call to Airflow after 10 s itself, so a 12 s read timeout still sees its answer
+# (a RestApiServerException, retried); 3 s to connect to the regional endpoint.
+MWAA_CONNECT_TIMEOUT = 3.0
+MWAA_READ_TIMEOUT = 12.0
 THROTTLING_ERROR_CODES = {
     "ThrottlingException",
     "Throttling",
@@ -66,6 +70,9 @@ class RetryPolicy:
     max_delay: float = 5.0
     # Stop retrying this long before the deadline, so the Lambda can still log and raise cleanly.
     safety_margin: float = 1.0
+    # The longest one request can take (its client's connect plus read timeout): a retry starts only if it
+    # can finish before deadline - safety_margin, so a hung request never outlives the Lambda.
+    attempt_timeout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,9 @@ class TriggerClient(ABC):
                     body=response.body,
                 )
             delay = self._jitter() * min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-            out_of_time = deadline is not None and self._clock() + delay > deadline - self.retry.safety_margin
+            out_of_time = deadline is not None and (
+                self._clock() + delay + self.retry.attempt_timeout > deadline - self.retry.safety_margin
+            )
             if out_of_time or (deadline is None and attempt >= self.retry.max_attempts):
                 why = "out of time" if out_of_time else f"{attempt} attempts"
                 raise TriggerUnavailable(
@@ -248,6 +257,7 @@ class MwaaTriggerClient(TriggerClient):
     def __init__(
         self, environment_name: str, *, client: Any = None, region: str | None = None, **kwargs: Any
     ):
+        kwargs.setdefault("retry", RetryPolicy(attempt_timeout=MWAA_CONNECT_TIMEOUT + MWAA_READ_TIMEOUT))
         super().__init__(**kwargs)
         if not environment_name:
             raise ValueError("MWAA environment name is empty (set AIOPS_MWAA_ENVIRONMENT_NAME)")
@@ -257,9 +267,12 @@ class MwaaTriggerClient(TriggerClient):
             from botocore.config import Config
 
             # One attempt per call: the retry policy above owns retries, within the Lambda's deadline.
-            client = boto3.client(
-                "mwaa", region_name=region, config=Config(retries={"total_max_attempts": 1})
+            config = Config(
+                retries={"total_max_attempts": 1},
+                connect_timeout=MWAA_CONNECT_TIMEOUT,
+                read_timeout=MWAA_READ_TIMEOUT,
             )
+            client = boto3.client("mwaa", region_name=region, config=config)
         self._client = client
 
     def _post_dag_run(self, dag_id: str, body: dict[str, Any]) -> ApiResponse:
