@@ -1,7 +1,7 @@
 import boto3
 import pytest
-from matcarv_aiops.remediations.base import RemediationContext
 
+from matcarv_aiops.remediations.base import RemediationContext
 from tests.events import alarm_event
 
 
@@ -9,17 +9,24 @@ def _dlq(depth: int, *, tags=None):
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq = sqs.create_queue(QueueName="orders-dlq", tags=tags or {})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    source = sqs.create_queue(QueueName="orders", Attributes={
-        "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}'})["QueueUrl"]
+    source = sqs.create_queue(
+        QueueName="orders",
+        Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}'},
+    )["QueueUrl"]
     for start in range(0, depth, 10):
-        sqs.send_message_batch(QueueUrl=dlq, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
-                                                      for i in range(min(10, depth - start))])
+        sqs.send_message_batch(
+            QueueUrl=dlq,
+            Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(min(10, depth - start))],
+        )
     return sqs, dlq, source
 
 
 def _depth(sqs, url):
-    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
 
 
 EVENT = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders-dlq"})
@@ -81,18 +88,22 @@ class FlakySqs:
             body = self.bodies[entry["ReceiptHandle"]]
             self.delete_attempts[body] = self.delete_attempts.get(body, 0) + 1
             if body in self.fail:
-                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError",
-                               "Message": "simulated"})
+                failed.append(
+                    {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "simulated"}
+                )
             elif body in self.redeliver:
                 self.redeliver.discard(body)
-                self._real.change_message_visibility(QueueUrl=QueueUrl, ReceiptHandle=entry["ReceiptHandle"],
-                                                     VisibilityTimeout=0)
+                self._real.change_message_visibility(
+                    QueueUrl=QueueUrl, ReceiptHandle=entry["ReceiptHandle"], VisibilityTimeout=0
+                )
                 successful.append({"Id": entry["Id"]})
             else:
                 real.append(entry)
         response = self._real.delete_message_batch(QueueUrl=QueueUrl, Entries=real) if real else {}
-        return {"Successful": response.get("Successful", []) + successful,
-                "Failed": response.get("Failed", []) + failed}
+        return {
+            "Successful": response.get("Successful", []) + successful,
+            "Failed": response.get("Failed", []) + failed,
+        }
 
 
 @pytest.fixture
@@ -100,15 +111,20 @@ def flaky_sqs(monkeypatch):
     def install(**kwargs) -> FlakySqs:
         flaky = FlakySqs(**kwargs)
         real_client = RemediationContext.client
-        monkeypatch.setattr(RemediationContext, "client",
-                            lambda self, service: flaky if service == "sqs" else real_client(self, service))
+        monkeypatch.setattr(
+            RemediationContext,
+            "client",
+            lambda self, service: flaky if service == "sqs" else real_client(self, service),
+        )
         return flaky
+
     return install
 
 
 def _held(sqs, url):
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -135,5 +151,58 @@ def test_a_message_handed_out_again_is_deleted_not_sent_twice(remediate, flaky_s
     assert run.outcome == "SUCCESS", run.audit.action
     assert flaky.delete_attempts["m15"] == 2  # seen twice, sent once, deleted the second time too
     assert sorted(flaky.sent) == sorted(f"m{n}" for n in range(130))
+    assert run.records["execute"].done["result"]["moved"] == 130
+    assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130
+
+
+class CountingSqs(FlakySqs):
+    """Counts ReceiveMessage calls; with ``visible_count`` set, the drain's read of the count of visible
+    messages says that many whatever the queue holds (as SQS's approximate count may, for a while after a
+    drain)."""
+
+    def __init__(self, *, visible_count=None):
+        super().__init__()
+        self.receives, self.visible_count = 0, visible_count
+
+    def receive_message(self, **kwargs):
+        self.receives += 1
+        return super().receive_message(**kwargs)
+
+    def get_queue_attributes(self, **kwargs):
+        response = self._real.get_queue_attributes(**kwargs)
+        if self.visible_count is not None and kwargs["AttributeNames"] == ["ApproximateNumberOfMessages"]:
+            response["Attributes"]["ApproximateNumberOfMessages"] = str(self.visible_count)
+        return response
+
+
+@pytest.fixture
+def counting_sqs(monkeypatch):
+    def install(**kwargs) -> CountingSqs:
+        counting = CountingSqs(**kwargs)
+        real_client = RemediationContext.client
+
+        def client(self, service):
+            return counting if service == "sqs" else real_client(self, service)
+
+        monkeypatch.setattr(RemediationContext, "client", client)
+        return counting
+
+    return install
+
+
+def test_the_drain_ends_at_an_empty_receive_the_queue_count_confirms(remediate, counting_sqs):
+    sqs, dlq, source = _dlq(130)
+    counting = counting_sqs()
+    run = remediate("sqs_dlq_depth_high", {"event": EVENT})
+    assert run.outcome == "SUCCESS", run.audit.action
+    assert counting.receives == 13 + 1  # 13 batches of 10, then one empty long poll, confirmed by the count
+    assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130
+
+
+def test_while_the_queue_count_still_reports_messages_the_drain_keeps_receiving(remediate, counting_sqs):
+    sqs, dlq, source = _dlq(130)
+    counting = counting_sqs(visible_count=7)
+    run = remediate("sqs_dlq_depth_high", {"event": EVENT})
+    assert counting.receives == 13 + 3  # three empty long polls in a row before it stops
     assert run.records["execute"].done["result"]["moved"] == 130
     assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130
