@@ -326,11 +326,13 @@ def local_stack(
     dags_folder: Path | None = None,
     keep_home: bool = False,
     airflow_port: int | None = None,
-    startup_timeout: float = 240.0,
+    startup_timeout: float = 400.0,
     extra_env: dict[str, str] | None = None,
+    preload: bool = True,
 ) -> Iterator[LocalStack]:
-    """Start moto_server and airflow standalone; yield a LocalStack; stop both whatever happens.
-    ``airflow_port``: the UI/API port (default: a free one, so that two runs cannot collide)."""
+    """Start PostgreSQL, moto_server and airflow standalone; yield a LocalStack; stop all three whatever
+    happens. ``airflow_port``: the UI/API port (default: a free one, so that two runs cannot collide).
+    ``preload``: the scheduler imports the task code once for the task processes it forks (local/preload)."""
     home = Path(tempfile.mkdtemp(prefix="aiops-stack-"))
     logs = home / "logs"
     logs.mkdir()
@@ -359,7 +361,13 @@ def local_stack(
     env.update(
         {
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(str(REPO / part) for part in ("plugins", "operators", "sensors")),
+            # local/preload: airflow_local_settings.py, which has the scheduler import the task code once for
+            # the task processes it forks (local only; see that file).
+            "PYTHONPATH": os.pathsep.join(
+                str(REPO / part)
+                for part in ("local/preload" if preload else "", "plugins", "operators", "sensors")
+                if part
+            ),
             "AIRFLOW_HOME": str(home / "airflow"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
