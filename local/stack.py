@@ -18,6 +18,7 @@ own process group, and the whole group is stopped on exit, failure included; the
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -41,17 +42,26 @@ ADMIN_USER = "admin"
 APPROVER_USER = "alice"  # a named human with Airflow's "op" role: approves by triggering approve_remediation
 AWS_REGION = "us-east-1"
 
-# Settings that set the floor of event-to-audit latency on a small machine (see README, "Latency").
+
+def _airflow_tuning() -> dict[str, str]:
+    """The scheduler and executor options the MWAA environment sets (infra/aiops_infra/airflow_tuning.py),
+    as environment variables. Loaded by path: the infra package needs the CDK, this file does not."""
+    path = REPO / "infra" / "aiops_infra" / "airflow_tuning.py"
+    spec = importlib.util.spec_from_file_location("aiops_airflow_tuning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.as_environment()
+
+
+# What the local stack sets on top of them: its own size, and the floor of event-to-audit latency on a small
+# machine (see README, "Latency").
 LATENCY_TUNING = {
-    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+    **_airflow_tuning(),
+    # Local only: MWAA sizes these by environment class and reads the heartbeats in its health checks.
     "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
     "AIRFLOW__CORE__PARALLELISM": "8",
-    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
-    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-    # DAG files change only when the code does: parse them rarely once loaded.
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
     # Short polls for the two waits a run can have.
     "AIOPS_APPROVAL_POKE_SECONDS": "2",
     "AIOPS_SSM_POLL_SECONDS": "1",

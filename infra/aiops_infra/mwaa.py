@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from aiops_infra.airflow_tuning import AIRFLOW_TUNING
 from aiops_infra.alarms import METRIC_NAMESPACE
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.notifications import KEY_USE_ACTIONS
@@ -168,7 +169,7 @@ class MwaaEnvironment(Construct):
 
 def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[str, str]:
     """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's."""
-    options = dict(AIRFLOW_OPTIONS)
+    options = {**AIRFLOW_OPTIONS, **AIRFLOW_TUNING}
     options.update({f"aiops.{key}": value for key, value in settings.items()})
     options.update(config.extra_airflow_options)
     return options
