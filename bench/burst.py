@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from local import scenarios  # noqa: E402
-from local.stack import LocalStack, _http, local_stack, provision, use_stack_environment  # noqa: E402
+from local.stack import LocalStack, StackError, _http, local_stack, provision, use_stack_environment  # noqa: E402
 from tests.events import alarm_event  # noqa: E402
 
 KINDS = (
@@ -98,46 +98,28 @@ def make_problem(kind: str, tag: str) -> Problem:
     if kind == "sqs_dlq_depth_high":
         name = f"{tag}-dlq"
         scenarios.dead_letter_queue(101, name=name)
-        return Problem(
-            kind,
-            alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}),
-            f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
-            f":{name}",
-        )
-    if kind == "alb_5xx_spike":
+        alarm = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name})
+        target, suffix = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}", f":{name}"
+    elif kind == "alb_5xx_spike":
         lb, _, _ = scenarios.alb_with_5xx(name=tag)
-        dimension = scenarios.lb_dimension(lb)
-        return Problem(
-            kind,
-            alarm_event("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": dimension}),
-            lb["LoadBalancerArn"],
-            dimension,
-        )
-    if kind == "ec2_status_check_failed":
+        suffix = scenarios.lb_dimension(lb)
+        alarm = ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": suffix})
+        target = lb["LoadBalancerArn"]
+    elif kind == "ec2_status_check_failed":
         _, instance = scenarios.failing_instance(tags={"Name": tag})
-        return Problem(
-            kind,
-            alarm_event("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance}),
-            f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance}",
-            f"instance/{instance}",
-        )
-    if kind == "route53_health_check_failed":
+        alarm = ("AWS/EC2", "StatusCheckFailed", {"InstanceId": instance})
+        target, suffix = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance}", f"instance/{instance}"
+    elif kind == "route53_health_check_failed":
         _, _, check = scenarios.failing_over_dns(f"api.{tag}.example.com.")
-        return Problem(
-            kind,
-            alarm_event("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": check}),
-            f"arn:aws:route53:::healthcheck/{check}",
-            f"healthcheck/{check}",
-        )
-    if kind == "dynamodb_read_throttles":
+        alarm = ("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": check})
+        target, suffix = f"arn:aws:route53:::healthcheck/{check}", f"healthcheck/{check}"
+    elif kind == "dynamodb_read_throttles":
         throttled_table(tag)
-        return Problem(
-            kind,
-            alarm_event("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": tag}),
-            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{tag}",
-            f"table/{tag}",
-        )
-    raise ValueError(kind)
+        alarm = ("AWS/DynamoDB", "ReadThrottleEvents", {"TableName": tag})
+        target, suffix = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{tag}", f"table/{tag}"
+    else:
+        raise ValueError(kind)
+    return Problem(kind, alarm_event(*alarm), target, suffix)
 
 
 # ----- CPU from /proc -----
@@ -208,7 +190,7 @@ class StatusReader(threading.Thread):
         self.stop = threading.Event()
         self.reads: list[float] = []
         self.failures = 0
-        self.token = stack.token()
+        self.token = _token(stack)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -232,6 +214,16 @@ class StatusReader(threading.Thread):
                 if status != 200:
                     self.failures += 1
                 time.sleep(0.2)
+
+
+def _token(stack: LocalStack) -> str:
+    """A JWT for the admin, waiting as long as it takes (a swamped API server may not answer at once)."""
+    for _ in range(30):
+        try:
+            return stack.token()
+        except (TimeoutError, OSError, StackError):
+            time.sleep(2)
+    raise StackError("no token from the API server within 30 tries")
 
 
 def trigger_by_handler(problem: Problem) -> None:
@@ -404,7 +396,7 @@ def main() -> int:
         stack.unpause(*[f"remediate_{kind}" for kind in KINDS])
         if "single" in phases:
             results["single"] = single(stack, args.single, args.timeout)
-        token = stack.token()
+        token = _token(stack)
         for name in ("handler", "rest"):
             if name not in phases:
                 continue

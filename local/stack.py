@@ -149,8 +149,9 @@ class LocalStack:
         return body["access_token"]
 
     def api(self, method: str, path: str, body: Any = None, *, user: str | None = None) -> tuple[int, Any]:
-        """One call to /api/v2<path> as ``user`` (default the admin). A 5xx is retried a few times: under
-        load SQLite answers "database is locked" and the API server rolls the request back."""
+        """One call to /api/v2<path> as ``user`` (default the admin). A 5xx, or no answer within 60 s, is
+        retried a few times with backoff, as a client of a busy server should: the demo and the tests go on
+        through a transient failure. bench/burst.py does not use this: it counts every call as it is."""
         for attempt in range(6):
             try:
                 status, answer = _http(
@@ -160,7 +161,7 @@ class LocalStack:
                     {"Authorization": f"Bearer {self.token(user)}"},
                     timeout=60,
                 )
-            except TimeoutError as exc:  # longer than SQLite's own 30 s lock wait: something is stuck
+            except TimeoutError as exc:
                 status, answer = 504, str(exc)
             if status < 500:
                 break
