@@ -174,7 +174,7 @@ def cpu_by_role(stack: LocalStack) -> dict[str, float]:
     for root in roots:
         if root in table:
             walk(root, None)
-    for pid in getattr(stack, "postgres_pids", lambda: [])():
+    for pid in stack.database.pids() if stack.database else ():
         if pid in table:
             totals["postgres"] = totals.get("postgres", 0.0) + table[pid][2] + table[pid][3]
     return totals
