@@ -119,8 +119,9 @@ class SqsDlqDepthHigh(Remediation):
                 False,
                 (
                     f"moved {result['moved']} messages, then stopped: {len(not_deleted)} messages sent to "
-                    f"{result['source_queue_url']} could not be deleted from the dead-letter queue, so they are "
-                    "in both queues and a later redrive would deliver them again; delete them from the "
+                    f"{result['source_queue_url']} could not be deleted from the dead-letter queue, "
+                    "so they are in both queues and a later redrive would deliver them again; "
+                    "delete them from the "
                     f"dead-letter queue once the source has processed them (message ids: {shown})"
                 ),
             )
