@@ -43,7 +43,7 @@ up: $(SYNCED)
 	@mkdir -p $(STACK_DIR); rm -f $(STACK_DIR)/stack.json
 	@if [ -f $(STACK_DIR)/pid ] && kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null; then echo "already up (make down first)"; exit 1; fi
 	@nohup $(VENV)/bin/python local/stack.py --port $(PORT) --state $(STACK_DIR)/stack.json > $(STACK_DIR)/stack.log 2>&1 & echo $$! > $(STACK_DIR)/pid
-	@for i in $$(seq 1 300); do [ -f $(STACK_DIR)/stack.json ] && break; kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || { tail -30 $(STACK_DIR)/stack.log; exit 1; }; sleep 1; done
+	@for i in $$(seq 1 450); do [ -f $(STACK_DIR)/stack.json ] && break; kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || { tail -30 $(STACK_DIR)/stack.log; exit 1; }; sleep 1; done
 	@cat $(STACK_DIR)/stack.json; echo "Airflow UI: http://127.0.0.1:$(PORT)  (users and passwords above; make down stops it)"
 
 down:

@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from aiops_infra.airflow_tuning import AIRFLOW_TUNING
 from aiops_infra.alarms import METRIC_NAMESPACE
 from aiops_infra.config import DeploymentConfig, check_airflow_options
 from aiops_infra.iam_actions import actions_like
@@ -272,7 +273,7 @@ def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[
     """Airflow configuration options: the platform's, the `aiops` settings section, then the operator's,
     in one dict. An option with no value is left out (MWAA refuses empty values, and a setting left out
     takes its default); every other key and value is checked against MWAA's API model, naming the option."""
-    options = dict(AIRFLOW_OPTIONS)
+    options = {**AIRFLOW_OPTIONS, **AIRFLOW_TUNING}
     options.update({f"aiops.{key}": value for key, value in settings.items()})
     options.update(config.extra_airflow_options)
     options = {key: value for key, value in options.items() if value != ""}

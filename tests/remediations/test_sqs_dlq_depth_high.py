@@ -153,3 +153,56 @@ def test_a_message_handed_out_again_is_deleted_not_sent_twice(remediate, flaky_s
     assert sorted(flaky.sent) == sorted(f"m{n}" for n in range(130))
     assert run.records["execute"].done["result"]["moved"] == 130
     assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130
+
+
+class CountingSqs(FlakySqs):
+    """Counts ReceiveMessage calls; with ``visible_count`` set, the drain's read of the count of visible
+    messages says that many whatever the queue holds (as SQS's approximate count may, for a while after a
+    drain)."""
+
+    def __init__(self, *, visible_count=None):
+        super().__init__()
+        self.receives, self.visible_count = 0, visible_count
+
+    def receive_message(self, **kwargs):
+        self.receives += 1
+        return super().receive_message(**kwargs)
+
+    def get_queue_attributes(self, **kwargs):
+        response = self._real.get_queue_attributes(**kwargs)
+        if self.visible_count is not None and kwargs["AttributeNames"] == ["ApproximateNumberOfMessages"]:
+            response["Attributes"]["ApproximateNumberOfMessages"] = str(self.visible_count)
+        return response
+
+
+@pytest.fixture
+def counting_sqs(monkeypatch):
+    def install(**kwargs) -> CountingSqs:
+        counting = CountingSqs(**kwargs)
+        real_client = RemediationContext.client
+
+        def client(self, service):
+            return counting if service == "sqs" else real_client(self, service)
+
+        monkeypatch.setattr(RemediationContext, "client", client)
+        return counting
+
+    return install
+
+
+def test_the_drain_ends_at_an_empty_receive_the_queue_count_confirms(remediate, counting_sqs):
+    sqs, dlq, source = _dlq(130)
+    counting = counting_sqs()
+    run = remediate("sqs_dlq_depth_high", {"event": EVENT})
+    assert run.outcome == "SUCCESS", run.audit.action
+    assert counting.receives == 13 + 1  # 13 batches of 10, then one empty long poll, confirmed by the count
+    assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130
+
+
+def test_while_the_queue_count_still_reports_messages_the_drain_keeps_receiving(remediate, counting_sqs):
+    sqs, dlq, source = _dlq(130)
+    counting = counting_sqs(visible_count=7)
+    run = remediate("sqs_dlq_depth_high", {"event": EVENT})
+    assert counting.receives == 13 + 3  # three empty long polls in a row before it stops
+    assert run.records["execute"].done["result"]["moved"] == 130
+    assert _held(sqs, dlq) == 0 and _depth(sqs, source) == 130

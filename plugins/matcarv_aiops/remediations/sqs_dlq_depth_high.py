@@ -7,6 +7,9 @@ from matcarv_aiops.remediations.base import Remediation, Validation
 from matcarv_aiops.remediations.queues import queue_url
 
 _BATCH = 10  # SQS's maximum for ReceiveMessage, SendMessageBatch and DeleteMessageBatch
+# The redrive is done after an empty long-poll receive (a long poll asks every SQS server, so it does not
+# answer empty while a message is visible) that the queue's own count confirms: no visible message.
+# While that count still reports messages, it keeps receiving, up to this many empty receives in a row.
 _EMPTY_RECEIVES_BEFORE_DONE = 3
 
 
@@ -81,6 +84,8 @@ class SqsDlqDepthHigh(Remediation):
             ).get("Messages", [])
             if not messages:
                 empty += 1
+                if _none_visible(sqs, dlq):
+                    break
                 continue
             empty = 0
             again = [m for m in messages if m["MessageId"] in sent]  # already in the source: delete only
@@ -114,9 +119,9 @@ class SqsDlqDepthHigh(Remediation):
                 False,
                 (
                     f"moved {result['moved']} messages, then stopped: {len(not_deleted)} messages sent to "
-                    f"{result['source_queue_url']} could not be deleted from the dead-letter queue, so "
-                    "they are "
-                    "in both queues and a later redrive would deliver them again; delete them from the "
+                    f"{result['source_queue_url']} could not be deleted from the dead-letter queue, "
+                    "so they are in both queues and a later redrive would deliver them again; "
+                    "delete them from the "
                     f"dead-letter queue once the source has processed them (message ids: {shown})"
                 ),
             )
@@ -135,6 +140,13 @@ class SqsDlqDepthHigh(Remediation):
                 f"after moving {result['moved']}",
             )
         return Validation(True, f"moved {result['moved']} messages; {remaining} remain")
+
+
+def _none_visible(sqs, dlq: str) -> bool:
+    """The DLQ's own count of visible messages is zero. The count is approximate and may lag a drain by a
+    while on SQS: then it is not zero yet, and the redrive goes on receiving as it did before."""
+    attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"].get("ApproximateNumberOfMessages", 0)) == 0
 
 
 def _entry(entry_id: str, message: dict, fifo: bool) -> dict:

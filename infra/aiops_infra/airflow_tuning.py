@@ -1,0 +1,40 @@
+"""The scheduler and executor options that set how fast a remediation runs, and how a burst of them is
+taken in: the MWAA environment's `AirflowConfigurationOptions` (merged in `mwaa.airflow_options`), and
+the same values in the local stack (`local/stack.py` turns each into its `AIRFLOW__SECTION__KEY`).
+
+Measured with `bench/burst.py` on the local stack (README, "Latency"). Every key is an option of Airflow
+3.3.1 that MWAA lets an environment set: none of those MWAA sets itself and keeps (its executor, database,
+logging, metrics, auth and secret keys), as `tests/infra/test_airflow_tuning.py` checks.
+
+Left to MWAA on purpose: `core.parallelism` and `celery.worker_autoscale` (the environment class sizes the
+workers; `DeploymentConfig.extra_airflow_options` overrides them per environment), the scheduler's and
+triggerer's heartbeats (MWAA's health checks read them), `scheduler.task_queued_timeout` (MWAA sets 1800 s),
+`core.max_active_runs_per_dag` (set with the platform's options in `mwaa.AIRFLOW_OPTIONS`).
+"""
+
+from __future__ import annotations
+
+AIRFLOW_TUNING: dict[str, str] = {
+    # A remediation is eight tasks in a row, and each hand-over waits for a scheduler loop. A scheduler
+    # that found nothing to do sleeps this long before its next loop (default 1 s): at 0.5 s, each
+    # hand-over waits 0.25 s on average instead of 0.5 s, at the cost of a few cheap queries more per
+    # second while the environment is idle.
+    "scheduler.scheduler_idle_sleep_time": "0.5",
+    # One incident raises many alarms of one kind (twenty dead-letter queues at once): that is many runs of
+    # the same DAG. The default 16 caps the tasks running across all runs of one DAG, so runs past the
+    # sixteenth would wait for a free slot while workers sit idle.
+    "core.max_active_tasks_per_dag": "32",
+    # The DAG files change only with a deployment (the catalogue ships in plugins.zip, which restarts the
+    # environment; a changed file is parsed again at once). Re-parsing every 30 s (the default) would
+    # build every remediation DAG twice a minute on the scheduler's CPU, which the burst needs.
+    "dag_processor.min_file_process_interval": "300",
+    # The one DAG file builds a DAG per catalogue entry; on a small environment class, under load, its
+    # parse can take longer than the default 30 s, and a timed-out parse drops every remediation DAG.
+    "core.dagbag_import_timeout": "120",
+}
+
+
+def as_environment(options: dict[str, str] = AIRFLOW_TUNING) -> dict[str, str]:
+    """``section.option`` -> ``AIRFLOW__SECTION__OPTION``: what MWAA does with each option, and what the
+    local stack sets."""
+    return {"AIRFLOW__{}__{}".format(*key.upper().split(".", 1)): value for key, value in options.items()}
