@@ -278,7 +278,7 @@ def wait_for_audits(stack: LocalStack, problems: list[Problem], timeout: float) 
     from matcarv_aiops.settings import get_settings
 
     ddb = stack.aws_client("dynamodb")
-    table = get_settings().audit_table
+    table = get_settings().platform.audit_table
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(p.accepted and not p.audit for p in problems):
         items = []
