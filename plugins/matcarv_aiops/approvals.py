@@ -244,16 +244,23 @@ def decide(
     return ApprovalStore(settings).decide(execution_id, approve=approve, approver=approver, reason=reason)
 
 
+def current(settings: Settings, execution_id: str) -> ApprovalRecord | None:
+    """This execution's request as it stands now (None when there is none): a pending request whose time
+    is up is marked EXPIRED first."""
+    store = ApprovalStore(settings)
+    record = store.get(execution_id)
+    if record is not None and record.status == ApprovalStatus.PENDING and record.expired():
+        record = store.expire(execution_id) or record
+    return record
+
+
 def decision(settings: Settings, execution_id: str) -> dict[str, Any] | None:
     """The decision on this execution's request: None while it is pending (a request whose time is up
     is marked EXPIRED first), else ``{"decision": approved|rejected|expired, "operator", "reason",
     "decided_at", "expires_at"}``."""
-    store = ApprovalStore(settings)
-    record = store.get(execution_id)
+    record = current(settings, execution_id)
     if record is None:
         raise ApprovalError(f"approval request for execution {execution_id} has disappeared")
-    if record.status == ApprovalStatus.PENDING and record.expired():
-        record = store.expire(execution_id) or record
     if record.status == ApprovalStatus.PENDING:
         return None
     return {

@@ -89,7 +89,8 @@ class Step:
     @property
     def doc(self) -> str:
         """The first line of the function's docstring: what the step does, for the DAG's docs."""
-        return (self.function.__doc__ or "").strip().splitlines()[0] if self.function.__doc__ else ""
+        lines = (self.function.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
 
 
 class RunState(ABC):

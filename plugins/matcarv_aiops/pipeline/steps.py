@@ -296,8 +296,7 @@ def _authorised_by(run: RunState, execution: Execution) -> str:
     why = approval_needed(run.entry, execution)
     if why is None:
         return AUTOMATED
-    store = approvals.ApprovalStore(run.settings)
-    record = store.get(execution.execution_id)
+    record = approvals.current(run.settings, execution.execution_id)
     nothing = f"{why}, so nothing is done"
     if record is None:
         raise StepFailed(f"execution {execution.execution_id} has no approval request: {nothing}")
@@ -306,8 +305,6 @@ def _authorised_by(run: RunState, execution: Execution) -> str:
             f"the approval request of execution {execution.execution_id} belongs to run {record.run_id}, "
             f"not to this run {execution.run_id}: {nothing}"
         )
-    if record.status == approvals.ApprovalStatus.PENDING and record.expired():
-        record = store.expire(execution.execution_id) or record
     who = record.approver or AUTOMATED
     if record.status == approvals.ApprovalStatus.REJECTED:
         raise StepSkipped(f"rejected by {who}: {record.decision_reason or ''}", operator=who)
@@ -376,11 +373,11 @@ def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] |
     return {"rolled_back": True, "detail": detail}
 
 
-def compose_audit(run: RunState) -> AuditRecord | None:
-    """The one audit record for this run, from what every step recorded; None for a duplicate run (the
-    first run's record stands). The first step that skipped or failed decides the outcome."""
+def compose_audit(run: RunState, execution: Execution | None) -> AuditRecord | None:
+    """The one audit record for this run, from what every step recorded (``execution``: what
+    collect_diagnostics recorded, if anything); None for a duplicate run (the first run's record stands).
+    The first step that skipped or failed decides the outcome."""
     entry, steps = run.entry, run.steps
-    execution: Execution | None = run.result(steps[0].task_id)
     operator, notes = AUTOMATED, []
     outcome, text = Outcome.SUCCESS, ""
     for step in main_steps(steps):
@@ -450,10 +447,10 @@ def audit(run: RunState) -> dict[str, Any] | None:
     """Always, last: write the run's one audit record and the RemediationExecuted metric, remember the
     action for cooldown, release the lock, alert on failure. Reads every earlier step's record."""
     settings = run.settings
-    record = compose_audit(run)
+    execution: Execution | None = run.result(run.steps[0].task_id)
+    record = compose_audit(run, execution)
     if record is None:
         return None
-    execution: Execution | None = run.result(run.steps[0].task_id)
     writer = AuditWriter(settings)
     written = writer.write(record)
     if written:
