@@ -66,6 +66,37 @@ class SafetyStore:
         item = self._get(f"execution#{execution_id}") or {}
         return item.get("runId", {}).get("S", "unknown")
 
+    # --- intent: a change may have been made ---------------------------------------------------
+    def mark_intent(self, execution_id: str, run_id: str, action: str) -> dict[str, str] | None:
+        """Before the first change to the target, a durable marker that this execution may have changed
+        it: a task retry (whose XComs Airflow wiped), a later step and the reconciler read it here.
+        Returns None when this call wrote it, else the marker an earlier attempt left."""
+        try:
+            self._ddb.put_item(
+                TableName=self.settings.platform.state_table,
+                Item={
+                    "pk": {"S": f"intent#{execution_id}"},
+                    "runId": {"S": run_id},
+                    "action": {"S": action},
+                    "startedAt": {"S": iso_utc()},
+                    "ttl": {"N": str(int(time.time() + _CLAIM_TTL_DAYS * 86400))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return None
+        except ClientError as exc:
+            if not is_condition_failed(exc):
+                raise
+        return self.intent(execution_id) or {}
+
+    def intent(self, execution_id: str) -> dict[str, str] | None:
+        """The intent marker of this execution ({runId, action, startedAt}), or None: nothing was
+        started, so nothing can have changed."""
+        item = self._get(f"intent#{execution_id}")
+        if not item:
+            return None
+        return {k: v["S"] for k, v in item.items() if "S" in v and k != "pk"}
+
     # --- per-resource lock -------------------------------------------------------------------
     def acquire_lock(self, target_arn: str, execution_id: str) -> str | None:
         """Take the resource's lock. Returns None on success, else the execution holding it."""

@@ -97,3 +97,15 @@ def test_expired_request_cannot_be_approved(aws):
     with pytest.raises(ApprovalError, match="expired"):
         store.decide("e3", approve=True, approver="alice", reason="late")
     assert store.get("e3").status is ApprovalStatus.EXPIRED
+
+
+def test_the_intent_marker_is_written_once_and_read_back(aws):
+    from matcarv_aiops.safety import SafetyStore
+
+    store = SafetyStore(aws)
+    assert store.intent("e-1") is None
+    assert store.mark_intent("e-1", "run-1", "revoke 0.0.0.0/0:22") is None
+    again = store.mark_intent("e-1", "run-1", "revoke 0.0.0.0/0:22")
+    assert again is not None and again["runId"] == "run-1" and again["action"] == "revoke 0.0.0.0/0:22"
+    assert store.intent("e-1") == again
+    assert store.intent("e-2") is None
