@@ -96,3 +96,14 @@ def stack_env(running_stack, monkeypatch):
     yield running_stack
     monkeypatch.undo()
     reload_settings()
+
+
+@pytest.fixture(scope="session")
+def fault_report():
+    """One row per fault case (tests/faults, tests/e2e), written as a Markdown table at the end of the
+    session when ``FAULTS_REPORT`` names a file."""
+    from tests.faults.invariants import FaultReport
+
+    report = FaultReport()
+    yield report
+    report.write()
