@@ -229,3 +229,23 @@ def test_aiops_redrive_without_a_queue_is_a_usage_error(configured, monkeypatch,
 def test_aiops_redrive_of_a_missing_queue_says_so(configured, capsys):
     assert main(["redrive", "--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/none"]) == 1
     assert "aiops redrive: cannot read the queue:" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_keeps_that_message_and_the_pass_goes_on(sqs, queue, airflow, monkeypatch):
+    broken = samples.load("cloudwatch_alarm_ec2_status_check.json")
+    fine = samples.load("cloudtrail_ec2_authorize_ssh_world.json")
+    client = _client(airflow)
+    real_trigger = client.trigger
+
+    def trigger(dag_id, dag_run_id, conf, **kwargs):
+        if conf["event"]["id"] == broken["id"]:
+            raise KeyError("a bug")
+        return real_trigger(dag_id, dag_run_id, conf, **kwargs)
+
+    monkeypatch.setattr(client, "trigger", trigger)
+    sqs.send_message(QueueUrl=queue, MessageBody=invocation_record(broken))
+    sqs.send_message(QueueUrl=queue, MessageBody=invocation_record(fine))
+    report = redrive([queue], client, sqs=sqs)
+    assert report.replayed == 1 and set(airflow.runs) == _expected_runs(fine)
+    [kept] = report.kept
+    assert "cannot trigger: KeyError" in kept["reason"] and _depth(sqs, queue) == 1

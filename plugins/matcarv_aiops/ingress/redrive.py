@@ -182,6 +182,8 @@ def _replay(
         routed = route(event, accounts=accounts)
     except InvalidEvent as exc:
         return keep(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug must not block the queue behind this message
+        return keep(f"cannot route: {type(exc).__name__}: {exc}")
     if not routed.matches:
         return keep(f"event {routed.event.id} starts nothing now: {routed.ignored}")
     try:
@@ -191,6 +193,8 @@ def _replay(
         return False
     except TriggerRejected as exc:
         return keep(f"event {routed.event.id}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - as above: kept, with the reason, for a human
+        return keep(f"event {routed.event.id}: cannot trigger: {type(exc).__name__}: {exc}")
     delete()
     report.replayed += 1
     for result in results:
