@@ -158,3 +158,21 @@ def test_a_finding_naming_an_account_the_hub_does_not_handle_is_refused():
     routed = route(_finding_for(STRANGER), accounts=scope)
     assert routed.matches == ()
     assert f"matched but refused: target account {STRANGER} is neither the hub ({HUB})" in routed.ignored
+
+
+def test_aiops_route_applies_the_configured_accounts(monkeypatch, tmp_path, capsys):
+    from matcarv_aiops.cli import main
+
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(_from_account("cloudwatch_alarm_ec2_status_check.json", STRANGER)))
+    assert main(["route", str(path)]) == 0  # nothing configured: every account
+    assert json.loads(capsys.readouterr().out)["matches"]
+    monkeypatch.setenv("AIOPS_MEMBER_ACCOUNTS", MEMBER)
+    reload_settings()
+    try:
+        assert main(["route", str(path)]) == 0
+        outcome = json.loads(capsys.readouterr().out)
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+    assert outcome["matches"] == [] and outcome["ignored"].startswith(f"account: {STRANGER} is neither")

@@ -44,7 +44,11 @@ def run(args) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.event}: {exc.strerror}") from None
     try:
-        routed = route(raw, accounts=AccountScope.from_settings())
+        accounts = AccountScope.from_settings()
+    except ValueError as exc:  # a bad AIOPS_* setting
+        raise UsageError(str(exc)) from None
+    try:
+        routed = route(raw, accounts=accounts)
     except (InvalidEvent, CatalogueError) as exc:
         raise UsageError(str(exc)) from None
     outcome = routed.as_dict()
