@@ -87,6 +87,12 @@ class IngressSettings:
     mwaa_environment_name: str = ""
     airflow_api_username: str = "admin"
     airflow_api_password: str = ""
+    # Whose events are handled: the hub's account and its members; neither set: every account's.
+    hub_account: str = ""
+    member_accounts: tuple[str, ...] = ()
+    # Queues of kept events that `aiops redrive` and the Lambda's scheduled redrive replay: the trigger's
+    # on-failure destination and the rule targets' dead-letter queue.
+    redrive_queue_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
