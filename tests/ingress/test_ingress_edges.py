@@ -88,11 +88,10 @@ def test_an_event_from_another_account_is_ignored_with_the_reason():
     )
 
 
-def test_a_hub_without_members_handles_only_its_own_events():
+def test_with_no_member_list_every_account_is_accepted():
     scope = AccountScope(hub=HUB)
     assert route(_from_account("cloudwatch_alarm_ec2_status_check.json", HUB), accounts=scope).matches
-    routed = route(_from_account("cloudwatch_alarm_ec2_status_check.json", MEMBER), accounts=scope)
-    assert routed.ignored and "none configured" in routed.ignored
+    assert route(_from_account("cloudwatch_alarm_ec2_status_check.json", MEMBER), accounts=scope).matches
 
 
 def test_the_scope_comes_from_the_settings():

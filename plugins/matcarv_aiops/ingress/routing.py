@@ -32,8 +32,8 @@ class InvalidEvent(ValueError):
 class AccountScope:
     """The accounts whose events the hub handles: its own and its member accounts.
 
-    Nothing configured (``aiops route`` by default) accepts every account. The deployed Lambda always knows
-    the hub's account, so a hub without members handles its own events only.
+    With no member list configured (``aiops route`` by default, or a hub without member accounts) every
+    account is accepted: such a hub's bus receives only what its own bus policy lets in.
     """
 
     hub: str = ""
@@ -48,12 +48,12 @@ class AccountScope:
         return cls(hub=settings.ingress.hub_account, members=tuple(settings.ingress.member_accounts))
 
     def accepts(self, account: str) -> bool:
-        return (not self.hub and not self.members) or account == self.hub or account in self.members
+        return not self.members or account == self.hub or account in self.members
 
     def refusal(self, account: str) -> str:
         """Why ``account`` is not accepted, as the end of a sentence."""
         hub = f"the hub ({self.hub})" if self.hub else "the hub"
-        members = ", ".join(self.members) or "none configured"
+        members = ", ".join(self.members)
         return f"{account} is neither {hub} nor a member account ({members})"
 
 
