@@ -106,4 +106,22 @@ def fault_report():
 
     report = FaultReport()
     yield report
-    report.write()
+    report.save_part()
+
+
+def pytest_sessionfinish(session):
+    """After every worker has finished (or in the only process): the fault report, if asked for."""
+    if not hasattr(session.config, "workerinput"):
+        from tests.faults.invariants import FaultReport
+
+        FaultReport.assemble()
+
+
+def pytest_collection_modifyitems(config, items):
+    """``make test`` runs two pytest-xdist workers with ``--dist loadgroup``. Every test on the local stack
+    goes to one worker, so the session starts one stack; the CDK tests share one worker's synth."""
+    for item in items:
+        if "running_stack" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("stack"))
+        elif item.nodeid.startswith("tests/infra/"):
+            item.add_marker(pytest.mark.xdist_group("infra"))
