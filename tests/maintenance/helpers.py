@@ -27,13 +27,21 @@ def backdate_access_key(user: str, key_id: str, days: float) -> None:
     raise KeyError(key_id)
 
 
-def rbin_client(rules: list[dict]):
-    """A Recycle Bin client answering ListRules then GetRule per rule, as documented."""
+def rbin_client(rules: list[dict], rounds: int = 2):
+    """A Recycle Bin client answering ListRules then GetRule per rule, as documented, ``rounds`` times
+    (the plan reads the rules, and the deletion reads them again)."""
     import boto3
     from botocore.stub import Stubber
 
     client = boto3.client("rbin", region_name=REGION)
     stubber = Stubber(client)
+    for _ in range(rounds):
+        _stub_rules(stubber, rules)
+    stubber.activate()
+    return client, stubber
+
+
+def _stub_rules(stubber, rules: list[dict]) -> None:
     stubber.add_response(
         "list_rules",
         {
@@ -61,8 +69,6 @@ def rbin_client(rules: list[dict]):
             },
             {"Identifier": r["Identifier"]},
         )
-    stubber.activate()
-    return client, stubber
 
 
 REGION_RULE = {

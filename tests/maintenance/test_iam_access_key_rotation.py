@@ -71,7 +71,9 @@ def test_inactive_key_past_grace_is_deleted_only_with_approval(aws, iam, clients
     assert old in _keys(iam, "svc")
 
     ApprovalStore(aws).decide(execution, approve=True, approver="carol", reason="grace over")
-    result = iam_keys.delete_keys(aws, clients, run, summary, plan_decision(aws, execution))
+    result = iam_keys.delete_keys(
+        aws, clients, run, now=later, xcom={"summary": summary, "decision": plan_decision(aws, execution)}
+    )
     assert result["deleted"] == 1 and old not in _keys(iam, "svc")
     deleted = [r for r in audit_rows() if r["action"].startswith("deleted access key")]
     assert len(deleted) == 1 and deleted[0]["operator"] == "carol"
@@ -81,10 +83,21 @@ def test_a_key_reactivated_before_deletion_is_kept(aws, iam, clients, run_for):
     [old] = _user(iam, "svc", [120])
     iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation", "w1"), now=NOW)
     run = run_for("iam_access_key_rotation", "w3")
-    summary = iam_keys.rotate(aws, clients, run, now=NOW + timedelta(days=30))
+    later = NOW + timedelta(days=30)
+    summary = iam_keys.rotate(aws, clients, run, now=later)
+    execution = summary["approval"]["execution_id"]
+    ApprovalStore(aws).decide(execution, approve=True, approver="dan", reason="grace over")
     iam.update_access_key(UserName="svc", AccessKeyId=old, Status="Active")
-    result = iam_keys.delete_keys(aws, clients, run, summary, {"decision": "approved", "operator": "dan"})
-    assert result == {"deleted": 0, "reactivated_since": 1, "decision": "approved"}
+    result = iam_keys.delete_keys(
+        aws, clients, run, now=later, xcom={"summary": summary, "decision": plan_decision(aws, execution)}
+    )
+    assert result == {
+        "deleted": 0,
+        "reactivated_since": 1,
+        "skipped": 1,
+        "not_authorised": 0,
+        "decision": "approved",
+    }
     assert _keys(iam, "svc")[old] == "Active"
 
 
