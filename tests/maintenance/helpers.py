@@ -75,3 +75,22 @@ REGION_RULE = {
     "Identifier": "abcdefghijk",
     "RetentionPeriod": {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
 }
+
+
+def attach_snapshot_to_ami(snapshot_id: str) -> str:
+    """Register an AMI whose root device is this snapshot. moto gives a registered image a snapshot of
+    its own; pointing the image at this one makes DescribeImages list it and DeleteSnapshot refuse it
+    (InvalidSnapshot.InUse), as EC2 does."""
+    import boto3
+    from moto.ec2.models import ec2_backends
+
+    image_id = boto3.client("ec2", region_name=REGION).register_image(
+        Name=f"uses-{snapshot_id}",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snapshot_id}}],
+    )["ImageId"]
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    snapshot = backend.snapshots[snapshot_id]
+    backend.amis[image_id].ebs_snapshot = snapshot
+    snapshot.from_ami = image_id
+    return image_id

@@ -427,6 +427,10 @@ def _decision_view(decision: dict | None) -> dict | None:
     return {"decision": decision.get("decision"), "operator": decision.get("operator")}
 
 
+def _show(decision: dict | None) -> str:
+    return "no decision" if decision is None else f"{decision['decision']} by {decision['operator']}"
+
+
 def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | None = None) -> Authority:
     """Who may delete what in this run, from the plan recorded for it and its approval request as they
     stand now. ``xcom`` holds what Airflow handed the task (``summary``, ``decision``): never used to
@@ -441,10 +445,12 @@ def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | Non
             f"no plan is recorded for run {run.run_id} (its plan step never finished, or it is a dry run)",
         )
     if xcom is not None and xcom.get("summary") is not None:
-        claimed = without_approval(xcom["summary"])
-        if claimed != plan.summary:
+        claimed_plan = without_approval(xcom["summary"])
+        if claimed_plan != plan.summary:
             fields = sorted(
-                k for k in claimed.keys() | plan.summary.keys() if claimed.get(k) != plan.summary.get(k)
+                k
+                for k in claimed_plan.keys() | plan.summary.keys()
+                if claimed_plan.get(k) != plan.summary.get(k)
             )
             refuse(
                 settings,
@@ -479,13 +485,14 @@ def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | Non
             if approval is None or approval.status == ApprovalStatus.PENDING
             else {"decision": approval.status.value.lower(), "operator": approval.approver or "automated"}
         )
-        if _decision_view(xcom.get("decision")) != stored:
+        claimed = _decision_view(xcom.get("decision"))
+        if claimed != stored:
             refuse(
                 settings,
                 run,
                 target,
-                f"the decision in XCom ({_decision_view(xcom.get('decision'))}) is not the approval "
-                f"store's ({stored or 'no decision'}) for run {run.run_id}: XCom was edited",
+                f"the decision in XCom ({_show(claimed)}) is not the approval store's ({_show(stored)}) "
+                f"for run {run.run_id}: XCom was edited",
             )
     return Authority(plan, approval)
 
