@@ -36,12 +36,13 @@ def rbin_client(rules: list[dict], rounds: int = 2):
     client = boto3.client("rbin", region_name=REGION)
     stubber = Stubber(client)
     for _ in range(rounds):
-        _stub_rules(stubber, rules)
+        stub_rules(stubber, rules)
     stubber.activate()
     return client, stubber
 
 
-def _stub_rules(stubber, rules: list[dict]) -> None:
+def stub_rules(stubber, rules: list[dict]) -> None:
+    """One more ListRules + GetRule round, answered with these rules."""
     stubber.add_response(
         "list_rules",
         {

@@ -249,3 +249,86 @@ def test_throttled_listing_and_deletes_are_retried(aws, ec2, run_for, audit_rows
     ebs_snapshots.execute(aws, clients, run, dry_run=False, xcom={"summary": summary, "decision": None})
     assert throttled["DescribeSnapshots"] == 2 and throttled["DeleteSnapshot"] == 2
     assert _existing(ec2) == set() and len(audit_rows()) == 2
+
+
+def test_a_retried_plan_step_returns_the_recorded_plan_bound_to_its_approval(aws, ec2, run_for):
+    import hashlib
+
+    from matcarv_aiops.approvals import ApprovalStore
+
+    _snapshot(ec2, 45)
+    run = run_for("ebs_snapshot_retention")
+    first = ebs_snapshots.plan(aws, _clients(aws, []), run, now=NOW)
+    _snapshot(ec2, 45)  # a second plan would list it; the retried step must not replace the first plan
+    again = ebs_snapshots.plan(aws, _clients(aws, []), run, now=NOW)
+    assert again == first and first["needs_approval"] == 1
+    stored = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=aws.platform.diagnostics_bucket, Key=first["plan_key"])["Body"]
+        .read()
+    )
+    assert hashlib.sha256(stored).hexdigest() == first["plan_digest"]
+    request = ApprovalStore(aws).get(first["approval"]["execution_id"])
+    assert request is not None and request.plan_digest == first["plan_digest"]
+
+
+def test_the_approval_sensor_reads_the_recorded_plan_not_xcom(aws, ec2, run_for):
+    from matcarv_aiops.maintenance.common import plan_decision as sensor_view
+
+    _snapshot(ec2, 45)
+    dry = run_for("ebs_snapshot_retention", "manual__dry")
+    ebs_snapshots.plan(aws, _clients(aws, []), dry, now=NOW, dry_run=True)
+    assert sensor_view(aws, "ebs_snapshot_retention", dry.run_id) == (True, None)  # nothing to approve
+    run = run_for("ebs_snapshot_retention")
+    summary = ebs_snapshots.plan(aws, _clients(aws, []), run, now=NOW)
+    assert sensor_view(aws, "ebs_snapshot_retention", run.run_id) == (False, None)  # pending
+    ApprovalStore(aws).decide(summary["approval"]["execution_id"], approve=False, approver="bob", reason="no")
+    done, decision = sensor_view(aws, "ebs_snapshot_retention", run.run_id)
+    assert done and decision is not None and decision["decision"] == "rejected"
+
+
+def test_a_snapshot_an_ami_takes_at_the_moment_of_deletion_is_skipped_not_failed(
+    aws, ec2, run_for, audit_rows, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    snapshot = _snapshot(ec2, 40)
+    run = run_for("ebs_snapshot_retention")
+    clients = _clients(aws, [REGION_RULE])
+    summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
+
+    def in_use(**kwargs):
+        raise ClientError(
+            {"Error": {"Code": "InvalidSnapshot.InUse", "Message": "in use by ami-1"}}, "DeleteSnapshot"
+        )
+
+    monkeypatch.setattr(clients("ec2"), "delete_snapshot", in_use)
+    result = ebs_snapshots.execute(
+        aws, clients, run, dry_run=False, xcom={"summary": summary, "decision": None}
+    )
+    assert result["deleted"] == 0 and result["skipped"] == {"used_by_ami": 1}
+    [row] = audit_rows()
+    assert row["outcome"] == "SKIPPED" and snapshot in row["action"] and "an AMI uses it" in row["action"]
+
+
+def test_a_recycle_bin_rule_gone_since_the_plan_makes_the_snapshot_wait_for_approval(
+    aws, ec2, run_for, audit_rows
+):
+    from tests.maintenance.helpers import stub_rules
+
+    snapshot = _snapshot(ec2, 40)
+    rbin, stubber = rbin_client([REGION_RULE], rounds=1)
+    stub_rules(stubber, [])  # the rule was deleted before the deletion step
+    clients = Clients(aws, overrides={"rbin": rbin})
+    run = run_for("ebs_snapshot_retention")
+    summary = ebs_snapshots.plan(aws, clients, run, now=NOW)
+    assert summary["recycle_bin"] == 1 and summary["approval"] is None
+    result = ebs_snapshots.execute(
+        aws, clients, run, dry_run=False, xcom={"summary": summary, "decision": None}
+    )
+    assert result["deleted"] == 0 and result["not_authorised"] == 1 and snapshot in _existing(ec2)
+    [row] = audit_rows()
+    assert (
+        row["outcome"] == "SKIPPED"
+        and "without a Recycle Bin rule: the plan asked no approval" in row["action"]
+    )

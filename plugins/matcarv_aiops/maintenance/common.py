@@ -499,7 +499,7 @@ def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | Non
 
 def _verdict(plan: RecordedPlan, approval: ApprovalRecord | None) -> str:
     if not plan.needs_approval or approval is None:
-        return "no approval needed"
+        return "the plan asked no approval for them (none was needed when it was made)"
     who = approval.approver or "nobody"
     if approval.status == ApprovalStatus.APPROVED:
         if approval.expired():
