@@ -402,3 +402,24 @@ def test_a_key_whose_user_changed_since_the_plan_is_skipped(aws, iam, fault_repo
         _audit_cell(aws, "iam_access_key_rotation", "SKIPPED"),
         found,
     )
+
+
+def test_a_delete_task_cleared_and_run_again_after_success_changes_nothing(aws, ec2, fault_report):
+    ids, run, clients, summary, execution = _planned_and_approved(aws, ec2, rules=[], snapshots=2)
+    clients = _ebs_clients(aws, [])  # a fresh task process: its own clients
+    decision = approvals.decision(aws, execution)
+    with _recorded() as actions:
+        first = _delete_ebs(aws, clients, run, summary, decision)
+        records = audit_records(aws)
+        again = _delete_ebs(aws, _ebs_clients(aws, []), run, summary, decision)  # cleared, run again
+    assert (first["deleted"], again["deleted"]) == (2, 0) and not any(_exists(ec2, s) for s in ids)
+    assert audit_records(aws) == records  # the first records stand, untouched
+    found = _invariants(aws, actions, runbook="ebs_snapshot_retention")
+    found.assert_hold()
+    fault_report.add(
+        "maintenance: snapshot delete task cleared and re-run after success",
+        "delete cleared from the UI after it deleted the approved plan",
+        "re-run succeeded with nothing deleted (every planned snapshot gone and recorded)",
+        _audit_cell(aws, "ebs_snapshot_retention", "SUCCESS"),
+        found,
+    )

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client
-from matcarv_aiops.dynamo import is_condition_failed
+from matcarv_aiops.dynamo import batch_get, is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
 
@@ -126,6 +126,16 @@ def audit(
 
 def audit_writer(settings: Settings) -> AuditWriter:
     return AuditWriter(settings)
+
+
+def audited(settings: Settings, execution_ids: Iterable[str]) -> set[str]:
+    """Which of these executions already have their audit record (BatchGetItem, 100 keys per call): a
+    cleared and re-run deleting task finds its items gone, and must not rewrite their records."""
+    keys = [{"executionId": {"S": e}} for e in dict.fromkeys(execution_ids)]
+    if not keys:
+        return set()
+    table = settings.platform.audit_table
+    return {item["executionId"]["S"] for item in batch_get(hub_client("dynamodb", settings), table, keys)}
 
 
 # --- plan files: JSON lines in the diagnostics bucket, streamed both ways ---------------------------

@@ -35,9 +35,11 @@ from matcarv_aiops.maintenance.common import (
     RunInfo,
     audit,
     audit_writer,
+    audited,
     authorise,
     chunked,
     delete_key,
+    execution_id,
     get_json,
     put_json,
     read_plan,
@@ -361,9 +363,15 @@ def _delete_checked(
         live = _describe(ec2, [entry["id"] for entry in chunk])
         ami_snapshots = _ami_snapshots(clients)
         table_exempt = safety.table_exemptions([entry["arn"] for entry in chunk])
+        recorded = audited(
+            settings,
+            [execution_id(JOB, f"{entry['id']}|delete") for entry in chunk if entry["id"] not in live],
+        )
         for entry in chunk:
             snapshot = live.get(entry["id"])
             if snapshot is None:  # an interrupted attempt of this run deleted it, while it was allowed to
+                if execution_id(JOB, f"{entry['id']}|delete") in recorded:
+                    continue  # and recorded it: a cleared, re-run task leaves the record as it is
                 if entry["rule"] or authority.approver:
                     tally.deleted += 1
                     by = "automated" if entry["rule"] else authority.operator

@@ -33,8 +33,10 @@ from matcarv_aiops.maintenance.common import (
     RunInfo,
     audit,
     audit_writer,
+    audited,
     authorise,
     delete_key,
+    execution_id,
     get_json,
     put_json,
     read_verified_plan,
@@ -487,14 +489,17 @@ def delete_keys(
                 )
                 continue
             note = ""
+            key = f"{entry['user']}|{entry['keyId']}|delete"
             if current is not None:
                 iam.delete_access_key(UserName=entry["user"], AccessKeyId=entry["keyId"])
+            elif audited(settings, [execution_id(JOB, key)]):
+                continue  # deleted and recorded before: a cleared, re-run task leaves the record as it is
             else:
                 note = " (already gone on retry: deleted by an interrupted attempt of this run)"
             counts["deleted"] += 1
             yield audit(
                 run,
-                key=f"{entry['user']}|{entry['keyId']}|delete",
+                key=key,
                 target=entry["arn"],
                 action=f"deleted access key {entry['keyId']} of {entry['user']}, inactive since "
                 f"{entry['deactivatedAt']}{note}",
