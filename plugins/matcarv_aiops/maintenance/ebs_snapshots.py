@@ -8,12 +8,14 @@ production snapshots, snapshots an AMI uses, snapshots AWS Backup manages, exemp
 exemption table).
 
 Two steps, so a crash costs nothing:
-- ``plan``: stream every page of DescribeSnapshots, write the plan (one line per snapshot) to S3 and
-  point ``in-progress.json`` at it. A plan left in progress by a run that died is settled first: its
-  authorised snapshots that are gone were deleted by that run and get their audit record now.
-- ``execute``: delete the plan's snapshots one by one (there is no batch delete), an audit record per
-  snapshot (written 25 at a time), then clear the pointer. A retried task deletes what is left; a
-  snapshot already gone counts as deleted by the attempt that died.
+- ``plan``: stream every page of DescribeSnapshots, write the plan (one line per snapshot) to S3, record
+  it (key, sha256, summary) in the state table and point ``in-progress.json`` at it. A plan left in
+  progress by a run that died is settled first: its authorised snapshots that are gone were deleted by
+  that run and get their audit record now.
+- ``execute``: from the recorded plan and the approval store (never from XCom, see ``common.authorise``),
+  delete the plan's snapshots one by one (there is no batch delete), each re-checked just before, an
+  audit record per snapshot (written 25 at a time), then clear the pointer. A retried task deletes what
+  is left; a snapshot already gone counts as deleted by the attempt that died, unless it is recorded.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Per user with an active key past the age: create a new key, store it in Secrets 
 (``<access_key_secret_prefix><user>``, JSON with AccessKeyId and SecretAccessKey) where its consumers
 read it, then deactivate the old key (undone by re-activating it). The time of deactivation is kept in
 the state table; a key inactive for longer than the grace period is deleted only with a human's approval
-of the deletion plan (``delete_keys``), and only if it is still inactive then.
+of the deletion plan (``delete_keys``, which reads the plan recorded in the state table and the approval
+store, never XCom), and only if a re-check just before finds it still inactive, of the same user, past
+the grace period, and the user neither production nor exempt.
 
 A user already holding two keys cannot get a third: when the newer one is the key in the user's secret
 (a rotation whose deactivation did not happen) the old one is deactivated; otherwise the user is left
