@@ -195,9 +195,11 @@ def request(
     diagnostics_uri: str,
     rollback_plan: str,
     why: str,
+    plan_digest: str | None = None,
 ) -> dict[str, Any]:
     """Ask a human to approve ``action`` on ``target`` for this one execution. The pending request is
-    stored and the approvers are told over SNS once: a retried task finds its request already there."""
+    stored and the approvers are told over SNS once: a retried task finds its request already there.
+    ``plan_digest`` binds a maintenance plan's approval to the exact plan bytes the approver saw."""
     now = utc_now()
     record = ApprovalRecord(
         execution_id=execution_id,
@@ -211,6 +213,7 @@ def request(
         reason_for_approval=why,
         requested_at=iso_utc(now),
         expires_at=iso_utc(now + timedelta(minutes=settings.safety.approval_timeout_minutes)),
+        plan_digest=plan_digest,
     )
     store = ApprovalStore(settings)
     if store.create(record):

@@ -118,6 +118,8 @@ class ApprovalRecord(BaseModel):
     approver: str | None = None
     decision_reason: str | None = None
     decided_at: str | None = None
+    # A maintenance plan's sha256 (hex) over its stored bytes: the deleting task refuses a plan that differs.
+    plan_digest: str | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or utc_now()) >= datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
