@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from local.scenarios import world_open_ssh
+from local.scenarios import failing_instance, world_open_ssh
 from matcarv_aiops import approvals
-from matcarv_aiops.pipeline import StepRecord, call
+from matcarv_aiops.pipeline import StepFailed, StepRecord, call
 from matcarv_aiops.pipeline.inline import InlineRun, rerun_inline
 from matcarv_aiops.remediations import iam_access_key_old, sg_open_ssh
 from matcarv_aiops.safety import SafetyStore
@@ -202,3 +202,15 @@ def test_a_cleared_execute_with_a_marker_and_an_audit_record_refuses(aws):
     assert "already has its audit record (SUCCESS)" in cleared.record("execute").error
     assert cleared.record("audit").done["written"] is False
     assert log.calls == []
+
+
+def test_a_runbook_started_by_an_interrupted_attempt_with_no_recorded_id_fails_for_a_human(aws):
+    ec2, instance = failing_instance()
+    run = run_until("ec2_status_check_failed", {"target": _instance_arn(instance)}, "execute")
+    run.records["execute"] = StepRecord(done={"result": None, "operator": "automated", "resumed": True})
+    with pytest.raises(StepFailed, match="execution it may have started was not recorded"):
+        call(run.step("wait_for_automation"), run)
+
+
+def _instance_arn(instance: str) -> str:
+    return f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}"

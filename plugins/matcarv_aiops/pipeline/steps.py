@@ -381,13 +381,13 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
     from matcarv_aiops.ssm.service import automation_client, failure_message
     from matcarv_aiops.ssm.states import FAILURE_STATES, INTERMEDIATE_STATES
 
-    ctx = _context(run, execution)
-    client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     if acted["result"] is None:  # an interrupted attempt started the runbook and its id was lost
         raise StepFailed(
             f"resumed after an interrupted attempt: the id of the {run.entry.ssm_document} execution it "
             "may have started was not recorded, so it cannot be followed; a human must check"
         )
+    ctx = _context(run, execution)
+    client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     automation_id = acted["result"]["automation_execution_id"]
     found = client.get_automation_execution(AutomationExecutionId=automation_id)["AutomationExecution"]
     status = found["AutomationExecutionStatus"]
