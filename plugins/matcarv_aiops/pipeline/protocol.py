@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from matcarv_aiops.safety import SafetyStore
 from matcarv_aiops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -125,8 +126,26 @@ class RunState(ABC):
 
     @property
     @abstractmethod
+    def started_here(self) -> bool:
+        """Whether a step of this run state marked the change as started (its own flag, which Airflow
+        wipes with the task's XComs when the task retries or is cleared)."""
+
+    @property
     def started(self) -> bool:
-        """Whether a step marked the change as started."""
+        """Whether a change may have been made: this run state's flag, or the execution's intent marker
+        in the state table, which execute writes before the first change and no retry wipes."""
+        if self.started_here:
+            return True
+        execution_id = self.execution_id
+        return execution_id is not None and SafetyStore(self.settings).intent(execution_id) is not None
+
+    @property
+    def execution_id(self) -> str | None:
+        """The execution the first step claimed, or None when it left no result (a bad request)."""
+        if not self.steps:
+            return None
+        claimed = self.record(self.steps[0].task_id).done
+        return claimed.get("execution_id") if isinstance(claimed, dict) else None
 
     def result(self, task_id: str) -> Any:
         """An earlier step's result, parsed into its model where it has one; None when it left none."""

@@ -265,8 +265,9 @@ def wait_for_approval(
 def execute(run: RunState, execution: Execution) -> dict[str, Any]:
     """Make the change on the one target, unless this is a dry run, the human said no, or the request
     expired. Who may act is read from the approval store at this moment, never from the approval step's
-    result, which a UI user could edit; and an execution that already has its audit record is never
-    acted on again (a cleared or re-run task)."""
+    result, which a UI user could edit; an execution that already has its audit record is never acted on
+    again (a cleared or re-run task); and an attempt that finds the intent marker of an earlier one
+    resumes it instead of acting again."""
     if execution.dry_run:
         raise StepSkipped(f"dry run, nothing changed; the plan: {execution.plan}")
     audited = AuditWriter(run.settings).outcome_of(execution.execution_id)
@@ -275,6 +276,10 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
             f"execution {execution.execution_id} already has its audit record ({audited}): "
             "a cleared or re-run execute does not act again"
         )
+    safety = SafetyStore(run.settings)
+    earlier = safety.intent(execution.execution_id)
+    if earlier is not None:
+        return _resume(run, execution, earlier, may_complete=True)
     who = _authorised_by(run, execution)
     handler = get_remediation(run.entry.id)
     ctx = _context(run, execution)
@@ -286,8 +291,57 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
         state = fresh
     else:
         state = _checked_state(execution)
-    run.mark_started()  # before the first change: rollback and audit must know a change may have been made
-    return {"result": handler.execute(ctx, state), "operator": who}
+    # Before the first change, durably: a retry (whose XComs Airflow wipes), rollback and audit must know
+    # a change may have been made. A concurrent attempt that wrote it first owns the change.
+    raced = safety.mark_intent(
+        execution.execution_id, execution.run_id, execution.plan or run.entry.action, operator=who
+    )
+    if raced is not None:
+        return _resume(run, execution, raced, may_complete=False)
+    run.mark_started()
+    result = handler.execute(ctx, state)
+    safety.record_intent_result(execution.execution_id, result)
+    return {"result": result, "operator": who}
+
+
+def _resume(
+    run: RunState, execution: Execution, marker: dict[str, str], *, may_complete: bool
+) -> dict[str, Any]:
+    """An earlier attempt of this execution started the change (its intent marker says so) and was
+    interrupted: the change is never made again. Its recorded result carries on to validate and
+    rollback; where none was recorded the change may or may not have been made, and only an entry whose
+    execute makes just what is still missing (``Remediation.resumable``) finishes it; otherwise
+    validation decides, from live state, with result None."""
+    if marker.get("runId") != execution.run_id:
+        raise StepFailed(
+            f"execution {execution.execution_id} was started by run {marker.get('runId')}, "
+            f"not by this run {execution.run_id}: nothing done"
+        )
+    who = marker.get("operator", AUTOMATED)
+    since = f"resumed after an interrupted attempt that started the change at {marker.get('startedAt')}"
+    if "result" in marker:
+        return {
+            "result": json.loads(marker["result"]),
+            "operator": who,
+            "resumed": True,
+            "note": f"{since}: the change was made at {marker.get('changedAt')} and not made again",
+        }
+    handler = get_remediation(run.entry.id)
+    if may_complete and handler.resumable:
+        result = handler.execute(_context(run, execution), _checked_state(execution))
+        SafetyStore(run.settings).record_intent_result(execution.execution_id, result)
+        return {
+            "result": result,
+            "operator": who,
+            "resumed": True,
+            "note": f"{since}: its result was not recorded, so only what was still missing was done",
+        }
+    return {
+        "result": None,
+        "operator": who,
+        "resumed": True,
+        "note": f"{since}: its result was not recorded and the change was not made again",
+    }
 
 
 def _authorised_by(run: RunState, execution: Execution) -> str:
@@ -327,6 +381,11 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
     from matcarv_aiops.ssm.service import automation_client, failure_message
     from matcarv_aiops.ssm.states import FAILURE_STATES, INTERMEDIATE_STATES
 
+    if acted["result"] is None:  # an interrupted attempt started the runbook and its id was lost
+        raise StepFailed(
+            f"resumed after an interrupted attempt: the id of the {run.entry.ssm_document} execution it "
+            "may have started was not recorded, so it cannot be followed; a human must check"
+        )
     ctx = _context(run, execution)
     client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     automation_id = acted["result"]["automation_execution_id"]
@@ -356,20 +415,26 @@ def validate(
         _context(run, execution), _checked_state(execution), acted["result"]
     )
     if not outcome.ok:
-        raise StepFailed(f"validation failed: {outcome.detail}")
+        resumed = f" ({acted['note']})" if acted.get("resumed") else ""
+        raise StepFailed(f"validation failed{resumed}: {outcome.detail}")
     return {"detail": outcome.detail, "note": f"Validated: {outcome.detail}"}
 
 
 def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] | None) -> dict[str, Any]:
-    """Only when a step failed: undo the change where the entry is reversible."""
+    """Only when a step failed: undo the change where the entry is reversible. A change started by an
+    execute whose result is gone with its XComs (it crashed after the change) is undone with the
+    result recorded on the intent marker, or with None where none was recorded."""
     if execution is None or not run.started:
         return {"rolled_back": False, "detail": "nothing to roll back: no change was attempted"}
     entry = run.entry
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
-    detail = get_remediation(entry.id).rollback(
-        _context(run, execution), _checked_state(execution), acted["result"] if acted else None
-    )
+    if acted is not None:
+        result = acted["result"]
+    else:
+        marker = SafetyStore(run.settings).intent(execution.execution_id) or {}
+        result = json.loads(marker["result"]) if "result" in marker else None
+    detail = get_remediation(entry.id).rollback(_context(run, execution), _checked_state(execution), result)
     return {"rolled_back": True, "detail": detail}
 
 

@@ -46,7 +46,7 @@ class XComRun(RunState):
         self._ti.xcom_push(key=STARTED_KEY, value=True)
 
     @property
-    def started(self) -> bool:
+    def started_here(self) -> bool:
         return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
 
 
