@@ -17,6 +17,7 @@ from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
     ALL_SUCCESS,
+    AUTOMATED,
     ONE_FAILED,
     RunState,
     Step,
@@ -38,6 +39,8 @@ class InlineRun(RunState):
     conf: Any
     run_id: str = "manual__inline"
     dag_id: str = ""
+    # Who started the run (an Airflow run's triggering user): "automated", or a user's name.
+    requested_by: str = AUTOMATED
     records: dict[str, StepRecord] = field(default_factory=dict)
     crashed: dict[str, str] = field(default_factory=dict)
     _started: bool = False
@@ -85,17 +88,19 @@ def run_inline(
     *,
     run_id: str = "manual__inline",
     dag_id: str = "",
+    requested_by: str = AUTOMATED,
     on_wait: Callable[[Step, InlineRun], None] | None = None,
     poll_seconds: float = 0.2,
     wait_timeout: float = 120.0,
 ) -> InlineRun:
-    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf).
+    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf), as started by
+    ``requested_by`` ("automated": the ingress; a user's name: triggered by hand).
 
     ``on_wait(step, run)`` is called once when a waiting step first answers "not yet" (a test approves
     there, as a human would); the step is then asked again every ``poll_seconds`` until
     ``wait_timeout`` passes, when it counts as crashed (as a sensor that times out fails).
     """
-    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id)
+    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id, requested_by=requested_by)
     chain = "ok"
     for step in run.steps:
         if not _should_run(step, chain):
