@@ -14,6 +14,7 @@ every DAG (Admin, Op, User) can still trigger it, which is why the decision itse
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
@@ -22,6 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from matcarv_aiops.approvals import APPROVAL_DAG_ID
 from matcarv_aiops.settings import get_settings
 
+log = logging.getLogger(__name__)
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -82,7 +84,7 @@ def approve_remediation():
         settings = get_settings()
         authenticated, source = trigger_is_authenticated(dag_run)
         if not authenticated and settings.safety.allow_unauthenticated_decisions:
-            print(f"run triggered by {source}: decision accepted without authentication (setting)")
+            log.warning("run triggered by %s: decided without authentication (setting)", source)
         try:
             record = approvals.decide(
                 settings,

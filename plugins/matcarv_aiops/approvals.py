@@ -281,10 +281,15 @@ def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
     ui = airflow_ui_url(settings)
     where = f"{ui}/dags/{APPROVAL_DAG_ID}" if ui.startswith("http") else ui
+    needs = (
+        f"{record.approvals_required} distinct approvers" if record.approvals_required > 1 else "one approver"
+    )
+    # No CLI line: a CLI trigger has no authenticated user behind it, and its decision is refused.
     return (
         f"In the Airflow UI ({where}), trigger DAG '{APPROVAL_DAG_ID}' with "
         f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
-        f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'"
+        f"Needs {needs} of the approver group, other than {record.requested_by} who requested it. "
+        f"REST API: POST /api/v2/dags/{APPROVAL_DAG_ID}/dagRuns with conf {conf}"
     )
 
 
