@@ -15,6 +15,7 @@ every DAG (Admin, Op, User) can still trigger it, which is why the decision itse
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
-def approver_access(role: str) -> dict[str, dict[str, set[str]]] | None:
+def approver_access(role: str) -> dict[str, dict[str, Collection[str]]] | None:
     """DAG-level access for the approver role (FAB auth manager): see the DAG and its runs, start one."""
     if not role:
         return None

@@ -103,7 +103,8 @@ class RunState(ABC):
     conf: Any
     steps: tuple[Step, ...]
     # Who started the run: AUTOMATED (the ingress, a schedule) or the Airflow user who triggered it.
-    requested_by: str
+    # A runner sets it; the class default keeps a runner that does not know it "automated".
+    requested_by: str = AUTOMATED
 
     @cached_property
     def settings(self) -> Settings:
