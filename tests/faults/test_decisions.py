@@ -83,7 +83,11 @@ def _refused(execution_id: str, approver: str, *, authenticated: bool = True, ap
 
 def _audit_cell(execution_id: str) -> str:
     record = audit_records(get_settings())[execution_id]
-    return f"{record['outcome']}: operator {record['operator']}, requested by {record['requestedBy']}"
+    action = record["action"].removeprefix(f"{record['outcome']}: ")
+    reason = action if len(action) <= 70 else action[:67] + "..."
+    return (
+        f"{record['outcome']}: {reason} (operator {record['operator']}, requested by {record['requestedBy']})"
+    )
 
 
 def _report(fault_report, case: str, injected: str, outcome: str, execution_id: str, actions: ActionLog):
