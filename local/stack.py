@@ -406,6 +406,10 @@ def local_stack(
             "AIOPS_AIRFLOW_BASE_URL": airflow_url,
             "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
             "AIOPS_AIRFLOW_API_PASSWORD": password,
+            # Who may decide: alice alone. admin is the ingress's API user, so the runs it starts were
+            # requested by "automated" (and admin, outside the group, cannot decide them).
+            "AIOPS_APPROVERS": APPROVER_USER,
+            "AIOPS_SERVICE_USERS": ADMIN_USER,
             "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
         }
     )

@@ -17,6 +17,7 @@ from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
     ALL_SUCCESS,
+    AUTOMATED,
     ONE_FAILED,
     RunState,
     Step,
@@ -38,6 +39,8 @@ class InlineRun(RunState):
     conf: Any
     run_id: str = "manual__inline"
     dag_id: str = ""
+    # Who started the run (an Airflow run's triggering user): "automated", or a user's name.
+    requested_by: str = AUTOMATED
     records: dict[str, StepRecord] = field(default_factory=dict)
     crashed: dict[str, str] = field(default_factory=dict)
     _started: bool = False
@@ -85,17 +88,19 @@ def run_inline(
     *,
     run_id: str = "manual__inline",
     dag_id: str = "",
+    requested_by: str = AUTOMATED,
     on_wait: Callable[[Step, InlineRun], None] | None = None,
     poll_seconds: float = 0.2,
     wait_timeout: float = 120.0,
 ) -> InlineRun:
-    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf).
+    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf), as started by
+    ``requested_by`` ("automated": the ingress; a user's name: triggered by hand).
 
     ``on_wait(step, run)`` is called once when a waiting step first answers "not yet" (a test approves
     there, as a human would); the step is then asked again every ``poll_seconds`` until
     ``wait_timeout`` passes, when it counts as crashed (as a sensor that times out fails).
     """
-    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id)
+    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id, requested_by=requested_by)
     return _run_steps(run, run.steps, "ok", on_wait, poll_seconds, wait_timeout)
 
 
@@ -111,7 +116,13 @@ def rerun_inline(
     cleared with its downstream tasks: a fresh run state for the same run (same run id and conf) that
     keeps what the steps before ``from_task`` recorded and nothing of the re-run ones (Airflow wipes
     their XComs). The steps before it decide, as on the DAG's chain, whether the normal steps run."""
-    run = InlineRun(earlier.remediation_id, earlier.conf, run_id=earlier.run_id, dag_id=earlier.dag_id)
+    run = InlineRun(
+        earlier.remediation_id,
+        earlier.conf,
+        run_id=earlier.run_id,
+        dag_id=earlier.dag_id,
+        requested_by=earlier.requested_by,
+    )
     task_ids = [step.task_id for step in run.steps]
     if from_task not in task_ids:
         raise ValueError(f"no step {from_task!r} in the run of {run.remediation_id} ({', '.join(task_ids)})")

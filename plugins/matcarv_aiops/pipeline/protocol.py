@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from matcarv_aiops import models
 from matcarv_aiops.safety import SafetyStore
 from matcarv_aiops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from matcarv_aiops.catalogue import CatalogueEntry
 
-AUTOMATED = "automated"
+AUTOMATED = models.AUTOMATED
 
 # Airflow's trigger rule values; the core names them without importing Airflow.
 ALL_SUCCESS, ONE_FAILED, ALL_DONE = "all_success", "one_failed", "all_done"
@@ -102,6 +103,9 @@ class RunState(ABC):
     run_id: str
     conf: Any
     steps: tuple[Step, ...]
+    # Who started the run: AUTOMATED (the ingress, a schedule) or the Airflow user who triggered it.
+    # A runner sets it; the class default keeps a runner that does not know it "automated".
+    requested_by: str = AUTOMATED
 
     @cached_property
     def settings(self) -> Settings:
@@ -156,6 +160,16 @@ class RunState(ABC):
         if value is not None and step.returns is not None:
             return step.returns.model_validate(value)
         return value
+
+
+def requester(triggering_user: str | None, settings: Settings) -> str:
+    """Who requested a run, from the user Airflow recorded as triggering it (never from the conf, which
+    whoever triggers the run writes): AUTOMATED for a run nobody triggered by hand (a schedule) or one
+    the platform's own service user started (the ingress), else that user."""
+    user = (triggering_user or "").strip()
+    if not user or user in settings.safety.service_users:
+        return AUTOMATED
+    return user
 
 
 def to_json(value: Any) -> Any:

@@ -63,6 +63,8 @@ class Execution(BaseModel):
     production: bool
     state: dict[str, Any] | None
     plan: str | None = None
+    # Who started the run (RunState.requested_by): may not decide its approval; in the audit record.
+    requested_by: str = AUTOMATED
 
 
 def _checked_state(execution: Execution) -> dict[str, Any]:
@@ -148,6 +150,7 @@ def collect_diagnostics(run: RunState) -> Execution:
         diagnostics_uri=f"s3://{settings.platform.diagnostics_bucket}/{key}",
         production=False,
         state=None,
+        requested_by=run.requested_by,
     )
     handler = get_remediation(entry.id)
     ctx = _context(run, execution)
@@ -230,7 +233,8 @@ def approval_needed(entry: CatalogueEntry, execution: Execution) -> str | None:
 
 def request_approval(run: RunState, execution: Execution, eligibility: dict[str, Any]) -> dict[str, Any]:
     """Where a human must decide: store the pending request and send it over SNS (once, even when
-    this step retries)."""
+    this step retries). It names the run's requester, who may not decide it, and for a production
+    target needs production_approvals distinct approvers."""
     if not eligibility["needs_approval"]:
         return {"requested": False, "why": eligibility["why"]}
     if execution.dry_run:
@@ -246,6 +250,8 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
         diagnostics_uri=execution.diagnostics_uri,
         rollback_plan=run.entry.rollback_plan,
         why=eligibility["why"],
+        requested_by=execution.requested_by,
+        approvals_required=run.settings.safety.production_approvals if execution.production else 1,
     )
 
 
@@ -494,6 +500,7 @@ def compose_audit(run: RunState, execution: Execution | None) -> AuditRecord | N
         outcome=outcome,
         operator=operator,
         rollback_plan=entry.rollback_plan,
+        requested_by=execution.requested_by if execution is not None else run.requested_by,
     )
 
 

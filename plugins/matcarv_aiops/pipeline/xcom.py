@@ -14,6 +14,7 @@ from matcarv_aiops.pipeline.protocol import (
     StepRecord,
     StepSkipped,
     call,
+    requester,
 )
 from matcarv_aiops.pipeline.steps import step_by_id, steps_for
 
@@ -29,6 +30,7 @@ class XComRun(RunState):
     def __post_init__(self) -> None:
         dag_run = self.context["dag_run"]
         self.dag_id, self.run_id, self.conf = dag_run.dag_id, dag_run.run_id, dag_run.conf
+        self.requested_by = requester(getattr(dag_run, "triggering_user_name", None), self.settings)
         self._ti = self.context["ti"]
         self.steps = steps_for(self.entry)
 
