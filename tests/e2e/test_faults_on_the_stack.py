@@ -40,8 +40,10 @@ def task_state(stack, dag_id: str, run_id: str, task_id: str) -> str | None:
     return body["state"]
 
 
-def invariants_on(stack) -> Invariants:
-    return check(get_settings(), approver_group=[APPROVER_USER])
+def invariants_on(stack, *, extra_changes: int) -> Invariants:
+    """The four invariants on the stack's tables; the tasks ran in Airflow's processes, so the case
+    counts the extra changes it saw on the resource itself."""
+    return check(get_settings(), double_actions=extra_changes, approver_group=[APPROVER_USER])
 
 
 def test_a_forged_decision_and_a_cleared_execute_do_not_act_after_a_rejection(stack_env, fault_report):
@@ -61,15 +63,17 @@ def test_a_forged_decision_and_a_cleared_execute_do_not_act_after_a_rejection(st
     stack_env.wait_for_run(dag_id, run_id, timeout=300)
 
     assert task_state(stack_env, dag_id, run_id, "execute") in ("skipped", "failed")
-    assert not any(scenarios.public_access_block(s3, bucket).values()), "the rejected change was made"
+    changed = any(scenarios.public_access_block(s3, bucket).values())
     (record,) = audit_for(stack_env, ":::e2e-forged-bucket")
     assert (record["outcome"], record["operator"]) == ("SKIPPED", APPROVER_USER)
     assert "rejected by alice" in record["action"]
-    found = invariants_on(stack_env)
+    # After a rejection, any change is one too many.
+    found = invariants_on(stack_env, extra_changes=int(changed))
     fault_report.add(
         "forged decision in XCom + execute cleared (stack)",
         "after alice rejected: wait_for_approval's XCom PATCHed to auto, execute cleared with downstream",
-        f"execute {task_state(stack_env, dag_id, run_id, 'execute')}; bucket unchanged",
+        f"execute {task_state(stack_env, dag_id, run_id, 'execute')}; "
+        f"bucket {'CHANGED' if changed else 'unchanged'}",
         f"exactly one: {record['outcome']} ({record['action'][:60]})",
         found,
     )
@@ -86,10 +90,11 @@ def test_clearing_execute_after_success_does_not_act_again(stack_env, fault_repo
     stack_env.wait_for_run(dag_id, run_id, timeout=300)
 
     assert task_state(stack_env, dag_id, run_id, "execute") == "failed"
-    assert scenarios.queue_depth(sqs, dlq) == 30 and scenarios.queue_depth(sqs, source) == 120
+    assert scenarios.queue_depth(sqs, source) in (120, 150)
+    moved_again = scenarios.queue_depth(sqs, source) - 120  # a second redrive would move the new 30
     (record,) = audit_for(stack_env, ":e2e-cleared-dlq")
     assert record["outcome"] == "SUCCESS"
-    found = invariants_on(stack_env)
+    found = invariants_on(stack_env, extra_changes=int(moved_again > 0))
     fault_report.add(
         "execute cleared after success (stack)",
         "Clear execute + downstream from the API on a successful run",
@@ -123,7 +128,7 @@ def test_the_requester_cannot_approve_their_own_run(stack_env, fault_report):
     )
     assert status in (200, 201), body
     assert stack_env.wait_for_run("approve_remediation", f"self_{execution}")["state"] == "failed"
-    assert not any(scenarios.public_access_block(s3, bucket).values())
+    acted_on_self_approval = any(scenarios.public_access_block(s3, bucket).values())
 
     decide(stack_env, execution, "approve")  # alice, who did not request it
     assert stack_env.wait_for_run("remediate_s3_public_access", run_id, timeout=300)["state"] == "success"
@@ -133,7 +138,7 @@ def test_the_requester_cannot_approve_their_own_run(stack_env, fault_report):
         APPROVER_USER,
         ADMIN_USER,
     )
-    found = invariants_on(stack_env)
+    found = invariants_on(stack_env, extra_changes=int(acted_on_self_approval))
     fault_report.add(
         "self-approval (stack)",
         "admin triggers remediate_s3_public_access by hand, then approves it himself",
