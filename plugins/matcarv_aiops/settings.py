@@ -52,6 +52,9 @@ class Safety:
     max_actions_per_window: int = 3
     flap_window_hours: float = 24.0
     lock_ttl_minutes: float = 120.0
+    # audit_reconciler leaves a claim younger than this alone: the run's own audit step (and its retries)
+    # goes first. See matcarv_aiops.reconcile for when an older claim counts as stuck.
+    reconcile_grace_minutes: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,13 @@ def test_claim_lock_cooldown_and_exemption(aws):
     assert store.acquire_lock(TARGET.arn, "e2") is None
 
     assert store.cooldown_or_flapping("x", TARGET.arn) is None
-    store.record_action("x", TARGET.arn, "e1")
+    assert store.record_action("x", TARGET.arn, "e1") is True
     reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
     assert "in cooldown" in reason and not escalate
-    for n in range(2):
+    # One execution counts once, however often its action is recorded (a retried audit, the reconciler).
+    assert store.record_action("x", TARGET.arn, "e1") is False
+    assert len(store.recent_actions("x", TARGET.arn)) == 1
+    for n in (2, 3):
         store.record_action("x", TARGET.arn, f"e{n}")
     reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
     assert "flapping" in reason and escalate
