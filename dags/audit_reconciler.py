@@ -37,17 +37,21 @@ from matcarv_aiops.settings import get_settings
 def audit_reconciler():
     @task(execution_timeout=timedelta(minutes=8))
     def reconcile(ti=None):
+        from airflow.sdk.api.client import ServerResponseError
         from airflow.sdk.exceptions import AirflowRuntimeError
 
         from matcarv_aiops import reconcile as reconciler
 
         def run_state(dag_id: str, run_id: str) -> str | None:
-            """The run's state from Airflow; RUN_MISSING when it does not exist, None when unreadable."""
+            """The run's state from Airflow; RUN_MISSING when it does not exist, None when unreadable.
+            The API's error reaches a task wrapped by its supervisor, or as is when run in-process."""
             try:
                 return str(ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))
             except AirflowRuntimeError as exc:
-                detail = exc.error.detail or {}
-                return RUN_MISSING if detail.get("status_code") == 404 else None
+                status = (exc.error.detail or {}).get("status_code")
+            except ServerResponseError as exc:
+                status = exc.response.status_code
+            return RUN_MISSING if status == 404 else None
 
         return reconciler.reconcile(get_settings(), run_state=run_state, now=datetime.now(UTC))
 
