@@ -112,3 +112,31 @@ def test_the_intent_marker_is_written_once_and_read_back(aws):
     assert again is not None and again["runId"] == "run-1" and again["action"] == "revoke 0.0.0.0/0:22"
     assert store.intent("e-1") == again
     assert store.intent("e-2") is None
+
+
+def test_history_written_before_it_kept_execution_ids_still_counts(aws):
+    import time
+
+    from matcarv_aiops.aws import hub_client
+
+    hub_client("dynamodb", aws).put_item(
+        TableName=aws.platform.state_table,
+        Item={"pk": {"S": f"history#x#{TARGET.arn}"}, "actions": {"NS": [repr(time.time() - 60)]}},
+    )
+    store = SafetyStore(aws)
+    assert len(store.recent_actions("x", TARGET.arn)) == 1
+    assert store.record_action("x", TARGET.arn, "e1") is True
+    assert store.record_action("x", TARGET.arn, "e1") is False
+    assert len(store.recent_actions("x", TARGET.arn)) == 2
+
+
+def test_cancel_closes_only_a_pending_request(aws):
+    store = ApprovalStore(aws)
+    store.create(request("e1"))
+    store.create(request("e2"))
+    store.decide("e2", approve=True, approver="alice", reason="ok")
+    assert store.cancel("e1", "run ended").status == ApprovalStatus.CANCELLED
+    assert store.cancel("e2", "run ended").status == ApprovalStatus.APPROVED
+    assert store.cancel("e3", "run ended") is None
+    with pytest.raises(ApprovalError, match="already CANCELLED"):
+        store.decide("e1", approve=True, approver="alice", reason="late")
