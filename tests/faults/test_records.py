@@ -132,7 +132,10 @@ def _platform_actions(actions: ActionLog) -> ActionLog:
 
 
 def _short(record: dict[str, Any]) -> str:
-    return f"{record['outcome']}: {record['action'][:90]}"
+    """Outcome and short reason; for the reconciler's record, what it says about a possible change."""
+    action = record["action"].removeprefix(f"{record['outcome']}: ")
+    said = action.partition("recorded by audit_reconciler. ")[2]
+    return f"{record['outcome']}: {(f'(reconciler) {said}' if said else action)[:110]}"
 
 
 def _assert_one_true_record(

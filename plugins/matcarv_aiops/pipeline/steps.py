@@ -511,7 +511,7 @@ def audit(run: RunState) -> dict[str, Any] | None:
     attempt("metric and alert", report)
     if failed:
         raise AfterEffectsFailed(
-            f"audit record of {record.execution_id} written ({record.outcome.value}), but: "
+            f"the audit record of {record.execution_id} stands ({record.outcome.value}), but: "
             + "; ".join(failed)
         )
     return {**record.to_item(), "written": written}
