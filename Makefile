@@ -34,7 +34,7 @@ lint: $(SYNCED)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The same local stack as the demo, left running: the Airflow UI on http://127.0.0.1:$(PORT).
 PORT ?= 8080

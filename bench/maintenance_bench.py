@@ -148,18 +148,21 @@ def bench_ebs(n: int):
         clients = Clients(settings, overrides={"rbin": rbin})
         run = _run("ebs_snapshot_retention")
         summary = ebs_snapshots.plan(settings, clients, run, now=later)
-        return ebs_snapshots.execute(settings, clients, run, summary, None)
+        return ebs_snapshots.execute(
+            settings, clients, run, dry_run=False, xcom={"summary": summary, "decision": None}
+        )
 
     result, wall, peak, calls = measure(job)
     deleted = result[
         "deleted"
     ]  # moto's default-AMI snapshots are in use and skipped, so deleted can exceed n
+    rechecks = math.ceil(deleted / ebs_snapshots._RECHECK_CHUNK)  # the re-check just before deleting
     minimum = {
-        "DescribeSnapshots": math.ceil(total / 1000),
-        "DescribeImages": 1,
-        "ListRules": 1,
-        "GetRule": 1,
-        "BatchGetItem": math.ceil(deleted / 100),
+        "DescribeSnapshots": math.ceil(total / 1000) + rechecks,
+        "DescribeImages": 1 + rechecks,
+        "ListRules": 2,
+        "GetRule": 2,
+        "BatchGetItem": math.ceil(deleted / 100) + rechecks,
         "DeleteSnapshot": deleted,
         "BatchWriteItem": math.ceil(deleted / 25),
     }

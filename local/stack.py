@@ -41,6 +41,9 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ADMIN_USER = "admin"
 APPROVER_USER = "alice"  # a named human with Airflow's "op" role: approves by triggering approve_remediation
+# The trigger handler's own API user (Airflow's "user" role, as the MWAA trigger role is): the runs it
+# starts were requested by "automated"; a run admin starts by hand was requested by admin.
+INGRESS_USER = "aiops-ingress"
 AWS_REGION = "us-east-1"
 
 
@@ -224,7 +227,7 @@ class LocalStack:
     def trigger_client(self, **kwargs: Any):
         from matcarv_aiops.ingress.trigger_client import LocalTriggerClient
 
-        return LocalTriggerClient(self.airflow_url, self.username, self.password, **kwargs)
+        return LocalTriggerClient(self.airflow_url, INGRESS_USER, self.passwords[INGRESS_USER], **kwargs)
 
     def _check_alive(self) -> None:
         for process in self.processes:
@@ -353,7 +356,11 @@ def local_stack(
     moto_port, airflow_port = free_port(), airflow_port or free_port()
     moto_url, airflow_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{airflow_port}"
     password = secrets.token_urlsafe(12)
-    passwords = {ADMIN_USER: password, APPROVER_USER: secrets.token_urlsafe(12)}
+    passwords = {
+        ADMIN_USER: password,
+        APPROVER_USER: secrets.token_urlsafe(12),
+        INGRESS_USER: secrets.token_urlsafe(12),
+    }
     passwords_file = home / "passwords.json"
     passwords_file.write_text(json.dumps(passwords))
     passwords_file.chmod(0o600)  # the cluster's set-up opens the directories above its data to others
@@ -387,7 +394,9 @@ def local_stack(
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{APPROVER_USER}:op",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": (
+                f"{ADMIN_USER}:admin,{APPROVER_USER}:op,{INGRESS_USER}:user"
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -404,8 +413,12 @@ def local_stack(
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIOPS_TRIGGER_BACKEND": "local",
             "AIOPS_AIRFLOW_BASE_URL": airflow_url,
-            "AIOPS_AIRFLOW_API_USERNAME": ADMIN_USER,
-            "AIOPS_AIRFLOW_API_PASSWORD": password,
+            "AIOPS_AIRFLOW_API_USERNAME": INGRESS_USER,
+            "AIOPS_AIRFLOW_API_PASSWORD": passwords[INGRESS_USER],
+            # Who may decide: alice alone. The ingress's API user is a service user, so the runs it starts
+            # were requested by "automated"; admin, outside the group, cannot decide anything.
+            "AIOPS_APPROVERS": APPROVER_USER,
+            "AIOPS_SERVICE_USERS": INGRESS_USER,
             "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
         }
     )

@@ -32,6 +32,9 @@ os.environ.update(
         "AIOPS_APPROVAL_POKE_SECONDS": "1",
         "AIOPS_TASK_RETRIES": "1",
         "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
+        # The approver group: the humans the tests decide as (dag_test: dag.test()'s triggering user).
+        "AIOPS_APPROVERS": "alice,alice@example.com,bob@example.com,carol@example.com,carol,dag_test,"
+        "arn:aws:iam::123456789012:user/oncall",
         # moto has no SSM Automation API: documents run with the local runner against moto.
         "AIOPS_SSM_BACKEND": "local",
         "AIOPS_SSM_POLL_SECONDS": "0.2",
@@ -96,3 +99,32 @@ def stack_env(running_stack, monkeypatch):
     yield running_stack
     monkeypatch.undo()
     reload_settings()
+
+
+@pytest.fixture(scope="session")
+def fault_report():
+    """One row per fault case (tests/faults, tests/e2e), written as a Markdown table at the end of the
+    session when ``FAULTS_REPORT`` names a file."""
+    from tests.faults.invariants import FaultReport
+
+    report = FaultReport()
+    yield report
+    report.save_part()
+
+
+def pytest_sessionfinish(session):
+    """After every worker has finished (or in the only process): the fault report, if asked for."""
+    if not hasattr(session.config, "workerinput"):
+        from tests.faults.invariants import FaultReport
+
+        FaultReport.assemble()
+
+
+def pytest_collection_modifyitems(config, items):
+    """``make test`` runs two pytest-xdist workers with ``--dist loadgroup``. Every test on the local stack
+    goes to one worker, so the session starts one stack; the CDK tests share one worker's synth."""
+    for item in items:
+        if "running_stack" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("stack"))
+        elif item.nodeid.startswith("tests/infra/"):
+            item.add_marker(pytest.mark.xdist_group("infra"))

@@ -1,5 +1,6 @@
 """Alarms on the platform itself, to the notifications topic: events that could not be delivered (DLQ
-depth), trigger Lambda errors, and remediations that ended in FAILURE."""
+depth), trigger invocations kept for a redrive (depth, and age long before the queue's retention ends),
+trigger Lambda errors, and remediations that ended in FAILURE."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from constructs import Construct
 
 METRIC_NAMESPACE = "AIOps/Automation"
 METRIC_NAME = "RemediationExecuted"
+# A kept event older than this has outlived every redrive pass for days: a human must look before SQS's
+# 14-day retention drops it.
+KEPT_EVENT_MAX_AGE = cdk.Duration.days(3)
 
 
 class OperationalAlarms(Construct):
@@ -24,6 +28,7 @@ class OperationalAlarms(Construct):
         topic: sns.ITopic,
         dead_letter_queue: sqs.IQueue,
         trigger_function: lambda_.IFunction,
+        failed_events_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         period = cdk.Duration.minutes(5)
@@ -65,5 +70,34 @@ class OperationalAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.dlq_depth, self.lambda_errors, self.remediation_failures):
+        alarms = [self.dlq_depth, self.lambda_errors, self.remediation_failures]
+        if failed_events_queue is not None:
+            self.failed_events_depth = cloudwatch.Alarm(
+                self,
+                "FailedEventsDepth",
+                alarm_description="Trigger invocations failed and were kept; the redrive replays them "
+                "once MWAA answers (aiops redrive by hand)",
+                metric=failed_events_queue.metric_approximate_number_of_messages_visible(
+                    period=period, statistic="Maximum"
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            self.failed_events_age = cloudwatch.Alarm(
+                self,
+                "FailedEventsAge",
+                alarm_description="A kept trigger event is days old: replay or inspect it (aiops redrive) "
+                "before the queue's retention drops it",
+                metric=failed_events_queue.metric_approximate_age_of_oldest_message(
+                    period=period, statistic="Maximum"
+                ),
+                threshold=KEPT_EVENT_MAX_AGE.to_seconds(),
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarms += [self.failed_events_depth, self.failed_events_age]
+        for alarm in alarms:
             alarm.add_alarm_action(actions.SnsAction(topic))

@@ -271,6 +271,7 @@ LAMBDA_MODULES = (
     "matcarv_aiops/ingress/__init__.py",
     "matcarv_aiops/ingress/handler.py",
     "matcarv_aiops/ingress/patterns.py",
+    "matcarv_aiops/ingress/redrive.py",
     "matcarv_aiops/ingress/route_table.py",
     "matcarv_aiops/ingress/routing.py",
     "matcarv_aiops/ingress/trigger_client.py",

@@ -20,6 +20,8 @@ WEBSERVER_ACCESS_MODES = ("PRIVATE_ONLY", "PUBLIC_ONLY")
 MICRO_CLASS = "mw1.micro"
 # The Airflow RBAC role the trigger Lambda acts as through InvokeRestApi: User can trigger DAG runs.
 AIRFLOW_API_ROLES = ("User", "Op")
+# Airflow's own roles (FAB): each has permissions on every DAG, so none of them can be the approver role.
+BUILT_IN_AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 
@@ -62,6 +64,15 @@ class DeploymentConfig:
     # reserve any: Lambda keeps 10 unreserved).
     trigger_reserved_concurrency: int = 0
     extra_airflow_options: dict[str, str] = field(default_factory=dict)
+    # Who may decide approval requests: the Airflow user names MWAA gives their IAM principals (the
+    # AirflowIdentity of CreateWebLoginToken, e.g. assumed-role/AIOpsApprover/alice). Empty: nobody.
+    approvers: tuple[str, ...] = ()
+    # A custom Airflow role granted approve_remediation (DAG-level access control); empty: none.
+    approver_role: str = ""
+    # Distinct approvers a production target needs.
+    production_approvals: int = 1
+    # The trigger Lambda's Airflow user name: runs it starts were requested by "automated".
+    service_users: tuple[str, ...] = ()
 
     @classmethod
     def from_node(cls, node: Node) -> DeploymentConfig:
@@ -141,6 +152,19 @@ class DeploymentConfig:
             fail("airflowConfigurationOptions", str(exc))
         if self.airflow_api_role not in AIRFLOW_API_ROLES:
             fail("airflowApiRole", f"{self.airflow_api_role!r} is not one of {AIRFLOW_API_ROLES}")
+        if self.approver_role in BUILT_IN_AIRFLOW_ROLES:
+            fail(
+                "approverRole",
+                f"{self.approver_role!r} is a built-in Airflow role (it already reaches every DAG, and the "
+                "trigger Lambda acts as one): name a custom role for the approvers",
+            )
+        both = sorted(set(self.approvers) & set(self.service_users))
+        if both:
+            fail("approvers", f"{both} also start runs for the platform (serviceUsers) and may not decide")
+        if "automated" in self.approvers:
+            fail("approvers", "'automated' is the platform's own name and cannot decide")
+        if not 1 <= self.production_approvals <= 5:
+            fail("productionApprovals", "1 to 5 distinct approvers")
         for key, accounts in (
             ("memberAccountIds", self.member_account_ids),
             ("productionAccountIds", self.production_account_ids),
@@ -264,4 +288,8 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "snapshotRetentionDays": ("snapshot_retention_days", _int),
     "alarmEmail": ("alarm_email", str),
     "airflowConfigurationOptions": ("extra_airflow_options", _options),
+    "approvers": ("approvers", _csv),
+    "approverRole": ("approver_role", str),
+    "productionApprovals": ("production_approvals", _int),
+    "serviceUsers": ("service_users", _csv),
 }

@@ -175,6 +175,15 @@ class MwaaEnvironment(Construct):
             iam.PolicyStatement(
                 sid="ReadOwnEnvironment", actions=["airflow:GetEnvironment"], resources=[self.environment_arn]
             ),
+            # The decision task asks Airflow how its own run was triggered (UI or REST API, not the CLI),
+            # as Viewer: read-only.
+            iam.PolicyStatement(
+                sid="ReadOwnRuns",
+                actions=["airflow:InvokeRestApi"],
+                resources=[
+                    f"arn:aws:airflow:{stack.region}:{stack.account}:role/{self.config.environment_name}/Viewer"
+                ],
+            ),
             iam.PolicyStatement(
                 sid="ReadSourceBucket", actions=object_reads, resources=[bucket.arn_for_objects("*")]
             ),
@@ -278,7 +287,18 @@ def airflow_options(config: DeploymentConfig, settings: dict[str, str]) -> dict[
     takes its default); every other key and value is checked against MWAA's API model, naming the option."""
     options = {**AIRFLOW_OPTIONS, **AIRFLOW_TUNING}
     options.update({f"aiops.{key}": value for key, value in settings.items()})
+    options.update({f"aiops.{key}": value for key, value in approval_settings(config).items()})
     options.update(config.extra_airflow_options)
     options = {key: value for key, value in options.items() if value != ""}
     check_airflow_options(options)
     return options
+
+
+def approval_settings(config: DeploymentConfig) -> dict[str, str]:
+    """Who may decide, as ``aiops.*`` settings (AIOPS_APPROVERS, ...); an empty one is left out."""
+    return {
+        "approvers": ",".join(config.approvers),
+        "approver_role": config.approver_role,
+        "production_approvals": str(config.production_approvals),
+        "service_users": ",".join(config.service_users),
+    }

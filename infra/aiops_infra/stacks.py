@@ -142,6 +142,9 @@ class AIOpsStack(cdk.Stack):
                 "AIOPS_TRIGGER_BACKEND": "mwaa",
                 "AIOPS_MWAA_ENVIRONMENT_NAME": config.environment_name,
                 "AIOPS_PRODUCTION_ACCOUNTS": settings["production_accounts"],
+                # Whose events it handles: this account's and the members'; any other's are ignored.
+                "AIOPS_HUB_ACCOUNT": self.account,
+                "AIOPS_MEMBER_ACCOUNTS": ",".join(config.member_account_ids),
             },
         )
         self.rules = CatalogueRules(
@@ -151,6 +154,8 @@ class AIOpsStack(cdk.Stack):
             function=self.trigger.function,
             member_account_ids=config.member_account_ids,
         )
+        # Events EventBridge could not hand to the function are replayed with the failed invocations.
+        self.trigger.redrive_from(self.rules.dead_letter_queue)
         self.ssm = SsmAutomation(
             self,
             "Ssm",
@@ -178,6 +183,7 @@ class AIOpsStack(cdk.Stack):
             topic=notifications.topic,
             dead_letter_queue=self.rules.dead_letter_queue,
             trigger_function=self.trigger.function,
+            failed_events_queue=self.trigger.failed_events,
         )
 
         cdk.CfnOutput(self, "MwaaEnvironmentName", value=config.environment_name)

@@ -4,6 +4,11 @@ AIOpsApprovals table, decided once, before it expires.
 The API: ``request`` (store a pending request and tell the approvers, once), ``decide`` (an approver's
 decision; the ``approve_remediation`` DAG calls it) and ``decision`` (what the waiting side reads: None while
 pending, else one shape for every caller).
+
+Who may decide (``decider_refusal`` and ``ApprovalStore.decide``): a member of the approver group
+(``settings.safety.approvers``), never ``automated``, never the user who started the run, and only behind an
+authenticated trigger unless ``allow_unauthenticated_decisions``; a production request may need more
+than one distinct approver (``production_approvals``).
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from matcarv_aiops.aws import hub_client
 from matcarv_aiops.dynamo import is_condition_failed
-from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, iso_utc, utc_now
+from matcarv_aiops.models import AUTOMATED, ApprovalRecord, ApprovalStatus, iso_utc, utc_now
 from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings
 
@@ -30,6 +35,26 @@ _KEEP_DECIDED_DAYS = 90
 
 class ApprovalError(ValueError):
     """A decision that cannot be recorded; the message says why."""
+
+
+def decider_refusal(settings: Settings, decider: str, *, authenticated: bool) -> str | None:
+    """Why ``decider`` may not decide any request (one line), or None. The requester check needs the
+    request, so ``ApprovalStore.decide`` makes it."""
+    group = settings.safety.approvers
+    if not decider:
+        return "the decision has no approver identity"
+    if decider == AUTOMATED:
+        return f"'{AUTOMATED}' is the platform's own name and cannot decide an approval request"
+    if not authenticated and not settings.safety.allow_unauthenticated_decisions:
+        return (
+            f"no authenticated user is behind this decision (a CLI trigger records the OS user, here "
+            f"{decider!r}): decide from the Airflow UI or REST API"
+        )
+    if not group:
+        return "no approver group is configured (AIOPS_APPROVERS is empty), so nobody may decide"
+    if decider not in group:
+        return f"{decider} is not in the approver group (AIOPS_APPROVERS) and cannot decide"
+    return None
 
 
 def _to_item(record: ApprovalRecord) -> dict:
@@ -101,23 +126,98 @@ class ApprovalStore:
         )
         return _from_item(response["Attributes"])
 
-    def decide(self, execution_id: str, *, approve: bool, approver: str, reason: str) -> ApprovalRecord:
-        """Record a human decision. Only a pending, unexpired request of this exact execution counts."""
-        if not approver.strip():
-            raise ApprovalError("the decision has no approver identity")
-        now = iso_utc()
-        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
-        try:
-            return self._update_status(
-                execution_id,
-                status,
-                now,
-                "attribute_exists(executionId) AND #status = :pending AND expiresAt > :now",
-                {"approver": approver, "decisionReason": reason or "(no reason given)"},
+    def decide(
+        self,
+        execution_id: str,
+        *,
+        approve: bool,
+        approver: str,
+        reason: str,
+        authenticated: bool = True,
+    ) -> ApprovalRecord:
+        """Record one decider's decision. It counts only from a member of the approver group who is not
+        the run's requester, behind an authenticated trigger (``authenticated``: False for a CLI
+        trigger), on a pending, unexpired request of this exact execution. A request that needs more
+        than one approver stays PENDING until that many distinct members approved; a rejection ends it.
+
+        The write is conditional on the record as it was read (status, expiry, requester, approvers so
+        far), so a concurrent decision or a changed record makes it fail rather than count twice."""
+        approver = approver.strip()
+        refusal = decider_refusal(self.settings, approver, authenticated=authenticated)
+        if refusal:
+            raise ApprovalError(refusal)
+        record = self.get(execution_id)
+        if record is None:
+            raise ApprovalError(f"no approval request for execution {execution_id}")
+        if approver == record.requested_by:
+            raise ApprovalError(
+                f"{approver} requested the run of execution {execution_id} and cannot decide it: "
+                "another approver must"
             )
-        except ClientError as exc:
-            if not is_condition_failed(exc):
-                raise
+        if record.status == ApprovalStatus.PENDING and not record.expired():
+            if approver in record.approvers:
+                raise ApprovalError(
+                    f"{approver} already approved execution {execution_id}; it needs "
+                    f"{record.approvals_required} distinct approvers"
+                )
+            try:
+                return self._record_decision(record, approve=approve, approver=approver, reason=reason)
+            except ClientError as exc:
+                if not is_condition_failed(exc):
+                    raise
+        return self._refuse_not_pending(execution_id)
+
+    def _record_decision(
+        self, record: ApprovalRecord, *, approve: bool, approver: str, reason: str
+    ) -> ApprovalRecord:
+        before = record.approvers
+        reason = reason.strip() or "(no reason given)"
+        if not approve:
+            status, deciders = ApprovalStatus.REJECTED, [approver]
+            if before:
+                reason = f"{reason} (rejected after approval by {', '.join(before)})"
+        else:
+            deciders = [*before, approver]
+            enough = len(deciders) >= record.approvals_required
+            status = ApprovalStatus.APPROVED if enough else ApprovalStatus.PENDING
+        now = iso_utc()
+        sets = ["#status = :status", "approver = :approver", "decisionReason = :reason"]
+        values: dict[str, dict[str, str]] = {
+            ":pending": {"S": ApprovalStatus.PENDING.value},
+            ":status": {"S": status.value},
+            ":approver": {"S": ",".join(deciders)},
+            ":reason": {"S": reason},
+            ":now": {"S": now},
+            ":requester": {"S": record.requested_by},
+        }
+        if status != ApprovalStatus.PENDING:
+            sets.append("decidedAt = :now")
+        # The requester is compared in the item itself (absent on requests stored before it was recorded,
+        # which the ingress started), and the approvers so far must be the ones read above.
+        condition = [
+            "attribute_exists(executionId)",
+            "#status = :pending",
+            "expiresAt > :now",
+            "(requestedBy = :requester OR attribute_not_exists(requestedBy))",
+        ]
+        if before:
+            condition.append("approver = :before")
+            values[":before"] = {"S": record.approver or ""}
+        else:
+            condition.append("attribute_not_exists(approver)")
+        response = self._ddb.update_item(
+            TableName=self.settings.platform.approvals_table,
+            Key={"executionId": {"S": record.execution_id}},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=" AND ".join(condition),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return _from_item(response["Attributes"])
+
+    def _refuse_not_pending(self, execution_id: str) -> NoReturn:
+        """Why a decision on this request cannot count now: gone, decided, expired, or changed meanwhile."""
         current = self.get(execution_id)
         if current is None:
             raise ApprovalError(f"no approval request for execution {execution_id}")
@@ -126,9 +226,14 @@ class ApprovalStore:
             raise ApprovalError(
                 f"execution {execution_id} was already {current.status.value}{by} at {current.decided_at}"
             )
-        self.expire(execution_id)
+        if current.expired():
+            self.expire(execution_id)
+            raise ApprovalError(
+                f"the approval request for execution {execution_id} expired at {current.expires_at}"
+            )
         raise ApprovalError(
-            f"the approval request for execution {execution_id} expired at {current.expires_at}"
+            f"the approval request for execution {execution_id} changed while deciding "
+            "(another decision landed first): look at it again and retry"
         )
 
     def expire(self, execution_id: str) -> ApprovalRecord | None:
@@ -192,10 +297,15 @@ def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
     ui = airflow_ui_url(settings)
     where = f"{ui}/dags/{APPROVAL_DAG_ID}" if ui.startswith("http") else ui
+    needs = (
+        f"{record.approvals_required} distinct approvers" if record.approvals_required > 1 else "one approver"
+    )
+    # No CLI line: a CLI trigger has no authenticated user behind it, and its decision is refused.
     return (
         f"In the Airflow UI ({where}), trigger DAG '{APPROVAL_DAG_ID}' with "
         f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
-        f"CLI: airflow dags trigger {APPROVAL_DAG_ID} --conf '{conf}'"
+        f"Needs {needs} of the approver group, other than {record.requested_by} who requested it. "
+        f"REST API: POST /api/v2/dags/{APPROVAL_DAG_ID}/dagRuns with conf {conf}"
     )
 
 
@@ -211,9 +321,15 @@ def request(
     diagnostics_uri: str,
     rollback_plan: str,
     why: str,
+    plan_digest: str | None = None,
+    requested_by: str = AUTOMATED,
+    approvals_required: int = 1,
 ) -> dict[str, Any]:
     """Ask a human to approve ``action`` on ``target`` for this one execution. The pending request is
-    stored and the approvers are told over SNS once: a retried task finds its request already there."""
+    stored and the approvers are told over SNS once: a retried task finds its request already there.
+    ``plan_digest`` binds a maintenance plan's approval to the exact plan bytes the approver saw;
+    ``requested_by`` (who started the run) may not decide it; ``approvals_required`` distinct approvers
+    must."""
     now = utc_now()
     record = ApprovalRecord(
         execution_id=execution_id,
@@ -227,6 +343,9 @@ def request(
         reason_for_approval=why,
         requested_at=iso_utc(now),
         expires_at=iso_utc(now + timedelta(minutes=settings.safety.approval_timeout_minutes)),
+        plan_digest=plan_digest,
+        requested_by=requested_by,
+        approvals_required=approvals_required,
     )
     store = ApprovalStore(settings)
     if store.create(record):
@@ -243,6 +362,8 @@ def request(
                 "diagnostics": diagnostics_uri,
                 "rollbackPlan": rollback_plan,
                 "expiresAt": record.expires_at,
+                "requestedBy": record.requested_by,
+                "approvalsRequired": record.approvals_required,
                 "howToApprove": approval_instructions(record, settings),
             },
         )
@@ -252,12 +373,20 @@ def request(
 
 
 def decide(
-    settings: Settings, execution_id: str, *, approve: bool, approver: str, reason: str
+    settings: Settings,
+    execution_id: str,
+    *,
+    approve: bool,
+    approver: str,
+    reason: str,
+    authenticated: bool = True,
 ) -> ApprovalRecord:
-    """An approver's decision on one pending, unexpired request.
+    """An approver's decision on one pending, unexpired request (``ApprovalStore.decide``: who may decide).
 
     ``ApprovalError`` says why it cannot count."""
-    return ApprovalStore(settings).decide(execution_id, approve=approve, approver=approver, reason=reason)
+    return ApprovalStore(settings).decide(
+        execution_id, approve=approve, approver=approver, reason=reason, authenticated=authenticated
+    )
 
 
 def current(settings: Settings, execution_id: str) -> ApprovalRecord | None:
@@ -281,7 +410,7 @@ def decision(settings: Settings, execution_id: str) -> dict[str, Any] | None:
         return None
     return {
         "decision": record.status.value.lower(),
-        "operator": record.approver or "automated",
+        "operator": record.approver or AUTOMATED,
         "reason": record.decision_reason or "",
         "decided_at": record.decided_at,
         "expires_at": record.expires_at,

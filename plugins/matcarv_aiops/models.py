@@ -15,6 +15,10 @@ from pydantic.alias_generators import to_camel
 from matcarv_aiops.events import ARN_PATTERN, EventBridgeEvent
 from matcarv_aiops.events import validation_problems as validation_problems
 
+# The platform's own name: the requester of runs nobody triggered by hand and the operator of changes
+# approved automatically. Reserved: it never decides an approval request.
+AUTOMATED = "automated"
+
 # uuid5 namespace for execution ids: the same event and remediation always give the same id.
 EXECUTION_NAMESPACE = uuid.UUID("6f1c7c5e-6a43-4c1e-9d55-0d0f4a7f2b11")
 
@@ -116,18 +120,31 @@ class ApprovalRecord(BaseModel):
     requested_at: str
     expires_at: str
     status: ApprovalStatus = ApprovalStatus.PENDING
+    # Who started the run: "automated" (the ingress, a schedule) or the Airflow user who triggered it.
+    # Requests stored before this field existed were all started by the ingress.
+    requested_by: str = AUTOMATED
+    # Distinct approvers needed before the request is APPROVED (production_approvals for production).
+    approvals_required: int = Field(default=1, ge=1)
+    # The decider(s), comma-separated in the order they approved (two for a four-eyes production change).
     approver: str | None = None
     decision_reason: str | None = None
     decided_at: str | None = None
+    # A maintenance plan's sha256 (hex) over its stored bytes: the deleting task refuses a plan that differs.
+    plan_digest: str | None = None
+
+    @property
+    def approvers(self) -> list[str]:
+        """Who has decided so far, in order."""
+        return [name.strip() for name in (self.approver or "").split(",") if name.strip()]
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or utc_now()) >= datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
 
 
 class AuditRecord(BaseModel):
-    """Exactly the nine fields of the AutomationAuditLog table (the design document's audit trail), on
-    the wire under their table names: executionId, timestamp, trigger, runbook, targetResource, action,
-    outcome, operator, rollbackPlan."""
+    """The nine fields of the AutomationAuditLog table (the design document's audit trail), on the wire
+    under their table names: executionId, timestamp, trigger, runbook, targetResource, action, outcome,
+    operator, rollbackPlan; and requestedBy, who started the run (the decider is in ``operator``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, **WIRE_NAMES)
 
@@ -140,6 +157,8 @@ class AuditRecord(BaseModel):
     outcome: Outcome
     operator: str
     rollback_plan: str
+    # Beyond the nine: who started the run ("automated", or the Airflow user who triggered it by hand).
+    requested_by: str = AUTOMATED
 
     @field_validator("execution_id")
     @classmethod
@@ -161,7 +180,7 @@ class AuditRecord(BaseModel):
         json.loads(value)
         return value
 
-    @field_validator("operator", "runbook", "target_resource", "action", "rollback_plan")
+    @field_validator("operator", "runbook", "target_resource", "action", "rollback_plan", "requested_by")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -169,5 +188,5 @@ class AuditRecord(BaseModel):
         return value
 
     def to_item(self) -> dict[str, str]:
-        """The table item: the nine attribute names, string values."""
+        """The table item: the nine attribute names and requestedBy, string values."""
         return self.model_dump(mode="json", by_alias=True)

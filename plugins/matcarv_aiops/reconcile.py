@@ -66,6 +66,7 @@ class Claim:
     remediation: str | None = None
     target_arn: str | None = None
     trigger: str | None = None
+    requested_by: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Claim:
@@ -78,6 +79,7 @@ class Claim:
             remediation=plain.get("remediation"),
             target_arn=plain.get("targetArn"),
             trigger=plain.get("trigger"),
+            requested_by=plain.get("requestedBy"),
         )
 
 
@@ -274,6 +276,9 @@ def _failure_record(
         if approval is not None and approval.status == ApprovalStatus.APPROVED and approval.approver
         else "automated",
         rollback_plan=details.rollback_plan,
+        requested_by=claim.requested_by
+        or (approval.requested_by if approval is not None else None)
+        or "automated",
     )
 
 

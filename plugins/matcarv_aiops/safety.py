@@ -6,9 +6,11 @@ Every item has key ``pk`` and, where it can lapse, ``ttl`` (epoch seconds, Dynam
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -48,8 +50,8 @@ class SafetyStore:
     ) -> str | None:
         """Claim the execution for this DAG run. Returns None when this run owns it (first claim, or a
         retry of the same run), else the run id that claimed it first. ``details`` (``remediation``,
-        ``targetArn``, ``trigger``) are kept on the claim, so that audit_reconciler can write the
-        execution's record even when the run never did."""
+        ``targetArn``, ``trigger``, ``requestedBy``) are kept on the claim, so that audit_reconciler can
+        write the execution's record even when the run never did."""
         now = time.time()
         extra = {key: {"S": value} for key, value in (details or {}).items() if value}
         try:
@@ -74,10 +76,13 @@ class SafetyStore:
         return item.get("runId", {}).get("S", "unknown")
 
     # --- intent: a change may have been made ---------------------------------------------------
-    def mark_intent(self, execution_id: str, run_id: str, action: str) -> dict[str, str] | None:
+    def mark_intent(
+        self, execution_id: str, run_id: str, action: str, *, operator: str = "automated"
+    ) -> dict[str, str] | None:
         """Before the first change to the target, a durable marker that this execution may have changed
         it: a task retry (whose XComs Airflow wiped), a later step and the reconciler read it here.
-        Returns None when this call wrote it, else the marker an earlier attempt left."""
+        ``operator``: who allowed the change, so that a retry which finds the marker audits the right
+        person. Returns None when this call wrote it, else the marker an earlier attempt left."""
         try:
             self._ddb.put_item(
                 TableName=self.settings.platform.state_table,
@@ -85,6 +90,7 @@ class SafetyStore:
                     "pk": {"S": f"intent#{execution_id}"},
                     "runId": {"S": run_id},
                     "action": {"S": action},
+                    "operator": {"S": operator},
                     "startedAt": {"S": iso_utc()},
                     "ttl": {"N": str(int(time.time() + _CLAIM_TTL_DAYS * 86400))},
                 },
@@ -96,9 +102,25 @@ class SafetyStore:
                 raise
         return self.intent(execution_id) or {}
 
+    def record_intent_result(self, execution_id: str, result: Any) -> None:
+        """Right after the change: what it returned (JSON), on the execution's intent marker, so that a
+        retry whose XComs Airflow wiped can still validate and roll back with it."""
+        self._ddb.update_item(
+            TableName=self.settings.platform.state_table,
+            Key={"pk": {"S": f"intent#{execution_id}"}},
+            UpdateExpression="SET #result = :result, changedAt = :at",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#result": "result"},
+            ExpressionAttributeValues={
+                ":result": {"S": json.dumps(result, sort_keys=True, default=str)},
+                ":at": {"S": iso_utc()},
+            },
+        )
+
     def intent(self, execution_id: str) -> dict[str, str] | None:
-        """The intent marker of this execution ({runId, action, startedAt}), or None: nothing was
-        started, so nothing can have changed."""
+        """The intent marker of this execution ({runId, action, operator, startedAt}, and once the change
+        returned: result (JSON) and changedAt), or None: nothing was started, so nothing can have
+        changed."""
         item = self._get(f"intent#{execution_id}")
         if not item:
             return None

@@ -52,6 +52,20 @@ class Safety:
     max_actions_per_window: int = 3
     flap_window_hours: float = 24.0
     lock_ttl_minutes: float = 120.0
+    # Who may decide an approval request: Airflow user names (the UI login; on MWAA the IAM-mapped name).
+    # Empty: nobody, so every decision is refused until the group is configured.
+    approvers: tuple[str, ...] = ()
+    # The Airflow role granted (only) the right to trigger approve_remediation; empty: no DAG-level
+    # access control. A task cannot read a user's roles, so the decision itself checks ``approvers``.
+    approver_role: str = ""
+    # A decision whose run no authenticated user started (an `airflow dags trigger` on the CLI, which
+    # records the OS user name) is refused unless this is true.
+    allow_unauthenticated_decisions: bool = False
+    # Distinct approvers a production target needs (2: four eyes).
+    production_approvals: int = 1
+    # Airflow users that are the platform itself (the ingress's API user; on MWAA the trigger Lambda's
+    # IAM-mapped user): runs they start were requested by "automated", whatever their conf says.
+    service_users: tuple[str, ...] = ()
     # audit_reconciler leaves a claim younger than this alone: the run's own audit step (and its retries)
     # goes first. See matcarv_aiops.reconcile for when an older claim counts as stuck.
     reconcile_grace_minutes: float = 15.0
@@ -90,6 +104,12 @@ class IngressSettings:
     mwaa_environment_name: str = ""
     airflow_api_username: str = "admin"
     airflow_api_password: str = ""
+    # Whose events are handled: the hub's account and its members; neither set: every account's.
+    hub_account: str = ""
+    member_accounts: tuple[str, ...] = ()
+    # Queues of kept events that `aiops redrive` and the Lambda's scheduled redrive replay: the trigger's
+    # on-failure destination and the rule targets' dead-letter queue.
+    redrive_queue_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,11 @@ def test_an_unreadable_environment_is_named_not_replaced_by_a_made_up_url():
 def test_elsewhere_the_configured_base_url():
     text = approvals.approval_instructions(_record(), Settings(airflow_base_url="http://127.0.0.1:9090"))
     assert "(http://127.0.0.1:9090/dags/approve_remediation)" in text
+
+
+def test_the_instructions_say_who_may_decide_and_offer_no_cli_line():
+    record = _record().model_copy(update={"requested_by": "carol", "approvals_required": 2})
+    text = approvals.approval_instructions(record, Settings(airflow_base_url="http://127.0.0.1:9090"))
+    assert "Needs 2 distinct approvers of the approver group, other than carol who requested it" in text
+    assert "POST /api/v2/dags/approve_remediation/dagRuns" in text
+    assert "airflow dags trigger" not in text  # a CLI decision would be refused

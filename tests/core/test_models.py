@@ -35,9 +35,10 @@ def record(**overrides):
     return AuditRecord(**values)
 
 
-def test_audit_record_has_exactly_the_nine_spec_fields_as_strings():
+def test_audit_record_has_exactly_the_nine_spec_fields_and_the_requester_as_strings():
     item = record().to_item()
-    assert set(item) == SPEC_FIELDS
+    assert set(item) == SPEC_FIELDS | {"requestedBy"}
+    assert item["requestedBy"] == "automated"
     assert all(isinstance(v, str) for v in item.values())
     assert item["outcome"] in {o.value for o in Outcome}
     assert item["timestamp"].endswith("Z")

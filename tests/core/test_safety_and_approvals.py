@@ -64,9 +64,10 @@ def test_claim_lock_cooldown_and_exemption(aws):
     assert store.exemption(TARGET, {}) is None
 
 
-def request(execution_id: str, minutes: float = 30) -> ApprovalRecord:
+def request(execution_id: str, minutes: float = 30, **extra) -> ApprovalRecord:
     now = datetime.now(UTC)
     return ApprovalRecord(
+        **extra,
         execution_id=execution_id,
         remediation="s3_public_access",
         dag_id="d",
@@ -91,7 +92,8 @@ def test_approval_is_bound_to_one_execution_and_decided_once(aws):
     decided = store.decide("e1", approve=True, approver="alice", reason="ok")
     assert decided.status is ApprovalStatus.APPROVED and decided.approver == "alice"
     with pytest.raises(ApprovalError, match="already APPROVED by alice"):
-        store.decide("e1", approve=False, approver="mallory", reason="no")
+        store.decide("e1", approve=False, approver="carol", reason="no")
+    assert store.get("e1").approver == "alice"
 
 
 def test_expired_request_cannot_be_approved(aws):
@@ -112,6 +114,81 @@ def test_the_intent_marker_is_written_once_and_read_back(aws):
     assert again is not None and again["runId"] == "run-1" and again["action"] == "revoke 0.0.0.0/0:22"
     assert store.intent("e-1") == again
     assert store.intent("e-2") is None
+
+
+@pytest.mark.parametrize(
+    "approver,authenticated,refusal",
+    [
+        ("mallory", True, "mallory is not in the approver group"),
+        ("automated", True, "'automated' is the platform's own name"),
+        ("bob@example.com", True, "bob@example.com requested the run of execution e4 and cannot decide it"),
+        ("alice", False, "no authenticated user is behind this decision"),
+    ],
+)
+def test_who_may_not_decide_is_refused_and_the_request_stays_pending(aws, approver, authenticated, refusal):
+    store = ApprovalStore(aws)
+    store.create(request("e4", requested_by="bob@example.com"))
+    with pytest.raises(ApprovalError, match=refusal):
+        store.decide("e4", approve=True, approver=approver, reason="ok", authenticated=authenticated)
+    record = store.get("e4")
+    assert (record.status, record.approver) == (ApprovalStatus.PENDING, None)
+
+
+def test_an_empty_approver_group_refuses_everyone(aws, monkeypatch):
+    from matcarv_aiops.settings import reload_settings
+
+    monkeypatch.setenv("AIOPS_APPROVERS", "")
+    settings = reload_settings()
+    store = ApprovalStore(settings)
+    store.create(request("e5"))
+    with pytest.raises(ApprovalError, match="no approver group is configured"):
+        store.decide("e5", approve=True, approver="alice", reason="ok")
+
+
+def test_a_cli_decision_counts_only_where_the_setting_allows_it(aws, monkeypatch):
+    from matcarv_aiops.settings import reload_settings
+
+    monkeypatch.setenv("AIOPS_ALLOW_UNAUTHENTICATED_DECISIONS", "true")
+    store = ApprovalStore(reload_settings())
+    store.create(request("e6"))
+    decided = store.decide("e6", approve=True, approver="alice", reason="ok", authenticated=False)
+    assert decided.status is ApprovalStatus.APPROVED
+
+
+def test_two_approvers_the_same_person_twice_is_not_two(aws):
+    store = ApprovalStore(aws)
+    store.create(request("e7", approvals_required=2, requested_by="carol"))
+    first = store.decide("e7", approve=True, approver="alice", reason="looks right")
+    assert (first.status, first.approver, first.decided_at) == (ApprovalStatus.PENDING, "alice", None)
+    with pytest.raises(ApprovalError, match="alice already approved execution e7; it needs 2 distinct"):
+        store.decide("e7", approve=True, approver="alice", reason="again")
+    with pytest.raises(ApprovalError, match="carol requested the run"):
+        store.decide("e7", approve=True, approver="carol", reason="mine")
+    second = store.decide("e7", approve=True, approver="bob@example.com", reason="agreed")
+    assert (second.status, second.approver) == (ApprovalStatus.APPROVED, "alice,bob@example.com")
+    assert second.decided_at
+
+
+def test_a_second_approver_may_still_reject(aws):
+    store = ApprovalStore(aws)
+    store.create(request("e8", approvals_required=2))
+    store.decide("e8", approve=True, approver="alice", reason="fine")
+    rejected = store.decide("e8", approve=False, approver="carol", reason="not in business hours")
+    assert (rejected.status, rejected.approver) == (ApprovalStatus.REJECTED, "carol")
+    assert rejected.decision_reason == "not in business hours (rejected after approval by alice)"
+
+
+def test_a_decision_raced_by_another_fails_rather_than_counting_twice(aws, monkeypatch):
+    """The write is conditional on the approvers read: a decision landing in between makes it fail."""
+    store = ApprovalStore(aws)
+    store.create(request("e9", approvals_required=2))
+    stale = store.get("e9")
+    store.decide("e9", approve=True, approver="alice", reason="first")
+    monkeypatch.setattr(store, "get", lambda execution_id: stale)  # as read before alice's decision
+    with pytest.raises(ApprovalError, match="changed while deciding"):
+        store.decide("e9", approve=True, approver="bob@example.com", reason="raced")
+    monkeypatch.undo()
+    assert ApprovalStore(aws).get("e9").approver == "alice"
 
 
 def test_history_written_before_it_kept_execution_ids_still_counts(aws):

@@ -54,3 +54,31 @@ def test_securityhub_findings_sync_runs_as_a_dag(run_dag):
     boto3.client("securityhub", region_name="us-east-1").enable_security_hub()
     dag_run, states = run_dag("securityhub_findings_sync", {})
     assert states == {"sync": "success"}, states
+
+
+def test_iam_key_deletion_runs_as_a_dag_from_the_recorded_plan_and_the_store(run_dag, audit_items):
+    """rotate records the deletion plan, the sensor finds its request from the run (not XCom), a human
+    approves, and delete_keys deletes the key after its re-check."""
+    import boto3
+
+    from matcarv_aiops.maintenance import iam_keys
+    from matcarv_aiops.settings import get_settings
+    from tests.dags.test_remediation_dags import Approver
+
+    settings = get_settings()
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="svc")
+    key = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName="svc", AccessKeyId=key, Status="Inactive")
+    month_ago = datetime.now(UTC) - timedelta(days=settings.maintenance.access_key_grace_days + 16)
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=settings.platform.state_table,
+        Item=iam_keys._deactivated_item(key, "svc", month_ago, settings),
+    )
+    with Approver(settings, who="alice") as approver:
+        _, states = run_dag("iam_access_key_rotation", {})
+    assert states == {"rotate": "success", "wait_for_approval": "success", "delete_keys": "success"}, states
+    assert len(approver.decided) == 1
+    assert iam.list_access_keys(UserName="svc")["AccessKeyMetadata"] == []
+    [deleted] = [r for r in audit_items() if r["action"].startswith("deleted access key")]
+    assert key in deleted["action"] and deleted["operator"] == "alice"

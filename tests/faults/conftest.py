@@ -1,19 +1,11 @@
-"""Fault cases share one report (``FAULTS_REPORT=<file>`` writes it) and the in-process AWS of the
-other suites (``aws``: moto with the platform provisioned)."""
+"""Fault cases use the in-process AWS of the other suites (``aws``: moto with the platform provisioned)
+and the session's ``fault_report`` (tests/conftest.py; ``FAULTS_REPORT=<file>`` writes it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.faults.invariants import ActionLog, FaultReport
-
-_REPORT = FaultReport()
-
-
-@pytest.fixture(scope="session")
-def fault_report():
-    yield _REPORT
-    _REPORT.write()
+from tests.faults.invariants import ActionLog
 
 
 @pytest.fixture

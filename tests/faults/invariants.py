@@ -13,7 +13,9 @@ other three read DynamoDB. ``FaultReport`` collects one row per case for the ses
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -183,10 +185,24 @@ class FaultReport:
             }
         )
 
-    def write(self) -> None:
+    def save_part(self) -> None:
+        """This process's rows (one pytest-xdist worker's, or the only process's), beside the report."""
         target = os.environ.get("FAULTS_REPORT")
         if not target or not self.rows:
             return
+        parts = Path(f"{target}.parts")
+        parts.mkdir(parents=True, exist_ok=True)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        (parts / f"{worker}.json").write_text(json.dumps(self.rows))
+
+    @staticmethod
+    def assemble() -> None:
+        """Every process's rows as one Markdown table in ``FAULTS_REPORT``, once all have finished."""
+        target = os.environ.get("FAULTS_REPORT")
+        parts = Path(f"{target}.parts")
+        if not target or not parts.is_dir():
+            return
+        rows = [row for part in sorted(parts.glob("*.json")) for row in json.loads(part.read_text())]
         columns = (
             "case",
             "injected",
@@ -198,8 +214,8 @@ class FaultReport:
             "unauthorised decisions",
         )
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        for row in sorted(self.rows, key=lambda r: r["case"]):
+        for row in sorted(rows, key=lambda r: r["case"]):
             cells = [row[k].replace("|", "\\|").replace("\n", " ") for k in row]
             lines.append("| " + " | ".join(cells) + " |")
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_text("\n".join(lines) + "\n")
+        shutil.rmtree(parts)

@@ -85,6 +85,10 @@ def test_context_values_are_parsed():
         ({"triggerReservedConcurrency": -1}, "triggerReservedConcurrency"),
         ({"airflowConfigurationOptions": {"core.parallelism": "é"}}, "airflowConfigurationOptions"),
         ({"enviromentName": "typo"}, "unknown context keys"),
+        ({"approverRole": "User"}, "approverRole: 'User' is a built-in Airflow role"),
+        ({"approvers": "alice,automated"}, "approvers: 'automated'"),
+        ({"approvers": "alice,lambda", "serviceUsers": "lambda"}, r"approvers: \['lambda'\] also start runs"),
+        ({"productionApprovals": 0}, "productionApprovals"),
     ],
 )
 def test_bad_context_names_the_key(context, named):

@@ -227,7 +227,36 @@ def test_trigger_lambda_role_only_invokes_the_airflow_rest_api(any_synth, synth)
     template = any_synth.templates["AIOps"]
     statements_ = _policies_of(template, _role_by_trust(template, "lambda.amazonaws.com"))
     by_action = {a: s for s in statements_ for a in _as_list(s["Action"])}
-    assert set(by_action) == {"airflow:InvokeRestApi", "logs:CreateLogStream", "logs:PutLogEvents"}
+    kept_events = {"sqs:SendMessage"}  # the on-failure destination
+    redrive = {  # the scheduled redrive: read, delete, give back
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    assert set(by_action) == {
+        "airflow:InvokeRestApi",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        *kept_events,
+        *redrive,
+    }
+    queues = {
+        logical_id: queue
+        for logical_id, queue in template["Resources"].items()
+        if queue["Type"] == "AWS::SQS::Queue"
+    }
+    failed_events = next(lid for lid in queues if "FailedEvents" in lid)
+    rules_dlq = next(lid for lid in queues if "DeadLetterQueue" in lid)
+    resources: dict[str, set[str]] = {}
+    for statement in statements_:
+        for action in _as_list(statement["Action"]):
+            resources.setdefault(action, set()).update(_render(r) for r in _as_list(statement["Resource"]))
+    arn = "${{{}.Arn}}".format
+    assert resources["sqs:SendMessage"] == {arn(failed_events)}
+    for action in redrive - {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}:
+        assert resources[action] == {arn(failed_events), arn(rules_dlq)}, action
     environment_role = "matcarv-aiops/User" if any_synth is synth else "aiops-prod/Op"
     assert _render(by_action["airflow:InvokeRestApi"]["Resource"]) == (
         f"arn:aws:airflow:${{AWS::Region}}:${{AWS::AccountId}}:role/{environment_role}"

@@ -164,3 +164,23 @@ def test_context_options_are_checked_and_empty_ones_left_out():
     options = airflow_options(config, {"production_accounts": "", "audit_table": "AuditX"})
     assert "core.parallelism" not in options and "aiops.production_accounts" not in options
     assert options["scheduler.foo_bar"] == "2" and options["aiops.audit_table"] == "AuditX"
+
+
+def test_the_approver_group_reaches_the_dags_as_aiops_settings():
+    from aiops_infra.mwaa import airflow_options
+
+    config = DeploymentConfig.from_mapping(
+        {
+            "approvers": "assumed-role/AIOpsApprover/alice, assumed-role/AIOpsApprover/bob",
+            "approverRole": "AIOpsApprover",
+            "productionApprovals": "2",
+            "serviceUsers": "assumed-role/AIOpsTrigger/matcarv-aiops-trigger",
+        }
+    )
+    options = airflow_options(config, {})
+    assert options["aiops.approvers"] == "assumed-role/AIOpsApprover/alice,assumed-role/AIOpsApprover/bob"
+    assert options["aiops.approver_role"] == "AIOpsApprover"
+    assert options["aiops.production_approvals"] == "2"
+    assert options["aiops.service_users"] == "assumed-role/AIOpsTrigger/matcarv-aiops-trigger"
+    # Nobody configured: the setting is left out, so the DAGs refuse every decision (empty group).
+    assert "aiops.approvers" not in airflow_options(DeploymentConfig.from_mapping({}), {})

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
 
-from aiops_infra.alarms import METRIC_NAME, METRIC_NAMESPACE
+from aiops_infra.alarms import KEPT_EVENT_MAX_AGE, METRIC_NAME, METRIC_NAMESPACE
 from aiops_infra.event_rules import RETRY_ATTEMPTS
 from aiops_infra.mwaa import LOG_TYPES
 from aiops_infra.network import INTERFACE_ENDPOINTS
@@ -258,13 +258,15 @@ def test_environment_waits_for_its_network(synth):
 
 
 def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
+    # The catalogue's rules match events; the one scheduled rule (the redrive) is tested with the queue.
     rules = {
         r["Properties"]["Name"]: r["Properties"]
         for r in synth.resources("AIOps", "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
     }
     entries = catalogue()
     assert len(rules) == len(entries)
-    queue_id = next(iter(synth.resources("AIOps", "AWS::SQS::Queue")))
+    queue_id = next(lid for lid in synth.resources("AIOps", "AWS::SQS::Queue") if "DeadLetterQueue" in lid)
     function_id = next(iter(synth.resources("AIOps", "AWS::Lambda::Function")))
     for entry in entries.values():
         rule = rules[f"aiops-{entry.id}"]
@@ -275,9 +277,9 @@ def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == RETRY_ATTEMPTS
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
         assert "Fn::GetAtt" in target["RoleArn"]
-    # EventBridge may invoke the function for each rule, and send to the DLQ.
-    assert len(synth.resources("AIOps", "AWS::Lambda::Permission")) == len(entries)
-    queue = _one(synth, "AIOps", "AWS::SQS::Queue")
+    # EventBridge may invoke the function for each rule (and the redrive schedule), and send to the DLQ.
+    assert len(synth.resources("AIOps", "AWS::Lambda::Permission")) == len(entries) + 1
+    queue = synth.resources("AIOps", "AWS::SQS::Queue")[queue_id]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
 
 
@@ -325,16 +327,23 @@ def test_alarms(synth):
     by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
     assert set(by_metric) == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
         ("AWS/Lambda", "Errors"),
         (METRIC_NAMESPACE, METRIC_NAME),
     }
+    # Depth of both queues: the rules' dead letters and the trigger's kept failed invocations.
+    assert [a["MetricName"] for a in alarms].count("ApproximateNumberOfMessagesVisible") == 2
     assert by_metric[(METRIC_NAMESPACE, METRIC_NAME)]["Dimensions"] == [
         {"Name": "Outcome", "Value": "FAILURE"}
     ]
     topic_id = next(iter(synth.resources("AIOps", "AWS::SNS::Topic")))
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["Threshold"] == 0
+        # Any one is worth a human's look; only a kept event's age has a threshold (days, not 0).
+        expected = (
+            KEPT_EVENT_MAX_AGE.to_seconds() if alarm["MetricName"] == "ApproximateAgeOfOldestMessage" else 0
+        )
+        assert alarm["Threshold"] == expected
 
 
 def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):

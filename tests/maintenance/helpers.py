@@ -27,13 +27,22 @@ def backdate_access_key(user: str, key_id: str, days: float) -> None:
     raise KeyError(key_id)
 
 
-def rbin_client(rules: list[dict]):
-    """A Recycle Bin client answering ListRules then GetRule per rule, as documented."""
+def rbin_client(rules: list[dict], rounds: int = 2):
+    """A Recycle Bin client answering ListRules then GetRule per rule, as documented, ``rounds`` times
+    (the plan reads the rules, and the deletion reads them again)."""
     import boto3
     from botocore.stub import Stubber
 
     client = boto3.client("rbin", region_name=REGION)
     stubber = Stubber(client)
+    for _ in range(rounds):
+        stub_rules(stubber, rules)
+    stubber.activate()
+    return client, stubber
+
+
+def stub_rules(stubber, rules: list[dict]) -> None:
+    """One more ListRules + GetRule round, answered with these rules."""
     stubber.add_response(
         "list_rules",
         {
@@ -61,11 +70,28 @@ def rbin_client(rules: list[dict]):
             },
             {"Identifier": r["Identifier"]},
         )
-    stubber.activate()
-    return client, stubber
 
 
 REGION_RULE = {
     "Identifier": "abcdefghijk",
     "RetentionPeriod": {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
 }
+
+
+def attach_snapshot_to_ami(snapshot_id: str) -> str:
+    """Register an AMI whose root device is this snapshot. moto gives a registered image a snapshot of
+    its own; pointing the image at this one makes DescribeImages list it and DeleteSnapshot refuse it
+    (InvalidSnapshot.InUse), as EC2 does."""
+    import boto3
+    from moto.ec2.models import ec2_backends
+
+    image_id = boto3.client("ec2", region_name=REGION).register_image(
+        Name=f"uses-{snapshot_id}",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snapshot_id}}],
+    )["ImageId"]
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    snapshot = backend.snapshots[snapshot_id]
+    backend.amis[image_id].ebs_snapshot = snapshot
+    snapshot.from_ami = image_id
+    return image_id

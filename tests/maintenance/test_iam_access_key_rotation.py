@@ -71,7 +71,9 @@ def test_inactive_key_past_grace_is_deleted_only_with_approval(aws, iam, clients
     assert old in _keys(iam, "svc")
 
     ApprovalStore(aws).decide(execution, approve=True, approver="carol", reason="grace over")
-    result = iam_keys.delete_keys(aws, clients, run, summary, plan_decision(aws, execution))
+    result = iam_keys.delete_keys(
+        aws, clients, run, now=later, xcom={"summary": summary, "decision": plan_decision(aws, execution)}
+    )
     assert result["deleted"] == 1 and old not in _keys(iam, "svc")
     deleted = [r for r in audit_rows() if r["action"].startswith("deleted access key")]
     assert len(deleted) == 1 and deleted[0]["operator"] == "carol"
@@ -81,10 +83,21 @@ def test_a_key_reactivated_before_deletion_is_kept(aws, iam, clients, run_for):
     [old] = _user(iam, "svc", [120])
     iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation", "w1"), now=NOW)
     run = run_for("iam_access_key_rotation", "w3")
-    summary = iam_keys.rotate(aws, clients, run, now=NOW + timedelta(days=30))
+    later = NOW + timedelta(days=30)
+    summary = iam_keys.rotate(aws, clients, run, now=later)
+    execution = summary["approval"]["execution_id"]
+    ApprovalStore(aws).decide(execution, approve=True, approver="dan", reason="grace over")
     iam.update_access_key(UserName="svc", AccessKeyId=old, Status="Active")
-    result = iam_keys.delete_keys(aws, clients, run, summary, {"decision": "approved", "operator": "dan"})
-    assert result == {"deleted": 0, "reactivated_since": 1, "decision": "approved"}
+    result = iam_keys.delete_keys(
+        aws, clients, run, now=later, xcom={"summary": summary, "decision": plan_decision(aws, execution)}
+    )
+    assert result == {
+        "deleted": 0,
+        "reactivated_since": 1,
+        "skipped": 1,
+        "not_authorised": 0,
+        "decision": "approved",
+    }
     assert _keys(iam, "svc")[old] == "Active"
 
 
@@ -125,3 +138,38 @@ def test_throttled_iam_calls_are_retried(aws, iam, clients, run_for, throttle):
     assert iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation"), now=NOW)["rotated"] == 1
     assert throttled["ListAccessKeys"] == 2 and throttled["UpdateAccessKey"] == 1
     assert _keys(iam, "svc")[old] == "Inactive"
+
+
+def test_a_key_of_a_user_recreated_since_the_plan_is_not_counted_deleted(
+    aws, iam, clients, run_for, audit_rows
+):
+    [old] = _user(iam, "svc", [120])
+    iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation", "w1"), now=NOW)
+    later = NOW + timedelta(days=30)
+    run = run_for("iam_access_key_rotation", "w3")
+    summary = iam_keys.rotate(aws, clients, run, now=later)
+    execution = summary["approval"]["execution_id"]
+    ApprovalStore(aws).decide(execution, approve=True, approver="erin", reason="grace over")
+    for key in list(_keys(iam, "svc")):  # someone deletes the user and makes a new one of that name
+        iam.delete_access_key(UserName="svc", AccessKeyId=key)
+    iam.delete_user(UserName="svc")
+    iam.create_user(UserName="svc")
+    result = iam_keys.delete_keys(
+        aws, clients, run, now=later, xcom={"summary": summary, "decision": plan_decision(aws, execution)}
+    )
+    assert result["deleted"] == 0 and result["skipped"] == 1
+    [row] = [r for r in audit_rows() if old in r["action"] and r["outcome"] == "SKIPPED"]
+    assert "is another user now" in row["action"]
+
+
+def test_a_retried_rotate_keeps_the_deletion_plan_already_recorded(aws, iam, clients, run_for):
+    _user(iam, "svc", [120])
+    iam_keys.rotate(aws, clients, run_for("iam_access_key_rotation", "w1"), now=NOW)
+    run = run_for("iam_access_key_rotation", "w3")
+    later = NOW + timedelta(days=30)
+    first = iam_keys.rotate(aws, clients, run, now=later)
+    _user(iam, "another", [120])  # a retried rotate rotates it, but the approved plan stays the first one
+    again = iam_keys.rotate(aws, clients, run, now=later)
+    assert again == first and first["deletion_plan"]["count"] == 1
+    request = ApprovalStore(aws).get(first["approval"]["execution_id"])
+    assert request is not None and request.plan_digest == first["deletion_plan"]["digest"]

@@ -100,3 +100,50 @@ def test_a_finished_execution_is_never_acted_on_again(aws):
     with pytest.raises(StepFailed, match="already has its audit record \\(SUCCESS\\)"):
         call(step_by_id("execute"), run)  # the execute task cleared and run again from the UI
     assert queue_depth(sqs, dlq) == 150
+
+
+@pytest.mark.parametrize(
+    ("approver", "refusal"),
+    [
+        ("mallory", "mallory is not in the approver group"),
+        ("automated", "'automated' is the platform's own name"),
+        ("alice", "alice requested this run and cannot approve it"),
+    ],
+)
+def test_an_approval_written_around_decide_does_not_count(aws, approver, refusal):
+    """A record set to APPROVED directly in the table (not through decide) is checked again at acting."""
+    s3, bucket = public_bucket()
+    run = _waiting_run(bucket)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=aws.platform.approvals_table,
+        Key={"executionId": {"S": _execution_id(run)}},
+        UpdateExpression="SET #status = :approved, approver = :who, requestedBy = :requester",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":approved": {"S": "APPROVED"},
+            ":who": {"S": approver},
+            ":requester": {"S": "alice" if approver == "alice" else "automated"},
+        },
+    )
+    with pytest.raises(StepFailed, match=refusal):
+        _execute_with_forged_decision(run)
+    assert not any(public_access_block(s3, bucket).values())
+
+
+def test_a_production_change_needs_as_many_distinct_approvers_as_the_request_says(aws):
+    s3, bucket = public_bucket()
+    run = _waiting_run(bucket)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=aws.platform.approvals_table,
+        Key={"executionId": {"S": _execution_id(run)}},
+        UpdateExpression="SET #status = :approved, approver = :who, approvalsRequired = :two",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":approved": {"S": "APPROVED"},
+            ":who": {"S": "alice,alice"},
+            ":two": {"S": "2"},
+        },
+    )
+    with pytest.raises(StepFailed, match="needs 2 distinct approvers, has 1"):
+        _execute_with_forged_decision(run)
+    assert not any(public_access_block(s3, bucket).values())

@@ -294,3 +294,18 @@ def test_sensor_failure_names_the_failed_step_for_the_audit(target_ssm, status, 
     with pytest.raises(AirflowFailException, match=words):
         _sensor().poke(context)
     assert words in context["ti"].pushed["error"]  # what the audit record quotes
+
+
+def test_xcom_run_reads_started_from_the_intent_marker_once_the_xcoms_are_wiped(aws):
+    from matcarv_aiops.safety import SafetyStore
+
+    execution = _execution("sqs_dlq_depth_high")
+    ti = FakeTI({("collect_diagnostics", "return_value"): execution.model_dump(mode="json")})
+    context = {
+        "ti": ti,
+        "dag_run": SimpleNamespace(dag_id="remediate_sqs_dlq_depth_high", run_id="r1", conf={}),
+    }
+    run = XComRun("sqs_dlq_depth_high", context)
+    assert not run.started  # no flag, no marker: nothing can have changed
+    SafetyStore(aws).mark_intent(execution.execution_id, "r1", "redrive")
+    assert run.started and not run.started_here

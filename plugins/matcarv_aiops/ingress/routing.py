@@ -29,6 +29,35 @@ class InvalidEvent(ValueError):
 
 
 @dataclass(frozen=True)
+class AccountScope:
+    """The accounts whose events the hub handles: its own and its member accounts.
+
+    With no member list configured (``aiops route`` by default, or a hub without member accounts) every
+    account is accepted: such a hub's bus receives only what its own bus policy lets in.
+    """
+
+    hub: str = ""
+    members: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> AccountScope:
+        if settings is None:
+            from matcarv_aiops.settings import get_settings
+
+            settings = get_settings()
+        return cls(hub=settings.ingress.hub_account, members=tuple(settings.ingress.member_accounts))
+
+    def accepts(self, account: str) -> bool:
+        return not self.members or account == self.hub or account in self.members
+
+    def refusal(self, account: str) -> str:
+        """Why ``account`` is not accepted, as the end of a sentence."""
+        hub = f"the hub ({self.hub})" if self.hub else "the hub"
+        members = ", ".join(self.members)
+        return f"{account} is neither {hub} nor a member account ({members})"
+
+
+@dataclass(frozen=True)
 class Match:
     remediation: str
     dag_id: str
@@ -85,6 +114,8 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
             raise InvalidEvent(
                 f"event: malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except (ValueError, RecursionError) as exc:  # e.g. nesting deeper than the parser's stack
+            raise InvalidEvent(f"event: cannot be parsed: {_why(exc)}") from None
         size = len(raw.encode())
     else:
         data = raw
@@ -92,14 +123,33 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
     if not isinstance(data, Mapping):
         raise InvalidEvent(f"event: must be a JSON object, got {type(data).__name__}")
     if size is None:
-        size = len(json.dumps(data, separators=(",", ":"), default=str).encode())
+        try:
+            size = len(json.dumps(data, separators=(",", ":"), default=str).encode())
+        except (ValueError, RecursionError) as exc:  # circular or too deeply nested
+            raise InvalidEvent(f"event: cannot be serialised: {_why(exc)}") from None
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event: {size} bytes is over EventBridge's {MAX_EVENT_BYTES}-byte limit")
     try:
         event = EventBridgeEvent.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid event: {validation_problems(exc, 'event')}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent(f"invalid event: {_why(exc)}") from None
+    serialised(event)  # what cannot be serialised cannot become a run's conf: refuse it here
     return event
+
+
+def serialised(event: EventBridgeEvent) -> dict[str, Any]:
+    """The event as delivered (``as_event``); raises InvalidEvent if it cannot be serialised (pydantic's
+    serialiser stops at a nesting depth that EventBridge's 256 KiB still allows)."""
+    try:
+        return event.as_event()
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent(f"event: cannot be serialised: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"[:200]
 
 
 def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
@@ -114,15 +164,27 @@ def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
 
 
 def route(
-    raw: str | bytes | Mapping[str, Any] | EventBridgeEvent, entries: Mapping[str, Any] | None = None
+    raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
+    entries: Mapping[str, Any] | None = None,
+    *,
+    accounts: AccountScope | None = None,
 ) -> Route:
     """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent.
 
     ``entries``: catalogue or route entries by id (default: the route table, i.e. the whole catalogue).
+    ``accounts``: whose events are handled (default: every account's); others are ignored, with the reason.
     """
     table: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
     event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
-    data = event.as_event()
+    data = serialised(event)
+    scope = accounts or AccountScope()
+    if not scope.accepts(event.account):
+        # Not invalid: retrying cannot change the account, and a stranger's event is no platform fault.
+        return Route(
+            event=event,
+            matches=(),
+            ignored=f"account: {scope.refusal(event.account)}",
+        )
     watching = [
         entry
         for entry in table.values()
@@ -147,13 +209,30 @@ def route(
             paths = ", ".join(path for spec in entry.targets for path in spec.paths)
             reasons.append(f"{entry.id}: matched but the event names no target at {paths}")
             continue
-        arn, _account = target
+        arn, account = target
         if not is_arn(arn):
             reasons.append(f"{entry.id}: matched but its target {arn!r} is not an ARN")
+            continue
+        refused = _foreign_target(arn, account, event.account, scope)
+        if refused:
+            reasons.append(f"{entry.id}: matched but refused: {refused}")
             continue
         found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), arn))
     ignored = None if found else "nothing to start: " + "; ".join(reasons)
     return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
+
+
+def _foreign_target(arn: str, target_account: str, event_account: str, scope: AccountScope) -> str | None:
+    """Why a target may not be acted on from this event, or None. An event speaks for its own account (or,
+    for findings that name their account, for that account, which must be one the hub handles): a
+    target ARN in any other account is refused, so no event can aim a remediation elsewhere."""
+    arn_account = arn.split(":")[4]
+    if arn_account and arn_account != target_account:
+        named = "the event's" if target_account == event_account else "the finding's"
+        return f"target {arn} is in account {arn_account}, not {named} account {target_account}"
+    if target_account != event_account and not scope.accepts(target_account):
+        return f"target account {scope.refusal(target_account)}"
+    return None
 
 
 def _found_at(data: Any, path: str, limit: int = 80) -> str:

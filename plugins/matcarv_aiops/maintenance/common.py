@@ -2,26 +2,39 @@
 the approval of a plan through the core approval store (decided with the ``approve_remediation`` DAG).
 
 Every job is a plain function of (settings, clients, run facts): no Airflow needed to run or test it.
+
+A deleting task never takes the plan or the decision from XCom, which a UI user can edit. The plan step
+records its plan in the state table (``maintenance-plan#<job>#<run id>``: S3 key, sha256 of the plan's
+bytes, summary; first write wins) and binds the approval request to the same digest. ``authorise`` then
+reads the recorded plan and the approval store, refuses when what XCom says differs from them, and
+``read_verified_plan`` refuses plan bytes whose digest differs from the recorded one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any, NoReturn, TypeVar
+
+from botocore.exceptions import ClientError
 
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
 from matcarv_aiops.aws import hub_client
-from matcarv_aiops.models import AuditRecord, Outcome, iso_utc
+from matcarv_aiops.dynamo import batch_get, is_condition_failed
+from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
 
 # uuid5 namespace of maintenance execution ids: the same job, resource and action always give the same
 # id, so a re-run rewrites an audit record instead of adding a second one.
+T = TypeVar("T")
+
 MAINTENANCE_NAMESPACE = uuid.UUID("0b7d7f0e-3f0a-4c55-8f3e-9a1d2c6b5e41")
 
 
@@ -31,6 +44,15 @@ class IncompleteListing(RuntimeError):
 
 class JobFailed(RuntimeError):
     """Some resources could not be handled; their FAILURE audit records are written."""
+
+
+class PlanRefused(JobFailed):
+    """The deleting task refused the whole plan (forged XCom, tampered plan, no recorded plan); its
+    FAILURE audit record is written and nothing was deleted."""
+
+
+class PlanTampered(ValueError):
+    """The plan's bytes in S3 are not the ones recorded (and approved) when the plan was made."""
 
 
 def execution_id(job: str, *parts: str) -> str:
@@ -106,6 +128,16 @@ def audit_writer(settings: Settings) -> AuditWriter:
     return AuditWriter(settings)
 
 
+def audited(settings: Settings, execution_ids: Iterable[str]) -> set[str]:
+    """Which of these executions already have their audit record (BatchGetItem, 100 keys per call): a
+    cleared and re-run deleting task finds its items gone, and must not rewrite their records."""
+    keys = [{"executionId": {"S": e}} for e in dict.fromkeys(execution_ids)]
+    if not keys:
+        return set()
+    table = settings.platform.audit_table
+    return {item["executionId"]["S"] for item in batch_get(hub_client("dynamodb", settings), table, keys)}
+
+
 # --- plan files: JSON lines in the diagnostics bucket, streamed both ways ---------------------------
 class PlanWriter:
     """Writes a plan line by line to a temporary file, then uploads it in one go: memory stays flat
@@ -114,15 +146,27 @@ class PlanWriter:
     def __init__(self, header: dict):
         # The file is the writer's state across add() calls, so no `with` here: upload() closes it.
         self._file = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
+        self._sha256 = hashlib.sha256()
         self.count = 0
         self._line(header)
 
     def _line(self, obj: dict) -> None:
-        self._file.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+        line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        self._file.write(line)
+        self._sha256.update(line)
+
+    @property
+    def digest(self) -> str:
+        """sha256 (hex) of the plan's bytes as uploaded."""
+        return self._sha256.hexdigest()
 
     def add(self, entry: dict) -> None:
         self._line(entry)
         self.count += 1
+
+    def discard(self) -> None:
+        """Drop a plan that will not be uploaded."""
+        self._file.close()
 
     def upload(self, clients: Clients, key: str) -> str:
         self._file.seek(0)
@@ -138,15 +182,50 @@ def read_plan(clients: Clients, key: str) -> tuple[dict, Iterator[dict]]:
     return header, lines
 
 
-def _plan_lines(clients: Clients, key: str) -> Iterator[dict]:
+def read_verified_plan(clients: Clients, key: str, digest: str) -> tuple[dict, Iterator[dict]]:
+    """``read_plan``, but only if the file's sha256 is ``digest``; else ``PlanTampered``, before any
+    entry is read."""
+    lines = _plan_lines(clients, key, digest)
+    header = next(lines)
+    return header, lines
+
+
+def _file_digest(handle: IO[bytes]) -> str:
+    sha256 = hashlib.sha256()
+    handle.seek(0)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        sha256.update(block)
+    handle.seek(0)
+    return sha256.hexdigest()
+
+
+def _plan_lines(clients: Clients, key: str, digest: str | None = None) -> Iterator[dict]:
     """The header, then every entry, of a plan file; the temporary copy is closed when the stream ends."""
+    bucket = clients.settings.platform.diagnostics_bucket
     with tempfile.TemporaryFile(mode="w+b") as handle:
-        clients("s3").download_fileobj(clients.settings.platform.diagnostics_bucket, key, handle)
+        clients("s3").download_fileobj(bucket, key, handle)
+        if digest is not None and (found := _file_digest(handle)) != digest:
+            raise PlanTampered(
+                f"plan s3://{bucket}/{key} was changed after it was made: its sha256 is {found}, "
+                f"the recorded (and approved) plan's is {digest}"
+            )
         handle.seek(0)
         yield json.loads(handle.readline())
         for line in handle:
             if line.strip():
                 yield json.loads(line)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last one shorter), streamed."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def put_json(clients: Clients, key: str, obj: dict) -> None:
@@ -173,14 +252,28 @@ def delete_key(clients: Clients, key: str) -> None:
 
 
 # --- approval of a plan, through the core approval store ------------------------------------------
+def plan_approval_id(job: str, run_id: str) -> str:
+    """The execution id of a run's plan approval request: derived from the run, never read from XCom."""
+    return execution_id(job, run_id, "approval")
+
+
 def request_plan_approval(
-    settings: Settings, run: RunInfo, *, target: str, action: str, plan_uri: str, rollback: str, why: str
+    settings: Settings,
+    run: RunInfo,
+    *,
+    target: str,
+    action: str,
+    plan_uri: str,
+    plan_digest: str,
+    rollback: str,
+    why: str,
 ) -> dict:
     """Ask a human to approve a whole plan (one request per run, not one per resource), through the same
-    approval API, table and ``approve_remediation`` DAG as a remediation's."""
+    approval API, table and ``approve_remediation`` DAG as a remediation's. The request carries the
+    plan's digest: the approval holds for those exact bytes only."""
     return approvals.request(
         settings,
-        execution_id=execution_id(run.job, run.run_id, "approval"),
+        execution_id=plan_approval_id(run.job, run.run_id),
         remediation=run.job,
         dag_id=run.job,
         run_id=run.run_id,
@@ -189,7 +282,244 @@ def request_plan_approval(
         diagnostics_uri=plan_uri,
         rollback_plan=rollback,
         why=why,
+        plan_digest=plan_digest,
     )
+
+
+# --- the plan as recorded when it was made, and who may act on it now -----------------------------
+_PLAN_RECORD_DAYS = 90
+
+
+@dataclass(frozen=True)
+class RecordedPlan:
+    """A run's plan as its plan step recorded it in the state table: the source of truth for the deleting
+    task (XCom only carries a copy, which a UI user can edit)."""
+
+    plan_key: str | None
+    plan_uri: str | None
+    digest: str | None
+    needs_approval: bool
+    summary: dict
+
+
+def _plan_pk(job: str, run_id: str) -> str:
+    return f"maintenance-plan#{job}#{run_id}"
+
+
+def record_plan(
+    settings: Settings,
+    run: RunInfo,
+    *,
+    plan_key: str | None,
+    plan_uri: str | None,
+    digest: str | None,
+    needs_approval: bool,
+    summary: dict,
+) -> RecordedPlan:
+    """Record the run's plan with a conditional write. The first record stands: a retried plan step gets
+    it back rather than replace a plan that a human may already have approved."""
+    item: dict[str, Any] = {
+        "pk": {"S": _plan_pk(run.job, run.run_id)},
+        "runId": {"S": run.run_id},
+        "needsApproval": {"BOOL": needs_approval},
+        "summary": {"S": json.dumps(summary, sort_keys=True)},
+        "recordedAt": {"S": iso_utc()},
+        "ttl": {"N": str(int(time.time() + _PLAN_RECORD_DAYS * 86400))},
+    }
+    for name, value in (("planKey", plan_key), ("planUri", plan_uri), ("planDigest", digest)):
+        if value is not None:
+            item[name] = {"S": value}
+    try:
+        hub_client("dynamodb", settings).put_item(
+            TableName=settings.platform.state_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if not is_condition_failed(exc):
+            raise
+        existing = recorded_plan(settings, run.job, run.run_id)
+        if existing is None:  # recorded a moment ago, gone now: the table is not what we think
+            raise RuntimeError(f"the plan record of run {run.run_id} exists and cannot be read") from exc
+        return existing
+    return RecordedPlan(plan_key, plan_uri, digest, needs_approval, json.loads(item["summary"]["S"]))
+
+
+def recorded_plan(settings: Settings, job: str, run_id: str) -> RecordedPlan | None:
+    item = (
+        hub_client("dynamodb", settings)
+        .get_item(
+            TableName=settings.platform.state_table,
+            Key={"pk": {"S": _plan_pk(job, run_id)}},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    if not item:
+        return None
+    return RecordedPlan(
+        plan_key=item.get("planKey", {}).get("S"),
+        plan_uri=item.get("planUri", {}).get("S"),
+        digest=item.get("planDigest", {}).get("S"),
+        needs_approval=item["needsApproval"]["BOOL"],
+        summary=json.loads(item["summary"]["S"]),
+    )
+
+
+def plan_decision(settings: Settings, job: str, run_id: str) -> tuple[bool, dict | None]:
+    """For the approval sensor: (done, decision). Done at once, with no decision, when the run's recorded
+    plan needs no approval (or there is none: a dry run); else the decision once a human made it."""
+    plan = recorded_plan(settings, job, run_id)
+    if plan is None or not plan.needs_approval:
+        return True, None
+    decided = approvals.decision(settings, plan_approval_id(job, run_id))
+    return decided is not None, decided
+
+
+@dataclass(frozen=True)
+class Authority:
+    """What a deleting task may do, read from the recorded plan and the approval store."""
+
+    plan: RecordedPlan
+    approval: ApprovalRecord | None
+
+    @property
+    def operator(self) -> str:
+        """Who decided on the plan, for the audit records (automated when nobody had to)."""
+        return (self.approval.approver if self.approval else None) or "automated"
+
+    def verdict(self) -> str:
+        """The decision in words, as it stands now: "approved by alice", "rejected by bob: ...", ..."""
+        return _verdict(self.plan, self.approval)
+
+    def approved_now(self) -> bool:
+        """Whether items that need a human may be deleted at this moment: the request is APPROVED and
+        unexpired now. Asked before each such item, so an approval that lapses mid-run stops the rest."""
+        return (
+            self.approval is not None
+            and self.approval.status == ApprovalStatus.APPROVED
+            and not self.approval.expired()
+        )
+
+    @property
+    def approver(self) -> str | None:
+        if self.approval is not None and self.approval.status == ApprovalStatus.APPROVED:
+            return self.approval.approver
+        return None
+
+
+def without_approval(summary: dict) -> dict:
+    """A plan step's summary less its approval request, i.e. what was recorded."""
+    return {k: v for k, v in summary.items() if k != "approval"}
+
+
+def refuse(settings: Settings, run: RunInfo, target: str, reason: str) -> NoReturn:
+    """Refuse the whole plan: one FAILURE audit record for the run (rewritten, not added, by a retry)
+    saying why, nothing deleted, and the task fails."""
+    audit_writer(settings).write_batch(
+        [
+            audit(
+                run,
+                key=f"{run.run_id}|refused",
+                target=target,
+                action=f"refused to delete anything: {reason}",
+                outcome=Outcome.FAILURE,
+                rollback="nothing changed",
+            )
+        ]
+    )
+    raise PlanRefused(reason)
+
+
+def _decision_view(decision: dict | None) -> dict | None:
+    if decision is None:
+        return None
+    return {"decision": decision.get("decision"), "operator": decision.get("operator")}
+
+
+def _show(decision: dict | None) -> str:
+    return "no decision" if decision is None else f"{decision['decision']} by {decision['operator']}"
+
+
+def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | None = None) -> Authority:
+    """Who may delete what in this run, from the plan recorded for it and its approval request as they
+    stand now. ``xcom`` holds what Airflow handed the task (``summary``, ``decision``): never used to
+    decide, only compared, and any difference refuses the whole plan (XCom was edited). Every refusal
+    writes its audit record and raises ``PlanRefused``."""
+    plan = recorded_plan(settings, run.job, run.run_id)
+    if plan is None:
+        refuse(
+            settings,
+            run,
+            target,
+            f"no plan is recorded for run {run.run_id} (its plan step never finished, or it is a dry run)",
+        )
+    if xcom is not None and xcom.get("summary") is not None:
+        claimed_plan = without_approval(xcom["summary"])
+        if claimed_plan != plan.summary:
+            fields = sorted(
+                k
+                for k in claimed_plan.keys() | plan.summary.keys()
+                if claimed_plan.get(k) != plan.summary.get(k)
+            )
+            refuse(
+                settings,
+                run,
+                target,
+                f"the plan in XCom differs from the plan recorded for run {run.run_id} in "
+                f"{', '.join(fields)}: XCom was edited",
+            )
+    approval = None
+    if plan.needs_approval:
+        approval = approvals.current(settings, plan_approval_id(run.job, run.run_id))
+        if approval is None:
+            refuse(settings, run, target, f"the plan of run {run.run_id} needs approval and has no request")
+        if approval.run_id != run.run_id:
+            refuse(
+                settings,
+                run,
+                target,
+                f"the approval request belongs to run {approval.run_id}, not {run.run_id}",
+            )
+        if approval.plan_digest != plan.digest:
+            refuse(
+                settings,
+                run,
+                target,
+                f"the approval was asked for plan sha256 {approval.plan_digest}, "
+                f"the plan recorded for run {run.run_id} is {plan.digest}",
+            )
+    if xcom is not None:
+        stored = (
+            None
+            if approval is None or approval.status == ApprovalStatus.PENDING
+            else {"decision": approval.status.value.lower(), "operator": approval.approver or "automated"}
+        )
+        claimed = _decision_view(xcom.get("decision"))
+        if claimed != stored:
+            refuse(
+                settings,
+                run,
+                target,
+                f"the decision in XCom ({_show(claimed)}) is not the approval store's ({_show(stored)}) "
+                f"for run {run.run_id}: XCom was edited",
+            )
+    return Authority(plan, approval)
+
+
+def _verdict(plan: RecordedPlan, approval: ApprovalRecord | None) -> str:
+    if not plan.needs_approval or approval is None:
+        return "the plan asked no approval for them (none was needed when it was made)"
+    who = approval.approver or "nobody"
+    if approval.status == ApprovalStatus.APPROVED:
+        if approval.expired():
+            return f"approved by {who}, but the approval expired at {approval.expires_at} before deletion"
+        return f"approved by {who}"
+    if approval.status == ApprovalStatus.REJECTED:
+        return f"rejected by {who}: {approval.decision_reason or '(no reason given)'}"
+    if approval.status == ApprovalStatus.EXPIRED:
+        return f"the request expired at {approval.expires_at} with no decision"
+    return "not decided"
 
 
 # --- for the DAG files (no Airflow import here: plain values from the task context) ----------------

@@ -4,7 +4,9 @@ Per user with an active key past the age: create a new key, store it in Secrets 
 (``<access_key_secret_prefix><user>``, JSON with AccessKeyId and SecretAccessKey) where its consumers
 read it, then deactivate the old key (undone by re-activating it). The time of deactivation is kept in
 the state table; a key inactive for longer than the grace period is deleted only with a human's approval
-of the deletion plan (``delete_keys``), and only if it is still inactive then.
+of the deletion plan (``delete_keys``, which reads the plan recorded in the state table and the approval
+store, never XCom), and only if a re-check just before finds it still inactive, of the same user, past
+the grace period, and the user neither production nor exempt.
 
 A user already holding two keys cannot get a third: when the newer one is the key in the user's secret
 (a rotation whose deactivation did not happen) the old one is deactivated; otherwise the user is left
@@ -28,15 +30,23 @@ from matcarv_aiops.dynamo import batch_get, batch_put
 from matcarv_aiops.maintenance.common import (
     Clients,
     JobFailed,
+    PlanTampered,
     PlanWriter,
     RunInfo,
     audit,
     audit_writer,
+    audited,
+    authorise,
     delete_key,
+    execution_id,
     get_json,
     put_json,
-    read_plan,
+    read_verified_plan,
+    record_plan,
+    recorded_plan,
+    refuse,
     request_plan_approval,
+    without_approval,
 )
 from matcarv_aiops.models import Outcome, Target, iso_utc
 from matcarv_aiops.safety import SafetyStore, is_production
@@ -44,6 +54,7 @@ from matcarv_aiops.settings import Settings
 
 JOB = "iam_access_key_rotation"
 _CHUNK = 25
+_ALL_USERS = "arn:aws:iam:::user/*"
 
 
 def _journal_key(settings: Settings) -> str:
@@ -178,6 +189,7 @@ class _Rotator:
                 self.deletion_plan.add(
                     {
                         "user": name,
+                        "userId": user["UserId"],
                         "arn": user["Arn"],
                         "keyId": key["AccessKeyId"],
                         "deactivatedAt": since[key["AccessKeyId"]],
@@ -331,75 +343,174 @@ def rotate(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime)
             "the others are done and audited"
         )
     delete_key(clients, _journal_key(settings))
-    summary: dict[str, Any] = {"users": users_seen, **rotator.counts, "deletion_plan": None, "approval": None}
-    if rotator.deletion_plan.count:
-        key = f"maintenance/{JOB}/deletion-plans/{run.safe_run_id}.jsonl"
-        count = rotator.deletion_plan.count
-        uri = rotator.deletion_plan.upload(clients, key)
-        summary["deletion_plan"] = {"key": key, "uri": uri, "count": count}
-        summary["approval"] = request_plan_approval(
+    recorded = recorded_plan(settings, JOB, run.run_id)
+    if recorded is not None:  # a retried rotate: the deletion plan made first stands
+        rotator.deletion_plan.discard()
+    else:
+        summary: dict[str, Any] = {
+            "users": users_seen,
+            **rotator.counts,
+            "deletion_plan": None,
+            "approval": None,
+        }
+        key = uri = None
+        if rotator.deletion_plan.count:
+            key = f"maintenance/{JOB}/deletion-plans/{run.safe_run_id}.jsonl"
+            count, digest = rotator.deletion_plan.count, rotator.deletion_plan.digest
+            uri = rotator.deletion_plan.upload(clients, key)
+            summary["deletion_plan"] = {"key": key, "uri": uri, "count": count, "digest": digest}
+        else:
+            rotator.deletion_plan.discard()
+        recorded = record_plan(
             settings,
             run,
-            target="arn:aws:iam:::user/*",
-            action=f"delete {count} IAM access keys inactive for more than "
-            f"{settings.maintenance.access_key_grace_days} days "
-            f"(plan: {uri})",
+            plan_key=key,
             plan_uri=uri,
+            digest=rotator.deletion_plan.digest if key else None,
+            needs_approval=key is not None,
+            summary=without_approval(summary),
+        )
+    result = {**recorded.summary, "approval": None}
+    if recorded.needs_approval:
+        plan = result["deletion_plan"]
+        result["approval"] = request_plan_approval(
+            settings,
+            run,
+            target=_ALL_USERS,
+            action=f"delete {plan['count']} IAM access keys inactive for more than "
+            f"{settings.maintenance.access_key_grace_days} days "
+            f"(plan: {plan['uri']}, sha256 {plan['digest']})",
+            plan_uri=plan["uri"],
+            plan_digest=plan["digest"],
             rollback="none: a deleted access key cannot be restored",
             why="deleting an access key cannot be undone",
         )
-    return summary
+    return result
+
+
+def _recheck(
+    settings: Settings, clients: Clients, safety: SafetyStore, entry: dict, now: datetime
+) -> tuple[str | None, dict | None]:
+    """(why this planned key must not be deleted now, or None; the key as it stands, None when gone),
+    from facts read just before its deletion."""
+    iam = clients("iam")
+    try:
+        user = iam.get_user(UserName=entry["user"])["User"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return "the user no longer exists", None
+        raise
+    if user["UserId"] != entry["userId"]:
+        return f"{entry['user']} is another user now (id {user['UserId']}, planned {entry['userId']})", None
+    keys = iam.list_access_keys(UserName=entry["user"])["AccessKeyMetadata"]
+    current = next((k for k in keys if k["AccessKeyId"] == entry["keyId"]), None)
+    if current is None:
+        return None, None
+    if current["Status"] != "Inactive":
+        return "it was re-activated since the plan", current
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=entry["user"])["Tags"]}
+    target = Target(arn=user["Arn"], resource_id=entry["user"], region="", account=user["Arn"].split(":")[4])
+    if is_production(target, tags, settings):
+        return "the user is production now", current
+    if safety.tag_exemption(tags) or safety.table_exemptions([user["Arn"]]):
+        return "the user is exempt now", current
+    since = _deactivation_times(clients, settings, [entry["keyId"]]).get(entry["keyId"])
+    grace_start = now - timedelta(days=settings.maintenance.access_key_grace_days)
+    if since is None or datetime.fromisoformat(since.replace("Z", "+00:00")) > grace_start:
+        return (
+            f"it has not been inactive for {settings.maintenance.access_key_grace_days} days "
+            f"(recorded deactivation: {since or 'none'})",
+            current,
+        )
+    return None, current
 
 
 def delete_keys(
-    settings: Settings, clients: Clients, run: RunInfo, summary: dict, decision: dict | None
+    settings: Settings, clients: Clients, run: RunInfo, *, now: datetime, xcom: dict | None = None
 ) -> dict:
-    """Delete the planned keys once the plan is approved, each only if it is still inactive."""
-    plan = summary.get("deletion_plan")
-    if not plan:
+    """Delete the keys of this run's recorded deletion plan while its approval request is APPROVED for
+    the plan's digest and unexpired, each only if it passes a re-check just before (same user, still
+    inactive past the grace period by ``now``, not production, not exempt); the others are skipped, each
+    with its record. The plan and the decision come from the state table, the approval store and S3
+    (digest checked), never from XCom: ``xcom`` is only compared with them, and any difference refuses
+    everything (``PlanRefused``)."""
+    authority = authorise(settings, run, target=_ALL_USERS, xcom=xcom)
+    plan = authority.plan
+    planned = plan.summary.get("deletion_plan")
+    if not plan.needs_approval or not planned:
         return {"deleted": 0}
+    if plan.plan_key is None or plan.digest is None:
+        refuse(settings, run, _ALL_USERS, f"the plan recorded for run {run.run_id} names no plan file")
     writer = audit_writer(settings)
-    if not decision or decision["decision"] != "approved":
-        verdict = decision["decision"] if decision else "not decided"
+
+    def not_deleted(how_many: int) -> None:
         writer.write_batch(
             [
                 audit(
                     run,
                     key=f"{run.run_id}|delete-approval",
-                    target="arn:aws:iam:::user/*",
-                    action=f"did not delete {plan['count']} inactive access keys: approval {verdict} "
-                    f"(plan {plan['uri']})",
+                    target=_ALL_USERS,
+                    action=f"did not delete {how_many} inactive access keys: {authority.verdict()} "
+                    f"(plan {plan.plan_uri})",
                     outcome=Outcome.SKIPPED,
                     rollback="nothing changed",
-                    operator=(decision or {}).get("operator", "automated"),
+                    operator=authority.operator,
                 )
             ]
         )
-        return {"deleted": 0, "decision": verdict}
+
+    if not authority.approved_now():
+        not_deleted(planned["count"])
+        return {"deleted": 0, "decision": authority.verdict()}
+    try:
+        _, entries = read_verified_plan(clients, plan.plan_key, plan.digest)
+    except PlanTampered as exc:
+        refuse(settings, run, _ALL_USERS, str(exc))
     iam = clients("iam")
-    _, entries = read_plan(clients, plan["key"])
-    counts = {"deleted": 0, "reactivated_since": 0}
+    safety = SafetyStore(settings)
+    counts = {"deleted": 0, "reactivated_since": 0, "skipped": 0, "not_authorised": 0}
 
     def records():
         for entry in entries:
-            keys = iam.list_access_keys(UserName=entry["user"])["AccessKeyMetadata"]
-            current = next((k for k in keys if k["AccessKeyId"] == entry["keyId"]), None)
-            if current is not None and current["Status"] != "Inactive":
-                counts["reactivated_since"] += 1
-                continue  # someone needs it again: not ours to delete
+            if not authority.approved_now():  # the approval lapsed during the run
+                counts["not_authorised"] += 1
+                continue
+            reason, current = _recheck(settings, clients, safety, entry, now)
+            if reason:
+                counts["skipped"] += 1
+                counts["reactivated_since"] += reason.startswith("it was re-activated")
+                yield audit(
+                    run,
+                    key=f"{entry['user']}|{entry['keyId']}|delete-skipped|{run.run_id}",
+                    target=entry["arn"],
+                    action=f"did not delete access key {entry['keyId']} of {entry['user']}: {reason} "
+                    "(re-checked just before deletion)",
+                    outcome=Outcome.SKIPPED,
+                    rollback="nothing changed",
+                    operator=authority.operator,
+                )
+                continue
+            note = ""
+            key = f"{entry['user']}|{entry['keyId']}|delete"
             if current is not None:
                 iam.delete_access_key(UserName=entry["user"], AccessKeyId=entry["keyId"])
+            elif audited(settings, [execution_id(JOB, key)]):
+                continue  # deleted and recorded before: a cleared, re-run task leaves the record as it is
+            else:
+                note = " (already gone on retry: deleted by an interrupted attempt of this run)"
             counts["deleted"] += 1
             yield audit(
                 run,
-                key=f"{entry['user']}|{entry['keyId']}|delete",
+                key=key,
                 target=entry["arn"],
                 action=f"deleted access key {entry['keyId']} of {entry['user']}, inactive since "
-                f"{entry['deactivatedAt']}",
+                f"{entry['deactivatedAt']}{note}",
                 outcome=Outcome.SUCCESS,
                 rollback="none: a deleted access key cannot be restored; create a new one",
-                operator=decision["operator"],
+                operator=authority.operator,
             )
 
     writer.write_batch(records())
+    if counts["not_authorised"]:
+        not_deleted(counts["not_authorised"])
     return {**counts, "decision": "approved"}

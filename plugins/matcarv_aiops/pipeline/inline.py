@@ -17,6 +17,7 @@ from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
     ALL_SUCCESS,
+    AUTOMATED,
     ONE_FAILED,
     RunState,
     Step,
@@ -38,6 +39,8 @@ class InlineRun(RunState):
     conf: Any
     run_id: str = "manual__inline"
     dag_id: str = ""
+    # Who started the run (an Airflow run's triggering user): "automated", or a user's name.
+    requested_by: str = AUTOMATED
     records: dict[str, StepRecord] = field(default_factory=dict)
     crashed: dict[str, str] = field(default_factory=dict)
     _started: bool = False
@@ -53,7 +56,7 @@ class InlineRun(RunState):
         self._started = True
 
     @property
-    def started(self) -> bool:
+    def started_here(self) -> bool:
         return self._started
 
     @property
@@ -85,19 +88,63 @@ def run_inline(
     *,
     run_id: str = "manual__inline",
     dag_id: str = "",
+    requested_by: str = AUTOMATED,
     on_wait: Callable[[Step, InlineRun], None] | None = None,
     poll_seconds: float = 0.2,
     wait_timeout: float = 120.0,
 ) -> InlineRun:
-    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf).
+    """Run every step of ``remediation_id``'s run on ``conf`` (the DAG run conf), as started by
+    ``requested_by`` ("automated": the ingress; a user's name: triggered by hand).
 
     ``on_wait(step, run)`` is called once when a waiting step first answers "not yet" (a test approves
     there, as a human would); the step is then asked again every ``poll_seconds`` until
     ``wait_timeout`` passes, when it counts as crashed (as a sensor that times out fails).
     """
-    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id)
+    run = InlineRun(remediation_id, conf, run_id=run_id, dag_id=dag_id, requested_by=requested_by)
+    return _run_steps(run, run.steps, "ok", on_wait, poll_seconds, wait_timeout)
+
+
+def rerun_inline(
+    earlier: InlineRun,
+    from_task: str,
+    *,
+    on_wait: Callable[[Step, InlineRun], None] | None = None,
+    poll_seconds: float = 0.2,
+    wait_timeout: float = 120.0,
+) -> InlineRun:
+    """Run ``from_task`` and every step after it again, as Airflow does when that task retries or is
+    cleared with its downstream tasks: a fresh run state for the same run (same run id and conf) that
+    keeps what the steps before ``from_task`` recorded and nothing of the re-run ones (Airflow wipes
+    their XComs). The steps before it decide, as on the DAG's chain, whether the normal steps run."""
+    run = InlineRun(
+        earlier.remediation_id,
+        earlier.conf,
+        run_id=earlier.run_id,
+        dag_id=earlier.dag_id,
+        requested_by=earlier.requested_by,
+    )
+    task_ids = [step.task_id for step in run.steps]
+    if from_task not in task_ids:
+        raise ValueError(f"no step {from_task!r} in the run of {run.remediation_id} ({', '.join(task_ids)})")
+    start = task_ids.index(from_task)
     chain = "ok"
-    for step in run.steps:
+    for step in run.steps[:start]:
+        kept = earlier.record(step.task_id)
+        run.records[step.task_id] = StepRecord(done=kept.done, skip=kept.skip, error=kept.error)
+        if step.trigger_rule == ALL_SUCCESS and chain == "ok" and not kept.finished:
+            chain = "skipped" if kept.skip else "failed"  # the first normal step that did not finish
+    return _run_steps(run, run.steps[start:], chain, on_wait, poll_seconds, wait_timeout)
+
+
+def _run_steps(
+    run: InlineRun,
+    steps: tuple[Step, ...],
+    chain: str,
+    on_wait: Callable[[Step, InlineRun], None] | None,
+    poll_seconds: float,
+    wait_timeout: float,
+) -> InlineRun:
+    for step in steps:
         if not _should_run(step, chain):
             continue
         record = run.records.setdefault(step.task_id, StepRecord())

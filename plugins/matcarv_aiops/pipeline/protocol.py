@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from matcarv_aiops import models
+from matcarv_aiops.safety import SafetyStore
 from matcarv_aiops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from matcarv_aiops.catalogue import CatalogueEntry
 
-AUTOMATED = "automated"
+AUTOMATED = models.AUTOMATED
 
 # Airflow's trigger rule values; the core names them without importing Airflow.
 ALL_SUCCESS, ONE_FAILED, ALL_DONE = "all_success", "one_failed", "all_done"
@@ -101,6 +103,9 @@ class RunState(ABC):
     run_id: str
     conf: Any
     steps: tuple[Step, ...]
+    # Who started the run: AUTOMATED (the ingress, a schedule) or the Airflow user who triggered it.
+    # A runner sets it; the class default keeps a runner that does not know it "automated".
+    requested_by: str = AUTOMATED
 
     @cached_property
     def settings(self) -> Settings:
@@ -125,8 +130,26 @@ class RunState(ABC):
 
     @property
     @abstractmethod
+    def started_here(self) -> bool:
+        """Whether a step of this run state marked the change as started (its own flag, which Airflow
+        wipes with the task's XComs when the task retries or is cleared)."""
+
+    @property
     def started(self) -> bool:
-        """Whether a step marked the change as started."""
+        """Whether a change may have been made: this run state's flag, or the execution's intent marker
+        in the state table, which execute writes before the first change and no retry wipes."""
+        if self.started_here:
+            return True
+        execution_id = self.execution_id
+        return execution_id is not None and SafetyStore(self.settings).intent(execution_id) is not None
+
+    @property
+    def execution_id(self) -> str | None:
+        """The execution the first step claimed, or None when it left no result (a bad request)."""
+        if not self.steps:
+            return None
+        claimed = self.record(self.steps[0].task_id).done
+        return claimed.get("execution_id") if isinstance(claimed, dict) else None
 
     def result(self, task_id: str) -> Any:
         """An earlier step's result, parsed into its model where it has one; None when it left none."""
@@ -137,6 +160,16 @@ class RunState(ABC):
         if value is not None and step.returns is not None:
             return step.returns.model_validate(value)
         return value
+
+
+def requester(triggering_user: str | None, settings: Settings) -> str:
+    """Who requested a run, from the user Airflow recorded as triggering it (never from the conf, which
+    whoever triggers the run writes): AUTOMATED for a run nobody triggered by hand (a schedule) or one
+    the platform's own service user started (the ingress), else that user."""
+    user = (triggering_user or "").strip()
+    if not user or user in settings.safety.service_users:
+        return AUTOMATED
+    return user
 
 
 def to_json(value: Any) -> Any:

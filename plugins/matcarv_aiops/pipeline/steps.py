@@ -64,6 +64,8 @@ class Execution(BaseModel):
     production: bool
     state: dict[str, Any] | None
     plan: str | None = None
+    # Who started the run (RunState.requested_by): may not decide its approval; in the audit record.
+    requested_by: str = AUTOMATED
 
 
 def _checked_state(execution: Execution) -> dict[str, Any]:
@@ -139,6 +141,7 @@ def collect_diagnostics(run: RunState) -> Execution:
             "remediation": entry.id,
             "targetArn": target.arn,
             "trigger": _trigger_json(request, run.dag_id, run.run_id),
+            "requestedBy": run.requested_by,
         },
     )
     if first_run is not None:
@@ -158,6 +161,7 @@ def collect_diagnostics(run: RunState) -> Execution:
         diagnostics_uri=f"s3://{settings.platform.diagnostics_bucket}/{key}",
         production=False,
         state=None,
+        requested_by=run.requested_by,
     )
     handler = get_remediation(entry.id)
     ctx = _context(run, execution)
@@ -240,7 +244,8 @@ def approval_needed(entry: CatalogueEntry, execution: Execution) -> str | None:
 
 def request_approval(run: RunState, execution: Execution, eligibility: dict[str, Any]) -> dict[str, Any]:
     """Where a human must decide: store the pending request and send it over SNS (once, even when
-    this step retries)."""
+    this step retries). It names the run's requester, who may not decide it, and for a production
+    target needs production_approvals distinct approvers."""
     if not eligibility["needs_approval"]:
         return {"requested": False, "why": eligibility["why"]}
     if execution.dry_run:
@@ -256,6 +261,8 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
         diagnostics_uri=execution.diagnostics_uri,
         rollback_plan=run.entry.rollback_plan,
         why=eligibility["why"],
+        requested_by=execution.requested_by,
+        approvals_required=run.settings.safety.production_approvals if execution.production else 1,
     )
 
 
@@ -275,8 +282,9 @@ def wait_for_approval(
 def execute(run: RunState, execution: Execution) -> dict[str, Any]:
     """Make the change on the one target, unless this is a dry run, the human said no, or the request
     expired. Who may act is read from the approval store at this moment, never from the approval step's
-    result, which a UI user could edit; and an execution that already has its audit record is never
-    acted on again (a cleared or re-run task)."""
+    result, which a UI user could edit; an execution that already has its audit record is never acted on
+    again (a cleared or re-run task); and an attempt that finds the intent marker of an earlier one
+    resumes it instead of acting again."""
     if execution.dry_run:
         raise StepSkipped(f"dry run, nothing changed; the plan: {execution.plan}")
     audited = AuditWriter(run.settings).outcome_of(execution.execution_id)
@@ -285,6 +293,10 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
             f"execution {execution.execution_id} already has its audit record ({audited}): "
             "a cleared or re-run execute does not act again"
         )
+    safety = SafetyStore(run.settings)
+    earlier = safety.intent(execution.execution_id)
+    if earlier is not None:
+        return _resume(run, execution, earlier, may_complete=True)
     who = _authorised_by(run, execution)
     handler = get_remediation(run.entry.id)
     ctx = _context(run, execution)
@@ -296,8 +308,57 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
         state = fresh
     else:
         state = _checked_state(execution)
-    run.mark_started()  # before the first change: rollback and audit must know a change may have been made
-    return {"result": handler.execute(ctx, state), "operator": who}
+    # Before the first change, durably: a retry (whose XComs Airflow wipes), rollback and audit must know
+    # a change may have been made. A concurrent attempt that wrote it first owns the change.
+    raced = safety.mark_intent(
+        execution.execution_id, execution.run_id, execution.plan or run.entry.action, operator=who
+    )
+    if raced is not None:
+        return _resume(run, execution, raced, may_complete=False)
+    run.mark_started()
+    result = handler.execute(ctx, state)
+    safety.record_intent_result(execution.execution_id, result)
+    return {"result": result, "operator": who}
+
+
+def _resume(
+    run: RunState, execution: Execution, marker: dict[str, str], *, may_complete: bool
+) -> dict[str, Any]:
+    """An earlier attempt of this execution started the change (its intent marker says so) and was
+    interrupted: the change is never made again. Its recorded result carries on to validate and
+    rollback; where none was recorded the change may or may not have been made, and only an entry whose
+    execute makes just what is still missing (``Remediation.resumable``) finishes it; otherwise
+    validation decides, from live state, with result None."""
+    if marker.get("runId") != execution.run_id:
+        raise StepFailed(
+            f"execution {execution.execution_id} was started by run {marker.get('runId')}, "
+            f"not by this run {execution.run_id}: nothing done"
+        )
+    who = marker.get("operator", AUTOMATED)
+    since = f"resumed after an interrupted attempt that started the change at {marker.get('startedAt')}"
+    if "result" in marker:
+        return {
+            "result": json.loads(marker["result"]),
+            "operator": who,
+            "resumed": True,
+            "note": f"{since}: the change was made at {marker.get('changedAt')} and not made again",
+        }
+    handler = get_remediation(run.entry.id)
+    if may_complete and handler.resumable:
+        result = handler.execute(_context(run, execution), _checked_state(execution))
+        SafetyStore(run.settings).record_intent_result(execution.execution_id, result)
+        return {
+            "result": result,
+            "operator": who,
+            "resumed": True,
+            "note": f"{since}: its result was not recorded, so only what was still missing was done",
+        }
+    return {
+        "result": None,
+        "operator": who,
+        "resumed": True,
+        "note": f"{since}: its result was not recorded and the change was not made again",
+    }
 
 
 def _authorised_by(run: RunState, execution: Execution) -> str:
@@ -328,6 +389,20 @@ def _authorised_by(run: RunState, execution: Execution) -> str:
             "nothing done",
             operator=who,
         )
+    # The decision was checked when it was made; check it again as it stands now (the group may have
+    # changed, and a record written around decide() must not count).
+    deciders = record.approvers
+    for decider in deciders:
+        refusal = approvals.decider_refusal(run.settings, decider, authenticated=True)
+        if refusal is None and decider == record.requested_by:
+            refusal = f"{decider} requested this run and cannot approve it"
+        if refusal:
+            raise StepFailed(f"the approval of execution {execution.execution_id} does not count: {refusal}")
+    if len(set(deciders)) < record.approvals_required:
+        raise StepFailed(
+            f"execution {execution.execution_id} needs {record.approvals_required} distinct approvers, "
+            f"has {len(set(deciders))}: {nothing}"
+        )
     return who
 
 
@@ -337,6 +412,11 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
     from matcarv_aiops.ssm.service import automation_client, failure_message
     from matcarv_aiops.ssm.states import FAILURE_STATES, INTERMEDIATE_STATES
 
+    if acted["result"] is None:  # an interrupted attempt started the runbook and its id was lost
+        raise StepFailed(
+            f"resumed after an interrupted attempt: the id of the {run.entry.ssm_document} execution it "
+            "may have started was not recorded, so it cannot be followed; a human must check"
+        )
     ctx = _context(run, execution)
     client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     automation_id = acted["result"]["automation_execution_id"]
@@ -366,20 +446,26 @@ def validate(
         _context(run, execution), _checked_state(execution), acted["result"]
     )
     if not outcome.ok:
-        raise StepFailed(f"validation failed: {outcome.detail}")
+        resumed = f" ({acted['note']})" if acted.get("resumed") else ""
+        raise StepFailed(f"validation failed{resumed}: {outcome.detail}")
     return {"detail": outcome.detail, "note": f"Validated: {outcome.detail}"}
 
 
 def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] | None) -> dict[str, Any]:
-    """Only when a step failed: undo the change where the entry is reversible."""
+    """Only when a step failed: undo the change where the entry is reversible. A change started by an
+    execute whose result is gone with its XComs (it crashed after the change) is undone with the
+    result recorded on the intent marker, or with None where none was recorded."""
     if execution is None or not run.started:
         return {"rolled_back": False, "detail": "nothing to roll back: no change was attempted"}
     entry = run.entry
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
-    detail = get_remediation(entry.id).rollback(
-        _context(run, execution), _checked_state(execution), acted["result"] if acted else None
-    )
+    if acted is not None:
+        result = acted["result"]
+    else:
+        marker = SafetyStore(run.settings).intent(execution.execution_id) or {}
+        result = json.loads(marker["result"]) if "result" in marker else None
+    detail = get_remediation(entry.id).rollback(_context(run, execution), _checked_state(execution), result)
     return {"rolled_back": True, "detail": detail}
 
 
@@ -439,6 +525,7 @@ def compose_audit(run: RunState, execution: Execution | None) -> AuditRecord | N
         outcome=outcome,
         operator=operator,
         rollback_plan=entry.rollback_plan,
+        requested_by=execution.requested_by if execution is not None else run.requested_by,
     )
 
 
@@ -476,20 +563,14 @@ def audit(run: RunState) -> dict[str, Any] | None:
         except Exception as exc:  # every after-effect is tried; the step fails after, and is retried
             failed.append(f"{what}: {exc!r}")
 
-    if execution is not None and run.started:
-        # Durable before the record: should the record's write fail, the reconciler still knows that a
-        # change may have been made (conditional: an earlier marker stands).
-        attempt(
-            "intent marker",
-            lambda: safety.mark_intent(
-                execution.execution_id, execution.run_id, execution.plan or run.entry.action
-            ),
-        )
+    # execute's intent marker, written before any change, tells the reconciler a change may have been
+    # made should this record never be written.
+    started = run.started
     written = writer.write(record)
     if not written:  # a retry, or the reconciler got there first: the first record stands
         record = writer.read(record.execution_id) or record
     if execution is not None:
-        if run.started:
+        if started:
             attempt(
                 "cooldown history",
                 lambda: safety.record_action(

@@ -14,6 +14,7 @@ from matcarv_aiops.pipeline.protocol import (
     StepRecord,
     StepSkipped,
     call,
+    requester,
 )
 from matcarv_aiops.pipeline.steps import step_by_id, steps_for
 
@@ -29,6 +30,7 @@ class XComRun(RunState):
     def __post_init__(self) -> None:
         dag_run = self.context["dag_run"]
         self.dag_id, self.run_id, self.conf = dag_run.dag_id, dag_run.run_id, dag_run.conf
+        self.requested_by = requester(getattr(dag_run, "triggering_user_name", None), self.settings)
         self._ti = self.context["ti"]
         self.steps = steps_for(self.entry)
 
@@ -46,7 +48,7 @@ class XComRun(RunState):
         self._ti.xcom_push(key=STARTED_KEY, value=True)
 
     @property
-    def started(self) -> bool:
+    def started_here(self) -> bool:
         return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
 
 

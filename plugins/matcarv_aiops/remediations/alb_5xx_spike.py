@@ -6,7 +6,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.metric_reads import total
 
 FIVE_XX_METRICS = ("HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count")
@@ -112,6 +112,8 @@ class Alb5xxSpike(Remediation):
         return {"distribution_id": dist["id"], "invalidation_id": invalidation["Id"]}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the CloudFront invalidation it created")
         try:
             invalidation = ctx.client("cloudfront").get_invalidation(
                 DistributionId=result["distribution_id"], Id=result["invalidation_id"]

@@ -52,6 +52,9 @@ class Remediation:
     """Subclass per catalogue entry; register it with ``@register``."""
 
     remediation_id: ClassVar[str]
+    # True when execute, called again after an attempt interrupted at an unknown point, re-reads the
+    # live state and makes only what is still missing: the change is then made at most once.
+    resumable: ClassVar[bool] = False
 
     def collect_diagnostics(self, ctx: RemediationContext) -> dict[str, Any] | None:
         """The target's current state as JSON-able data, with its tags under "tags".
@@ -72,8 +75,12 @@ class Remediation:
         """Make the change; idempotent; return what validation and rollback need."""
         raise NotImplementedError
 
-    def validate(self, ctx: RemediationContext, state: dict[str, Any], result: dict[str, Any]) -> Validation:
-        """Read the state or metric back after the change."""
+    def validate(
+        self, ctx: RemediationContext, state: dict[str, Any], result: dict[str, Any] | None
+    ) -> Validation:
+        """Read the state or metric back after the change. ``result`` is None when an interrupted
+        attempt made (or may have made) the change and its result was not recorded: validate from live
+        state where that is enough, else fail with ``unrecorded``, so that rollback runs."""
         raise NotImplementedError
 
     def rollback(self, ctx: RemediationContext, state: dict[str, Any], result: dict[str, Any] | None) -> str:
@@ -86,3 +93,10 @@ def tags_from_list(
     tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value"
 ) -> dict[str, str]:
     return {t[key]: t[value] for t in tags or []}
+
+
+def unrecorded(what: str) -> Validation:
+    """The failed validation of a change whose result an interrupted attempt did not record."""
+    return Validation(
+        False, f"the interrupted attempt's result was not recorded, so {what} cannot be checked"
+    )

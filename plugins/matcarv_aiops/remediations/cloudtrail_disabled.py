@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
 INCIDENT_SEVERITY = "SEV-2"
@@ -204,6 +204,8 @@ class CloudtrailDisabled(Remediation):
         return {"trail_arn": trail, "recreated": recreated, "incident_message_id": incident}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the trail it started (or recreated)")
         trails = self._trails(ctx, [result["trail_arn"]])
         if not trails:
             return Validation(False, f"trail {result['trail_arn']} does not exist")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.security_findings import (
     asff_finding,
     asff_resource_type,
@@ -142,6 +142,8 @@ class ConfigRuleNoncompliant(Remediation):
         return {"finding_ids": finding_ids}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the Security Hub findings it imported")
         missing = missing_findings(ctx.client("securityhub"), result["finding_ids"])
         if missing:
             return Validation(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.metric_reads import total
 
@@ -160,6 +160,8 @@ class DynamodbReadThrottles(Remediation):
         return plan | {"changed": True}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the read capacity or auto scaling it set")
         name = state["table"]
         if result["mode"] == REGISTER:
             target = self._scaling_target(ctx, name)

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.metric_reads import latest
 
 AGENT_NAMESPACE = "CWAgent"  # the CloudWatch agent's default namespace
@@ -179,6 +179,8 @@ class EbsVolumeUtilisationHigh(Remediation):
         return found[0] if found else None
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the snapshot it took")
         snapshot = self._snapshot(ctx, result["snapshot_id"])
         if snapshot is None:
             return Validation(False, f"snapshot {result['snapshot_id']} does not exist")

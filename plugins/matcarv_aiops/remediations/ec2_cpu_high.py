@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.metric_reads import datapoints
 
 _GROUP_ARN_MARKER = ":autoScalingGroup:"
@@ -109,6 +109,8 @@ class Ec2CpuHigh(Remediation):
         return {"planned_capacity": planned, "changed": True}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the desired capacity it planned")
         group = self._group(ctx, state["group_name"])
         if group is None:
             return Validation(False, f"group {state['group_name']} disappeared")

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 
 OWNER_TAGS = ("Owner", "owner", "Email", "email", "Contact")
 
@@ -116,6 +116,8 @@ class IamAccessKeyOld(Remediation):
         return {"disabled": disabled, "owner": owner}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("which access keys it disabled")
         live = {k["access_key_id"]: k["status"] for k in self._keys(ctx, state["user_name"])}
         still_active = [key for key in result["disabled"] if live.get(key) == "Active"]
         if still_active:

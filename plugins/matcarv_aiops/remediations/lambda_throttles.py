@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation
+from matcarv_aiops.remediations.base import Remediation, Validation, unrecorded
 from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.lambda_concurrency import (
     reservable_headroom,
@@ -114,6 +114,8 @@ class LambdaThrottles(Remediation):
         return {"planned_concurrency": planned, "changed": True}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the reserved concurrency it planned")
         current = reserved_concurrency(ctx.client("lambda"), state["function_name"])
         planned = result["planned_concurrency"]
         if current is None or current < planned:

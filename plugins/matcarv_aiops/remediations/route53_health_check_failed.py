@@ -157,7 +157,7 @@ class Route53HealthCheckFailed(Remediation):
 
     def validate(self, ctx, state, result):
         guarded, partner = state["guarded_record"], state["partner_record"]
-        if result.get("change_id"):
+        if result and result.get("change_id"):  # None: not recorded; the live roles decide
             status = ctx.client("route53").get_change(Id=result["change_id"])["ChangeInfo"]["Status"]
             if status != "INSYNC":
                 return Validation(False, f"change {result['change_id']} is {status}, not INSYNC")

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops.notifications import Kind
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
+from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 from matcarv_aiops.remediations.metric_reads import total
 
 DISABLED_ATTRIBUTE = "aiops-disabled-by"
@@ -197,6 +197,8 @@ class SnsDeliveryFailures(Remediation):
         return {"subscription_arn": subscription["arn"], "alert_message_id": message_id}
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the subscription it disabled")
         policy = self._subscription_attributes(ctx, result["subscription_arn"]).get("FilterPolicy")
         if not policy or json.loads(policy) != disabling_policy(ctx.execution_id):
             return Validation(

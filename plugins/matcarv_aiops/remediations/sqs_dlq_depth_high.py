@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation
+from matcarv_aiops.remediations.base import Remediation, Validation, unrecorded
 from matcarv_aiops.remediations.queues import queue_url
 
 _BATCH = 10  # SQS's maximum for ReceiveMessage, SendMessageBatch and DeleteMessageBatch
@@ -112,6 +112,8 @@ class SqsDlqDepthHigh(Remediation):
         }
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("how many messages it moved")
         not_deleted = result.get("not_deleted", [])
         if not_deleted:
             shown = ", ".join(not_deleted[:20]) + (" ..." if len(not_deleted) > 20 else "")

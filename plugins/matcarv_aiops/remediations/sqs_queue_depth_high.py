@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matcarv_aiops.remediations import register
-from matcarv_aiops.remediations.base import Remediation, Validation
+from matcarv_aiops.remediations.base import Remediation, Validation, unrecorded
 from matcarv_aiops.remediations.capacity import raised
 from matcarv_aiops.remediations.lambda_concurrency import (
     reservable_headroom,
@@ -159,6 +159,8 @@ class SqsQueueDepthHigh(Remediation):
         return plan
 
     def validate(self, ctx, state, result):
+        if result is None:
+            return unrecorded("the concurrency it planned")
         if result["cap"] == MAPPING:
             now = self._mapping_now(ctx, state)
         else:
