@@ -167,6 +167,7 @@ def _assert_one_true_record(
 TABLE_AT_STEP = [
     ("state_table", "collect_diagnostics"),
     ("state_table", "check_eligibility"),
+    ("state_table", "execute"),
     ("state_table", "audit"),
     ("approvals_table", "request_approval"),
     ("approvals_table", "wait_for_approval"),
