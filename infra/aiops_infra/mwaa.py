@@ -50,7 +50,9 @@ AIRFLOW_OPTIONS = {
 METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
 TABLE_ACTIONS = {
-    "audit_table": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
+    # GetItem: execute refuses an execution already audited; the audit step and the reconciler read the
+    # record that stands.
+    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
@@ -59,6 +61,7 @@ TABLE_ACTIONS = {
         "dynamodb:DeleteItem",
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
+        "dynamodb:Scan",  # audit_reconciler lists the claims not yet settled
     ),
     "findings_table": (
         "dynamodb:GetItem",

@@ -251,6 +251,22 @@ class ApprovalStore:
                 raise
         return self.get(execution_id)
 
+    def cancel(self, execution_id: str, reason: str) -> ApprovalRecord | None:
+        """Close a request that is still pending as CANCELLED (its run ended without a decision), so that
+        no later decision can count; returns the record as it now stands (None when there is none)."""
+        try:
+            return self._update_status(
+                execution_id,
+                ApprovalStatus.CANCELLED,
+                iso_utc(),
+                "#status = :pending",
+                {"decisionReason": reason},
+            )
+        except ClientError as exc:
+            if not is_condition_failed(exc):
+                raise
+        return self.get(execution_id)
+
 
 _webserver_urls: dict[tuple[str, str], str] = {}
 

@@ -95,6 +95,7 @@ class ApprovalStatus(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"  # the run ended without a decision (audit_reconciler closed the request)
 
 
 # Records stored in DynamoDB keep the table's camelCase attribute names on the wire (aliases); in Python

@@ -17,6 +17,7 @@ class Kind(StrEnum):
 
     APPROVAL_REQUEST = "approval_request"  # a human must approve or reject a change
     FAILURE = "alert"  # a remediation or job failed, or found something a human must look at
+    APPROVAL_EXPIRED = "approval_expired"  # nobody decided in time: the problem is still there, unfixed
     ESCALATION = "escalation"  # a resource keeps failing or flapping: AIOps stops and hands it over
     INCIDENT = "incident"  # an incident to open (e.g. SEV-2: CloudTrail was turned off)
     OWNER_NOTICE = "notification"  # a resource's owner is told what was done to their resource

@@ -20,6 +20,7 @@ from matcarv_aiops.models import Target, iso_utc
 from matcarv_aiops.settings import Settings
 
 _CLAIM_TTL_DAYS = 30
+_HISTORY_WRITE_ATTEMPTS = 5
 
 
 def is_production(target: Target, tags: dict[str, str], settings: Settings) -> bool:
@@ -44,10 +45,15 @@ class SafetyStore:
         return item
 
     # --- one execution per event -------------------------------------------------------------
-    def claim_execution(self, execution_id: str, run_id: str, dag_id: str) -> str | None:
+    def claim_execution(
+        self, execution_id: str, run_id: str, dag_id: str, *, details: dict[str, str] | None = None
+    ) -> str | None:
         """Claim the execution for this DAG run. Returns None when this run owns it (first claim, or a
-        retry of the same run), else the run id that claimed it first."""
+        retry of the same run), else the run id that claimed it first. ``details`` (``remediation``,
+        ``targetArn``, ``trigger``, ``requestedBy``) are kept on the claim, so that audit_reconciler can
+        write the execution's record even when the run never did."""
         now = time.time()
+        extra = {key: {"S": value} for key, value in (details or {}).items() if value}
         try:
             self._ddb.put_item(
                 TableName=self.settings.platform.state_table,
@@ -57,6 +63,7 @@ class SafetyStore:
                     "dagId": {"S": dag_id},
                     "claimedAt": {"S": iso_utc()},
                     "ttl": {"N": str(int(now + _CLAIM_TTL_DAYS * 86400))},
+                    **extra,
                 },
                 ConditionExpression="attribute_not_exists(pk) OR runId = :run",
                 ExpressionAttributeValues={":run": {"S": run_id}},
@@ -157,22 +164,45 @@ class SafetyStore:
 
     # --- cooldown and flapping ---------------------------------------------------------------
     def recent_actions(self, remediation_id: str, target_arn: str) -> list[float]:
-        item = self._get(f"history#{remediation_id}#{target_arn}") or {}
-        return sorted(float(v) for v in item.get("actions", {}).get("NS", []))
+        return sorted(_history_times(self._get(f"history#{remediation_id}#{target_arn}")).values())
 
-    def record_action(self, remediation_id: str, target_arn: str, execution_id: str) -> None:
+    def record_action(self, remediation_id: str, target_arn: str, execution_id: str) -> bool:
+        """Count this execution's action on the resource for cooldown and flapping, once: the history
+        keeps execution ids, so a retried audit step or the reconciler calling again changes nothing.
+        Returns whether this call added it. Optimistic: a concurrent writer makes us read and try again."""
         window = self.settings.safety.flap_window_hours * 3600
-        now = time.time()
-        kept = [t for t in self.recent_actions(remediation_id, target_arn) if t > now - window]
-        kept.append(now)
-        self._ddb.put_item(
-            TableName=self.settings.platform.state_table,
-            Item={
-                "pk": {"S": f"history#{remediation_id}#{target_arn}"},
-                "actions": {"NS": [repr(t) for t in kept]},
-                "lastExecutionId": {"S": execution_id},
-                "ttl": {"N": str(int(now + window))},
-            },
+        pk = f"history#{remediation_id}#{target_arn}"
+        for _ in range(_HISTORY_WRITE_ATTEMPTS):
+            item = self._get(pk)
+            times = _history_times(item)
+            if execution_id in times:
+                return False
+            now = time.time()
+            kept = {key: t for key, t in times.items() if t > now - window}
+            kept[execution_id] = now
+            version = int(item["version"]["N"]) if item and "version" in item else 0
+            try:
+                self._ddb.put_item(
+                    TableName=self.settings.platform.state_table,
+                    Item={
+                        "pk": {"S": pk},
+                        "executions": {"M": {key: {"N": repr(t)} for key, t in kept.items()}},
+                        "lastExecutionId": {"S": execution_id},
+                        "version": {"N": str(version + 1)},
+                        "ttl": {"N": str(int(now + window))},
+                    },
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR attribute_not_exists(version) OR version = :v"
+                    ),
+                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                )
+                return True
+            except ClientError as exc:
+                if not is_condition_failed(exc):
+                    raise
+        raise RuntimeError(
+            f"cooldown history of {target_arn} ({remediation_id}) kept changing under us: "
+            f"execution {execution_id} not recorded after {_HISTORY_WRITE_ATTEMPTS} attempts"
         )
 
     def cooldown_or_flapping(self, remediation_id: str, target_arn: str) -> tuple[str, bool] | None:
@@ -230,6 +260,17 @@ class SafetyStore:
             if reason:
                 found[item["pk"]["S"].removeprefix("exempt#")] = reason
         return found
+
+
+def _history_times(item: dict | None) -> dict[str, float]:
+    """{execution id: epoch seconds} of a history item. Items written before the history kept execution
+    ids hold bare times (``actions``); each counts as its own execution."""
+    if not item:
+        return {}
+    times = {key: float(value["N"]) for key, value in item.get("executions", {}).get("M", {}).items()}
+    for n, value in enumerate(item.get("actions", {}).get("NS", [])):
+        times[f"legacy-{n}"] = float(value)
+    return times
 
 
 def _table_exemption(item: dict | None) -> str | None:

@@ -66,6 +66,9 @@ class Safety:
     # Airflow users that are the platform itself (the ingress's API user; on MWAA the trigger Lambda's
     # IAM-mapped user): runs they start were requested by "automated", whatever their conf says.
     service_users: tuple[str, ...] = ()
+    # audit_reconciler leaves a claim younger than this alone: the run's own audit step (and its retries)
+    # goes first. See matcarv_aiops.reconcile for when an older claim counts as stuck.
+    reconcile_grace_minutes: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,13 @@ def test_claim_lock_cooldown_and_exemption(aws):
     assert store.acquire_lock(TARGET.arn, "e2") is None
 
     assert store.cooldown_or_flapping("x", TARGET.arn) is None
-    store.record_action("x", TARGET.arn, "e1")
+    assert store.record_action("x", TARGET.arn, "e1") is True
     reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
     assert "in cooldown" in reason and not escalate
-    for n in range(2):
+    # One execution counts once, however often its action is recorded (a retried audit, the reconciler).
+    assert store.record_action("x", TARGET.arn, "e1") is False
+    assert len(store.recent_actions("x", TARGET.arn)) == 1
+    for n in (2, 3):
         store.record_action("x", TARGET.arn, f"e{n}")
     reason, escalate = store.cooldown_or_flapping("x", TARGET.arn)
     assert "flapping" in reason and escalate
@@ -186,3 +189,31 @@ def test_a_decision_raced_by_another_fails_rather_than_counting_twice(aws, monke
         store.decide("e9", approve=True, approver="bob@example.com", reason="raced")
     monkeypatch.undo()
     assert ApprovalStore(aws).get("e9").approver == "alice"
+
+
+def test_history_written_before_it_kept_execution_ids_still_counts(aws):
+    import time
+
+    from matcarv_aiops.aws import hub_client
+
+    hub_client("dynamodb", aws).put_item(
+        TableName=aws.platform.state_table,
+        Item={"pk": {"S": f"history#x#{TARGET.arn}"}, "actions": {"NS": [repr(time.time() - 60)]}},
+    )
+    store = SafetyStore(aws)
+    assert len(store.recent_actions("x", TARGET.arn)) == 1
+    assert store.record_action("x", TARGET.arn, "e1") is True
+    assert store.record_action("x", TARGET.arn, "e1") is False
+    assert len(store.recent_actions("x", TARGET.arn)) == 2
+
+
+def test_cancel_closes_only_a_pending_request(aws):
+    store = ApprovalStore(aws)
+    store.create(request("e1"))
+    store.create(request("e2"))
+    store.decide("e2", approve=True, approver="alice", reason="ok")
+    assert store.cancel("e1", "run ended").status == ApprovalStatus.CANCELLED
+    assert store.cancel("e2", "run ended").status == ApprovalStatus.APPROVED
+    assert store.cancel("e3", "run ended") is None
+    with pytest.raises(ApprovalError, match="already CANCELLED"):
+        store.decide("e1", approve=True, approver="alice", reason="late")

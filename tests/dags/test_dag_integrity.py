@@ -35,7 +35,7 @@ def test_dags_parse_without_aws_or_variables():
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["errors"] == {}
-    expected = {entry.dag_id for entry in catalogue().values()} | {"approve_remediation"}
+    expected = {entry.dag_id for entry in catalogue().values()} | {"approve_remediation", "audit_reconciler"}
     assert expected <= set(result["dags"])
 
 

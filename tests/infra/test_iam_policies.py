@@ -187,7 +187,22 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
         "dynamodb:BatchWriteItem",
         "dynamodb:BatchGetItem",
         "dynamodb:Query",
+        "dynamodb:Scan",
     }
+    # Scan only where audit_reconciler lists its claims: the state table, and no other resource.
+    tables = {
+        logical_id: resource["Properties"].get("TableName")
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+    [state_table] = [logical_id for logical_id, name in tables.items() if name == "AIOpsRemediationState"]
+    scanned = {
+        _render(resource)
+        for s in _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
+        if "dynamodb:Scan" in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    }
+    assert scanned == {"${" + state_table + ".Arn}"}
 
 
 def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant):

@@ -14,13 +14,14 @@ audit record.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from matcarv_aiops import approvals
-from matcarv_aiops.audit import AuditWriter
+from matcarv_aiops.audit import AuditWriter, expired_approval, report_once
 from matcarv_aiops.aws import hub_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import (
@@ -132,7 +133,17 @@ def collect_diagnostics(run: RunState) -> Execution:
         except ValueError as exc:
             raise StepFailed(f"bad request, nothing done: target: {exc}") from None
     execution_id = request.execution_id(entry.id, run.run_id)
-    first_run = SafetyStore(settings).claim_execution(execution_id, run.run_id, run.dag_id)
+    first_run = SafetyStore(settings).claim_execution(
+        execution_id,
+        run.run_id,
+        run.dag_id,
+        details={
+            "remediation": entry.id,
+            "targetArn": target.arn,
+            "trigger": _trigger_json(request, run.dag_id, run.run_id),
+            "requestedBy": run.requested_by,
+        },
+    )
     if first_run is not None:
         raise StepSkipped(
             f"duplicate: execution {execution_id} already belongs to run {first_run}", duplicate_of=first_run
@@ -529,35 +540,60 @@ def _best_effort_target(entry: CatalogueEntry, conf: Any) -> str:
     return "unresolved (bad request)"
 
 
+class AfterEffectsFailed(RuntimeError):
+    """The audit record stands, but some of its after-effects failed: the step fails, so Airflow retries it
+    (each after-effect is idempotent per execution), and audit_reconciler finishes what retries could not."""
+
+
 def audit(run: RunState) -> dict[str, Any] | None:
-    """Always, last: write the run's one audit record and the RemediationExecuted metric, remember the
-    action for cooldown, release the lock, alert on failure. Reads every earlier step's record."""
+    """Always, last: write the run's one audit record; then, each once per execution however often this
+    step is retried, remember the action for cooldown, release the lock, send the RemediationExecuted
+    metric and alert on failure or on an approval that expired. Reads every earlier step's record."""
     settings = run.settings
     execution: Execution | None = run.result(run.steps[0].task_id)
     record = compose_audit(run, execution)
     if record is None:
         return None
-    writer = AuditWriter(settings)
+    safety, writer = SafetyStore(settings), AuditWriter(settings)
+    failed: list[str] = []
+
+    def attempt(what: str, effect: Callable[[], object]) -> None:
+        try:
+            effect()
+        except Exception as exc:  # every after-effect is tried; the step fails after, and is retried
+            failed.append(f"{what}: {exc!r}")
+
+    # execute's intent marker, written before any change, tells the reconciler a change may have been
+    # made should this record never be written.
+    started = run.started
     written = writer.write(record)
-    if written:
-        writer.metric(run.entry.id, record.outcome.value)
+    if not written:  # a retry, or the reconciler got there first: the first record stands
+        record = writer.read(record.execution_id) or record
     if execution is not None:
-        safety = SafetyStore(settings)
-        if run.started:
-            safety.record_action(execution.remediation, execution.target.arn, execution.execution_id)
-        safety.release_lock(execution.target.arn, execution.execution_id)
-    if written and record.outcome is Outcome.FAILURE:
-        notify(
+        if started:
+            attempt(
+                "cooldown history",
+                lambda: safety.record_action(
+                    execution.remediation, execution.target.arn, execution.execution_id
+                ),
+            )
+        attempt("lock release", lambda: safety.release_lock(execution.target.arn, execution.execution_id))
+
+    def report() -> None:
+        expired = expired_approval(settings, record) if execution is not None else None
+        report_once(
             settings,
-            Kind.FAILURE,
-            f"AIOps remediation FAILED: {record.runbook}",
-            {
-                "executionId": record.execution_id,
-                "targetResource": record.target_resource,
-                "action": record.action,
-                "rollbackPlan": record.rollback_plan,
-                "diagnostics": execution.diagnostics_uri if execution else "none",
-            },
+            record,
+            remediation=run.entry.id,
+            diagnostics_uri=execution.diagnostics_uri if execution else "none",
+            expired=expired,
+        )
+
+    attempt("metric and alert", report)
+    if failed:
+        raise AfterEffectsFailed(
+            f"the audit record of {record.execution_id} stands ({record.outcome.value}), but: "
+            + "; ".join(failed)
         )
     return {**record.to_item(), "written": written}
 
