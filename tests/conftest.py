@@ -33,8 +33,8 @@ os.environ.update(
         "AIOPS_TASK_RETRIES": "1",
         "AIOPS_TASK_RETRY_DELAY_SECONDS": "1",
         # The approver group: the humans the tests decide as (dag_test: dag.test()'s triggering user).
-        "AIOPS_APPROVERS": "alice,alice@example.com,bob@example.com,carol@example.com,carol,dag_test,"
-        "arn:aws:iam::123456789012:user/oncall",
+        "AIOPS_APPROVERS": "alice,alice@example.com,bob,bob@example.com,carol@example.com,carol,dan,erin,"
+        "dag_test,arn:aws:iam::123456789012:user/oncall",
         # moto has no SSM Automation API: documents run with the local runner against moto.
         "AIOPS_SSM_BACKEND": "local",
         "AIOPS_SSM_POLL_SECONDS": "0.2",
