@@ -32,71 +32,61 @@ class OperationalAlarms(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         period = cdk.Duration.minutes(5)
-        self.dlq_depth = cloudwatch.Alarm(
-            self,
+
+        def above(construct_id: str, description: str, metric: cloudwatch.IMetric, threshold: float = 0):
+            """An alarm when one 5-minute period of ``metric`` is above ``threshold``; no data is fine."""
+            return cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+
+        self.dlq_depth = above(
             "DeadLetterQueueDepth",
-            alarm_description="Events EventBridge could not deliver to the trigger Lambda",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+            "Events EventBridge could not deliver to the trigger Lambda",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=period, statistic="Maximum"
             ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.lambda_errors = cloudwatch.Alarm(
-            self,
+        self.lambda_errors = above(
             "TriggerErrors",
-            alarm_description="The trigger Lambda failed",
-            metric=trigger_function.metric_errors(period=period, statistic="Sum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            "The trigger Lambda failed",
+            trigger_function.metric_errors(period=period, statistic="Sum"),
         )
-        self.remediation_failures = cloudwatch.Alarm(
-            self,
+        self.remediation_failures = above(
             "RemediationFailures",
-            alarm_description="A remediation ended with outcome FAILURE",
-            metric=cloudwatch.Metric(
+            "A remediation ended with outcome FAILURE",
+            cloudwatch.Metric(
                 namespace=METRIC_NAMESPACE,
                 metric_name=METRIC_NAME,
                 dimensions_map={"Outcome": "FAILURE"},
                 period=period,
                 statistic="Sum",
             ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarms = [self.dlq_depth, self.lambda_errors, self.remediation_failures]
         if failed_events_queue is not None:
-            self.failed_events_depth = cloudwatch.Alarm(
-                self,
+            self.failed_events_depth = above(
                 "FailedEventsDepth",
-                alarm_description="Trigger invocations failed and were kept; the redrive replays them "
-                "once MWAA answers (aiops redrive by hand)",
-                metric=failed_events_queue.metric_approximate_number_of_messages_visible(
+                "Trigger invocations failed and were kept; the redrive replays them once MWAA answers "
+                "(aiops redrive by hand)",
+                failed_events_queue.metric_approximate_number_of_messages_visible(
                     period=period, statistic="Maximum"
                 ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            self.failed_events_age = cloudwatch.Alarm(
-                self,
+            self.failed_events_age = above(
                 "FailedEventsAge",
-                alarm_description="A kept trigger event is days old: replay or inspect it (aiops redrive) "
-                "before the queue's retention drops it",
-                metric=failed_events_queue.metric_approximate_age_of_oldest_message(
+                "A kept trigger event is days old: replay or inspect it (aiops redrive) before the queue's "
+                "retention drops it",
+                failed_events_queue.metric_approximate_age_of_oldest_message(
                     period=period, statistic="Maximum"
                 ),
                 threshold=KEPT_EVENT_MAX_AGE.to_seconds(),
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             alarms += [self.failed_events_depth, self.failed_events_age]
         for alarm in alarms:
