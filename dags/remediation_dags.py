@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, Param, chain, get_parsing_context
 
 from matcarv_aiops.catalogue import CatalogueEntry, catalogue
 from matcarv_aiops.pipeline import Step, steps_for
@@ -85,5 +85,9 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
     return dag
 
 
+# A task process parses this file only to run one task of one DAG: Airflow's parsing context names that
+# DAG, so only it is built (the dag processor and dag.test() see no DAG id and build every one).
+_running_dag_id = get_parsing_context().dag_id
 for _entry in catalogue().values():
-    globals()[_entry.dag_id] = build_remediation_dag(_entry)
+    if _running_dag_id in (None, _entry.dag_id):
+        globals()[_entry.dag_id] = build_remediation_dag(_entry)
