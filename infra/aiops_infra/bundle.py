@@ -15,14 +15,15 @@ Neither this bundle nor the trigger Lambda's package (``build_lambda_package``, 
 emulator (``aiops_local``, in ``local/``): it is a tool of the local stack and the tests.
 
 The trigger Lambda's package is built from an explicit list (``LAMBDA_MODULES``): the handler and exactly
-the core modules it imports (ingress, the envelope of the models, settings), the catalogue compiled to
+the core modules it imports (ingress, the envelope, settings), the envelope's core schema
+(``LAMBDA_DATA_FILES``; the package is not built from a stale one), the catalogue compiled to
 ``matcarv_aiops/ingress/route_table.json`` (so a cold start reads no YAML and validates no entry), and its
-dependencies (``LAMBDA_DEPENDENCIES``) at this environment's versions, installed by uv as wheels for the
-function's runtime and architecture (CPython 3.12, manylinux2014 x86_64), whatever machine builds it: from
-uv's cache when it has them, else from PyPI. Their bytecode (unchecked-hash .pyc files: the Lambda's file
-system is read-only, so without them every cold start compiles every module) is compiled only by a
-CPython 3.12 found on this machine; without one the package ships source only. boto3 comes with the
-Lambda runtime.
+dependencies (``LAMBDA_DEPENDENCIES``: pydantic-core, not pydantic) at this environment's versions,
+installed by uv as wheels for the function's runtime and architecture (CPython 3.12, manylinux2014
+x86_64), whatever machine builds it: from uv's cache when it has them, else from PyPI. Their bytecode
+(unchecked-hash .pyc files: the Lambda's file system is read-only, so without them every cold start
+compiles every module) is compiled only by a CPython 3.12 found on this machine; without one the package
+ships source only. boto3 comes with the Lambda runtime.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ LAMBDA_HANDLER = "matcarv_aiops.ingress.handler.handler"
 # these and that the handler runs from them alone).
 LAMBDA_MODULES = (
     "matcarv_aiops/__init__.py",
-    "matcarv_aiops/events.py",  # the EventBridge envelope, without the rest of matcarv_aiops.models
+    "matcarv_aiops/envelope.py",  # the EventBridge envelope, validated with pydantic-core alone
     "matcarv_aiops/settings.py",
     "matcarv_aiops/ingress/__init__.py",
     "matcarv_aiops/ingress/handler.py",
@@ -276,23 +277,14 @@ LAMBDA_MODULES = (
     "matcarv_aiops/ingress/routing.py",
     "matcarv_aiops/ingress/trigger_client.py",
 )
+# Data the modules read, copied as they are: the core schema envelope.py validates with.
+LAMBDA_DATA_FILES = ("matcarv_aiops/envelope_schema.json",)
 LAMBDA_ROUTE_TABLE = "matcarv_aiops/ingress/route_table.json"  # the catalogue, compiled
-# Top-level modules and packages the handler needs beyond the standard library and boto3.
-LAMBDA_DEPENDENCIES = (
-    "pydantic",
-    "pydantic_core",
-    "typing_extensions",
-    "annotated_types",
-    "typing_inspection",
-)
+# Top-level modules and packages the handler needs beyond the standard library and boto3: pydantic-core
+# and what it imports, not pydantic, whose import alone would exceed the cold-start budget.
+LAMBDA_DEPENDENCIES = ("pydantic_core", "typing_extensions")
 # Their distributions, installed at the versions this environment has (uv.lock's).
-LAMBDA_DISTRIBUTIONS = (
-    "pydantic",
-    "pydantic-core",
-    "typing-extensions",
-    "annotated-types",
-    "typing-inspection",
-)
+LAMBDA_DISTRIBUTIONS = ("pydantic-core", "typing-extensions")
 # The function's runtime and architecture (trigger_function uses these): MWAA's Python, on x86_64.
 LAMBDA_PYTHON_VERSION = "3.12"
 LAMBDA_ARCHITECTURE = "x86_64"
@@ -397,10 +389,18 @@ def build_lambda_package(out_dir: Path) -> Path:
         raise PackagingError(
             f"the trigger Lambda's module(s) {', '.join(missing)} do not exist under {CORE.parent}"
         )
+    from matcarv_aiops.envelope import SCHEMA_FILE
+    from matcarv_aiops.events import envelope_schema_text
+
+    if not SCHEMA_FILE.is_file() or SCHEMA_FILE.read_text(encoding="utf-8") != envelope_schema_text():
+        raise PackagingError(
+            f"{SCHEMA_FILE} is not EventBridgeEvent's current core schema: the Lambda would validate events "
+            "differently from the model (write it with `python -m matcarv_aiops.events`)"
+        )
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    for name in LAMBDA_MODULES:
+    for name in (*LAMBDA_MODULES, *LAMBDA_DATA_FILES):
         destination = out_dir / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(CORE.parent / name, destination)

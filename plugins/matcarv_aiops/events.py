@@ -1,26 +1,28 @@
-"""EventBridge events: the envelope, and reading a remediation's target out of an event.
+"""The EventBridge envelope as a pydantic model, and the core schema the trigger Lambda validates it with.
 
-The trigger Lambda imports this and nothing else of the core's models (``matcarv_aiops.models`` re-exports
-``EventBridgeEvent`` and ``validation_problems``), so its cold start builds one pydantic model only.
+The Lambda validates with pydantic-core alone (``matcarv_aiops.envelope``, which also reads targets out of
+events) against ``envelope_schema()``, stored as ``envelope_schema.json``: run ``python -m
+matcarv_aiops.events`` after changing ``EventBridgeEvent``. ``matcarv_aiops.models`` re-exports the model
+and ``validation_problems``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+import json
+import sys
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-# What a target ARN must look like (models.Target validates the same).
-ARN_PATTERN = r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:.+"
-_ARN = re.compile(ARN_PATTERN)
-
-
-def validation_problems(exc: ValidationError, root: str) -> str:
-    """A pydantic ValidationError as one line: ``field.path: message; ...`` (``root`` for the whole)."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or root}: {err['msg']}" for err in exc.errors())
+from matcarv_aiops.envelope import ARN_PATTERN as ARN_PATTERN
+from matcarv_aiops.envelope import DEFAULT_FACTORIES, SCHEMA_FILE
+from matcarv_aiops.envelope import TargetRule as TargetRule
+from matcarv_aiops.envelope import is_arn as is_arn
+from matcarv_aiops.envelope import target_arn as target_arn
+from matcarv_aiops.envelope import validation_problems as validation_problems
+from matcarv_aiops.envelope import values_at as values_at
 
 
 class EventBridgeEvent(BaseModel):
@@ -43,60 +45,61 @@ class EventBridgeEvent(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-class TargetRule(Protocol):
-    """Where an event names the target (the catalogue's ``TargetSpec``; the Lambda's route table rows)."""
-
-    # Read-only properties: a frozen dataclass (route table rows) and a pydantic model both satisfy them.
-    @property
-    def paths(self) -> Iterable[str]: ...
-    @property
-    def arn(self) -> str: ...
-    @property
-    def when(self) -> dict[str, list[str]]: ...
-    @property
-    def account_path(self) -> str | None: ...
+# Keys of a schema node that only name the model or feed JSON Schema generation, not validation: the
+# model class (``Envelope`` takes its place), its definition reference, and JSON Schema hooks.
+_NOT_STORED = ("cls", "ref", "metadata")
 
 
-def values_at(node: Any, path: str) -> Iterator[Any]:
-    """Every value at a dotted path; ``name[]`` fans out over a list."""
-    yield from _walk(node, path.split("."))
+def envelope_schema(model: type[BaseModel] = EventBridgeEvent) -> dict[str, Any]:
+    """``model``'s core schema as JSON data (for ``EventBridgeEvent``: what ``envelope_schema.json``
+    holds). Raises ValueError naming the place of anything JSON cannot carry, such as a validator
+    function: the Lambda could not apply it."""
+    factories = {factory: name for name, factory in DEFAULT_FACTORIES.items()}
+
+    def stored(node: Any, where: str) -> Any:
+        if isinstance(node, dict):
+            # A schema node has a string "type"; a mapping of field names (which may be "metadata") has not.
+            is_node = isinstance(node.get("type"), str)
+            kept = {}
+            for key, value in node.items():
+                if is_node and key in _NOT_STORED:
+                    continue
+                if key == "default_factory" and is_node:
+                    if value not in factories:
+                        known = ", ".join(DEFAULT_FACTORIES)
+                        raise ValueError(f"{where}.default_factory: {value!r} is none of {known}")
+                    kept[key] = factories[value]
+                else:
+                    kept[key] = stored(value, f"{where}.{key}")
+            return kept
+        if isinstance(node, (list, tuple)):
+            return [stored(item, f"{where}[{index}]") for index, item in enumerate(node)]
+        if node is None or isinstance(node, (str, int, float, bool)):
+            return node
+        raise ValueError(f"{where}: {node!r} cannot be stored as JSON, so the Lambda could not validate it")
+
+    return stored(model.__pydantic_core_schema__, model.__name__)
 
 
-def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
-    if not parts:
-        yield node
-        return
-    head, rest = parts[0], parts[1:]
-    fan_out = head.endswith("[]")
-    key = head[:-2] if fan_out else head
-    if not isinstance(node, dict) or key not in node:
-        return
-    child = node[key]
-    if fan_out:
-        for item in child if isinstance(child, list) else []:
-            yield from _walk(item, rest)
-    else:
-        yield from _walk(child, rest)
+def envelope_schema_text() -> str:
+    """What ``envelope_schema.json`` must hold, byte for byte. Key order is kept: the fields' order is the
+    order errors are reported and the event is serialised in."""
+    return json.dumps(envelope_schema(), indent=1) + "\n"
 
 
-def target_arn(rules: Iterable[TargetRule], event: dict[str, Any]) -> tuple[str, str] | None:
-    """The target's ARN and account from the event alone (no AWS call): the first rule whose ``when`` holds
-    and whose first path yields a value wins; None if the event names no target."""
-    for rule in rules:
-        if not all(any(v in allowed for v in values_at(event, path)) for path, allowed in rule.when.items()):
-            continue
-        account = event.get("account", "")
-        if rule.account_path:
-            account = next(values_at(event, rule.account_path), None) or account
-        for path in rule.paths:
-            value = next(values_at(event, path), None)
-            if value in (None, "", [], {}):
-                continue
-            if isinstance(value, str) and value.startswith("arn:"):
-                return value, account  # the event already gives the ARN (e.g. CloudTrail's name-or-ARN)
-            return rule.arn.format(value=value, region=event.get("region", ""), account=account), account
-    return None
+def write_envelope_schema(path: Path = SCHEMA_FILE) -> Path:
+    path.write_text(envelope_schema_text(), encoding="utf-8")
+    return path
 
 
-def is_arn(text: str) -> bool:
-    return bool(_ARN.match(text))
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        print("usage: python -m matcarv_aiops.events (writes envelope_schema.json)", file=sys.stderr)
+        return 2
+    print(write_envelope_schema())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ import pytest
 from aiops_infra.bundle import (
     IMPORT_ROOTS,
     LAMBDA_CACHE_TAG,
+    LAMBDA_DATA_FILES,
     LAMBDA_MODULES,
     LAMBDA_ROUTE_TABLE,
     LAMBDA_SO_SUFFIX,
@@ -195,10 +196,14 @@ def test_lambda_package_holds_exactly_the_listed_modules(lambda_package):
         for p in (lambda_package / "matcarv_aiops").rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     )  # (bytecode: the next test)
-    assert core == sorted([*LAMBDA_MODULES, LAMBDA_ROUTE_TABLE])
+    assert core == sorted([*LAMBDA_MODULES, *LAMBDA_DATA_FILES, LAMBDA_ROUTE_TABLE])
     tops = {p.name for p in lambda_package.iterdir()} - {"__pycache__"}
     assert tops == {"matcarv_aiops", "typing_extensions.py"} | set(DEPENDENCIES) - {"typing_extensions"}
-    assert not [p for p in lambda_package.rglob("*") if p.name.endswith(".dist-info") or p.name == "yaml"]
+    assert not [
+        p
+        for p in lambda_package.rglob("*")
+        if p.name.endswith(".dist-info") or p.name in ("yaml", "pydantic")
+    ]
     # The catalogue ships compiled: one row per entry, no YAML.
     rows = json.loads((lambda_package / LAMBDA_ROUTE_TABLE).read_text())
     from matcarv_aiops.catalogue import catalogue
@@ -271,7 +276,7 @@ from matcarv_aiops.ingress.routing import route
 assert route(json.loads(open(sys.argv[3]).read())).matches
 from matcarv_aiops.ingress.trigger_client import client_from_settings
 assert type(client_from_settings()).__name__ == "LocalTriggerClient"  # the MWAA one needs the runtime's boto3
-roots = ("matcarv_aiops", "pydantic", "yaml", "boto3", "airflow")
+roots = ("matcarv_aiops", "pydantic", "pydantic_core", "yaml", "boto3", "airflow")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in roots)
 for name in loaded:
     origin = getattr(sys.modules[name], "__file__", None)
@@ -293,7 +298,9 @@ print(json.dumps(loaded))
     assert {m for m in loaded if m.startswith("matcarv_aiops")} == {
         name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in LAMBDA_MODULES
     }
-    assert not {m for m in loaded if m.split(".")[0] in ("yaml", "boto3", "airflow")}
+    # The envelope is validated by pydantic-core: pydantic itself is neither shipped nor imported.
+    assert not {m for m in loaded if m.split(".")[0] in ("pydantic", "yaml", "boto3", "airflow")}
+    assert "pydantic_core" in loaded
 
 
 def test_lambda_package_names_a_missing_module(tmp_path, monkeypatch):
@@ -302,6 +309,18 @@ def test_lambda_package_names_a_missing_module(tmp_path, monkeypatch):
     monkeypatch.setattr(bundle_module, "LAMBDA_MODULES", (*LAMBDA_MODULES, "matcarv_aiops/ingress/gone.py"))
     with pytest.raises(PackagingError, match="module\\(s\\) matcarv_aiops/ingress/gone.py do not exist"):
         build_package(tmp_path / "out")
+
+
+def test_lambda_package_refuses_a_stale_envelope_schema(tmp_path, monkeypatch):
+    """The Lambda validates with the stored schema: one that differs from EventBridgeEvent's is not built."""
+    import matcarv_aiops.envelope as envelope_module
+
+    stale = tmp_path / "envelope_schema.json"
+    stale.write_text(envelope_module.SCHEMA_FILE.read_text().replace('"min_length": 1', '"min_length": 0'))
+    monkeypatch.setattr(envelope_module, "SCHEMA_FILE", stale)
+    with pytest.raises(PackagingError, match="is not EventBridgeEvent's current core schema"):
+        build_package(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_dag_imports_from_the_bundle(bundle, tmp_path):

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from matcarv_aiops.events import target_arn
+from matcarv_aiops.envelope import target_arn
 
 COMPILED = Path(__file__).with_name("route_table.json")
 

@@ -1,7 +1,8 @@
 """Route one EventBridge event to the remediation DAG runs it should start.
 
 Routing reads the event and the catalogue's route table only (``route_table``: compiled JSON in the
-Lambda): no AWS call, no Airflow import, and of the models only the envelope. Resolving a target further
+Lambda): no AWS call, no Airflow import, no pydantic (the envelope is validated with pydantic-core alone:
+``matcarv_aiops.envelope``). Resolving a target further
 (an instance to its Auto Scaling group, say) is the DAG's diagnostics' job.
 """
 
@@ -13,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
-from matcarv_aiops.events import EventBridgeEvent, is_arn, validation_problems
+from matcarv_aiops.envelope import Envelope, is_arn, validate_envelope, validation_problems
 from matcarv_aiops.ingress.patterns import matches, mismatch
 from matcarv_aiops.ingress.route_table import RouteEntry, as_route_entries, route_table
 
@@ -75,7 +76,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Route:
-    event: EventBridgeEvent
+    event: Envelope
     matches: tuple[Match, ...]
     ignored: str | None
     # Entries this event did not start, and why (logged, so a near miss is visible).
@@ -94,7 +95,7 @@ class Route:
         return {"event": self.event.as_event()}
 
 
-def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
+def parse_event(raw: str | bytes | Mapping[str, Any]) -> Envelope:
     """Validate the envelope. Raises InvalidEvent with one line naming the field at fault."""
     if isinstance(raw, (bytes, bytearray)):
         if len(raw) > MAX_EVENT_BYTES:
@@ -130,7 +131,7 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event: {size} bytes is over EventBridge's {MAX_EVENT_BYTES}-byte limit")
     try:
-        event = EventBridgeEvent.model_validate(data)
+        event = validate_envelope(data)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid event: {validation_problems(exc, 'event')}") from None
     except (ValueError, RecursionError) as exc:
@@ -139,7 +140,7 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> EventBridgeEvent:
     return event
 
 
-def serialised(event: EventBridgeEvent) -> dict[str, Any]:
+def serialised(event: Envelope) -> dict[str, Any]:
     """The event as delivered (``as_event``); raises InvalidEvent if it cannot be serialised (pydantic's
     serialiser stops at a nesting depth that EventBridge's 256 KiB still allows)."""
     try:
@@ -152,9 +153,9 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"[:200]
 
 
-def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
+def dag_run_id(entry: Any, event: Any) -> str:
     """Same event + same entry (a catalogue or route entry) => same run id, so a redelivered event cannot
-    start a second run.
+    start a second run. ``event``: an ``Envelope`` or an ``EventBridgeEvent`` (its id, source, account).
 
     EventBridge keeps an event's id across retries and redeliveries. The id stays short because MWAA
     limits the REST path (``/dags/<dag_id>/dagRuns/<run_id>``) to 64 characters.
@@ -164,7 +165,7 @@ def dag_run_id(entry: Any, event: EventBridgeEvent) -> str:
 
 
 def route(
-    raw: str | bytes | Mapping[str, Any] | EventBridgeEvent,
+    raw: str | bytes | Mapping[str, Any] | Envelope,
     entries: Mapping[str, Any] | None = None,
     *,
     accounts: AccountScope | None = None,
@@ -175,7 +176,7 @@ def route(
     ``accounts``: whose events are handled (default: every account's); others are ignored, with the reason.
     """
     table: dict[str, RouteEntry] = route_table() if entries is None else as_route_entries(entries)
-    event = raw if isinstance(raw, EventBridgeEvent) else parse_event(raw)
+    event = raw if isinstance(raw, Envelope) else parse_event(raw)
     data = serialised(event)
     scope = accounts or AccountScope()
     if not scope.accepts(event.account):
