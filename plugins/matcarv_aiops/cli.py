@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "matcarv_aiops.anomaly.cli",
     "matcarv_aiops.ssm.cli",
     "matcarv_aiops.ingress.cli",
+    "matcarv_aiops.audit_cli",
 )
 
 
