@@ -168,3 +168,22 @@ def test_the_cli_refuses_bad_input_in_one_line(aws, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_provisioning_adds_the_indexes_to_an_audit_table_made_before_them(settings):
+    from moto import mock_aws
+
+    from matcarv_aiops.provision import provision_platform
+
+    with mock_aws():
+        ddb = hub_client("dynamodb", settings)
+        ddb.create_table(
+            TableName=settings.platform.audit_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "executionId", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "executionId", "KeyType": "HASH"}],
+        )
+        provision_platform(settings)
+        provision_platform(settings)  # and again: nothing left to add
+        table = ddb.describe_table(TableName=settings.platform.audit_table)["Table"]
+        assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == set(AUDIT_INDEXES)
