@@ -65,16 +65,8 @@ def _mwaa_run(settings: Settings, dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def _local_run(settings: Settings, dag_id: str, run_id: str) -> dict[str, Any]:
-    base = settings.airflow.airflow_base_url.rstrip("/")
-    credentials = {
-        "username": settings.ingress.airflow_api_username,
-        "password": settings.ingress.airflow_api_password,
-    }
-    token = _http_json("POST", f"{base}/auth/token", credentials, None).get("access_token")
-    if not token:
-        raise RunSourceUnknown("no access_token from Airflow's /auth/token")
-    path = "/api/v2/dags/{}/dagRuns/{}".format(*(urllib.parse.quote(p, safe="") for p in (dag_id, run_id)))
-    return _http_json("GET", base + path, None, token)
+    path = "/dags/{}/dagRuns/{}".format(*(urllib.parse.quote(p, safe="") for p in (dag_id, run_id)))
+    return call_airflow(settings, "GET", path)
 
 
 def call_airflow(
