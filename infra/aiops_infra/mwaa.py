@@ -176,12 +176,13 @@ class MwaaEnvironment(Construct):
                 sid="ReadOwnEnvironment", actions=["airflow:GetEnvironment"], resources=[self.environment_arn]
             ),
             # The decision task asks Airflow how its own run was triggered (UI or REST API, not the CLI),
-            # as Viewer: read-only.
+            # and the audit step writes its run's note (PATCH dagRuns): a run note needs User, Viewer is
+            # read-only.
             iam.PolicyStatement(
-                sid="ReadOwnRuns",
+                sid="ReadAndAnnotateOwnRuns",
                 actions=["airflow:InvokeRestApi"],
                 resources=[
-                    f"arn:aws:airflow:{stack.region}:{stack.account}:role/{self.config.environment_name}/Viewer"
+                    f"arn:aws:airflow:{stack.region}:{stack.account}:role/{self.config.environment_name}/User"
                 ],
             ),
             iam.PolicyStatement(
@@ -248,6 +249,16 @@ class MwaaEnvironment(Construct):
             statements.append(
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS[setting]), resources=[table.table_arn])
             )
+        audit_indexes = f"{hub.tables['audit_table'].table_arn}/index/*"
+        # The audit trail is read by target and by day through its indexes (matcarv_aiops.audit), never
+        # scanned.
+        statements.append(
+            iam.PolicyStatement(
+                sid="QueryAuditIndexes",
+                actions=["dynamodb:Query"],
+                resources=[audit_indexes],
+            )
+        )
         self.platform_policy = policy = iam.Policy(self, "Platform", statements=statements)
         self.role.attach_inline_policy(policy)
         acknowledge_scoped_wildcards(
@@ -265,6 +276,7 @@ class MwaaEnvironment(Construct):
                     "MWAA reads every object of its own source bucket (dags/, plugins.zip, requirements.txt, "
                     "startup.sh)"
                 ),
+                audit_indexes: "the audit log's own indexes (by target, by day), for Query only",
                 hub.diagnostics_bucket.arn_for_objects("*"): (
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"

@@ -1,14 +1,18 @@
 """DynamoDB tables. Names match ``matcarv_aiops.settings.Settings``; keys match the core's writers
 (``matcarv_aiops.audit``, ``approvals``, ``safety``). Every table has point-in-time recovery; the audit
-log also has deletion protection and keeps its items forever, the others expire items through ``ttl``."""
+log also has deletion protection and keeps its items forever, the others expire items through ``ttl``.
+The audit log's indexes (by target, by day) are ``matcarv_aiops.audit.AUDIT_INDEXES``, the same
+definition the local and test tables get from ``matcarv_aiops.provision``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+
+from matcarv_aiops.audit import AUDIT_INDEXES
 
 TTL_ATTRIBUTE = "ttl"  # epoch seconds, written by the core where an item can lapse
 
@@ -22,6 +26,8 @@ class TableSpec:
     purpose: str
     # The settings key that names the table (AIOPS_<KEY>), exported to MWAA by the startup script.
     setting: str
+    # Global secondary indexes: {name: (partition key, sort key)}, string keys, all attributes projected.
+    indexes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 TABLES = (
@@ -32,6 +38,7 @@ TABLES = (
         ttl=False,
         setting="audit_table",
         purpose="one record per automated action (the AutomationAuditLog audit trail)",
+        indexes=AUDIT_INDEXES,
     ),
     TableSpec(
         "Approvals",
@@ -88,6 +95,13 @@ class StateTables(Construct):
                 time_to_live_attribute=TTL_ATTRIBUTE if spec.ttl else None,
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
+            for index_name, (partition, sort) in spec.indexes.items():
+                table.add_global_secondary_index(
+                    index_name=index_name,
+                    partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
+                    projection_type=dynamodb.ProjectionType.ALL,
+                )
             cdk.Tags.of(table).add("aiops:purpose", spec.purpose)
             self.tables[spec.setting] = table
 

@@ -9,8 +9,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from matcarv_aiops.models import Outcome
+from matcarv_aiops.models import AuditRecord, Outcome
 from matcarv_aiops.pipeline import StepFailed, StepSkipped, run_in_task, step_by_id
+from matcarv_aiops.run_notes import run_note, set_run_note
+from matcarv_aiops.settings import get_settings
 
 
 class StepOperator(BaseOperator):
@@ -52,14 +54,20 @@ class CollectDiagnosticsOperator(StepOperator):
 
 class AuditOperator(StepOperator):
     """Always runs last: writes the run's one AutomationAuditLog record and the RemediationExecuted
-    metric, whatever happened before (a crashed task included). Fails the run when the outcome is
-    FAILURE, so the Airflow UI shows it."""
+    metric, whatever happened before (a crashed task included), and the run's note (outcome and reason,
+    shown in the run list). Fails the run when the outcome is FAILURE, so the Airflow UI shows it."""
 
     def execute(self, context):
         item = super().execute(context)
+        run = context["dag_run"]
         if item is None:
             self.log.info("duplicate run: the first run's audit record stands; nothing written")
+            set_run_note(
+                get_settings(), run.dag_id, run.run_id, "DUPLICATE: an earlier run of this event is audited"
+            )
             return None
+        record = AuditRecord.model_validate({k: v for k, v in item.items() if k != "written"})
+        set_run_note(get_settings(), run.dag_id, run.run_id, run_note(record))
         self.log.info(
             "audit %s (%s): %s %s",
             item["executionId"],

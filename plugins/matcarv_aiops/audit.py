@@ -1,11 +1,19 @@
 """Audit trail: one AutomationAuditLog item per execution, plus the RemediationExecuted metric and the
-alert, each sent once per execution (``report_once``), by the audit step and by audit_reconciler alike."""
+alert, each sent once per execution (``report_once``), by the audit step and by audit_reconciler alike.
+
+Two indexes answer the trail's questions without a scan (``AUDIT_INDEXES``, used by the CDK app and by
+``provision``): one target's history (``targetResource`` + ``timestamp``) and one day's records (``day``
+= YYYY-MM-DD of the timestamp, + ``timestamp``). ``query_audit`` reads them a page at a time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,8 +30,25 @@ REPORTED_PREFIX = "reported#"  # state table: which after-effects of an executio
 _REPORTED_TTL_DAYS = 30
 
 
+# index name -> (partition key, sort key); every attribute is a string and every index projects ALL.
+TARGET_INDEX = "byTarget"
+DAY_INDEX = "byDay"
+AUDIT_INDEXES: dict[str, tuple[str, str]] = {
+    TARGET_INDEX: ("targetResource", "timestamp"),
+    DAY_INDEX: ("day", "timestamp"),
+}
+DAY_ATTRIBUTE = "day"
+
+
 def _item(record: AuditRecord) -> dict:
-    return {key: {"S": value} for key, value in record.to_item().items()}
+    item = {key: {"S": value} for key, value in record.to_item().items()}
+    item[DAY_ATTRIBUTE] = {"S": record.timestamp[:10]}  # ISO 8601 UTC: the first ten characters are the day
+    return item
+
+
+def record_from_item(item: dict[str, Any]) -> AuditRecord:
+    """An audit table item as a record; the index attribute ``day`` is derived, so it is dropped."""
+    return AuditRecord.model_validate({k: v["S"] for k, v in item.items() if k != DAY_ATTRIBUTE})
 
 
 @dataclass
@@ -56,7 +81,7 @@ class AuditWriter:
             )
             .get("Item")
         )
-        return AuditRecord.model_validate({k: v["S"] for k, v in item.items()}) if item else None
+        return record_from_item(item) if item else None
 
     def write(self, record: AuditRecord) -> bool:
         """Write the execution's one record. False when it already exists (a retried audit task, or a
@@ -197,3 +222,117 @@ def report_once(
         notify(settings, *alert)
         stamp("alertSentAt")
     return sent
+
+
+class BadAuditQuery(ValueError):
+    """A query the audit indexes cannot answer as asked; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which records: one target's (the target index), or those between ``since`` and ``until`` (the
+    day index, one day at a time, newest first); ``runbooks`` and ``outcome`` filter either."""
+
+    since: datetime
+    until: datetime
+    target: str | None = None
+    runbooks: tuple[str, ...] = ()
+    outcome: Outcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise BadAuditQuery("since and until must carry a time zone")
+        if self.since > self.until:
+            raise BadAuditQuery(f"since {iso_utc(self.since)} is after until {iso_utc(self.until)}")
+
+    def days(self) -> list[str]:
+        """The days the range covers, newest first."""
+        first, last = self.since.astimezone(UTC).date(), self.until.astimezone(UTC).date()
+        return [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+@dataclass
+class AuditPage:
+    records: list[AuditRecord] = field(default_factory=list)
+    next_token: str | None = None  # pass back as ``start`` for the next page; None when there is no more
+    items_read: int = 0  # items DynamoDB read (ScannedCount), the cost of the page
+
+
+def _encode_token(day: str | None, key: dict[str, Any] | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"day": day, "key": key}).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str | None, dict[str, Any] | None]:
+    try:
+        parsed = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return parsed["day"], parsed["key"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise BadAuditQuery("the page token is not one this command printed") from None
+
+
+def query_audit(
+    settings: Settings, query: AuditQuery, *, limit: int = 50, start: str | None = None
+) -> AuditPage:
+    """Up to ``limit`` records matching ``query``, newest first, by Query on an index (never a Scan).
+    ``start`` is the ``next_token`` of the previous page."""
+    if limit < 1:
+        raise BadAuditQuery(f"limit must be at least 1, not {limit}")
+    ddb = hub_client("dynamodb", settings)
+    names: dict[str, str] = {"#ts": "timestamp"}
+    values: dict[str, Any] = {
+        ":since": {"S": iso_utc(query.since)},
+        ":until": {"S": iso_utc(query.until)},
+    }
+    filters = []
+    if query.runbooks:
+        names["#runbook"] = "runbook"
+        placeholders = [f":runbook{n}" for n in range(len(query.runbooks))]
+        values.update({p: {"S": r} for p, r in zip(placeholders, query.runbooks, strict=True)})
+        filters.append(f"#runbook IN ({', '.join(placeholders)})")
+    if query.outcome is not None:
+        names["#outcome"] = "outcome"
+        values[":outcome"] = {"S": query.outcome.value}
+        filters.append("#outcome = :outcome")
+    day, key = _decode_token(start) if start else (None, None)
+    if query.target is not None:
+        days: list[str | None] = [None]
+        names["#pk"] = "targetResource"
+        values[":pk"] = {"S": query.target}
+    else:
+        days = list(query.days())
+        names["#pk"] = DAY_ATTRIBUTE
+        if day is not None:
+            if day not in days:
+                raise BadAuditQuery("the page token belongs to another time range")
+            days = days[days.index(day) :]
+    page = AuditPage()
+    for n, current in enumerate(days):
+        if current is not None:
+            values[":pk"] = {"S": current}
+        while True:
+            request: dict[str, Any] = {
+                "TableName": settings.platform.audit_table,
+                "IndexName": TARGET_INDEX if query.target is not None else DAY_INDEX,
+                "KeyConditionExpression": "#pk = :pk AND #ts BETWEEN :since AND :until",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": limit - len(page.records),
+            }
+            if filters:
+                request["FilterExpression"] = " AND ".join(filters)
+            if key:
+                request["ExclusiveStartKey"] = key
+            answer = ddb.query(**request)
+            page.items_read += answer.get("ScannedCount", 0)
+            page.records += [record_from_item(item) for item in answer.get("Items", [])]
+            key = answer.get("LastEvaluatedKey")
+            if len(page.records) >= limit:
+                if key:
+                    page.next_token = _encode_token(current, key)
+                elif n + 1 < len(days):
+                    page.next_token = _encode_token(days[n + 1], None)
+                return page
+            if not key:
+                break
+    return page

@@ -1,7 +1,8 @@
 """``aiops``: the operator's command line.
 
-Every subcommand prints JSON or CSV that scripts can read, and on bad input exits 2 with one line on
-stderr. Subcommands live beside the code they drive; each module here exposes ``register(subparsers)``.
+Every subcommand prints JSON or CSV that scripts can read (the listings, ``audit`` and ``exempt list``, a
+table unless given ``--json``), and on bad input exits 2 with one line on stderr. Subcommands live
+beside the code they drive; each module here exposes ``register(subparsers)``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ COMMAND_MODULES = (
     "matcarv_aiops.anomaly.cli",
     "matcarv_aiops.ssm.cli",
     "matcarv_aiops.ingress.cli",
+    "matcarv_aiops.audit_cli",
 )
 
 

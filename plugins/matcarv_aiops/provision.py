@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from matcarv_aiops.audit import AUDIT_INDEXES
 from matcarv_aiops.aws import hub_client
 from matcarv_aiops.settings import Settings, get_settings
+
+# table name setting -> its global secondary indexes: {name: (partition key, sort key)}
+TABLE_INDEXES = {"audit_table": AUDIT_INDEXES}
 
 # table name setting -> its hash key
 TABLE_KEYS = {
@@ -19,21 +23,51 @@ TABLE_KEYS = {
 }
 
 
+def _index(name: str, keys: tuple[str, str]) -> dict:
+    partition, sort = keys
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": sort, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def _add_missing_indexes(ddb, name: str, indexes: dict[str, tuple[str, str]], attributes: list[str]) -> None:
+    """A table made before an index was defined (a local stack's persisted state) gets the index now."""
+    present = {
+        i["IndexName"] for i in ddb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+    }
+    for index_name, keys in indexes.items():
+        if index_name not in present:
+            ddb.update_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+                GlobalSecondaryIndexUpdates=[{"Create": _index(index_name, keys)}],
+            )
+
+
 def provision_platform(settings: Settings | None = None) -> dict[str, str]:
     settings = settings or get_settings()
     ddb = hub_client("dynamodb", settings)
     for setting, key in TABLE_KEYS.items():
         name = getattr(settings.platform, setting)
+        indexes = TABLE_INDEXES.get(setting, {})
+        attributes = sorted({key, *(a for keys in indexes.values() for a in keys)})
         try:
             ddb.create_table(
                 TableName=name,
                 BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
                 KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                **({"GlobalSecondaryIndexes": [_index(n, k) for n, k in indexes.items()]} if indexes else {}),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
+            _add_missing_indexes(ddb, name, indexes, attributes)
     s3 = hub_client("s3", settings)
     try:
         if settings.platform.region == "us-east-1":

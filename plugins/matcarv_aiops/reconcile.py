@@ -32,6 +32,7 @@ from matcarv_aiops.approvals import ApprovalStore
 from matcarv_aiops.audit import AuditWriter, expired_approval, report_once
 from matcarv_aiops.aws import hub_client
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc, utc_now
+from matcarv_aiops.run_notes import run_note, set_run_note
 from matcarv_aiops.safety import SafetyStore
 from matcarv_aiops.settings import Settings
 
@@ -166,6 +167,8 @@ def reconcile_claim(settings: Settings, claim: Claim, *, run_state: RunStateRead
         failure = _failure_record(claim, details, why, intent, approval)
         if writer.write(failure):
             record, done = failure, "written"
+            if state != RUN_MISSING:  # the run shows the outcome its audit step never wrote
+                set_run_note(settings, claim.dag_id, claim.run_id, run_note(failure))
         else:  # the run's audit step got there first: its record stands
             record = writer.read(claim.execution_id) or failure
     _settle(settings, claim, record, details, intent, approval, now)

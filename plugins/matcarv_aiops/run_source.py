@@ -65,16 +65,42 @@ def _mwaa_run(settings: Settings, dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def _local_run(settings: Settings, dag_id: str, run_id: str) -> dict[str, Any]:
-    base = settings.airflow.airflow_base_url.rstrip("/")
-    credentials = {
-        "username": settings.ingress.airflow_api_username,
-        "password": settings.ingress.airflow_api_password,
-    }
-    token = _http_json("POST", f"{base}/auth/token", credentials, None).get("access_token")
-    if not token:
-        raise RunSourceUnknown("no access_token from Airflow's /auth/token")
-    path = "/api/v2/dags/{}/dagRuns/{}".format(*(urllib.parse.quote(p, safe="") for p in (dag_id, run_id)))
-    return _http_json("GET", base + path, None, token)
+    path = "/dags/{}/dagRuns/{}".format(*(urllib.parse.quote(p, safe="") for p in (dag_id, run_id)))
+    return call_airflow(settings, "GET", path)
+
+
+def call_airflow(
+    settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call Airflow's REST API v2 at ``path`` (e.g. ``/dags/<dag_id>/dagRuns/<run_id>``, parts already
+    quoted) the way this module does: locally with the ingress's credentials, on MWAA through
+    InvokeRestApi (whose Path is at most 64 characters). Raises RunSourceUnknown with the reason."""
+    if settings.ingress.trigger_backend == "mwaa":
+        name = settings.ingress.mwaa_environment_name
+        if not name:
+            raise RunSourceUnknown("AIOPS_MWAA_ENVIRONMENT_NAME is empty, so Airflow cannot be asked")
+        if len(path) > 64:
+            raise RunSourceUnknown(f"{path} is longer than the 64 characters mwaa:InvokeRestApi takes")
+        request: dict[str, Any] = {"Name": name, "Path": path, "Method": method}
+        if body is not None:
+            request["Body"] = body
+        try:
+            answer = hub_client("mwaa", settings).invoke_rest_api(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise RunSourceUnknown(f"mwaa:InvokeRestApi {method} {path} failed: {exc}") from None
+        response = answer.get("RestApiResponse")
+        return response if isinstance(response, dict) else {}
+    if settings.ingress.trigger_backend == "local":
+        base = settings.airflow.airflow_base_url.rstrip("/")
+        credentials = {
+            "username": settings.ingress.airflow_api_username,
+            "password": settings.ingress.airflow_api_password,
+        }
+        token = _http_json("POST", f"{base}/auth/token", credentials, None).get("access_token")
+        if not token:
+            raise RunSourceUnknown("no access_token from Airflow's /auth/token")
+        return _http_json(method, f"{base}/api/v2{path}", body, token)
+    raise RunSourceUnknown(f"AIOPS_TRIGGER_BACKEND={settings.ingress.trigger_backend!r} is not mwaa or local")
 
 
 def _http_json(method: str, url: str, body: Any, token: str | None) -> dict[str, Any]:

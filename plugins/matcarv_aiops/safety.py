@@ -20,6 +20,7 @@ from matcarv_aiops.models import Target, iso_utc
 from matcarv_aiops.settings import Settings
 
 _CLAIM_TTL_DAYS = 30
+EXEMPT_PREFIX = "exempt#"  # state table key of a resource's exemption: exempt#<target ARN>
 _HISTORY_WRITE_ATTEMPTS = 5
 
 
@@ -241,6 +242,42 @@ class SafetyStore:
             },
         )
 
+    def exemptions(self, *, include_expired: bool = False) -> list[Exemption]:
+        """The exemptions in the table, soonest expiry first; expired ones (which no longer apply, and
+        which DynamoDB's TTL deletes within days) only when asked. A Scan of the state table: exemptions
+        share it with short-lived claims and locks, so it stays small."""
+        found: list[Exemption] = []
+        request: dict[str, Any] = {
+            "TableName": self.settings.platform.state_table,
+            "FilterExpression": "begins_with(pk, :prefix)",
+            "ExpressionAttributeValues": {":prefix": {"S": EXEMPT_PREFIX}},
+        }
+        while True:
+            page = self._ddb.scan(**request)
+            found += [Exemption.from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        now = datetime.now(UTC)
+        return sorted(
+            (e for e in found if include_expired or e.expires_at > now),
+            key=lambda e: (e.expires_at, e.target_arn),
+        )
+
+    def exemption_of(self, target_arn: str) -> Exemption | None:
+        """The resource's exemption in the table as stored, expired or not; None when it has none."""
+        item = self._get(f"{EXEMPT_PREFIX}{target_arn}")
+        return Exemption.from_item(item) if item else None
+
+    def remove_exemption(self, target_arn: str) -> Exemption | None:
+        """Delete the resource's exemption; the one removed, or None when it had none."""
+        old = self._ddb.delete_item(
+            TableName=self.settings.platform.state_table,
+            Key={"pk": {"S": f"{EXEMPT_PREFIX}{target_arn}"}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        return Exemption.from_item(old) if old else None
+
     def exemption(self, target: Target, tags: dict[str, str]) -> str | None:
         """Why the resource is exempt, or None."""
         return self.tag_exemption(tags) or _table_exemption(self._get(f"exempt#{target.arn}"))
@@ -271,6 +308,31 @@ def _history_times(item: dict | None) -> dict[str, float]:
     for n, value in enumerate(item.get("actions", {}).get("NS", [])):
         times[f"legacy-{n}"] = float(value)
     return times
+
+
+@dataclass(frozen=True)
+class Exemption:
+    target_arn: str
+    owner: str
+    reason: str
+    expires_at: datetime
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Exemption:
+        return cls(
+            target_arn=item["pk"]["S"].removeprefix(EXEMPT_PREFIX),
+            owner=item["owner"]["S"],
+            reason=item["reason"]["S"],
+            expires_at=datetime.fromisoformat(item["expiresAt"]["S"].replace("Z", "+00:00")),
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "targetResource": self.target_arn,
+            "owner": self.owner,
+            "reason": self.reason,
+            "expiresAt": iso_utc(self.expires_at),
+        }
 
 
 def _table_exemption(item: dict | None) -> str | None:

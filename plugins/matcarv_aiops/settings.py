@@ -69,6 +69,8 @@ class Safety:
     # audit_reconciler leaves a claim younger than this alone: the run's own audit step (and its retries)
     # goes first. See matcarv_aiops.reconcile for when an older claim counts as stuck.
     reconcile_grace_minutes: float = 15.0
+    # The longest an exemption may last (``aiops exempt add --expires``): every exemption lapses.
+    exemption_max_days: float = 90.0
 
 
 @dataclass(frozen=True)
