@@ -431,3 +431,10 @@ def test_aiops_catalogue_json_shows_the_trigger_conditions(capsys):
     by_id = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert by_id["iam_access_key_old"]["trigger_conditions"][0]["input_parameters"] == {"maxAccessKeyAge": 90}
     assert by_id["ec2_cpu_high"]["trigger_conditions"][0]["threshold"] == 90
+
+
+def test_the_readme_table_shows_each_entrys_trigger_conditions():
+    readme = (REPO / "README.md").read_text()
+    for entry in catalogue().values():
+        row = f"| `{entry.id}` | " + "<br>".join(f"`{c.describe()}`" for c in entry.trigger_conditions) + " |"
+        assert row in readme, f"README's trigger conditions table: {entry.id} should read {row}"
