@@ -79,7 +79,7 @@ def near_miss_for(entry: CatalogueEntry) -> dict[str, Any] | None:
     event = event_for(entry)
     for path in _literal_leaves(entry.trigger, ()):
         if path[0] == "source":
-            continue  # an unknown source is an error, not a near miss
+            continue  # another source is ignored before any entry is tried: not a near miss
         variant = copy.deepcopy(event)
         _put(variant, ".".join(path), "aiops-nonmatching-value", overwrite=True)
         if not matches(entry.trigger, variant):

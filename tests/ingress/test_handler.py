@@ -72,7 +72,7 @@ def test_a_redelivery_to_another_container_gets_409(airflow):
     [
         "{not json",
         {"id": "x", "source": "aws.s3"},
-        {**samples.load("cloudwatch_alarm_ok.json"), "source": "com.example"},
+        {**samples.load("cloudwatch_alarm_ok.json"), "account": "12345"},
     ],
 )
 def test_bad_input_is_one_log_line_returned_not_raised_and_triggers_nothing(airflow, caplog, event):
@@ -90,6 +90,16 @@ def test_an_event_that_matches_nothing_is_logged_as_ignored(airflow, caplog):
         outcome = lambda_module.handler(samples.load("cloudwatch_alarm_ok.json"), LambdaContext())
     assert outcome["matches"] == [] and "detail.state.value does not match" in outcome["ignored"]
     assert "ignored" in caplog.text and airflow.counts["post"] == 0
+
+
+def test_a_well_formed_event_from_a_source_no_entry_listens_to_returns_normally_as_ignored(airflow, caplog):
+    event = {**samples.load("cloudwatch_alarm_ok.json"), "source": "com.example"}
+    with caplog.at_level(logging.INFO, logger="matcarv_aiops.ingress"):
+        outcome = lambda_module.handler(event, LambdaContext())  # returns: no Lambda retry, no DLQ record
+    assert outcome["matches"] == [] and outcome["ignored"].startswith("source: 'com.example' is not a source")
+    (record,) = [r for r in caplog.records if r.name == "matcarv_aiops.ingress"]
+    assert record.levelno == logging.INFO and json.loads(record.getMessage())["ignored"] == outcome["ignored"]
+    assert airflow.counts["post"] == 0 and airflow.counts["token"] == 0
 
 
 def test_a_backend_that_stays_down_raises_so_eventbridge_retries(airflow):

@@ -79,11 +79,7 @@ def test_hand_written_samples_route_as_documented(name):
     event = samples.load(name)
     parse_event(event)  # every sample is a valid envelope
     expected = samples.EXPECTED_STARTS.get(name, set())
-    try:
-        routed = route(event)
-    except InvalidEvent as exc:  # a source no entry listens to (yet)
-        assert "source" in str(exc) and not expected
-        return
+    routed = route(event)
     started = {m.remediation for m in routed.matches}
     assert started & samples.CURRENT_ENTRIES == expected & set(catalogue())
     assert (routed.ignored is None) == bool(started)
@@ -161,14 +157,106 @@ MALFORMED = [
     pytest.param(_event(time="yesterday"), "time: Input should be a valid datetime", id="bad-time"),
     pytest.param(_event(region="Mars"), "region: String should match pattern", id="bad-region"),
     pytest.param(
-        _event(source="com.example.orders"),
-        "source: 'com.example.orders' is not a source any catalogue entry listens to",
-        id="unknown-source",
-    ),
-    pytest.param(
         _event(detail={"blob": "x" * MAX_EVENT_BYTES}), "over EventBridge's 262144-byte limit", id="oversized"
     ),
 ]
+
+
+def _finding(detail_type: str, generator_id: str) -> dict:
+    """A well-formed Security Hub finding event, as EventBridge delivers it."""
+    return _event(
+        source="aws.securityhub",
+        detail_type=detail_type,
+        resources=["arn:aws:securityhub:us-east-1:123456789012:subscription/aws-foundational/v/1.0.0"],
+        detail={
+            "findings": [
+                {
+                    "GeneratorId": generator_id,
+                    "Compliance": {"Status": "FAILED"},
+                    "RecordState": "ACTIVE",
+                    "Workflow": {"Status": "NEW"},
+                    "Resources": [
+                        {"Type": "AwsEc2Instance", "Id": "arn:aws:ec2:us-east-1:123456789012:instance/i-1"}
+                    ],
+                }
+            ]
+        },
+    )
+
+
+def _api_call(source: str, event_source: str, event_name: str) -> dict:
+    """A well-formed CloudTrail API call event: the same service as an entry's, another call."""
+    event = samples.load("cloudtrail_stop_logging.json")
+    event["source"] = source
+    event["detail"]["eventSource"] = event_source
+    event["detail"]["eventName"] = event_name
+    return event
+
+
+# Well-formed events that no entry acts on: ignored (no retry, no dead-letter noise), never invalid.
+# The hard negatives look like what an entry listens to but are not.
+IGNORED = [
+    pytest.param(
+        _event(source="com.example.orders"), "source: 'com.example.orders' is not a source", id="custom-app"
+    ),
+    pytest.param(
+        _event(
+            source="aws.health",
+            detail_type="AWS Health Event",
+            detail={"eventTypeCode": "AWS_EC2_MAINTENANCE"},
+        ),
+        "source: 'aws.health' is not a source",
+        id="health-event",
+    ),
+    pytest.param(
+        _finding("Security Hub Findings - Imported", "security-control/EC2.10"),
+        "source: 'aws.securityhub' is not a source",
+        id="securityhub-control-no-entry-fixes",
+    ),
+    pytest.param(
+        _finding("Security Hub Findings - Custom Action", "security-control/S3.8"),
+        "source: 'aws.securityhub' is not a source",
+        id="securityhub-custom-action",
+    ),
+    pytest.param(
+        _api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "StartLogging"),
+        "cloudtrail_disabled: detail.eventName does not match",
+        id="cloudtrail-start-logging",
+    ),
+    pytest.param(
+        _api_call("aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupEgress"),
+        "sg_open_ssh: detail.eventName does not match",
+        id="ec2-authorize-egress",
+    ),
+    pytest.param(
+        samples.load("cloudtrail_s3_get_public_access_block.json"),
+        "s3_public_access: detail.eventName does not match",
+        id="s3-get-public-access-block",
+    ),
+    pytest.param(
+        _api_call("aws.iam", "iam.amazonaws.com", "UpdateAccessKey"),
+        "source: 'aws.iam' is not a source",
+        id="iam-update-access-key",
+    ),
+]
+
+
+@pytest.mark.parametrize("event, reason", IGNORED)
+def test_a_well_formed_event_no_entry_acts_on_is_ignored_not_invalid(event, reason):
+    parse_event(event)  # well-formed
+    routed = route(event)
+    assert routed.matches == ()
+    assert reason in routed.ignored and "\n" not in routed.ignored
+
+
+@pytest.mark.parametrize("event, reason", IGNORED)
+def test_aiops_route_exits_0_on_an_ignored_event(event, reason, tmp_path, capsys):
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    assert aiops(["route", str(path)]) == 0
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert printed["matches"] == [] and reason in printed["ignored"] and err == ""
 
 
 @pytest.mark.parametrize("raw, message", MALFORMED)

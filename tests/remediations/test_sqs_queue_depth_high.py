@@ -16,9 +16,13 @@ DEPTH = 25  # stands in for the catalogue's 10,000: moto takes minutes to hold t
 
 @pytest.fixture(autouse=True)
 def small_depth(aws, monkeypatch):
-    assert get_entry("sqs_queue_depth_high").thresholds["depth"] == 10000
-    monkeypatch.setitem(get_entry("sqs_queue_depth_high").thresholds, "depth", DEPTH)
+    entry = get_entry("sqs_queue_depth_high")
+    assert entry.metric_alarm.threshold == 10000
+    catalogued = entry.trigger_conditions[0]
+    entry.trigger_conditions[0] = catalogued.model_copy(update={"threshold": DEPTH})
     stub_account_settings(monkeypatch, quota=1000)
+    yield
+    entry.trigger_conditions[0] = catalogued
 
 
 def _queue(name: str, messages: int, *, dead_letter_of: str | None = None):

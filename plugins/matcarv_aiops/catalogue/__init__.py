@@ -12,7 +12,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -54,6 +54,166 @@ class TargetSpec(BaseModel):
         return value
 
 
+ALARM_SOURCE = "aws.cloudwatch"
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+CONFIG_SOURCE = "aws.config"
+
+# CloudWatch's ComparisonOperator values (PutMetricAlarm), so an alarm is created from the condition as is.
+_COMPARE = {
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+_COMPARE_SYMBOL = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+class MetricAlarmCondition(BaseModel):
+    """A CloudWatch metric alarm, in PutMetricAlarm's terms: the entry starts when it goes to ALARM.
+
+    The entry's EventBridge pattern is generated from it, and the eligibility re-check compares the live
+    metric with ``threshold`` through ``breached``: SPEC's number is written here once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["metric_alarm"]
+    namespace: str = Field(min_length=1)
+    # The alarm's metric; with several (e.g. the load balancer's and its targets' 5xx counts), an alarm on
+    # any of them starts the entry.
+    metric_names: list[str] = Field(min_length=1)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum", "SampleCount"]
+    period_seconds: int = Field(ge=10)
+    evaluation_periods: int = Field(ge=1)
+    comparison: Literal[
+        "GreaterThanThreshold",
+        "GreaterThanOrEqualToThreshold",
+        "LessThanThreshold",
+        "LessThanOrEqualToThreshold",
+    ]
+    threshold: float
+    # For a rate: the compared value is 100 x the metric / the sum of these metrics over the same period
+    # (a metric math alarm), so the threshold is a percentage.
+    percent_of: list[str] = Field(default_factory=list)
+    # Extra pattern on the alarm's dimensions, when the metric alone does not say which entry it is for.
+    dimensions_pattern: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _cloudwatch_period(cls, value: int) -> int:
+        if value not in (10, 20, 30) and value % 60:
+            raise ValueError(
+                f"{value} is not a CloudWatch alarm period (10, 20, 30 or a multiple of 60 seconds)"
+            )
+        return value
+
+    @property
+    def sustained_seconds(self) -> int:
+        """How long the metric must breach before the alarm fires."""
+        return self.period_seconds * self.evaluation_periods
+
+    def breached(self, value: float) -> bool:
+        """Whether a live value is past the threshold, as the alarm compares it."""
+        return bool(_COMPARE[self.comparison](value, self.threshold))
+
+    def describe(self) -> str:
+        metric = " or ".join(self.metric_names)
+        if self.percent_of:
+            metric = f"100 * {metric} / ({' + '.join(self.percent_of)})"
+        return (
+            f"{self.namespace} {metric} {self.statistic} {_COMPARE_SYMBOL[self.comparison]} "
+            f"{self.threshold:g} for {self.evaluation_periods} x {self.period_seconds} s"
+        )
+
+    def event_pattern(self) -> dict[str, Any]:
+        metric: dict[str, Any] = {"namespace": [self.namespace], "name": list(self.metric_names)}
+        if self.dimensions_pattern:
+            metric["dimensions"] = dict(self.dimensions_pattern)
+        return {
+            "source": [ALARM_SOURCE],
+            "detail-type": [ALARM_DETAIL_TYPE],
+            "detail": {
+                "state": {"value": ["ALARM"]},
+                "configuration": {"metrics": {"metricStat": {"metric": metric}}},
+            },
+        }
+
+
+class ConfigRuleCondition(BaseModel):
+    """An AWS Config managed rule turning NON_COMPLIANT: the rule's name, identifier and parameters, as
+    PutConfigRule takes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["config_rule"]
+    rule_name: str = Field(min_length=1)
+    source_identifier: str = Field(pattern=r"^[A-Z0-9_]{3,128}$")
+    input_parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    def parameter(self, name: str) -> str | int | float | bool:
+        try:
+            return self.input_parameters[name]
+        except KeyError:
+            raise KeyError(f"Config rule {self.rule_name!r} has no parameter {name!r}") from None
+
+    def describe(self) -> str:
+        parameters = ", ".join(f"{k}={v}" for k, v in self.input_parameters.items())
+        described = f"{self.source_identifier}: {parameters}" if parameters else self.source_identifier
+        return f"Config rule {self.rule_name} ({described})"
+
+
+class ApiCallCondition(BaseModel):
+    """A CloudTrail-recorded API call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["api_call"]
+    source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
+    event_source: str = Field(pattern=r"^[a-z0-9-]+\.amazonaws\.com$")
+    event_names: list[str] = Field(min_length=1)
+
+    def describe(self) -> str:
+        return f"API call {self.event_source} {' or '.join(self.event_names)}"
+
+
+class ServiceEventCondition(BaseModel):
+    """An event a service emits itself: a finding, a compliance change, a service action."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["service_event"]
+    source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
+    detail_type: str = Field(min_length=3)
+    # detail.eventName of the event (e.g. ECS's SERVICE_TASK_START_IMPAIRED)
+    event_name: str | None = None
+    # the least finding severity (GuardDuty: 7.0-8.9 HIGH, 9.0 and over CRITICAL)
+    min_severity: float | None = None
+    # detail.newEvaluationResult.complianceType (Config compliance changes)
+    compliance_type: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{self.source} {self.detail_type!r}"]
+        if self.event_name:
+            parts.append(self.event_name)
+        if self.min_severity is not None:
+            parts.append(f"severity >= {self.min_severity:g}")
+        if self.compliance_type:
+            parts.append(self.compliance_type)
+        return " ".join(parts)
+
+
+TriggerCondition = Annotated[
+    MetricAlarmCondition | ConfigRuleCondition | ApiCallCondition | ServiceEventCondition,
+    Field(discriminator="kind"),
+]
+
+
 class CatalogueEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,6 +226,9 @@ class CatalogueEntry(BaseModel):
     # (production always waits, whatever the entry says).
     approval: Literal["always", "outside_production"]
     resource_type: str = Field(min_length=3)
+    # What starts the entry, with SPEC's numbers: one metric alarm, or one or more of Config rules, API calls
+    # and service events. A metric alarm entry's `trigger` is generated from its condition.
+    trigger_conditions: list[TriggerCondition] = Field(min_length=1)
     trigger: dict[str, Any]
     targets: list[TargetSpec] = Field(min_length=1)
     eligibility: list[str] = Field(min_length=1, description="the live re-checks, in words")
@@ -76,6 +239,25 @@ class CatalogueEntry(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     # The SSM Automation document (a file stem in ssm/) an entry of pattern "ssm" runs; only those name one.
     ssm_document: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{3,128}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pattern_from_alarm(cls, data: Any) -> Any:
+        """A metric alarm entry's EventBridge pattern is its condition's; the file does not repeat it."""
+        if isinstance(data, dict) and "trigger" not in data:
+            conditions = data.get("trigger_conditions")
+            if (
+                isinstance(conditions, list)
+                and len(conditions) == 1
+                and isinstance(conditions[0], dict)
+                and conditions[0].get("kind") == "metric_alarm"
+            ):
+                try:
+                    alarm = MetricAlarmCondition.model_validate(conditions[0])
+                except ValidationError:
+                    return data  # reported against trigger_conditions by the field validation
+                return {**data, "trigger": alarm.event_pattern()}
+        return data
 
     @field_validator("trigger")
     @classmethod
@@ -102,6 +284,66 @@ class CatalogueEntry(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _pattern_agrees_with_conditions(self) -> CatalogueEntry:
+        alarms = [c for c in self.trigger_conditions if isinstance(c, MetricAlarmCondition)]
+        if alarms:
+            if len(self.trigger_conditions) > 1:
+                raise ValueError("trigger_conditions: a metric_alarm condition must be the entry's only one")
+            if self.trigger != alarms[0].event_pattern():
+                raise ValueError(
+                    "trigger: a metric_alarm entry's pattern is generated from its condition; "
+                    "remove 'trigger'"
+                )
+            return self
+        sources, detail_types = self.trigger.get("source", []), self.trigger.get("detail-type", [])
+        detail = self.trigger.get("detail", {})
+        for condition in self.trigger_conditions:
+            if isinstance(condition, ConfigRuleCondition):
+                _require(CONFIG_SOURCE in sources, "source", CONFIG_SOURCE, condition)
+                _require(
+                    condition.rule_name in detail.get("configRuleName", []),
+                    "detail.configRuleName",
+                    condition.rule_name,
+                    condition,
+                )
+            elif isinstance(condition, ApiCallCondition):
+                _require(condition.source in sources, "source", condition.source, condition)
+                _require(API_CALL_DETAIL_TYPE in detail_types, "detail-type", API_CALL_DETAIL_TYPE, condition)
+                for name in condition.event_names:
+                    _require(name in detail.get("eventName", []), "detail.eventName", name, condition)
+                if "eventSource" in detail:
+                    _require(
+                        condition.event_source in detail["eventSource"],
+                        "detail.eventSource",
+                        condition.event_source,
+                        condition,
+                    )
+            elif isinstance(condition, ServiceEventCondition):
+                _require(condition.source in sources, "source", condition.source, condition)
+                _require(
+                    condition.detail_type in detail_types, "detail-type", condition.detail_type, condition
+                )
+                if condition.event_name is not None:
+                    _require(
+                        condition.event_name in detail.get("eventName", []),
+                        "detail.eventName",
+                        condition.event_name,
+                        condition,
+                    )
+                if condition.min_severity is not None:
+                    severity = [{"numeric": [">=", condition.min_severity]}]
+                    _require(detail.get("severity") == severity, "detail.severity", severity, condition)
+                if condition.compliance_type is not None:
+                    compliance = detail.get("newEvaluationResult", {}).get("complianceType", [])
+                    _require(
+                        condition.compliance_type in compliance,
+                        "detail.newEvaluationResult.complianceType",
+                        condition.compliance_type,
+                        condition,
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _document_for_ssm_pattern(self) -> CatalogueEntry:
         if self.pattern == "ssm" and not self.ssm_document:
             raise ValueError(
@@ -119,6 +361,31 @@ class CatalogueEntry(BaseModel):
         return DAG_ID_PREFIX + self.id
 
     @property
+    def metric_alarm(self) -> MetricAlarmCondition:
+        """The entry's alarm condition; the eligibility re-check compares live metrics with it."""
+        for condition in self.trigger_conditions:
+            if isinstance(condition, MetricAlarmCondition):
+                return condition
+        raise CatalogueError(f"catalogue entry {self.id!r} has no metric_alarm trigger condition")
+
+    def config_rule(self, source_identifier: str) -> ConfigRuleCondition:
+        for condition in self.trigger_conditions:
+            if (
+                isinstance(condition, ConfigRuleCondition)
+                and condition.source_identifier == source_identifier
+            ):
+                return condition
+        raise CatalogueError(
+            f"catalogue entry {self.id!r} has no Config rule {source_identifier} trigger condition"
+        )
+
+    def service_event(self) -> ServiceEventCondition:
+        for condition in self.trigger_conditions:
+            if isinstance(condition, ServiceEventCondition):
+                return condition
+        raise CatalogueError(f"catalogue entry {self.id!r} has no service_event trigger condition")
+
+    @property
     def rollback_plan(self) -> str:
         return self.rollback or f"No rollback: {self.no_rollback_reason}"
 
@@ -130,6 +397,14 @@ class CatalogueEntry(BaseModel):
             return None
         arn, account = found
         return Target.from_arn(arn, default_region=data.get("region", ""), default_account=account)
+
+
+def _require(holds: bool, field: str, value: Any, condition: BaseModel) -> None:
+    if not holds:
+        kind = getattr(condition, "kind", "")
+        raise ValueError(
+            f"trigger.{field}: must match {value!r}, as trigger_conditions' {kind} condition says"
+        )
 
 
 _PATTERN_OPERATORS = {

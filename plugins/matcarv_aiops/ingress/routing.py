@@ -170,7 +170,10 @@ def route(
     *,
     accounts: AccountScope | None = None,
 ) -> Route:
-    """Every catalogue entry the event starts, with its run id and target. Raises InvalidEvent.
+    """Every catalogue entry the event starts, with its run id and target.
+
+    Raises InvalidEvent only for input that is not a well-formed event; a well-formed event that no entry
+    matches (any source, any detail-type) is ignored, with the reason.
 
     ``entries``: catalogue or route entries by id (default: the route table, i.e. the whole catalogue).
     ``accounts``: whose events are handled (default: every account's); others are ignored, with the reason.
@@ -192,10 +195,16 @@ def route(
         if matches({"source": entry.trigger["source"]}, {"source": event.source})
     ]
     if not watching:
+        # Not invalid either: an organisation's bus carries many well-formed events no entry cares about,
+        # and an error would only make the Lambda retry them and fill its dead-letter queue.
         sources = sorted({s for e in table.values() for s in e.trigger["source"] if isinstance(s, str)})
-        raise InvalidEvent(
-            f"source: {event.source!r} is not a source any catalogue entry listens to "
-            f"(known: {', '.join(sources)})"
+        return Route(
+            event=event,
+            matches=(),
+            ignored=(
+                f"source: {event.source!r} is not a source any catalogue entry listens to "
+                f"(known: {', '.join(sources)})"
+            ),
         )
     found: list[Match] = []
     reasons: list[str] = []

@@ -70,8 +70,9 @@ class Alb5xxSpike(Remediation):
     def check_eligibility(self, ctx, state):
         if state["type"] != "application":
             return f"not an application load balancer (type {state['type']})"
-        minimum = ctx.threshold("min_5xx_count")
-        if state["five_xx_count"] < minimum:
+        alarm = ctx.entry.metric_alarm
+        minimum = alarm.threshold
+        if not alarm.breached(state["five_xx_count"]):
             return (
                 f"already fixed: {state['five_xx_count']:g} 5xx responses in the last "
                 f"{ctx.threshold('lookback_minutes'):g} minutes, under {minimum:g}"

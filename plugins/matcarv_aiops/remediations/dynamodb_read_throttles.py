@@ -89,8 +89,8 @@ class DynamodbReadThrottles(Remediation):
             )
         if state["status"] != "ACTIVE":
             return f"table is {state['status']}: it cannot be changed until it is ACTIVE again"
-        events, needed = state["read_throttle_events"], ctx.threshold("min_read_throttle_events")
-        if events < needed:
+        events = state["read_throttle_events"]
+        if not ctx.entry.metric_alarm.breached(events):
             return (
                 f"already fixed: {events:g} read throttle events in the last "
                 f"{ctx.threshold('lookback_minutes'):g} minutes"

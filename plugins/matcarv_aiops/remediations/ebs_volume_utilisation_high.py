@@ -112,13 +112,14 @@ class EbsVolumeUtilisationHigh(Remediation):
                 f"instance {state['instance_id']} has {len(state['instance_volumes'])} EBS volumes and the "
                 "alarm does not say which is full: add the VolumeId dimension to the agent's disk metrics"
             )
-        used, limit = state["used_percent"], ctx.threshold("used_percent")
+        alarm = ctx.entry.metric_alarm
+        used, limit = state["used_percent"], alarm.threshold
         if used is None:
             return (
                 f"no {AGENT_METRIC} data for {state['volume_id']} in the last "
                 f"{ctx.threshold('lookback_minutes'):g} minutes: cannot confirm the disk is full"
             )
-        if used <= limit:
+        if not alarm.breached(used):
             return f"already fixed: the disk is {used:.1f} % used, not above {limit:g} %"
         if state["snapshots_in_progress"]:
             return (

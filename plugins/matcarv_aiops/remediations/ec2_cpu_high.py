@@ -35,15 +35,16 @@ class Ec2CpuHigh(Remediation):
         group = self._group(ctx, group_name)
         if group is None:
             return None
+        alarm = ctx.entry.metric_alarm
         cpu = [
             value
             for _, value in datapoints(
                 ctx.client("cloudwatch"),
-                "AWS/EC2",
-                "CPUUtilization",
+                alarm.namespace,
+                alarm.metric_names[0],
                 metric_dimensions,
-                minutes=ctx.threshold("sustained_minutes"),
-                statistic="Average",
+                minutes=alarm.sustained_seconds / 60,
+                statistic=alarm.statistic,
             )
         ]
         return {
@@ -75,14 +76,16 @@ class Ec2CpuHigh(Remediation):
                 f"a scale-out is already under way: {state['in_service']} of {state['desired_capacity']} "
                 "desired instances are in service"
             )
-        cpu, limit = state["cpu_datapoints"], ctx.threshold("cpu_percent")
-        minutes = ctx.threshold("sustained_minutes")
-        if len(cpu) < ctx.threshold("min_datapoints"):
+        # The alarm's own condition (SPEC: above 90 % for 10 minutes), re-checked on the live metric: at
+        # least one datapoint per evaluation period, every one of them past the threshold.
+        alarm = ctx.entry.metric_alarm
+        cpu, limit, minutes = state["cpu_datapoints"], alarm.threshold, alarm.sustained_seconds / 60
+        if len(cpu) < alarm.evaluation_periods:
             return (
                 f"only {len(cpu)} CPUUtilization datapoints in the last {minutes:g} minutes: "
                 "cannot confirm sustained high CPU"
             )
-        if min(cpu) <= limit:
+        if not all(alarm.breached(value) for value in cpu):
             return (
                 f"already fixed: CPUUtilization was not above {limit:g} % throughout the last "
                 f"{minutes:g} minutes (lowest {min(cpu):.1f} %)"

@@ -22,6 +22,14 @@ DENY_ALL = {
 PROTECTED_PREFIX = "AIOps"
 
 
+def _min_severity(ctx) -> float:
+    """The least severity the entry acts on: its trigger condition's (SPEC: HIGH/CRITICAL, 7 and over)."""
+    severity = ctx.entry.service_event().min_severity
+    if severity is None:
+        raise ValueError(f"catalogue entry {ctx.entry.id!r}: its service_event condition needs min_severity")
+    return severity
+
+
 def _is_deny_all(document) -> bool:
     if isinstance(document, str):
         document = json.loads(unquote(document))
@@ -63,7 +71,8 @@ class GuarddutyHighFinding(Remediation):
         criteria = {
             "Criterion": {
                 "resource.accessKeyDetails.userName": {"Equals": [name]},
-                "severity": {"GreaterThanOrEqual": int(ctx.threshold("min_severity"))},
+                # The API takes a whole number.
+                "severity": {"GreaterThanOrEqual": int(_min_severity(ctx))},
                 "service.archived": {"Equals": ["false"]},
             }
         }
@@ -108,7 +117,7 @@ class GuarddutyHighFinding(Remediation):
             )
         if not state["active_findings"]:
             return (
-                f"no unarchived GuardDuty finding of severity >= {ctx.threshold('min_severity'):g} on "
+                f"no unarchived GuardDuty finding of severity >= {_min_severity(ctx):g} on "
                 f"{state['name']} any more (archived or resolved)"
             )
         return None

@@ -13,6 +13,11 @@ from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_l
 OWNER_TAGS = ("Owner", "owner", "Email", "email", "Contact")
 
 
+def max_age_days(ctx) -> float:
+    """The key age past which the entry acts: the access-keys-rotated rule's maxAccessKeyAge (SPEC: 90)."""
+    return float(ctx.entry.config_rule("ACCESS_KEYS_ROTATED").parameter("maxAccessKeyAge"))
+
+
 def _age_days(created) -> float:
     if isinstance(created, str):
         created = datetime.fromisoformat(created.replace("Z", "+00:00"))
@@ -64,7 +69,7 @@ class IamAccessKeyOld(Remediation):
         }
 
     def _old_active(self, ctx, keys: list[dict]) -> list[dict]:
-        limit = ctx.threshold("max_age_days")
+        limit = max_age_days(ctx)
         return [k for k in keys if k["status"] == "Active" and k["age_days"] > limit]
 
     def check_eligibility(self, ctx, state):
@@ -73,10 +78,7 @@ class IamAccessKeyOld(Remediation):
                 ", ".join(f"{k['access_key_id']} {k['status']} {k['age_days']:g} d" for k in state["keys"])
                 or "none"
             )
-            return (
-                f"already fixed: no active access key older than {ctx.threshold('max_age_days'):g} days "
-                f"(keys: {ages})"
-            )
+            return f"already fixed: no active access key older than {max_age_days(ctx):g} days (keys: {ages})"
         return None
 
     def plan(self, ctx, state):
@@ -106,10 +108,7 @@ class IamAccessKeyOld(Remediation):
                 "owner": owner,
                 "user": state["user_arn"],
                 "disabledAccessKeys": ", ".join(disabled),
-                "why": (
-                    f"older than {ctx.threshold('max_age_days'):g} days; create a new key and delete "
-                    "the old one"
-                ),
+                "why": (f"older than {max_age_days(ctx):g} days; create a new key and delete the old one"),
                 "executionId": ctx.execution_id,
             },
         )

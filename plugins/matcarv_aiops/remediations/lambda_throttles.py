@@ -64,9 +64,10 @@ class LambdaThrottles(Remediation):
         reserved = state["reserved_concurrency"]
         if reserved == 0:
             return "reserved concurrency is 0: the function was switched off on purpose"
-        limit, minutes = ctx.threshold("throttles_per_minute"), ctx.threshold("lookback_minutes")
+        alarm = ctx.entry.metric_alarm  # Sum of Throttles per one-minute period
+        limit, minutes = alarm.threshold, ctx.threshold("lookback_minutes")
         worst = max(state["throttles_per_minute"], default=0)
-        if worst <= limit:
+        if not alarm.breached(worst):
             return (
                 f"already fixed: at most {worst:g} throttles a minute in the last {minutes:g} minutes "
                 f"(limit {limit:g})"

@@ -129,8 +129,9 @@ class SnsDeliveryFailures(Remediation):
     def check_eligibility(self, ctx, state):
         if self._own_topic(ctx, state):
             return "this is AIOps's own notification topic: disabling a subscription would silence on-call"
-        rate, limit = state["failure_rate_percent"], ctx.threshold("failure_rate_percent")
-        if rate <= limit:
+        alarm = ctx.entry.metric_alarm  # a percentage of deliveries (percent_of)
+        rate, limit = state["failure_rate_percent"], alarm.threshold
+        if not alarm.breached(rate):
             return (
                 f"already fixed: {rate:.1f} % of deliveries failed in the last "
                 f"{ctx.threshold('lookback_minutes'):g} minutes (limit {limit:g} %)"

@@ -44,8 +44,9 @@ class SqsDlqDepthHigh(Remediation):
                 f"dead-letter queue of {len(sources)} source queues; a redrive cannot tell which "
                 "message came from which, so it needs a human"
             )
-        depth = ctx.threshold("depth")
-        if state["visible"] <= depth:
+        alarm = ctx.entry.metric_alarm
+        depth = alarm.threshold
+        if not alarm.breached(state["visible"]):
             return f"already fixed: {state['visible']} messages visible, not above {depth:g}"
         return None
 
@@ -134,8 +135,9 @@ class SqsDlqDepthHigh(Remediation):
         remaining = int(attrs["ApproximateNumberOfMessages"]) + int(
             attrs["ApproximateNumberOfMessagesNotVisible"]
         )
-        depth = ctx.threshold("depth")
-        if remaining > depth:
+        alarm = ctx.entry.metric_alarm
+        depth = alarm.threshold
+        if alarm.breached(remaining):
             return Validation(
                 False,
                 f"dead-letter queue still holds {remaining} messages (> {depth:g}) "

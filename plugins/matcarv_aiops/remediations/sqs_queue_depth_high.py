@@ -91,8 +91,9 @@ class SqsQueueDepthHigh(Remediation):
                 "sqs_dlq_depth_high redrives dead-letter queues (its alarms fire for queues named *-dlq*; "
                 "for another name, trigger remediate_sqs_dlq_depth_high by hand with this queue as target)"
             )
-        depth = ctx.threshold("depth")
-        if state["visible"] <= depth:
+        alarm = ctx.entry.metric_alarm
+        depth = alarm.threshold
+        if not alarm.breached(state["visible"]):
             return f"already fixed: {state['visible']} messages visible, not above {depth:g}"
         consumers = state["consumer_mappings"]
         if len(consumers) != 1:
