@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from aiops_infra.nag import acknowledge
+from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
 
 EVENTBRIDGE_ROLE_NAME = "AIOpsEventBridgeRole"
@@ -55,8 +56,10 @@ class CatalogueRules(Construct):
             self,
             "Role",
             role_name=EVENTBRIDGE_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            assumed_by=service_principal(
+                "events.amazonaws.com",
+                account=stack.account,
+                source_arn=f"arn:aws:events:{stack.region}:{stack.account}:rule/*",
             ),
             description="MatCarv AIOps EventBridge targets: invoke the trigger Lambda",
             inline_policies={

@@ -27,6 +27,7 @@ from aiops_infra.config import DeploymentConfig, check_airflow_options
 from aiops_infra.iam_actions import actions_like
 from aiops_infra.notifications import KEY_USE_ACTIONS
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
+from aiops_infra.trust import source_conditions
 from matcarv_aiops.settings import MaintenanceSettings
 
 STARTUP_SCRIPT = Path(__file__).with_name("startup.sh")
@@ -111,10 +112,11 @@ class MwaaEnvironment(Construct):
         self.role = iam.Role(
             self,
             "ExecutionRole",
+            # MWAA assumes it for this one environment only (its confused-deputy guard).
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal("airflow.amazonaws.com"),
                 iam.ServicePrincipal("airflow-env.amazonaws.com"),
-            ),
+            ).with_conditions(source_conditions(account=stack.account, source_arn=self.environment_arn)),
             description=f"MatCarv AIOps MWAA execution role ({name})",
         )
         self._platform_policy(stack, hub)

@@ -24,6 +24,7 @@ from aiops_infra.remediation_roles import REMEDIATION_ROLE_ARN_TEMPLATE, Remedia
 from aiops_infra.ssm_documents import DIAGNOSTICS_PREFIX, SSM_AUTOMATION_ROLE_NAME, SsmAutomation
 from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
+from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.settings import Platform
 
@@ -253,8 +254,10 @@ class MemberAccountStack(cdk.Stack):
             self,
             "ForwardingRole",
             role_name=EVENTBRIDGE_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            assumed_by=service_principal(
+                "events.amazonaws.com",
+                account=self.account,
+                source_arn=f"arn:aws:events:{self.region}:{self.account}:rule/*",
             ),
             description="MatCarv AIOps EventBridge targets: forward catalogue events to the hub",
             inline_policies={
