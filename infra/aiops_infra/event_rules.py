@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from aiops_infra.nag import acknowledge
+from aiops_infra.nag import SQS_MANAGED_ENCRYPTION, acknowledge, skip_checkov
 from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
 
@@ -46,6 +46,7 @@ class CatalogueRules(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
+        skip_checkov(self.dead_letter_queue, "CKV_AWS_27", SQS_MANAGED_ENCRYPTION)
         acknowledge(
             self.dead_letter_queue,
             "SQS3",

@@ -25,6 +25,7 @@ from aiops_infra.airflow_tuning import AIRFLOW_TUNING
 from aiops_infra.alarms import METRIC_NAMESPACE
 from aiops_infra.config import DeploymentConfig, check_airflow_options
 from aiops_infra.iam_actions import actions_like
+from aiops_infra.nag import skip_checkov
 from aiops_infra.notifications import KEY_USE_ACTIONS
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
 from aiops_infra.trust import source_conditions
@@ -251,6 +252,12 @@ class MwaaEnvironment(Construct):
                 iam.PolicyStatement(actions=list(TABLE_ACTIONS[setting]), resources=[table.table_arn])
             )
         self.platform_policy = policy = iam.Policy(self, "Platform", statements=statements)
+        skip_checkov(
+            policy,
+            "CKV_AWS_108",
+            "s3:GetObject and its kin on the MWAA source bucket only (DAGs, plugins.zip, requirements): "
+            "MWAA's documented minimum for the environment to load its code",
+        )
         self.role.attach_inline_policy(policy)
         acknowledge_scoped_wildcards(
             policy,

@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from aiops_infra.config import ExistingVpc
+from aiops_infra.nag import skip_checkov
 from aiops_infra.trust import service_principal
 
 # Interface endpoints for private routing: MWAA's own (airflow.api/env/ops), what its components use
@@ -134,6 +135,12 @@ class Network(Construct):
         )
         flow_logs = logs.LogGroup(
             self, "FlowLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN
+        )
+        skip_checkov(
+            flow_logs,
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts it at rest with service keys; rejected-flow records are no secret, "
+            "and a customer key would add a key policy and no protection",
         )
         stack = cdk.Stack.of(self)
         # Our own role (not CDK's default) to carry the flow-logs confused-deputy guard.

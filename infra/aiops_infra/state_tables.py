@@ -10,6 +10,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from aiops_infra.nag import skip_checkov
+
 TTL_ATTRIBUTE = "ttl"  # epoch seconds, written by the core where an item can lapse
 
 
@@ -87,6 +89,14 @@ class StateTables(Construct):
                 deletion_protection=audit,
                 time_to_live_attribute=TTL_ATTRIBUTE if spec.ttl else None,
                 removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+            skip_checkov(
+                table,
+                "CKV_AWS_119",
+                "encrypted at rest with the AWS managed key (alias/aws/dynamodb), used only by this "
+                "account's principals through DynamoDB; a customer key would add a key policy every "
+                "reader, the audit copy and a point-in-time restore must be granted, for no cross-account "
+                "or key-revocation need",
             )
             cdk.Tags.of(table).add("aiops:purpose", spec.purpose)
             self.tables[spec.setting] = table
