@@ -68,6 +68,27 @@ class SourceBucket(Construct):
         self.bucket = _private_bucket(self, "Bucket", access_logs=access_logs, log_prefix="source/")
 
 
+class AuditArchiveBucket(Construct):
+    """A copy of every audit record (``audit/<executionId>.json``), written by the audit writer, under
+    S3 Object Lock in compliance mode: no principal, root included, can delete a version or shorten its
+    retention before ``retention_days``. A rewrite only adds a version; the first one stays."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket, retention_days: int
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = _private_bucket(
+            self,
+            "Bucket",
+            access_logs=access_logs,
+            log_prefix="audit-archive/",
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(
+                cdk.Duration.days(retention_days)
+            ),
+        )
+
+
 class DiagnosticsBucket(Construct):
     """State captured before every action (observe before acting), kept for ``retention_days``."""
 

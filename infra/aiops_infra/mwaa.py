@@ -54,7 +54,10 @@ METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly
 TABLE_ACTIONS = {
     # GetItem: execute refuses an execution already audited; the audit step and the reconciler read the
     # record that stands.
-    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
+    # No UpdateItem or DeleteItem (the table's resource policy denies them to all). BatchWriteItem stays
+    # for the maintenance jobs, whose re-run rewrites its own record; every write is also copied to the
+    # Object Lock archive, so a rewrite adds a version there and the first one stays.
+    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:Query"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
@@ -87,6 +90,7 @@ TABLE_ACTIONS = {
 class HubResources:
     source_bucket: s3.IBucket
     diagnostics_bucket: s3.IBucket
+    audit_archive_bucket: s3.IBucket
     tables: dict[str, dynamodb.ITable]
     topic: sns.ITopic
     topic_key: kms.IKey
@@ -242,6 +246,13 @@ class MwaaEnvironment(Construct):
                 actions=["s3:PutObject"],
                 resources=[hub.diagnostics_bucket.arn_for_objects("*")],
             ),
+            iam.PolicyStatement(
+                # The audit writer's copy of each record; GetObject for HeadObject, whether a retried
+                # write's copy is there. Object Lock keeps each version; the role cannot delete any.
+                sid="CopyAuditRecords",
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[hub.audit_archive_bucket.arn_for_objects("audit/*")],
+            ),
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[hub.topic.topic_arn]),
             iam.PolicyStatement(
                 sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]
@@ -277,6 +288,10 @@ class MwaaEnvironment(Construct):
                 hub.diagnostics_bucket.arn_for_objects("*"): (
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"
+                ),
+                hub.audit_archive_bucket.arn_for_objects("audit/*"): (
+                    "the audit writer copies each record to audit/<executionId>.json of the Object Lock "
+                    "archive bucket, where no version can be deleted"
                 ),
             },
         )

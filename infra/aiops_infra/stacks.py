@@ -13,7 +13,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from aiops_infra.alarms import OperationalAlarms
-from aiops_infra.buckets import AccessLogsBucket, BundleUpload, DiagnosticsBucket, SourceBucket
+from aiops_infra.buckets import (
+    AccessLogsBucket,
+    AuditArchiveBucket,
+    BundleUpload,
+    DiagnosticsBucket,
+    SourceBucket,
+)
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import HubResources, MwaaEnvironment
@@ -77,6 +83,12 @@ class AIOpsStack(cdk.Stack):
         )
         access_logs = AccessLogsBucket(self, "AccessLogs")
         diagnostics = DiagnosticsBucket(self, "Diagnostics", access_logs=access_logs.bucket)
+        audit_archive = AuditArchiveBucket(
+            self,
+            "AuditArchive",
+            access_logs=access_logs.bucket,
+            retention_days=config.audit_archive_retention_days,
+        )
         tables = StateTables(self, "Tables")
         notifications = Notifications(self, "Notifications", topic_name=TOPIC_NAME, email=config.alarm_email)
         network = Network(
@@ -91,6 +103,7 @@ class AIOpsStack(cdk.Stack):
         settings = {
             **{setting: table.table_name for setting, table in tables.tables.items()},
             "diagnostics_bucket": diagnostics.bucket.bucket_name,
+            "audit_archive_bucket": audit_archive.bucket.bucket_name,
             "sns_topic_arn": notifications.topic.topic_arn,
             "sns_topic_name": TOPIC_NAME,
             "region": self.region,
@@ -107,6 +120,7 @@ class AIOpsStack(cdk.Stack):
             hub=HubResources(
                 source_bucket=source_bucket,
                 diagnostics_bucket=diagnostics.bucket,
+                audit_archive_bucket=audit_archive.bucket,
                 tables=tables.tables,
                 topic=notifications.topic,
                 topic_key=notifications.key,
@@ -117,6 +131,8 @@ class AIOpsStack(cdk.Stack):
         )
         # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
         self.mwaa.environment.node.add_dependency(network)
+        # The DAGs' audit writer runs as the execution role: the only principal that may put a record.
+        tables.make_audit_append_only(self.mwaa.role.role_arn)
 
         self.remediation_roles = RemediationRoles(
             self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn

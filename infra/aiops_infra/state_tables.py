@@ -8,10 +8,22 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from aiops_infra.nag import skip_checkov
 
+# What no principal may do to the audit table's items (its resource policy): rewrite one in place or
+# remove it. BatchWriteItem (the maintenance jobs' batch puts) is left to the writer alone.
+AUDIT_REWRITE_ACTIONS = (
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
+# What only the audit writer's role may do there.
+AUDIT_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:BatchWriteItem")
 TTL_ATTRIBUTE = "ttl"  # epoch seconds, written by the core where an item can lapse
 
 
@@ -74,6 +86,7 @@ class StateTables(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, specs: tuple[TableSpec, ...] = TABLES) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {}
+        self.names = {spec.setting: spec.name for spec in specs}
         for spec in specs:
             audit = not spec.ttl
             table = dynamodb.Table(
@@ -104,3 +117,33 @@ class StateTables(Construct):
     @property
     def audit(self) -> dynamodb.Table:
         return self.tables["audit_table"]
+
+    def make_audit_append_only(self, writer_role_arn: str) -> None:
+        """The audit table's resource policy: nobody (admins included) may update or delete its items,
+        and only the audit writer's role may put them. Holds even against an identity policy that grants
+        more."""
+        stack = cdk.Stack.of(self)
+        # By its literal name: a Ref to the table inside its own properties would be a circular reference.
+        table_arn = f"arn:aws:dynamodb:{stack.region}:{stack.account}:table/{self.names['audit_table']}"
+        document = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="AppendOnly",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(AUDIT_REWRITE_ACTIONS),
+                    resources=[table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="OnlyTheAuditWriterPuts",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(AUDIT_WRITE_ACTIONS),
+                    resources=[table_arn],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
+                ),
+            ]
+        )
+        self.audit.node.default_child.resource_policy = dynamodb.CfnTable.ResourcePolicyProperty(
+            policy_document=stack.resolve(document.to_json())
+        )
