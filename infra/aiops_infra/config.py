@@ -59,6 +59,9 @@ class DeploymentConfig:
     member_account_ids: tuple[str, ...] = ()
     production_account_ids: tuple[str, ...] = ()
     snapshot_retention_days: int = 7
+    # How long S3 Object Lock (compliance mode) keeps each audit record's copy: nobody, root included,
+    # can delete or shorten it before then. ~7 years by default.
+    audit_archive_retention_days: int = 2557
     alarm_email: str = ""
     # The trigger Lambda's reserved concurrency; 0: none (a new account's quota of 10 leaves no room to
     # reserve any: Lambda keeps 10 unreserved).
@@ -174,6 +177,8 @@ class DeploymentConfig:
                 fail(key, f"not 12-digit account ids: {bad}")
         if not 0 <= self.nat_gateways <= 3:
             fail("natGateways", "0 to 3")
+        if not 1 <= self.audit_archive_retention_days <= 36500:
+            fail("auditArchiveRetentionDays", "1 to 36500 days (compliance mode: it cannot be shortened)")
         if not 1 <= self.snapshot_retention_days <= 365:
             fail("snapshotRetentionDays", "Recycle Bin keeps 1 to 365 days")
         if self.existing_vpc:
@@ -286,6 +291,7 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "memberAccountIds": ("member_account_ids", _csv),
     "productionAccountIds": ("production_account_ids", _csv),
     "snapshotRetentionDays": ("snapshot_retention_days", _int),
+    "auditArchiveRetentionDays": ("audit_archive_retention_days", _int),
     "alarmEmail": ("alarm_email", str),
     "airflowConfigurationOptions": ("extra_airflow_options", _options),
     "approvers": ("approvers", _csv),

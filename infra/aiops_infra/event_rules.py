@@ -14,7 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from aiops_infra.nag import acknowledge
+from aiops_infra.nag import SQS_MANAGED_ENCRYPTION, acknowledge, skip_checkov
+from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
 
 EVENTBRIDGE_ROLE_NAME = "AIOpsEventBridgeRole"
@@ -45,6 +46,7 @@ class CatalogueRules(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
+        skip_checkov(self.dead_letter_queue, "CKV_AWS_27", SQS_MANAGED_ENCRYPTION)
         acknowledge(
             self.dead_letter_queue,
             "SQS3",
@@ -55,8 +57,10 @@ class CatalogueRules(Construct):
             self,
             "Role",
             role_name=EVENTBRIDGE_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            assumed_by=service_principal(
+                "events.amazonaws.com",
+                account=stack.account,
+                source_arn=f"arn:aws:events:{stack.region}:{stack.account}:rule/*",
             ),
             description="MatCarv AIOps EventBridge targets: invoke the trigger Lambda",
             inline_policies={

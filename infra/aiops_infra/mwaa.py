@@ -25,8 +25,10 @@ from aiops_infra.airflow_tuning import AIRFLOW_TUNING
 from aiops_infra.alarms import METRIC_NAMESPACE
 from aiops_infra.config import DeploymentConfig, check_airflow_options
 from aiops_infra.iam_actions import actions_like
+from aiops_infra.nag import skip_checkov
 from aiops_infra.notifications import KEY_USE_ACTIONS
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
+from aiops_infra.trust import source_conditions
 from matcarv_aiops.settings import MaintenanceSettings
 
 STARTUP_SCRIPT = Path(__file__).with_name("startup.sh")
@@ -52,7 +54,10 @@ METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly
 TABLE_ACTIONS = {
     # GetItem: execute refuses an execution already audited; the audit step and the reconciler read the
     # record that stands.
-    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
+    # No UpdateItem or DeleteItem (the table's resource policy denies them to all). BatchWriteItem stays
+    # for the maintenance jobs, whose re-run rewrites its own record; every write is also copied to the
+    # Object Lock archive, so a rewrite adds a version there and the first one stays.
+    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:Query"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
@@ -85,6 +90,7 @@ TABLE_ACTIONS = {
 class HubResources:
     source_bucket: s3.IBucket
     diagnostics_bucket: s3.IBucket
+    audit_archive_bucket: s3.IBucket
     tables: dict[str, dynamodb.ITable]
     topic: sns.ITopic
     topic_key: kms.IKey
@@ -111,10 +117,11 @@ class MwaaEnvironment(Construct):
         self.role = iam.Role(
             self,
             "ExecutionRole",
+            # MWAA assumes it for this one environment only (its confused-deputy guard).
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal("airflow.amazonaws.com"),
                 iam.ServicePrincipal("airflow-env.amazonaws.com"),
-            ),
+            ).with_conditions(source_conditions(account=stack.account, source_arn=self.environment_arn)),
             description=f"MatCarv AIOps MWAA execution role ({name})",
         )
         self._platform_policy(stack, hub)
@@ -240,6 +247,13 @@ class MwaaEnvironment(Construct):
                 actions=["s3:PutObject"],
                 resources=[hub.diagnostics_bucket.arn_for_objects("*")],
             ),
+            iam.PolicyStatement(
+                # The audit writer's copy of each record; GetObject for HeadObject, whether a retried
+                # write's copy is there. Object Lock keeps each version; the role cannot delete any.
+                sid="CopyAuditRecords",
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[hub.audit_archive_bucket.arn_for_objects("audit/*")],
+            ),
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[hub.topic.topic_arn]),
             iam.PolicyStatement(
                 sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]
@@ -260,6 +274,12 @@ class MwaaEnvironment(Construct):
             )
         )
         self.platform_policy = policy = iam.Policy(self, "Platform", statements=statements)
+        skip_checkov(
+            policy,
+            "CKV_AWS_108",
+            "s3:GetObject and its kin on the MWAA source bucket only (DAGs, plugins.zip, requirements): "
+            "MWAA's documented minimum for the environment to load its code",
+        )
         self.role.attach_inline_policy(policy)
         acknowledge_scoped_wildcards(
             policy,
@@ -280,6 +300,10 @@ class MwaaEnvironment(Construct):
                 hub.diagnostics_bucket.arn_for_objects("*"): (
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"
+                ),
+                hub.audit_archive_bucket.arn_for_objects("audit/*"): (
+                    "the audit writer copies each record to audit/<executionId>.json of the Object Lock "
+                    "archive bucket, where no version can be deleted"
                 ),
             },
         )

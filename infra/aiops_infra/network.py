@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from aiops_infra.config import ExistingVpc
+from aiops_infra.nag import skip_checkov
+from aiops_infra.trust import service_principal
 
 # Interface endpoints for private routing: MWAA's own (airflow.api/env/ops), what its components use
 # (CloudWatch Logs and metrics, SQS for Celery, KMS), and what the DAGs call in the hub (STS to assume
@@ -133,9 +136,27 @@ class Network(Construct):
         flow_logs = logs.LogGroup(
             self, "FlowLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN
         )
+        skip_checkov(
+            flow_logs,
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts it at rest with service keys; rejected-flow records are no secret, "
+            "and a customer key would add a key policy and no protection",
+        )
+        stack = cdk.Stack.of(self)
+        # Our own role (not CDK's default) to carry the flow-logs confused-deputy guard.
+        flow_logs_role = iam.Role(
+            self,
+            "FlowLogsRole",
+            assumed_by=service_principal(
+                "vpc-flow-logs.amazonaws.com",
+                account=stack.account,
+                source_arn=f"arn:aws:ec2:{stack.region}:{stack.account}:vpc-flow-log/*",
+            ),
+            description="MatCarv AIOps VPC flow logs: write to the flow-logs log group",
+        )
         vpc.add_flow_log(
             "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_logs_role),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
         return vpc

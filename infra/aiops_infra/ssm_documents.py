@@ -22,6 +22,7 @@ from constructs import Construct
 from aiops_infra.alarms import METRIC_NAMESPACE
 from aiops_infra.iam_actions import SSM_AUTOMATION_ROLE_NAME, scope_for
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
+from aiops_infra.trust import service_principal
 
 SSM_DIR = Path(__file__).resolve().parents[2] / "ssm"
 DIAGNOSTICS_PREFIX = "diagnostics/"
@@ -100,8 +101,10 @@ class SsmAutomation(Construct):
             self,
             "Role",
             role_name=SSM_AUTOMATION_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal(
-                "ssm.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            assumed_by=service_principal(
+                "ssm.amazonaws.com",
+                account=stack.account,
+                source_arn=f"arn:aws:ssm:{stack.region}:{stack.account}:automation-execution/*",
             ),
             description="MatCarv AIOps SSM Automation runbooks",
         )

@@ -13,7 +13,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from aiops_infra.alarms import OperationalAlarms
-from aiops_infra.buckets import AccessLogsBucket, BundleUpload, DiagnosticsBucket, SourceBucket
+from aiops_infra.buckets import (
+    AccessLogsBucket,
+    AuditArchiveBucket,
+    BundleUpload,
+    DiagnosticsBucket,
+    SourceBucket,
+)
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import HubResources, MwaaEnvironment
@@ -24,6 +30,7 @@ from aiops_infra.remediation_roles import REMEDIATION_ROLE_ARN_TEMPLATE, Remedia
 from aiops_infra.ssm_documents import DIAGNOSTICS_PREFIX, SSM_AUTOMATION_ROLE_NAME, SsmAutomation
 from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
+from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.settings import Platform
 
@@ -76,6 +83,12 @@ class AIOpsStack(cdk.Stack):
         )
         access_logs = AccessLogsBucket(self, "AccessLogs")
         diagnostics = DiagnosticsBucket(self, "Diagnostics", access_logs=access_logs.bucket)
+        audit_archive = AuditArchiveBucket(
+            self,
+            "AuditArchive",
+            access_logs=access_logs.bucket,
+            retention_days=config.audit_archive_retention_days,
+        )
         tables = StateTables(self, "Tables")
         notifications = Notifications(self, "Notifications", topic_name=TOPIC_NAME, email=config.alarm_email)
         network = Network(
@@ -90,6 +103,7 @@ class AIOpsStack(cdk.Stack):
         settings = {
             **{setting: table.table_name for setting, table in tables.tables.items()},
             "diagnostics_bucket": diagnostics.bucket.bucket_name,
+            "audit_archive_bucket": audit_archive.bucket.bucket_name,
             "sns_topic_arn": notifications.topic.topic_arn,
             "sns_topic_name": TOPIC_NAME,
             "region": self.region,
@@ -106,6 +120,7 @@ class AIOpsStack(cdk.Stack):
             hub=HubResources(
                 source_bucket=source_bucket,
                 diagnostics_bucket=diagnostics.bucket,
+                audit_archive_bucket=audit_archive.bucket,
                 tables=tables.tables,
                 topic=notifications.topic,
                 topic_key=notifications.key,
@@ -116,6 +131,8 @@ class AIOpsStack(cdk.Stack):
         )
         # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
         self.mwaa.environment.node.add_dependency(network)
+        # The DAGs' audit writer runs as the execution role: the only principal that may put a record.
+        tables.make_audit_append_only(self.mwaa.role.role_arn)
 
         self.remediation_roles = RemediationRoles(
             self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn
@@ -253,8 +270,10 @@ class MemberAccountStack(cdk.Stack):
             self,
             "ForwardingRole",
             role_name=EVENTBRIDGE_ROLE_NAME,
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            assumed_by=service_principal(
+                "events.amazonaws.com",
+                account=self.account,
+                source_arn=f"arn:aws:events:{self.region}:{self.account}:rule/*",
             ),
             description="MatCarv AIOps EventBridge targets: forward catalogue events to the hub",
             inline_policies={

@@ -10,10 +10,23 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from aiops_infra.nag import skip_checkov
 from matcarv_aiops.audit import AUDIT_INDEXES
 
+# What no principal may do to the audit table's items (its resource policy): rewrite one in place or
+# remove it. BatchWriteItem (the maintenance jobs' batch puts) is left to the writer alone.
+AUDIT_REWRITE_ACTIONS = (
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
+# What only the audit writer's role may do there.
+AUDIT_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:BatchWriteItem")
 TTL_ATTRIBUTE = "ttl"  # epoch seconds, written by the core where an item can lapse
 
 
@@ -79,6 +92,7 @@ class StateTables(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, specs: tuple[TableSpec, ...] = TABLES) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {}
+        self.names = {spec.setting: spec.name for spec in specs}
         for spec in specs:
             audit = not spec.ttl
             table = dynamodb.Table(
@@ -102,9 +116,47 @@ class StateTables(Construct):
                     sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
                     projection_type=dynamodb.ProjectionType.ALL,
                 )
+            skip_checkov(
+                table,
+                "CKV_AWS_119",
+                "encrypted at rest with the AWS managed key (alias/aws/dynamodb), used only by this "
+                "account's principals through DynamoDB; a customer key would add a key policy every "
+                "reader, the audit copy and a point-in-time restore must be granted, for no cross-account "
+                "or key-revocation need",
+            )
             cdk.Tags.of(table).add("aiops:purpose", spec.purpose)
             self.tables[spec.setting] = table
 
     @property
     def audit(self) -> dynamodb.Table:
         return self.tables["audit_table"]
+
+    def make_audit_append_only(self, writer_role_arn: str) -> None:
+        """The audit table's resource policy: nobody (admins included) may update or delete its items,
+        and only the audit writer's role may put them. Holds even against an identity policy that grants
+        more."""
+        stack = cdk.Stack.of(self)
+        # By its literal name: a Ref to the table inside its own properties would be a circular reference.
+        table_arn = f"arn:aws:dynamodb:{stack.region}:{stack.account}:table/{self.names['audit_table']}"
+        document = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="AppendOnly",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(AUDIT_REWRITE_ACTIONS),
+                    resources=[table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="OnlyTheAuditWriterPuts",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(AUDIT_WRITE_ACTIONS),
+                    resources=[table_arn],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
+                ),
+            ]
+        )
+        self.audit.node.default_child.resource_policy = dynamodb.CfnTable.ResourcePolicyProperty(
+            policy_document=stack.resolve(document.to_json())
+        )

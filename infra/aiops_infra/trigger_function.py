@@ -34,7 +34,7 @@ from aiops_infra.bundle import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION, REPO,
 from aiops_infra.bundle import LAMBDA_DEPENDENCIES as DEPENDENCIES
 from aiops_infra.bundle import LAMBDA_HANDLER as HANDLER
 from aiops_infra.bundle import build_lambda_package as build_package
-from aiops_infra.nag import acknowledge
+from aiops_infra.nag import SQS_MANAGED_ENCRYPTION, acknowledge, skip_checkov
 from aiops_infra.remediation_roles import nag_finding
 from matcarv_aiops.ingress.redrive import REDRIVE_REQUEST, VISIBILITY_TIMEOUT_SECONDS
 
@@ -147,6 +147,7 @@ class TriggerFunction(Construct):
             # A redrive pass reads a message once; what it keeps becomes visible again for the next pass.
             visibility_timeout=cdk.Duration.seconds(VISIBILITY_TIMEOUT_SECONDS),
         )
+        skip_checkov(self.failed_events, "CKV_AWS_27", SQS_MANAGED_ENCRYPTION)
         acknowledge(
             self.failed_events,
             "SQS3",
@@ -178,6 +179,37 @@ class TriggerFunction(Construct):
             self.function.node.default_child.add_property_override(
                 "ReservedConcurrentExecutions", reserved_concurrency
             )
+        else:
+            skip_checkov(
+                self.function,
+                "CKV_AWS_115",
+                "triggerReservedConcurrency is 0 in this deployment: a new account's quota (10) leaves "
+                "nothing to reserve; set it where the account allows",
+            )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_116",
+            "failed async invocations go to the FailedEvents queue as an on-failure destination (which "
+            "keeps the request and the error, and is redriven); checkov only sees DeadLetterConfig",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_117",
+            "it calls only AWS APIs (MWAA InvokeRestApi, SQS, CloudWatch Logs), signed, over their "
+            "endpoints; in a VPC it would need NAT or an interface endpoint each, for no private resource",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_173",
+            "its environment holds names, account ids and queue URLs, no secret; Lambda encrypts it at "
+            "rest with its AWS managed key",
+        )
+        skip_checkov(
+            self.log_group,
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts it at rest with service keys; the lines hold event ids and DAG run "
+            "ids, no secret, so a customer key would add a key policy and no protection",
+        )
         acknowledge(
             self.function,
             "L1",

@@ -92,20 +92,32 @@ class AuditWriter:
                 Item=_item(record),
                 ConditionExpression="attribute_not_exists(executionId)",
             )
-            return True
         except ClientError as exc:
             if not is_condition_failed(exc):
                 raise
+            # A retried write: the first record stands; make sure its copy exists (a crash may have
+            # come between the put and the copy).
+            stored = self.read(record.execution_id)
+            if stored is not None:
+                archive_record(self.settings, stored, only_if_missing=True)
             return False
+        archive_record(self.settings, record)
+        return True
 
     def write_batch(self, records: Iterable[AuditRecord]) -> int:
         """Batch-write records (``dynamo.batch_put``: 25 per call, UnprocessedItems retried with backoff).
-        Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones."""
-        return batch_put(
+        Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones
+        (the maintenance jobs rely on it: a re-run's record replaces the crashed run's). Each record is
+        then copied (``archive_record``): a rewrite adds a version there, the first one stays locked."""
+        written = list(records)
+        count = batch_put(
             hub_client("dynamodb", self.settings),
             self.settings.platform.audit_table,
-            (_item(record) for record in records),
+            (_item(record) for record in written),
         )
+        for record in written:
+            archive_record(self.settings, record)
+        return count
 
     def metric(self, remediation: str, outcome: str, count: int = 1) -> None:
         """RemediationExecuted in AIOps/Automation, per remediation and outcome, and per outcome alone
@@ -130,6 +142,34 @@ class AuditWriter:
                 },
             ],
         )
+
+
+ARCHIVE_PREFIX = "audit/"
+
+
+def archive_key(execution_id: str) -> str:
+    return f"{ARCHIVE_PREFIX}{execution_id}.json"
+
+
+def archive_record(settings: Settings, record: AuditRecord, *, only_if_missing: bool = False) -> None:
+    """Copy the record to the Object Lock bucket (``audit_archive_bucket``), where compliance-mode
+    retention keeps the version from deletion by anyone. Made by the writer, right after its put, so
+    the copy needs no second pipeline; ``only_if_missing`` skips a copy that is already there."""
+    s3 = hub_client("s3", settings)
+    bucket, key = settings.platform.audit_archive_bucket, archive_key(record.execution_id)
+    if only_if_missing:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(record.to_item(), sort_keys=True).encode(),
+        ContentType="application/json",
+    )
 
 
 def expired_approval(settings: Settings, record: AuditRecord) -> ApprovalRecord | None:

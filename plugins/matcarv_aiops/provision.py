@@ -1,6 +1,6 @@
-"""Create the platform's own resources (tables, diagnostics bucket, topic) in an account, with the
-names and keys the CDK app uses. For moto: tests, `make demo` and the local stack. In AWS the CDK app
-owns them."""
+"""Create the platform's own resources (tables, diagnostics and audit archive buckets, topic) in an
+account, with the names and keys the CDK app uses. For moto: tests, `make demo` and the local stack. In
+AWS the CDK app owns them."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ def _add_missing_indexes(ddb, name: str, indexes: dict[str, tuple[str, str]], at
             )
 
 
+LOCAL_ARCHIVE_RETENTION_DAYS = 1
+
+
+def _create_bucket(s3, name: str, region: str, *, object_lock: bool = False) -> None:
+    options: dict = {"ObjectLockEnabledForBucket": True} if object_lock else {}
+    if region != "us-east-1":
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(Bucket=name, **options)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
 def provision_platform(settings: Settings | None = None) -> dict[str, str]:
     settings = settings or get_settings()
     ddb = hub_client("dynamodb", settings)
@@ -69,20 +83,21 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
                 raise
             _add_missing_indexes(ddb, name, indexes, attributes)
     s3 = hub_client("s3", settings)
-    try:
-        if settings.platform.region == "us-east-1":
-            s3.create_bucket(Bucket=settings.platform.diagnostics_bucket)
-        else:
-            s3.create_bucket(
-                Bucket=settings.platform.diagnostics_bucket,
-                CreateBucketConfiguration={"LocationConstraint": settings.platform.region},
-            )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
+    _create_bucket(s3, settings.platform.diagnostics_bucket, settings.platform.region)
+    # As the CDK app's AuditArchiveBucket: Object Lock, compliance mode (retention shorter than a
+    # deployment's: nothing here outlives the process).
+    _create_bucket(s3, settings.platform.audit_archive_bucket, settings.platform.region, object_lock=True)
+    s3.put_object_lock_configuration(
+        Bucket=settings.platform.audit_archive_bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": LOCAL_ARCHIVE_RETENTION_DAYS}},
+        },
+    )
     topic = hub_client("sns", settings).create_topic(Name=settings.platform.sns_topic_name)["TopicArn"]
     return {
         "topic_arn": topic,
         "bucket": settings.platform.diagnostics_bucket,
+        "audit_archive_bucket": settings.platform.audit_archive_bucket,
         **{setting: getattr(settings.platform, setting) for setting in TABLE_KEYS},
     }

@@ -30,6 +30,8 @@ class Platform:
     findings_table: str = "AIOpsSecurityHubFindings"
     anomaly_state_table: str = "AIOpsAnomalyState"
     diagnostics_bucket: str = "aiops-diagnostics"
+    # Object Lock (compliance mode) copy of every audit record, written by the audit writer.
+    audit_archive_bucket: str = "aiops-audit-archive"
     sns_topic_arn: str = ""  # empty: arn:aws:sns:<region>:<account>:<sns_topic_name>
     sns_topic_name: str = "AIOpsNotifications"
     # Role assumed for the action in the event's account; empty: use the worker's own credentials.

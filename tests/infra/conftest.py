@@ -35,6 +35,7 @@ VARIANT_CONTEXT = {
     "pluginsVersion": "v-plugins",
     "requirementsVersion": "v-requirements",
     "startupScriptVersion": "v-startup",
+    "auditArchiveRetentionDays": 3650,
 }
 
 

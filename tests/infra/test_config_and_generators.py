@@ -74,6 +74,7 @@ def test_context_values_are_parsed():
         ),
         ({"existingVpc": "not json"}, "existingVpc"),
         ({"snapshotRetentionDays": 0}, "snapshotRetentionDays"),
+        ({"auditArchiveRetentionDays": 0}, "auditArchiveRetentionDays: 1 to 36500 days"),
         ({"schedulers": 1}, "schedulers: mw1.small runs 2 to 5"),
         ({"webserverAccessMode": "PRIVATE_ONLY"}, "webserverAllowedFrom: a PRIVATE_ONLY webserver needs"),
         (
