@@ -57,7 +57,8 @@ TABLE_ACTIONS = {
     # No UpdateItem or DeleteItem (the table's resource policy denies them to all). BatchWriteItem stays
     # for the maintenance jobs, whose re-run rewrites its own record; every write is also copied to the
     # Object Lock archive, so a rewrite adds a version there and the first one stays.
-    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:Query"),
+    # Query only on its indexes (QueryAuditIndexes below), never the table itself.
+    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
