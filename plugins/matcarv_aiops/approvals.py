@@ -57,6 +57,23 @@ def decider_refusal(settings: Settings, decider: str, *, authenticated: bool) ->
     return None
 
 
+def approval_refusal(settings: Settings, record: ApprovalRecord) -> str | None:
+    """Why an APPROVED record does not count at this moment, or None. The decision was checked when it
+    was made; this checks it again as it stands now (the group may have changed, and a record written
+    around ``decide`` must not count): every decider still allowed and not the requester, and as many
+    distinct approvers as the request needs."""
+    for decider in record.approvers:
+        refusal = decider_refusal(settings, decider, authenticated=True)
+        if refusal is None and decider == record.requested_by:
+            refusal = f"{decider} requested this run and cannot approve it"
+        if refusal:
+            return refusal
+    distinct = len(set(record.approvers))
+    if distinct < record.approvals_required:
+        return f"it needs {record.approvals_required} distinct approvers, has {distinct}"
+    return None
+
+
 def _to_item(record: ApprovalRecord) -> dict:
     item = {
         k: {"S": str(v.value if hasattr(v, "value") else v)}

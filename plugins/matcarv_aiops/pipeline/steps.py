@@ -389,20 +389,9 @@ def _authorised_by(run: RunState, execution: Execution) -> str:
             "nothing done",
             operator=who,
         )
-    # The decision was checked when it was made; check it again as it stands now (the group may have
-    # changed, and a record written around decide() must not count).
-    deciders = record.approvers
-    for decider in deciders:
-        refusal = approvals.decider_refusal(run.settings, decider, authenticated=True)
-        if refusal is None and decider == record.requested_by:
-            refusal = f"{decider} requested this run and cannot approve it"
-        if refusal:
-            raise StepFailed(f"the approval of execution {execution.execution_id} does not count: {refusal}")
-    if len(set(deciders)) < record.approvals_required:
-        raise StepFailed(
-            f"execution {execution.execution_id} needs {record.approvals_required} distinct approvers, "
-            f"has {len(set(deciders))}: {nothing}"
-        )
+    refusal = approvals.approval_refusal(run.settings, record)
+    if refusal:
+        raise StepFailed(f"the approval of execution {execution.execution_id} does not count: {refusal}")
     return who
 
 
