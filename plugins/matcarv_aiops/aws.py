@@ -23,7 +23,7 @@ _REFRESH_BEFORE_EXPIRY_SECONDS = 300
 _lock = threading.Lock()  # botocore sessions are not safe for concurrent client creation
 _sessions: dict[tuple, boto3.session.Session] = {}
 _clients: dict[tuple, object] = {}
-_assumed: dict[str, tuple[float, boto3.session.Session]] = {}
+_assumed: dict[tuple, tuple[float, boto3.session.Session]] = {}
 
 
 def _environment_key() -> tuple:
@@ -67,19 +67,40 @@ def target_session(
     role_arn = settings.platform.remediation_role_arn_template.format(
         account=target.account, remediation=remediation_id
     )
-    cached = _assumed.get(f"{role_arn}|{region}")
+    return assumed_session(role_arn, region=region, session_name=f"aiops-{remediation_id}", settings=settings)
+
+
+def assumed_session(
+    role_arn: str,
+    *,
+    region: str,
+    session_name: str,
+    source_identity: str | None = None,
+    session_policy: str | None = None,
+    settings: Settings | None = None,
+) -> boto3.session.Session:
+    """A session of ``role_arn`` assumed from the hub's credentials, cached until shortly before its
+    credentials expire. Every argument is part of the cache key: a session named after one execution,
+    or narrowed by one session policy, is never handed to another."""
+    key = (role_arn, region, session_name, source_identity, session_policy, *_environment_key())
+    with _lock:
+        cached = _assumed.get(key)
     if cached and cached[0] - time.time() > _REFRESH_BEFORE_EXPIRY_SECONDS:
         return cached[1]
-    creds = hub_client("sts", settings).assume_role(
-        RoleArn=role_arn, RoleSessionName=f"aiops-{remediation_id}"[:64]
-    )["Credentials"]
+    request: dict[str, str] = {"RoleArn": role_arn, "RoleSessionName": session_name[:64]}
+    if source_identity:
+        request["SourceIdentity"] = source_identity
+    if session_policy:
+        request["Policy"] = session_policy
+    creds = hub_client("sts", settings).assume_role(**request)["Credentials"]
     session = boto3.session.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=region,
     )
-    _assumed[f"{role_arn}|{region}"] = (creds["Expiration"].timestamp(), session)
+    with _lock:
+        _assumed[key] = (creds["Expiration"].timestamp(), session)
     return session
 
 
