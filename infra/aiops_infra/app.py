@@ -15,7 +15,7 @@ from aiops_infra.stacks import AIOpsStack, MemberAccountStack, SourceStack
 from aiops_infra.trigger_function import REPO, build_package
 from matcarv_aiops.catalogue import catalogue
 
-SOURCE_STACK, HUB_STACK, MEMBER_STACK = "AIOpsSource", "AIOps", "AIOpsMember"
+SOURCE_STACK, HUB_STACK = "AIOpsSource", "AIOps"
 DEFAULT_BUILD_DIR = REPO / "build" / "trigger-lambda"
 FEATURE_FLAGS = {
     # Access logs are delivered under a bucket policy, so every bucket can enforce bucket-owner ownership
@@ -30,8 +30,9 @@ def build_app(
     context: dict[str, Any] | None = None,
     build_dir: Path = DEFAULT_BUILD_DIR,
 ) -> cdk.App:
-    """The app with its three stacks and the AwsSolutions checks; ``app.synth()`` writes the templates
-    and raises if a check fails."""
+    """The app with its stacks and the AwsSolutions checks; ``app.synth()`` writes the templates and raises
+    if a check fails. Deployment order (``cdk deploy --all``): the source stack (bucket and bundle upload),
+    the hub, then one member stack per ``memberAccountIds`` account."""
     app = cdk.App(outdir=str(outdir) if outdir else None, context={**FEATURE_FLAGS, **(context or {})})
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     config = DeploymentConfig.from_node(app.node)
@@ -41,7 +42,7 @@ def build_app(
     )
     bundle = build_bundle(build_dir.with_name(build_dir.name + "-mwaa-bundle"))
     source = SourceStack(app, SOURCE_STACK, bundle_dir=bundle.root, env=env)
-    AIOpsStack(
+    hub = AIOpsStack(
         app,
         HUB_STACK,
         config=config,
@@ -50,6 +51,21 @@ def build_app(
         trigger_code=build_package(build_dir),
         env=env,
     )
-    # Environment-agnostic: StackSets deploy the same template into every member account.
-    MemberAccountStack(app, MEMBER_STACK, entries=entries)
+    # None only without member accounts (config.hub_account refuses members with no hub account).
+    hub_account = config.hub_account(env.account)
+    for account in config.member_account_ids if hub_account else ():
+        # In the member's account and the hub's region; deployed after the hub, whose execution role its
+        # remediation roles trust (IAM refuses a trust in a role that does not exist yet).
+        member = MemberAccountStack(
+            app,
+            member_stack_name(account),
+            entries=entries,
+            hub_account=hub_account,
+            env=cdk.Environment(account=account, region=env.region),
+        )
+        member.add_stack_dependency(hub)
     return app
+
+
+def member_stack_name(account: str) -> str:
+    return f"AIOpsMember-{account}"

@@ -3,11 +3,15 @@ diagnostics bucket, and the access-log bucket they log to. All versioned, privat
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from aiops_infra.nag import acknowledge, skip_checkov
@@ -89,16 +93,25 @@ class AuditArchiveBucket(Construct):
         )
 
 
+def diagnostics_bucket_name(account: str, region: str) -> str:
+    """The diagnostics bucket's name, known in advance: the member accounts' runbooks write into it, and
+    their stacks cannot refer to the hub stack's resources (another account)."""
+    return f"aiops-diagnostics-{account}-{region}"
+
+
 class DiagnosticsBucket(Construct):
-    """State captured before every action (observe before acting), kept for ``retention_days``."""
+    """State captured before every action (observe before acting), kept for ``retention_days``; named
+    ``diagnostics_bucket_name`` of its own account and region."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket, retention_days: int = 400
     ) -> None:
         super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
         self.bucket = _private_bucket(
             self,
             "Bucket",
+            bucket_name=diagnostics_bucket_name(stack.account, stack.region),
             access_logs=access_logs,
             log_prefix="diagnostics/",
             lifecycle_rules=[
@@ -170,6 +183,72 @@ class BundleUpload(Construct):
         )
 
 
+class BundleObjectVersions(Construct):
+    """The S3 version of each of ``keys`` (plugins.zip, requirements.txt, startup.sh) as the source
+    stack's ``BucketDeployment`` left it, read at deploy time with S3 HeadObject (one ``AwsCustomResource``
+    each), for the MWAA environment to pin: ``versions[key]``.
+
+    The read runs again exactly when the file changes: its physical id carries the sha256 of the file in
+    ``bundle_dir`` (the bundle the source stack uploads, built reproducibly), so a new plugins.zip gives a
+    new version and MWAA updates the environment, while a DAG-only change leaves it alone. The versions
+    are read in the stack that uses them, not exported by the source stack: CloudFormation refuses to
+    change an export another stack imports, and these change with every bundle.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        bundle_dir: Path,
+        keys: Iterable[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.versions: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
+        for key in keys:
+            path = bundle_dir / key
+            if not path.is_file():
+                raise FileNotFoundError(f"bundle {bundle_dir}: no {key} to pin a version of")
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            head = cr.AwsSdkCall(
+                service="S3",
+                action="headObject",
+                parameters={"Bucket": bucket.bucket_name, "Key": key},
+                physical_resource_id=cr.PhysicalResourceId.of(f"{key}@sha256:{digest}"),
+                output_paths=["VersionId"],
+            )
+            reader = cr.AwsCustomResource(
+                self,
+                key,
+                on_create=head,
+                on_update=head,
+                # HeadObject of the current version needs s3:GetObject, on this one key only.
+                policy=cr.AwsCustomResourcePolicy.from_statements(
+                    [iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key)])]
+                ),
+                install_latest_aws_sdk=False,
+            )
+            self.versions[key] = reader.get_response_field("VersionId")
+            self.digests[key] = digest
+        # The one function CDK shares between every AwsCustomResource of the stack.
+        handler = cdk.Stack.of(self).node.find_child(_AWS_CUSTOM_RESOURCE_SINGLETON)
+        acknowledge(
+            handler.node.find_child("ServiceRole"),
+            "IAM4",
+            "CDK's AwsCustomResource handler writes its own logs with AWSLambdaBasicExecutionRole; it runs "
+            "only during deployments, here to read the bundle's object versions",
+            finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        )
+        for check, reason in _VERSION_READER_SKIPS.items():
+            skip_checkov(handler, check, reason)
+
+
+# aws-cdk-lib's fixed id of the AwsCustomResource singleton function (its UUID).
+_AWS_CUSTOM_RESOURCE_SINGLETON = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
 # CDK's BucketDeployment handler: synchronous, deploy-time only, shaped by aws-cdk-lib.
 _DEPLOYMENT_HANDLER_SKIPS = {
     "CKV_AWS_115": "CDK's BucketDeployment handler runs once per deployment, never concurrently with itself",
@@ -178,6 +257,18 @@ _DEPLOYMENT_HANDLER_SKIPS = {
     "CKV_AWS_117": "CDK's BucketDeployment handler only copies from the CDK asset bucket to the source "
     "bucket through the S3 API; it reaches no private resource",
     "CKV_AWS_173": "CDK's BucketDeployment handler's environment holds no secret (aws-cdk-lib sets it)",
+}
+
+
+# CDK's AwsCustomResource handler: synchronous, deploy-time only, shaped by aws-cdk-lib.
+_VERSION_READER_SKIPS = {
+    "CKV_AWS_115": "CDK's AwsCustomResource handler makes a few HeadObject calls per deployment, "
+    "one at a time",
+    "CKV_AWS_116": "CloudFormation invokes CDK's AwsCustomResource handler synchronously and fails the "
+    "deployment on error; there is no async event to keep",
+    "CKV_AWS_117": "CDK's AwsCustomResource handler only calls S3 HeadObject on the source bucket; it "
+    "reaches no private resource",
+    "CKV_AWS_173": "CDK's AwsCustomResource handler's environment holds no secret (aws-cdk-lib sets it)",
 }
 
 

@@ -49,14 +49,15 @@ class DeploymentConfig:
     webserver_access_mode: str = "PUBLIC_ONLY"
     webserver_allowed_from: tuple[str, ...] = ()
     airflow_api_role: str = "User"
-    # S3 object versions of the uploaded bundle; empty: MWAA takes the latest version at deploy time.
-    plugins_version: str = ""
-    requirements_version: str = ""
-    startup_script_version: str = ""
     existing_vpc: ExistingVpc | None = None
     nat_gateways: int = 1
-    # Member accounts whose events the hub handles (their StackSet instances hold the remediation roles).
+    # Member accounts whose events the hub handles; each gets its own stack (AIOpsMember-<account>) with
+    # the remediation roles, runbooks and forwarding rules. The hub account is not one: the hub stack
+    # holds its own.
     member_account_ids: tuple[str, ...] = ()
+    # The hub's account, which the member stacks trust; needed only with member accounts, and only when
+    # the synth has no credentials (under `cdk deploy` it is the credentials' account).
+    hub_account_id: str = ""
     production_account_ids: tuple[str, ...] = ()
     snapshot_retention_days: int = 7
     # How long S3 Object Lock (compliance mode) keeps each audit record's copy: nobody, root included,
@@ -76,6 +77,30 @@ class DeploymentConfig:
     production_approvals: int = 1
     # The trigger Lambda's Airflow user name: runs it starts were requested by "automated".
     service_users: tuple[str, ...] = ()
+
+    def hub_account(self, credentials_account: str | None) -> str | None:
+        """The hub's account id for the member stacks: the account of the deploying credentials
+        (``CDK_DEFAULT_ACCOUNT``, set by the cdk CLI) or ``hubAccountId``; they must agree. None when
+        neither is known, which only a synth without member accounts may be."""
+        account = self.hub_account_id or credentials_account or None
+        if self.hub_account_id and credentials_account and credentials_account != self.hub_account_id:
+            raise ConfigError(
+                f"context hubAccountId: {self.hub_account_id}, but the credentials are for account "
+                f"{credentials_account}; deploy the hub with credentials for its own account"
+            )
+        if account in self.member_account_ids:
+            raise ConfigError(
+                f"context memberAccountIds: {account} is the hub account: the "
+                "hub stack already holds its remediation roles, runbooks and rules; list only the other "
+                "accounts"
+            )
+        if self.member_account_ids and account is None:
+            raise ConfigError(
+                "context hubAccountId: the member stacks trust the hub's execution role, so they need the "
+                "hub's account id: deploy with the hub's credentials (cdk sets CDK_DEFAULT_ACCOUNT) or give "
+                "-c hubAccountId=<12 digits>"
+            )
+        return account
 
     @classmethod
     def from_node(cls, node: Node) -> DeploymentConfig:
@@ -175,6 +200,8 @@ class DeploymentConfig:
             bad = [a for a in accounts if not _ACCOUNT.match(a)]
             if bad:
                 fail(key, f"not 12-digit account ids: {bad}")
+        if self.hub_account_id and not _ACCOUNT.match(self.hub_account_id):
+            fail("hubAccountId", f"{self.hub_account_id!r} is not a 12-digit account id")
         if not 0 <= self.nat_gateways <= 3:
             fail("natGateways", "0 to 3")
         if not 1 <= self.audit_archive_retention_days <= 36500:
@@ -283,12 +310,10 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "webserverAllowedFrom": ("webserver_allowed_from", _csv),
     "triggerReservedConcurrency": ("trigger_reserved_concurrency", _int),
     "airflowApiRole": ("airflow_api_role", str),
-    "pluginsVersion": ("plugins_version", str),
-    "requirementsVersion": ("requirements_version", str),
-    "startupScriptVersion": ("startup_script_version", str),
     "existingVpc": ("existing_vpc", _existing_vpc),
     "natGateways": ("nat_gateways", _int),
     "memberAccountIds": ("member_account_ids", _csv),
+    "hubAccountId": ("hub_account_id", str),
     "productionAccountIds": ("production_account_ids", _csv),
     "snapshotRetentionDays": ("snapshot_retention_days", _int),
     "auditArchiveRetentionDays": ("audit_archive_retention_days", _int),

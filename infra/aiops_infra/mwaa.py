@@ -8,7 +8,7 @@ every action on a target resource goes through that entry's remediation role.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,9 @@ DAGS_PATH, PLUGINS_PATH, REQUIREMENTS_PATH, STARTUP_PATH = (
     "requirements.txt",
     "startup.sh",
 )
+# Named, so the member accounts' remediation roles can trust it by ARN from their own stacks. IAM names
+# are per account, like the platform's other role names: one hub per account.
+EXECUTION_ROLE_NAME = "AIOpsMwaaExecutionRole"
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 # The platform's Airflow configuration (beyond the `aiops` section of settings).
 AIRFLOW_OPTIONS = {
@@ -108,7 +111,10 @@ class MwaaEnvironment(Construct):
         subnet_ids: list[str],
         security_group_id: str,
         settings: dict[str, str],
+        object_versions: Mapping[str, str],
     ) -> None:
+        """``object_versions``: the S3 version to pin for plugins.zip, requirements.txt and startup.sh
+        (by key; a key left out runs the latest version MWAA finds when it creates the environment)."""
         super().__init__(scope, construct_id)
         self.config = config
         stack = cdk.Stack.of(self)
@@ -118,6 +124,7 @@ class MwaaEnvironment(Construct):
         self.role = iam.Role(
             self,
             "ExecutionRole",
+            role_name=EXECUTION_ROLE_NAME,
             # MWAA assumes it for this one environment only (its confused-deputy guard).
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal("airflow.amazonaws.com"),
@@ -140,11 +147,11 @@ class MwaaEnvironment(Construct):
             source_bucket_arn=hub.source_bucket.bucket_arn,
             dag_s3_path=DAGS_PATH,
             plugins_s3_path=PLUGINS_PATH,
-            plugins_s3_object_version=config.plugins_version or None,
+            plugins_s3_object_version=object_versions.get(PLUGINS_PATH),
             requirements_s3_path=REQUIREMENTS_PATH,
-            requirements_s3_object_version=config.requirements_version or None,
+            requirements_s3_object_version=object_versions.get(REQUIREMENTS_PATH),
             startup_script_s3_path=STARTUP_PATH,
-            startup_script_s3_object_version=config.startup_script_version or None,
+            startup_script_s3_object_version=object_versions.get(STARTUP_PATH),
             network_configuration=mwaa.CfnEnvironment.NetworkConfigurationProperty(
                 subnet_ids=subnet_ids, security_group_ids=[security_group_id]
             ),

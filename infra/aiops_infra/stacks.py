@@ -1,9 +1,11 @@
 """The stacks: the source bucket (deployed first, so the bundle can be uploaded before MWAA starts), the
-hub that runs AIOps, and the member-account stack that StackSets deploy into every other account."""
+hub that runs AIOps, and one member stack per other account (``AIOpsMember-<account>``), deployed after
+the hub by the same ``cdk deploy --all`` through each member's CDK bootstrap trust of the hub account."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -16,13 +18,22 @@ from aiops_infra.alarms import OperationalAlarms
 from aiops_infra.buckets import (
     AccessLogsBucket,
     AuditArchiveBucket,
+    BundleObjectVersions,
     BundleUpload,
     DiagnosticsBucket,
     SourceBucket,
+    diagnostics_bucket_name,
 )
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
-from aiops_infra.mwaa import HubResources, MwaaEnvironment
+from aiops_infra.mwaa import (
+    EXECUTION_ROLE_NAME,
+    PLUGINS_PATH,
+    REQUIREMENTS_PATH,
+    STARTUP_PATH,
+    HubResources,
+    MwaaEnvironment,
+)
 from aiops_infra.network import Network
 from aiops_infra.notifications import Notifications
 from aiops_infra.recycle_bin import SnapshotRecycleBin
@@ -38,11 +49,37 @@ TOPIC_NAME = Platform.sns_topic_name
 SOURCE_BUCKET_EXPORT = "AIOpsSource-SourceBucketArn"
 
 
+@dataclass(frozen=True)
+class HubAddresses:
+    """What a member stack refers to in the hub, by the names the hub stack gives them (a stack in another
+    account cannot import the hub stack's outputs). The hub is in the member's region."""
+
+    account: str
+    region: str
+
+    @property
+    def execution_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:role/{EXECUTION_ROLE_NAME}"
+
+    @property
+    def diagnostics_bucket_arn(self) -> str:
+        return f"arn:aws:s3:::{diagnostics_bucket_name(self.account, self.region)}"
+
+    @property
+    def topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{TOPIC_NAME}"
+
+    @property
+    def event_bus_arn(self) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:event-bus/default"
+
+
 class SourceStack(cdk.Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, bundle_dir: Path | None = None, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, description="MatCarv AIOps: MWAA source bucket", **kwargs)
+        self.bundle_dir = bundle_dir
         self.access_logs = AccessLogsBucket(self, "AccessLogs")
         self.source = SourceBucket(self, "Source", access_logs=self.access_logs.bucket)
         if bundle_dir is not None:
@@ -113,6 +150,18 @@ class AIOpsStack(cdk.Stack):
             # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
             "mwaa_environment_name": config.environment_name,
         }
+        # The versions the source stack's upload left; read again whenever one of the files changes.
+        object_versions = (
+            BundleObjectVersions(
+                self,
+                "BundleVersions",
+                bucket=source_bucket,
+                bundle_dir=source.bundle_dir,
+                keys=(PLUGINS_PATH, REQUIREMENTS_PATH, STARTUP_PATH),
+            ).versions
+            if source.bundle_dir is not None
+            else {}
+        )
         self.mwaa = MwaaEnvironment(
             self,
             "Mwaa",
@@ -128,6 +177,7 @@ class AIOpsStack(cdk.Stack):
             subnet_ids=network.private_subnet_ids,
             security_group_id=network.security_group_id,
             settings=settings,
+            object_versions=object_versions,
         )
         # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
         self.mwaa.environment.node.add_dependency(network)
@@ -208,64 +258,40 @@ class AIOpsStack(cdk.Stack):
             self,
             "MwaaExecutionRoleArn",
             value=self.mwaa.role.role_arn,
-            description="HubExecutionRoleArn parameter of the member-account stack",
+            description="The role the member accounts' remediation roles trust",
         )
         cdk.CfnOutput(self, "DiagnosticsBucketName", value=diagnostics.bucket.bucket_name)
         cdk.CfnOutput(self, "NotificationsTopicArn", value=notifications.topic.topic_arn)
 
 
 class MemberAccountStack(cdk.Stack):
-    """For StackSets, in the hub's region: the remediation roles (trusting the hub's MWAA execution role),
-    the runbooks, and rules that forward the catalogue's events to the hub's default event bus."""
+    """One member account, in the hub's region: the remediation roles (trusting the hub's MWAA execution
+    role), the runbooks and their role, and rules that forward the catalogue's events to the hub's default
+    event bus. Everything it names in the hub comes from ``hub`` (no parameters), so ``cdk deploy --all``
+    deploys it with no input; never into the hub account, whose hub stack holds the same roles and rules."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry], **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entries: Iterable[CatalogueEntry],
+        hub_account: str,
+        **kwargs,
     ) -> None:
         super().__init__(
-            scope, construct_id, description="MatCarv AIOps: member account (StackSets)", **kwargs
+            scope, construct_id, description="MatCarv AIOps: member account (trusts the hub)", **kwargs
         )
         entries = list(entries)
-        hub_role = cdk.CfnParameter(
-            self,
-            "HubExecutionRoleArn",
-            type="String",
-            allowed_pattern=r"arn:aws[a-z-]*:iam::\d{12}:role/.+",
-            description="MwaaExecutionRoleArn output of the hub stack",
-        )
-        hub_account = cdk.CfnParameter(
-            self,
-            "HubAccountId",
-            type="String",
-            allowed_pattern=r"\d{12}",
-            description="The account that runs AIOps",
-        )
-        hub_diagnostics = cdk.CfnParameter(
-            self,
-            "HubDiagnosticsBucketName",
-            type="String",
-            description="DiagnosticsBucketName output of the hub stack",
-        )
+        hub = HubAddresses(account=hub_account, region=self.region)
         RemediationRoles(
             self,
             "RemediationRoles",
             entries=entries,
-            trusted_role_arn=hub_role.value_as_string,
-            hub_account=hub_account.value_as_string,
+            trusted_role_arn=hub.execution_role_arn,
+            hub_account=hub.account,
         )
-        hub_topic = cdk.CfnParameter(
-            self,
-            "HubNotificationsTopicArn",
-            type="String",
-            allowed_pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+",
-            description="NotificationsTopicArn output of the hub stack",
-        )
-        SsmAutomation(
-            self,
-            "Ssm",
-            diagnostics_bucket_arn=f"arn:aws:s3:::{hub_diagnostics.value_as_string}",
-            topic_arn=hub_topic.value_as_string,
-        )
-        hub_bus = f"arn:aws:events:{self.region}:{hub_account.value_as_string}:event-bus/default"
+        SsmAutomation(self, "Ssm", diagnostics_bucket_arn=hub.diagnostics_bucket_arn, topic_arn=hub.topic_arn)
         forwarding_role = iam.Role(
             self,
             "ForwardingRole",
@@ -278,7 +304,9 @@ class MemberAccountStack(cdk.Stack):
             description="MatCarv AIOps EventBridge targets: forward catalogue events to the hub",
             inline_policies={
                 "ForwardToHub": iam.PolicyDocument(
-                    statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[hub_bus])]
+                    statements=[
+                        iam.PolicyStatement(actions=["events:PutEvents"], resources=[hub.event_bus_arn])
+                    ]
                 )
             },
         )
@@ -290,6 +318,8 @@ class MemberAccountStack(cdk.Stack):
                 description=f"MatCarv AIOps {entry.id}: forward to the hub"[:512],
                 event_pattern=entry.trigger,
                 targets=[
-                    events.CfnRule.TargetProperty(id="hub", arn=hub_bus, role_arn=forwarding_role.role_arn)
+                    events.CfnRule.TargetProperty(
+                        id="hub", arn=hub.event_bus_arn, role_arn=forwarding_role.role_arn
+                    )
                 ],
             )

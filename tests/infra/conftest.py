@@ -17,7 +17,13 @@ from tests.conftest import REPO
 sys.path.insert(0, str(REPO / "infra"))
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-STACKS = ("AIOpsSource", "AIOps", "AIOpsMember")
+# The stacks every synth has; with member accounts, one AIOpsMember-<account> each besides.
+STACKS = ("AIOpsSource", "AIOps")
+HUB_ACCOUNT = "999999999999"
+# aws-cdk-lib's id of the AwsCustomResource singleton function.
+AWS_CUSTOM_RESOURCE_HANDLER = "AWS679f53fac002430cb0da5b7982bd2287"
+MEMBER_ACCOUNTS = ("111111111111", "222222222222")
+MEMBER_STACKS = tuple(f"AIOpsMember-{account}" for account in MEMBER_ACCOUNTS)
 VARIANT_CONTEXT = {
     "environmentName": "aiops-prod",
     "environmentClass": "mw1.medium",
@@ -27,14 +33,12 @@ VARIANT_CONTEXT = {
     "webserverAllowedFrom": "10.20.0.0/16,pl-0123456789abcdef0,sg-0123456789abcdef0",
     "triggerReservedConcurrency": 20,
     "airflowApiRole": "Op",
-    "memberAccountIds": "111111111111,222222222222",
+    "memberAccountIds": ",".join(MEMBER_ACCOUNTS),
+    "hubAccountId": HUB_ACCOUNT,
     "existingVpc": {
         "vpcId": "vpc-0abc1234def567890",
         "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"],
     },
-    "pluginsVersion": "v-plugins",
-    "requirementsVersion": "v-requirements",
-    "startupScriptVersion": "v-startup",
     "auditArchiveRetentionDays": 3650,
 }
 
@@ -48,6 +52,26 @@ class Synth:
     @property
     def report(self) -> dict[str, Any]:
         return json.loads((self.outdir / "validation-report.json").read_text())
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.outdir / "manifest.json").read_text())
+
+    def own_account(self, stack: str) -> str | dict[str, str]:
+        """How ``stack``'s template names its own account: the literal id of a stack with an explicit
+        account (the member stacks), else ``{"Ref": "AWS::AccountId"}``."""
+        account = self.manifest["artifacts"][stack]["environment"].split("/")[2]
+        return {"Ref": "AWS::AccountId"} if account == "unknown-account" else account
+
+    def trigger_function(self) -> tuple[str, dict[str, Any]]:
+        """The hub's one platform function (the trigger Lambda): its logical id and resource. The only
+        other function there is CDK's AwsCustomResource handler, which reads the bundle's versions at
+        deploy time."""
+        functions = self.resources("AIOps", "AWS::Lambda::Function")
+        platform = {lid: r for lid, r in functions.items() if not lid.startswith(AWS_CUSTOM_RESOURCE_HANDLER)}
+        assert len(functions) - len(platform) == 1, sorted(functions)
+        [(logical_id, function)] = platform.items()
+        return logical_id, function
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -77,7 +101,12 @@ def _synth(outdir: Path, context: dict[str, Any]) -> Synth:
         app.synth()
     except RuntimeError as exc:
         error = str(exc)
-    templates = {stack: json.loads((outdir / f"{stack}.template.json").read_text()) for stack in STACKS}
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    templates = {
+        name: json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
+        for name, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
     return Synth(outdir=outdir, templates=templates, error=error)
 
 

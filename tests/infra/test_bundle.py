@@ -239,7 +239,7 @@ def _elf_machine(path: Path) -> tuple[int, int]:
 def test_every_compiled_module_matches_the_functions_runtime_and_architecture(synth, lambda_package):
     """Whatever machine builds it, the package's native modules are CPython 3.12 x86_64 Linux ones, as the
     deployed function (runtime, architecture) loads them."""
-    [function] = synth.resources("AIOps", "AWS::Lambda::Function").values()
+    _, function = synth.trigger_function()
     runtime, [architecture] = function["Properties"]["Runtime"], function["Properties"]["Architectures"]
     assert (runtime, architecture) == ("python3.12", "x86_64")
     expected_suffix = (

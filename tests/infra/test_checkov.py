@@ -7,8 +7,6 @@ import socket
 
 import pytest
 
-from tests.infra.conftest import STACKS
-
 
 def _refuse_network(sock: socket.socket, address) -> None:
     raise AssertionError(f"checkov tried to reach {address}: the scan must run offline")
@@ -21,7 +19,9 @@ def checkov_report(synth, synth_variant, monkeypatch):
     from checkov.cloudformation.runner import Runner
     from checkov.runner_filter import RunnerFilter
 
-    files = [str(s.outdir / f"{stack}.template.json") for s in (synth, synth_variant) for stack in STACKS]
+    files = [
+        str(s.outdir / f"{stack}.template.json") for s in (synth, synth_variant) for stack in s.templates
+    ]
     return Runner().run(
         root_folder=None, files=files, runner_filter=RunnerFilter(framework=["cloudformation"])
     )

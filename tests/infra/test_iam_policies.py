@@ -9,6 +9,7 @@ from typing import Any
 from aiops_infra.iam_actions import supports_no_resource_level_permissions
 from aiops_infra.remediation_roles import remediation_role_name
 from matcarv_aiops.catalogue import catalogue
+from tests.infra.conftest import MEMBER_STACKS
 
 # Where statements live, by resource type: (property path to the policy document(s), is a key policy)
 POLICY_PROPERTIES = {
@@ -89,8 +90,8 @@ def _role_actions(role: dict) -> list[str]:
     ]
 
 
-def test_each_remediation_role_holds_exactly_its_entry_actions(any_synth):
-    for stack in ("AIOps", "AIOpsMember"):
+def test_each_remediation_role_holds_exactly_its_entry_actions(any_synth, synth_variant):
+    for stack in ("AIOps", *MEMBER_STACKS) if any_synth is synth_variant else ("AIOps",):
         roles = {
             r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()
         }
@@ -101,10 +102,10 @@ def test_each_remediation_role_holds_exactly_its_entry_actions(any_synth):
             assert len(actions) == len(set(actions))
 
 
-def test_remediation_roles_scope_each_action_to_its_own_service(any_synth):
+def test_remediation_roles_scope_each_action_to_its_own_service(any_synth, synth_variant):
     """Every ARN a remediation role names belongs to the service of the actions granted on it, with at
     most one wildcard (the resource name), in this account or the hub's."""
-    for stack in ("AIOps", "AIOpsMember"):
+    for stack in ("AIOps", *MEMBER_STACKS) if any_synth is synth_variant else ("AIOps",):
         roles = {
             r["Properties"].get("RoleName"): r for r in any_synth.resources(stack, "AWS::IAM::Role").values()
         }
@@ -225,7 +226,8 @@ def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant
 
 def test_trigger_lambda_role_only_invokes_the_airflow_rest_api(any_synth, synth):
     template = any_synth.templates["AIOps"]
-    statements_ = _policies_of(template, _role_by_trust(template, "lambda.amazonaws.com"))
+    [trigger_role, _] = any_synth.trigger_function()[1]["Properties"]["Role"]["Fn::GetAtt"]
+    statements_ = _policies_of(template, trigger_role)
     by_action = {a: s for s in statements_ for a in _as_list(s["Action"])}
     kept_events = {"sqs:SendMessage"}  # the on-failure destination
     redrive = {  # the scheduled redrive: read, delete, give back
@@ -263,10 +265,11 @@ def test_trigger_lambda_role_only_invokes_the_airflow_rest_api(any_synth, synth)
     )
 
 
-def test_spec_roles_exist_by_name(synth):
+def test_spec_roles_exist_by_name(synth, synth_variant):
     names = {r["Properties"].get("RoleName") for r in synth.resources("AIOps", "AWS::IAM::Role").values()}
     assert {"AIOpsSSMAutomationRole", "AIOpsEventBridgeRole"} <= names
-    member = {
-        r["Properties"].get("RoleName") for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()
-    }
-    assert {"AIOpsSSMAutomationRole", "AIOpsEventBridgeRole"} <= member
+    for stack in MEMBER_STACKS:
+        member = {
+            r["Properties"].get("RoleName") for r in synth_variant.resources(stack, "AWS::IAM::Role").values()
+        }
+        assert {"AIOpsSSMAutomationRole", "AIOpsEventBridgeRole"} <= member

@@ -23,7 +23,7 @@ def test_failed_invocations_go_to_an_encrypted_queue_kept_14_days(synth):
     assert queue["SqsManagedSseEnabled"] is True
     assert queue["MessageRetentionPeriod"] == FOURTEEN_DAYS
     assert queue["VisibilityTimeout"] == VISIBILITY_TIMEOUT_SECONDS
-    [function_id] = synth.resources("AIOps", "AWS::Lambda::Function")
+    function_id, _ = synth.trigger_function()
     [config] = synth.resources("AIOps", "AWS::Lambda::EventInvokeConfig").values()
     properties = config["Properties"]
     assert properties["FunctionName"] == {"Ref": function_id}
@@ -46,7 +46,7 @@ def test_failed_invocations_go_to_an_encrypted_queue_kept_14_days(synth):
 
 def test_a_schedule_invokes_the_redrive_with_both_queues(synth):
     failed_events, _, rules_dlq = _queues(synth)
-    [function_id] = synth.resources("AIOps", "AWS::Lambda::Function")
+    function_id, function = synth.trigger_function()
     [schedule] = [
         r["Properties"]
         for r in synth.resources("AIOps", "AWS::Events::Rule").values()
@@ -57,9 +57,7 @@ def test_a_schedule_invokes_the_redrive_with_both_queues(synth):
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["Input"] == '{"aiops":"redrive"}' and REDRIVE_REQUEST == {"aiops": "redrive"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
-    variables = synth.resources("AIOps", "AWS::Lambda::Function")[function_id]["Properties"]["Environment"][
-        "Variables"
-    ]
+    variables = function["Properties"]["Environment"]["Variables"]
     assert variables["AIOPS_REDRIVE_QUEUE_URLS"] == {
         "Fn::Join": ["", [{"Ref": failed_events}, ",", {"Ref": rules_dlq}]]
     }
@@ -67,7 +65,7 @@ def test_a_schedule_invokes_the_redrive_with_both_queues(synth):
 
 def test_the_function_knows_the_hub_and_its_members(synth, synth_variant):
     def variables(any_synth) -> dict:
-        [function] = any_synth.resources("AIOps", "AWS::Lambda::Function").values()
+        _, function = any_synth.trigger_function()
         return function["Properties"]["Environment"]["Variables"]
 
     assert variables(synth)["AIOPS_HUB_ACCOUNT"] == {"Ref": "AWS::AccountId"}

@@ -21,11 +21,16 @@ from aiops_infra.config import ConfigError, DeploymentConfig, check_airflow_opti
 OPERATIONS = ("CreateEnvironment", "UpdateEnvironment")
 # What CloudFormation sends for a property it resolves at deploy time: a value of the kind it resolves to.
 RESOLVED = {
-    "ExecutionRoleArn": "arn:aws:iam::123456789012:role/AIOps-MwaaExecutionRole1A2B3C4D-AbCdEfGh",
+    "ExecutionRoleArn": "arn:aws:iam::123456789012:role/AIOpsMwaaExecutionRole",
     "SourceBucketArn": "arn:aws:s3:::aiopssource-sourcebucket1a2b3c4d-abcdefgh1234",
     "SecurityGroupIds": "sg-0123456789abcdef0",
     "SubnetIds": "subnet-0123456789abcdef0",
     "AirflowConfigurationOptions": "AIOpsApprovals-resolved-at-deploy-time",
+    # HeadObject's VersionId of each upload (S3's documented example of a version id).
+    **dict.fromkeys(
+        ("PluginsS3ObjectVersion", "RequirementsS3ObjectVersion", "StartupScriptS3ObjectVersion"),
+        "3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
+    ),
 }
 # CloudFormation property -> API member, where they differ (none do for AWS::MWAA::Environment today).
 CFN_TO_API: dict[str, str] = {}

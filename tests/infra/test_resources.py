@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from aiops_infra.alarms import KEPT_EVENT_MAX_AGE, METRIC_NAME, METRIC_NAMESPACE
 from aiops_infra.event_rules import RETRY_ATTEMPTS
-from aiops_infra.mwaa import LOG_TYPES
+from aiops_infra.mwaa import EXECUTION_ROLE_NAME, LOG_TYPES
 from aiops_infra.network import INTERFACE_ENDPOINTS
 from aiops_infra.remediation_roles import REMEDIATION_ROLE_ARN_TEMPLATE, remediation_role_name
 from aiops_infra.ssm_documents import document_files
@@ -19,6 +19,7 @@ from aiops_infra.trigger_function import HANDLER
 from matcarv_aiops.catalogue import catalogue
 from matcarv_aiops.provision import TABLE_KEYS
 from matcarv_aiops.settings import Settings
+from tests.infra.conftest import HUB_ACCOUNT, MEMBER_STACKS
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +94,9 @@ def test_mwaa_environment(synth, hub):
     assert len(LOG_TYPES) == 5
     assert all(module == {"Enabled": True, "LogLevel": "INFO"} for module in logging.values())
     assert len(props["NetworkConfiguration"]["SubnetIds"]) == 2
-    assert "PluginsS3ObjectVersion" not in props  # no context: MWAA takes the latest upload
 
 
-def test_mwaa_sizes_access_and_versions_come_from_context(synth_variant):
+def test_mwaa_sizes_and_access_come_from_context(synth_variant):
     props = _one(synth_variant, "AIOps", "AWS::MWAA::Environment")
     assert (props["Name"], props["EnvironmentClass"], props["MinWorkers"], props["MaxWorkers"]) == (
         "aiops-prod",
@@ -105,11 +105,6 @@ def test_mwaa_sizes_access_and_versions_come_from_context(synth_variant):
         8,
     )
     assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
-    assert (
-        props["PluginsS3ObjectVersion"],
-        props["RequirementsS3ObjectVersion"],
-        props["StartupScriptS3ObjectVersion"],
-    ) == ("v-plugins", "v-requirements", "v-startup")
     assert props["NetworkConfiguration"]["SubnetIds"] == [
         "subnet-0aaa1111bbbb22223",
         "subnet-0ccc3333dddd44445",
@@ -204,7 +199,7 @@ def test_notifications_topic_is_encrypted_with_a_rotating_key(synth, hub):
 
 
 def test_trigger_lambda(synth):
-    function = _one(synth, "AIOps", "AWS::Lambda::Function")
+    function = synth.trigger_function()[1]["Properties"]
     assert (function["Runtime"], function["Architectures"]) == ("python3.12", ["x86_64"])
     assert function["Handler"] == HANDLER
     assert function["Environment"]["Variables"]["AIOPS_TRIGGER_BACKEND"] == "mwaa"
@@ -214,7 +209,7 @@ def test_trigger_lambda(synth):
 
 
 def test_trigger_reserved_concurrency_comes_from_context(synth_variant):
-    assert _one(synth_variant, "AIOps", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] == 20
+    assert synth_variant.trigger_function()[1]["Properties"]["ReservedConcurrentExecutions"] == 20
 
 
 def test_private_webserver_admits_the_named_sources_on_443_only(synth, synth_variant):
@@ -267,7 +262,7 @@ def test_one_rule_per_catalogue_entry_with_its_pattern(synth):
     entries = catalogue()
     assert len(rules) == len(entries)
     queue_id = next(lid for lid in synth.resources("AIOps", "AWS::SQS::Queue") if "DeadLetterQueue" in lid)
-    function_id = next(iter(synth.resources("AIOps", "AWS::Lambda::Function")))
+    function_id, _ = synth.trigger_function()
     for entry in entries.values():
         rule = rules[f"aiops-{entry.id}"]
         assert rule["EventPattern"] == entry.trigger
@@ -346,36 +341,73 @@ def test_alarms(synth):
         assert alarm["Threshold"] == expected
 
 
-def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):
-    member = synth.templates["AIOpsMember"]
-    assert {
-        "HubExecutionRoleArn",
-        "HubAccountId",
-        "HubDiagnosticsBucketName",
-        "HubNotificationsTopicArn",
-    } <= set(member["Parameters"])
-    roles = {
-        r["Properties"].get("RoleName"): r["Properties"]
-        for r in synth.resources("AIOpsMember", "AWS::IAM::Role").values()
+def test_member_stacks_trust_the_hub_by_name_and_rules_forward(synth_variant):
+    """Each member stack names the hub's resources itself (no parameters): its remediation roles trust the
+    hub's execution role, its runbooks write to the hub's diagnostics bucket and its rules forward to the
+    hub's bus, each by the name the hub stack gives it."""
+    [hub_role] = [
+        r["Properties"]
+        for r in synth_variant.resources("AIOps", "AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == EXECUTION_ROLE_NAME
+    ]
+    assert "AssumeRolePolicyDocument" in hub_role
+    [hub_bucket] = [
+        r["Properties"]["BucketName"]
+        for r in synth_variant.resources("AIOps", "AWS::S3::Bucket").values()
+        if "BucketName" in r["Properties"]
+    ]
+    assert hub_bucket == {
+        "Fn::Join": ["", ["aiops-diagnostics-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"}]]
     }
-    for entry in catalogue().values():
-        trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust == [
+    for stack in MEMBER_STACKS:
+        member = synth_variant.templates[stack]
+        # Only CDK's own bootstrap-version parameter, which has a default.
+        assert set(member.get("Parameters", {})) <= {"BootstrapVersion"}
+        roles = {
+            r["Properties"].get("RoleName"): r["Properties"]
+            for r in synth_variant.resources(stack, "AWS::IAM::Role").values()
+        }
+        for entry in catalogue().values():
+            trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
+            assert trust == [
+                {
+                    "Action": "sts:AssumeRole",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{HUB_ACCOUNT}:role/{EXECUTION_ROLE_NAME}"},
+                }
+            ]
+        runbook_writes = [
+            statement["Resource"]
+            for policy in synth_variant.resources(stack, "AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "s3:PutObject"
+        ]
+        assert runbook_writes == [
             {
-                "Action": "sts:AssumeRole",
-                "Effect": "Allow",
-                "Principal": {"AWS": {"Ref": "HubExecutionRoleArn"}},
+                "Fn::Join": [
+                    "",
+                    [
+                        f"arn:aws:s3:::aiops-diagnostics-{HUB_ACCOUNT}-",
+                        {"Ref": "AWS::Region"},
+                        "/diagnostics/*",
+                    ],
+                ]
             }
         ]
-    rules = {
-        r["Properties"]["Name"]: r["Properties"]
-        for r in synth.resources("AIOpsMember", "AWS::Events::Rule").values()
-    }
-    assert len(rules) == len(catalogue())
-    for entry in catalogue().values():
-        rule = rules[f"aiops-{entry.id}"]
-        assert rule["EventPattern"] == entry.trigger
-        assert "event-bus/default" in str(rule["Targets"][0]["Arn"])
+        rules = {
+            r["Properties"]["Name"]: r["Properties"]
+            for r in synth_variant.resources(stack, "AWS::Events::Rule").values()
+        }
+        assert len(rules) == len(catalogue())
+        for entry in catalogue().values():
+            rule = rules[f"aiops-{entry.id}"]
+            assert rule["EventPattern"] == entry.trigger
+            assert rule["Targets"][0]["Arn"] == {
+                "Fn::Join": [
+                    "",
+                    ["arn:aws:events:", {"Ref": "AWS::Region"}, f":{HUB_ACCOUNT}:event-bus/default"],
+                ]
+            }
 
 
 def test_hub_bus_accepts_member_accounts_only_when_configured(synth, synth_variant):

@@ -74,5 +74,5 @@ def test_quick_failures_are_retried_many_times_within_the_lambda():
 
 
 def test_the_function_timeout_is_the_one_deployed(synth):
-    [function] = synth.resources("AIOps", "AWS::Lambda::Function").values()
+    _, function = synth.trigger_function()
     assert function["Properties"]["Timeout"] == TIMEOUT_SECONDS

@@ -8,11 +8,10 @@ import json
 import pytest
 
 from aiops_infra.trust import NO_SOURCE_KEYS, SOURCE_ARN_SERVICES, service_principal
-from tests.infra.conftest import STACKS
 
 
 def _service_trusts(synth):
-    for stack in STACKS:
+    for stack in synth.templates:
         for logical_id, role in synth.resources(stack, "AWS::IAM::Role").items():
             for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
                 services = statement["Principal"].get("Service", [])
@@ -26,10 +25,13 @@ def test_every_service_trust_carries_source_account_and_arn(any_synth):
         assert service in SOURCE_ARN_SERVICES or service in NO_SOURCE_KEYS, f"{where}: unclassified service"
         if service in NO_SOURCE_KEYS:
             continue
-        assert condition.get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}, where
+        own = any_synth.own_account(stack)
+        assert condition.get("StringEquals", {}).get("aws:SourceAccount") == own, where
         source_arn = json.dumps(condition.get("ArnLike", {}).get("aws:SourceArn"))
-        assert f'"arn:aws:{SOURCE_ARN_SERVICES[service]}:"' in source_arn, f"{where}: source ARN {source_arn}"
-        assert '{"Ref": "AWS::AccountId"}' in source_arn, f"{where}: source ARN not in this account"
+        service_arn = f'"arn:aws:{SOURCE_ARN_SERVICES[service]}:"'
+        assert service_arn in source_arn, f"{where}: source ARN {source_arn}"
+        in_own_account = json.dumps(own) if isinstance(own, dict) else f":{own}:"
+        assert in_own_account in source_arn, f"{where}: source ARN not in this account"
 
 
 def test_the_default_app_has_a_role_for_every_guarded_service(synth):
