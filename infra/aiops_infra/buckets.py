@@ -206,7 +206,6 @@ class BundleObjectVersions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.versions: dict[str, str] = {}
-        self.digests: dict[str, str] = {}
         for key in keys:
             path = bundle_dir / key
             if not path.is_file():
@@ -231,7 +230,6 @@ class BundleObjectVersions(Construct):
                 install_latest_aws_sdk=False,
             )
             self.versions[key] = reader.get_response_field("VersionId")
-            self.digests[key] = digest
         # The one function CDK shares between every AwsCustomResource of the stack.
         handler = cdk.Stack.of(self).node.find_child(_AWS_CUSTOM_RESOURCE_SINGLETON)
         acknowledge(
