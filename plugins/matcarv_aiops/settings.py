@@ -137,6 +137,9 @@ class MaintenanceSettings:
     # How far back a series nobody has scored yet starts (the model warms up on a day).
     anomaly_first_lookback_hours: float = 24.0
     anomaly_metric_namespace: str = "AIOps/Anomaly"
+    # alarm_sync: entries whose alarm every resource of the kind gets (unless tagged aiops:managed=false);
+    # for the others a resource opts in with the tag aiops:managed=true.
+    alarm_sync_every_resource_of: tuple[str, ...] = ()
 
 
 class Settings:
