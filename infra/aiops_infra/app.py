@@ -51,5 +51,5 @@ def build_app(
         env=env,
     )
     # Environment-agnostic: StackSets deploy the same template into every member account.
-    MemberAccountStack(app, MEMBER_STACK, entries=entries)
+    MemberAccountStack(app, MEMBER_STACK, entries=entries, existing_config_rules=config.existing_config_rules)
     return app

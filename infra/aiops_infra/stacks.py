@@ -21,6 +21,7 @@ from aiops_infra.buckets import (
     SourceBucket,
 )
 from aiops_infra.config import DeploymentConfig
+from aiops_infra.config_rules import ConfigRules
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import HubResources, MwaaEnvironment
 from aiops_infra.network import Network
@@ -72,6 +73,8 @@ class AIOpsStack(cdk.Stack):
         trigger_code: Path,
         **kwargs,
     ) -> None:
+        # First, before anything is built: without the production accounts the hub would fail open.
+        production_accounts = config.hub_production_accounts()
         super().__init__(
             scope, construct_id, description="MatCarv AIOps: MWAA, triggers, state, IAM", **kwargs
         )
@@ -109,7 +112,8 @@ class AIOpsStack(cdk.Stack):
             "region": self.region,
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
             "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
-            "production_accounts": ",".join(config.production_account_ids),
+            "production_accounts": ",".join(production_accounts),
+            "non_production_accounts": ",".join(config.non_production_account_ids),
             # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
             "mwaa_environment_name": config.environment_name,
         }
@@ -219,12 +223,20 @@ class MemberAccountStack(cdk.Stack):
     the runbooks, and rules that forward the catalogue's events to the hub's default event bus."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, entries: Iterable[CatalogueEntry], **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entries: Iterable[CatalogueEntry],
+        existing_config_rules: Iterable[str] = (),
+        **kwargs,
     ) -> None:
         super().__init__(
             scope, construct_id, description="MatCarv AIOps: member account (StackSets)", **kwargs
         )
         entries = list(entries)
+        # The Config rules the Config-driven entries start on, less those the organisation already has.
+        ConfigRules(self, "ConfigRules", entries=entries, existing=existing_config_rules)
         hub_role = cdk.CfnParameter(
             self,
             "HubExecutionRoleArn",

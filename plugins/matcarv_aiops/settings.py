@@ -44,6 +44,9 @@ class Safety:
     """What decides whether a change may happen now, and whether a human must approve it."""
 
     production_accounts: tuple[str, ...] = ()
+    # Accounts known to be non-production. An untagged resource anywhere else (an account of unknown
+    # class) is treated as production: a missing tag never lets a change through without a human.
+    non_production_accounts: tuple[str, ...] = ()
     production_tag_key: str = "Environment"
     production_tag_values: tuple[str, ...] = ("prod", "production")
     exempt_tag_key: str = "aiops:exempt"

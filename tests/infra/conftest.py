@@ -18,6 +18,8 @@ sys.path.insert(0, str(REPO / "infra"))
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 STACKS = ("AIOpsSource", "AIOps", "AIOpsMember")
+# The hub refuses to synth without productionAccountIds: the default synth gives it empty, on purpose.
+DEFAULT_CONTEXT = {"productionAccountIds": ""}
 VARIANT_CONTEXT = {
     "environmentName": "aiops-prod",
     "environmentClass": "mw1.medium",
@@ -28,6 +30,9 @@ VARIANT_CONTEXT = {
     "triggerReservedConcurrency": 20,
     "airflowApiRole": "Op",
     "memberAccountIds": "111111111111,222222222222",
+    "productionAccountIds": "",
+    "nonProductionAccountIds": "111111111111",
+    "existingConfigRules": "cloudtrail-enabled",
     "existingVpc": {
         "vpcId": "vpc-0abc1234def567890",
         "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"],
@@ -85,7 +90,7 @@ def _synth(outdir: Path, context: dict[str, Any]) -> Synth:
 def synth(tmp_path_factory) -> Synth:
     saved = dict(os.environ)
     try:
-        return _synth(tmp_path_factory.mktemp("cdk") / "default", {})
+        return _synth(tmp_path_factory.mktemp("cdk") / "default", DEFAULT_CONTEXT)
     finally:
         os.environ.clear()
         os.environ.update(saved)
