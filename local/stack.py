@@ -419,6 +419,8 @@ def local_stack(
             # were requested by "automated"; admin, outside the group, cannot decide anything.
             "AIOPS_APPROVERS": APPROVER_USER,
             "AIOPS_SERVICE_USERS": INGRESS_USER,
+            # The embedded AWS's account is non-production: its untagged resources are fixed unattended.
+            "AIOPS_NON_PRODUCTION_ACCOUNTS": "123456789012",
             "AIOPS_SSM_LOCAL_STATE_DIR": str(home / "ssm-executions"),
         }
     )

@@ -35,6 +35,9 @@ os.environ.update(
         # The approver group: the humans the tests decide as (dag_test: dag.test()'s triggering user).
         "AIOPS_APPROVERS": "alice,alice@example.com,bob,bob@example.com,carol@example.com,carol,dan,erin,"
         "dag_test,arn:aws:iam::123456789012:user/oncall",
+        # moto's account is a known non-production account: its untagged resources are not production
+        # (an account of unknown class would make them so).
+        "AIOPS_NON_PRODUCTION_ACCOUNTS": "123456789012",
         # moto has no SSM Automation API: documents run with the local runner against moto.
         "AIOPS_SSM_BACKEND": "local",
         "AIOPS_SSM_POLL_SECONDS": "0.2",

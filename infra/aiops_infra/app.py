@@ -61,6 +61,7 @@ def build_app(
             member_stack_name(account),
             entries=entries,
             hub_account=hub_account,
+            existing_config_rules=config.existing_config_rules,
             env=cdk.Environment(account=account, region=env.region),
         )
         member.add_stack_dependency(hub)

@@ -58,7 +58,14 @@ class DeploymentConfig:
     # The hub's account, which the member stacks trust; needed only with member accounts, and only when
     # the synth has no credentials (under `cdk deploy` it is the credentials' account).
     hub_account_id: str = ""
-    production_account_ids: tuple[str, ...] = ()
+    # Which accounts are production, and which are known not to be: the hub refuses to synth until
+    # productionAccountIds is given (it may be given empty). An untagged resource in an account in
+    # neither list is treated as production (needs a human).
+    production_account_ids: tuple[str, ...] | None = None
+    non_production_account_ids: tuple[str, ...] = ()
+    # Config rules (by name) the organisation already has in every member account: the member stack
+    # does not create them again.
+    existing_config_rules: tuple[str, ...] = ()
     snapshot_retention_days: int = 7
     # How long S3 Object Lock (compliance mode) keeps each audit record's copy: nobody, root included,
     # can delete or shorten it before then. ~7 years by default.
@@ -195,13 +202,17 @@ class DeploymentConfig:
             fail("productionApprovals", "1 to 5 distinct approvers")
         for key, accounts in (
             ("memberAccountIds", self.member_account_ids),
-            ("productionAccountIds", self.production_account_ids),
+            ("productionAccountIds", self.production_account_ids or ()),
+            ("nonProductionAccountIds", self.non_production_account_ids),
         ):
             bad = [a for a in accounts if not _ACCOUNT.match(a)]
             if bad:
                 fail(key, f"not 12-digit account ids: {bad}")
         if self.hub_account_id and not _ACCOUNT.match(self.hub_account_id):
             fail("hubAccountId", f"{self.hub_account_id!r} is not a 12-digit account id")
+        both = sorted(set(self.production_account_ids or ()) & set(self.non_production_account_ids))
+        if both:
+            fail("nonProductionAccountIds", f"{both} are also in productionAccountIds")
         if not 0 <= self.nat_gateways <= 3:
             fail("natGateways", "0 to 3")
         if not 1 <= self.audit_archive_retention_days <= 36500:
@@ -220,6 +231,18 @@ class DeploymentConfig:
                 fail("existingVpc", f"not subnet ids: {bad}")
             if len(self.existing_vpc.private_subnet_ids) != 2:
                 fail("existingVpc", "MWAA needs exactly two private subnets in different Availability Zones")
+
+    def hub_production_accounts(self) -> tuple[str, ...]:
+        """The production accounts, for the hub; a ConfigError naming the option when nobody said which
+        they are (the hub must not fail open by default)."""
+        if self.production_account_ids is None:
+            raise ConfigError(
+                "context productionAccountIds: required to deploy the hub: list the production account "
+                "ids (comma-separated), or give it empty ('') if no account is production as a whole; "
+                "untagged resources in accounts not listed in nonProductionAccountIds are treated as "
+                "production either way"
+            )
+        return self.production_account_ids
 
 
 def _option_constraints() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -315,6 +338,8 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "memberAccountIds": ("member_account_ids", _csv),
     "hubAccountId": ("hub_account_id", str),
     "productionAccountIds": ("production_account_ids", _csv),
+    "nonProductionAccountIds": ("non_production_account_ids", _csv),
+    "existingConfigRules": ("existing_config_rules", _csv),
     "snapshotRetentionDays": ("snapshot_retention_days", _int),
     "auditArchiveRetentionDays": ("audit_archive_retention_days", _int),
     "alarmEmail": ("alarm_email", str),

@@ -25,6 +25,7 @@ from aiops_infra.buckets import (
     diagnostics_bucket_name,
 )
 from aiops_infra.config import DeploymentConfig
+from aiops_infra.config_rules import ConfigRules
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
 from aiops_infra.mwaa import (
     EXECUTION_ROLE_NAME,
@@ -109,6 +110,8 @@ class AIOpsStack(cdk.Stack):
         trigger_code: Path,
         **kwargs,
     ) -> None:
+        # First, before anything is built: without the production accounts the hub would fail open.
+        production_accounts = config.hub_production_accounts()
         super().__init__(
             scope, construct_id, description="MatCarv AIOps: MWAA, triggers, state, IAM", **kwargs
         )
@@ -146,7 +149,8 @@ class AIOpsStack(cdk.Stack):
             "region": self.region,
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
             "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
-            "production_accounts": ",".join(config.production_account_ids),
+            "production_accounts": ",".join(production_accounts),
+            "non_production_accounts": ",".join(config.non_production_account_ids),
             # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
             "mwaa_environment_name": config.environment_name,
         }
@@ -277,6 +281,7 @@ class MemberAccountStack(cdk.Stack):
         *,
         entries: Iterable[CatalogueEntry],
         hub_account: str,
+        existing_config_rules: Iterable[str] = (),
         **kwargs,
     ) -> None:
         super().__init__(
@@ -284,6 +289,8 @@ class MemberAccountStack(cdk.Stack):
         )
         entries = list(entries)
         hub = HubAddresses(account=hub_account, region=self.region)
+        # The Config rules the Config-driven entries start on, less those the organisation already has.
+        ConfigRules(self, "ConfigRules", entries=entries, existing=existing_config_rules)
         RemediationRoles(
             self,
             "RemediationRoles",

@@ -25,10 +25,16 @@ _HISTORY_WRITE_ATTEMPTS = 5
 
 
 def is_production(target: Target, tags: dict[str, str], settings: Settings) -> bool:
-    if target.account and target.account in settings.safety.production_accounts:
+    """Production unless shown otherwise (fail closed): a production account's resources always are; a
+    resource's environment tag decides elsewhere; an untagged resource is production unless its account
+    is listed as non-production."""
+    safety = settings.safety
+    if target.account and target.account in safety.production_accounts:
         return True
-    value = next((v for k, v in tags.items() if k.lower() == settings.safety.production_tag_key.lower()), "")
-    return value.strip().lower() in settings.safety.production_tag_values
+    value = next((v for k, v in tags.items() if k.lower() == safety.production_tag_key.lower()), None)
+    if value is not None and value.strip():
+        return value.strip().lower() in safety.production_tag_values
+    return not (target.account and target.account in safety.non_production_accounts)
 
 
 @dataclass

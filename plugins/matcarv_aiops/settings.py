@@ -44,6 +44,9 @@ class Safety:
     """What decides whether a change may happen now, and whether a human must approve it."""
 
     production_accounts: tuple[str, ...] = ()
+    # Accounts known to be non-production. An untagged resource anywhere else (an account of unknown
+    # class) is treated as production: a missing tag never lets a change through without a human.
+    non_production_accounts: tuple[str, ...] = ()
     production_tag_key: str = "Environment"
     production_tag_values: tuple[str, ...] = ("prod", "production")
     exempt_tag_key: str = "aiops:exempt"
@@ -137,6 +140,9 @@ class MaintenanceSettings:
     # How far back a series nobody has scored yet starts (the model warms up on a day).
     anomaly_first_lookback_hours: float = 24.0
     anomaly_metric_namespace: str = "AIOps/Anomaly"
+    # alarm_sync: entries whose alarm every resource of the kind gets (unless tagged aiops:managed=false);
+    # for the others a resource opts in with the tag aiops:managed=true.
+    alarm_sync_every_resource_of: tuple[str, ...] = ()
 
 
 class Settings:

@@ -11,17 +11,24 @@ TARGET = Target.from_arn("arn:aws:sqs:us-east-1:123456789012:q")
 
 
 @pytest.mark.parametrize(
-    "tags,accounts,expected",
+    "tags,accounts,non_production,expected",
     [
-        ({"Environment": "prod"}, (), True),
-        ({"environment": "Production"}, (), True),
-        ({"Environment": "staging"}, (), False),
-        ({}, ("123456789012",), True),
-        ({}, ("999999999999",), False),
+        ({"Environment": "prod"}, (), (), True),
+        ({"environment": "Production"}, (), (), True),
+        ({"Environment": "staging"}, (), (), False),
+        ({"Environment": "staging"}, ("123456789012",), (), True),  # the account wins over the tag
+        ({}, ("123456789012",), (), True),
+        ({}, ("999999999999",), ("123456789012",), False),  # a known non-production account
+        # An account of unknown class: an untagged (or blank-tagged) resource is production.
+        ({}, ("999999999999",), (), True),
+        ({}, (), ("999999999999",), True),
+        ({"Environment": " "}, (), (), True),
+        ({"Environment": "prod"}, (), ("123456789012",), True),
     ],
 )
-def test_production(tags, accounts, expected):
-    assert is_production(TARGET, tags, Settings(production_accounts=accounts)) is expected
+def test_production(tags, accounts, non_production, expected):
+    settings = Settings(production_accounts=accounts, non_production_accounts=non_production)
+    assert is_production(TARGET, tags, settings) is expected
 
 
 def test_claim_lock_cooldown_and_exemption(aws):

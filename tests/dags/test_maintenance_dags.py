@@ -1,4 +1,4 @@
-"""The five maintenance DAGs load with exactly their ids and UTC schedules, and one runs end to end."""
+"""The six maintenance DAGs load with exactly their ids and UTC schedules, and one runs end to end."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ EXPECTED = {
     "iam_access_key_rotation": ("0 1 * * 0", ["rotate", "wait_for_approval", "delete_keys"]),
     "anomaly_detection": ("*/5 * * * *", ["detect"]),
     "securityhub_findings_sync": ("*/15 * * * *", ["sync"]),
+    "alarm_sync": ("0 * * * *", ["sync"]),
 }
 
 
@@ -35,6 +36,7 @@ def test_next_runs_fall_on_the_spec_times(dagbag):
         "iam_access_key_rotation": datetime(2026, 11, 29, 1, tzinfo=UTC),  # Sunday
         "anomaly_detection": datetime(2026, 11, 27, 0, 10, tzinfo=UTC),
         "securityhub_findings_sync": datetime(2026, 11, 27, 0, 15, tzinfo=UTC),
+        "alarm_sync": datetime(2026, 11, 27, 1, tzinfo=UTC),
     }
     for dag_id, when in wanted.items():
         declared = dagbag.get_dag(dag_id).timetable

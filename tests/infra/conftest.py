@@ -24,6 +24,8 @@ HUB_ACCOUNT = "999999999999"
 AWS_CUSTOM_RESOURCE_HANDLER = "AWS679f53fac002430cb0da5b7982bd2287"
 MEMBER_ACCOUNTS = ("111111111111", "222222222222")
 MEMBER_STACKS = tuple(f"AIOpsMember-{account}" for account in MEMBER_ACCOUNTS)
+# The hub refuses to synth without productionAccountIds: the default synth gives it empty, on purpose.
+DEFAULT_CONTEXT = {"productionAccountIds": ""}
 VARIANT_CONTEXT = {
     "environmentName": "aiops-prod",
     "environmentClass": "mw1.medium",
@@ -35,6 +37,9 @@ VARIANT_CONTEXT = {
     "airflowApiRole": "Op",
     "memberAccountIds": ",".join(MEMBER_ACCOUNTS),
     "hubAccountId": HUB_ACCOUNT,
+    "productionAccountIds": "",
+    "nonProductionAccountIds": MEMBER_ACCOUNTS[0],
+    "existingConfigRules": "cloudtrail-enabled",
     "existingVpc": {
         "vpcId": "vpc-0abc1234def567890",
         "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"],
@@ -114,7 +119,7 @@ def _synth(outdir: Path, context: dict[str, Any]) -> Synth:
 def synth(tmp_path_factory) -> Synth:
     saved = dict(os.environ)
     try:
-        return _synth(tmp_path_factory.mktemp("cdk") / "default", {})
+        return _synth(tmp_path_factory.mktemp("cdk") / "default", DEFAULT_CONTEXT)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -14,7 +14,7 @@ ACCOUNT, REGION, AZS = "123456789012", "eu-west-1", ["eu-west-1a", "eu-west-1b"]
 def test_endpoints_only_in_azs_that_offer_the_service(tmp_path, monkeypatch):
     monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", ACCOUNT)
     monkeypatch.setenv("CDK_DEFAULT_REGION", REGION)
-    context = {f"availability-zones:account={ACCOUNT}:region={REGION}": AZS}
+    context = {f"availability-zones:account={ACCOUNT}:region={REGION}": AZS, "productionAccountIds": ""}
     for name in INTERFACE_ENDPOINTS:
         offered = ["eu-west-1b"] if name == "airflow.ops" else AZS  # one service missing from eu-west-1a
         context[

@@ -38,3 +38,61 @@ def test_healthy_instance_is_skipped(remediate):
     run = remediate("ec2_status_check_failed", event(instance))
     assert run.outcome == "SKIPPED" and "already fixed" in run.audit.action
     assert not run.started and instance_state(ec2, instance) == "running"
+
+
+def test_an_instance_with_instance_store_volumes_waits_for_a_human(remediate):
+    import boto3
+
+    from local.scenarios import report_status_check
+    from tests.remediations.stubs import approver
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    instance = ec2.run_instances(ImageId="ami-03cf127a", MinCount=1, MaxCount=1, InstanceType="m5d.large")[
+        "Instances"
+    ][0]["InstanceId"]
+    report_status_check(instance, 1.0)
+    run = remediate("ec2_status_check_failed", event(instance), decide=approver(False))
+    # Non-production (moto's account is listed as such), yet it waited: the stop would erase 75 GiB.
+    eligibility = run.record("check_eligibility").done
+    assert eligibility["needs_approval"] is True
+    assert "75 GiB of instance-store volumes" in eligibility["why"]
+    assert run.outcome == "SKIPPED" and "rejected by" in run.audit.action
+    assert instance_state(ec2, instance) == "running"
+
+
+def test_an_auto_scaling_member_is_replaced_by_its_group_after_approval(remediate):
+    import boto3
+
+    from local.scenarios import report_status_check
+    from tests.remediations.stubs import approver
+
+    autoscaling = boto3.client("autoscaling", region_name="us-east-1")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-03cf127a", InstanceType="t3.micro"
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchConfigurationName="lc",
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    instance = group["Instances"][0]["InstanceId"]
+    report_status_check(instance, 1.0)
+    run = remediate("ec2_status_check_failed", event(instance), decide=approver())
+    assert run.outcome == "SUCCESS", run
+    assert "belongs to Auto Scaling group web" in run.record("check_eligibility").done["why"]
+    assert "SetInstanceHealth" in run.audit.action and "web" in run.audit.action
+    assert run.audit.operator == "arn:aws:iam::123456789012:user/oncall"
+    # The group was told, and no runbook stopped the instance.
+    health = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"]
+    assert health == [] or health[0]["HealthStatus"].upper() == "UNHEALTHY"
+    assert run.records["wait_for_automation"].done["AutomationExecutionStatus"] == "NotRun"
+
+
+def test_approval_reason_is_none_for_a_plain_ebs_instance():
+    handler = Ec2StatusCheckFailed()
+    assert handler.approval_reason({"instance_store_gib": 0, "auto_scaling_group": None}) is None
+    assert "12 GiB" in handler.approval_reason({"instance_store_gib": 12, "auto_scaling_group": None})

@@ -239,6 +239,8 @@ def approval_needed(entry: CatalogueEntry, execution: Execution) -> str | None:
         return "the target is production"
     if entry.approval == "always":
         return "this remediation cannot be undone, so it always needs a human"
+    if execution.state is not None:
+        return get_remediation(entry.id).approval_reason(execution.state)
     return None
 
 
@@ -406,6 +408,10 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
             f"resumed after an interrupted attempt: the id of the {run.entry.ssm_document} execution it "
             "may have started was not recorded, so it cannot be followed; a human must check"
         )
+    if "automation_execution_id" not in acted["result"]:
+        # execute acted without the runbook (ec2_status_check_failed lets an Auto Scaling group replace
+        # its member): nothing to wait for.
+        return {"AutomationExecutionStatus": "NotRun", "why": acted["result"].get("without_runbook", "")}
     ctx = _context(run, execution)
     client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     automation_id = acted["result"]["automation_execution_id"]

@@ -67,6 +67,12 @@ class Remediation:
         precondition not met), or None when the problem is real."""
         raise NotImplementedError
 
+    def approval_reason(self, state: dict[str, Any]) -> str | None:
+        """Why this target, as recorded in ``state``, needs a human even outside production (e.g. a
+        stop that would erase instance-store data), or None. From recorded state only, so the approval
+        gate and execute's re-check agree."""
+        return None
+
     def plan(self, ctx: RemediationContext, state: dict[str, Any]) -> str:
         """What execute would do, in one sentence (dry runs and approval requests show it)."""
         raise NotImplementedError

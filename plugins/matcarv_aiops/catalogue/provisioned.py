@@ -1,0 +1,59 @@
+"""What the platform creates in a member account for each catalogue entry to fire, and what it relies on
+being there: the README's "What gets created in your accounts" table, generated from the catalogue
+(``aiops catalogue`` users and the README read the same words)."""
+
+from __future__ import annotations
+
+from matcarv_aiops.catalogue import (
+    ApiCallCondition,
+    ConfigRuleCondition,
+    MetricAlarmCondition,
+    ServiceEventCondition,
+    TriggerCondition,
+    catalogue,
+)
+
+HEADER = "| entry | created in the account | it fires on |\n| --- | --- | --- |"
+
+
+def _created(entry_id: str, condition: TriggerCondition, synced: dict) -> str:
+    if isinstance(condition, MetricAlarmCondition):
+        source = synced.get(entry_id)
+        if source is None:
+            return (
+                "nothing: create the alarm yourself on the agent's metric (its dimensions are the agent's "
+                "configuration)"
+            )
+        return (
+            f"CloudWatch alarm `AIOps-{entry_id}-<{source.dimension}>` per opted-in resource "
+            "(`alarm_sync`, hourly, in the hub's account and region)"
+        )
+    if isinstance(condition, ConfigRuleCondition):
+        return (
+            f"AWS Config rule `{condition.rule_name}` (`{condition.source_identifier}`), member stack, "
+            "unless in `existingConfigRules`"
+        )
+    if isinstance(condition, ApiCallCondition):
+        return "nothing: CloudTrail's management events (a trail must be logging)"
+    assert isinstance(condition, ServiceEventCondition)
+    return f"nothing: {condition.source} sends the event"
+
+
+def rows() -> list[str]:
+    from matcarv_aiops.maintenance.alarm_sync import alarm_sources
+
+    synced = alarm_sources()
+    table = []
+    for entry in catalogue().values():
+        created = "<br>".join(_created(entry.id, c, synced) for c in entry.trigger_conditions)
+        fires = "<br>".join(f"`{c.describe()}`" for c in entry.trigger_conditions)
+        table.append(f"| `{entry.id}` | {created} | {fires} |")
+    return table
+
+
+def readme_table() -> str:
+    return "\n".join([HEADER, *rows()])
+
+
+if __name__ == "__main__":
+    print(readme_table())

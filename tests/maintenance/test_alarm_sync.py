@@ -1,0 +1,248 @@
+"""alarm_sync against moto: the catalogue's alarms created, kept, rewritten and deleted for opted-in
+resources, with bounded calls; every alarm it makes is one its entry's pattern takes."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from matcarv_aiops.catalogue import catalogue
+from matcarv_aiops.ingress.patterns import mismatch
+from matcarv_aiops.maintenance import alarm_sync
+from matcarv_aiops.maintenance.common import Clients, JobFailed
+from matcarv_aiops.settings import Settings
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# One resource ARN per synced entry, as GetResources (or DescribeAutoScalingGroups) names it.
+RESOURCES = {
+    "alb_5xx_spike": (
+        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/web/50dc6c495c0c9188",
+        "app/web/50dc6c495c0c9188",
+    ),
+    "dynamodb_read_throttles": (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders", "orders"),
+    "ec2_cpu_high": (
+        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:6d5af669-eb3b-4530-894b-328a6a18a2f2:"
+        "autoScalingGroupName/web-asg",
+        "web-asg",
+    ),
+    "ec2_status_check_failed": (
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0abc1234def567890",
+        "i-0abc1234def567890",
+    ),
+    "lambda_throttles": (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:resize", "resize"),
+    "route53_health_check_failed": (
+        "arn:aws:route53:::healthcheck/abcdef11-2222-3333-4444-555555555555",
+        "abcdef11-2222-3333-4444-555555555555",
+    ),
+    "sns_delivery_failures": (f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts", "alerts"),
+    "sqs_dlq_depth_high": (f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-dlq", "orders-dlq"),
+    "sqs_queue_depth_high": (f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders", "orders"),
+}
+
+
+def test_every_metric_entry_on_an_aws_metric_is_synced():
+    # The agent's disk metric is the one left out: its dimensions are the agent's configuration.
+    metric_entries = {e.id for e in catalogue().values() if e.trigger_conditions[0].kind == "metric_alarm"}
+    assert set(alarm_sync.alarm_sources()) == metric_entries - {"ebs_volume_utilisation_high"}
+    assert set(RESOURCES) == set(alarm_sync.alarm_sources())
+
+
+@pytest.mark.parametrize("entry_id", sorted(RESOURCES))
+def test_the_alarm_is_one_the_entrys_pattern_takes_and_it_names_the_resource(entry_id):
+    source = alarm_sync.alarm_sources()[entry_id]
+    arn, value = RESOURCES[entry_id]
+    assert source.dimension_value(arn) == value
+    chosen = alarm_sync.matching_source(
+        [s for s in alarm_sync.alarm_sources().values() if s.kind == source.kind], value, REGION
+    )
+    assert chosen is not None and chosen[0].entry.id == entry_id
+    request = chosen[1]
+    assert request["AlarmName"] == f"AIOps-{entry_id}-{value}"
+    event = alarm_sync.alarm_event(request, account=ACCOUNT, region=REGION)
+    assert mismatch(source.entry.trigger, event) is None
+    # ... and only that entry's: no other entry starts on it.
+    others = [e.id for e in catalogue().values() if e.id != entry_id and mismatch(e.trigger, event) is None]
+    assert others == []
+    # The event resolves to the resource the alarm was made for.
+    target = source.entry.resolve_target(event)
+    assert target is not None and target.arn.split("/")[-1] == arn.split("/")[-1]
+    # SPEC's numbers reach the alarm as the condition holds them.
+    condition = source.entry.metric_alarm
+    assert request["Threshold"] == condition.threshold
+    assert request["EvaluationPeriods"] == condition.evaluation_periods
+    assert request["ComparisonOperator"] == condition.comparison
+
+
+def test_a_rate_alarm_is_metric_math_over_the_same_period():
+    request = alarm_sync.alarm_sources()["sns_delivery_failures"].alarm("alerts")
+    expression = [q for q in request["Metrics"] if "Expression" in q]
+    assert [q["ReturnData"] for q in request["Metrics"]].count(True) == 1
+    assert expression[0]["Expression"] == "100 * m0 / (m1 + m0)"
+    assert {q["MetricStat"]["Period"] for q in request["Metrics"] if "MetricStat" in q} == {300}
+    assert "MetricName" not in request
+
+
+def _tagged(value: str) -> list[dict]:
+    return [{"Key": "aiops:managed", "Value": value}]
+
+
+@pytest.fixture
+def estate(aws):
+    """Opted-in, opted-out and untagged resources of each kind moto lists, and alarms that are not ours."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = "ami-03cf127a"  # one of the images moto ships
+
+    def instance(tags):
+        spec = [{"ResourceType": "instance", "Tags": tags}] if tags else []
+        return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)["Instances"][
+            0
+        ]["InstanceId"]
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    for name, tags in (
+        ("orders", "true"),
+        ("orders-dlq", "true"),
+        ("billing-dlq", None),
+        ("audit-dlq", "false"),
+    ):
+        sqs.create_queue(QueueName=name, tags={"aiops:managed": tags} if tags else {})
+    boto3.client("sns", region_name=REGION).create_topic(Name="alerts", Tags=_tagged("true"))
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=_tagged("true"),
+    )
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId=image, InstanceType="t3.micro"
+    )
+    for name, tags in (("web-asg", "true"), ("batch-asg", None)):
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName="lc",
+            MinSize=0,
+            MaxSize=2,
+            AvailabilityZones=[f"{REGION}a"],
+            Tags=[{"Key": "aiops:managed", "Value": tags, "PropagateAtLaunch": False}] if tags else [],
+        )
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for name in ("my-own-cpu-alarm", "AIOps-not_an_entry-x", "AIOps-ebs_volume_utilisation_high-vol-1"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/EC2",
+            MetricName="CPUUtilization",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    return {"managed": instance(_tagged("true")), "untagged": instance(None), "ec2": ec2, "sqs": sqs}
+
+
+def _alarms() -> dict[str, dict]:
+    return {
+        a["AlarmName"]: a
+        for a in boto3.client("cloudwatch", region_name=REGION).describe_alarms(MaxRecords=100)[
+            "MetricAlarms"
+        ]
+    }
+
+
+FOREIGN = {"my-own-cpu-alarm", "AIOps-not_an_entry-x", "AIOps-ebs_volume_utilisation_high-vol-1"}
+
+
+def test_sync_creates_keeps_rewrites_and_deletes_only_its_own_alarms(
+    aws, estate, clients, run_for, audit_rows
+):
+    first = alarm_sync.sync(aws, clients, run_for("alarm_sync", "r1"))
+    managed = estate["managed"]
+    ours = {
+        f"AIOps-ec2_status_check_failed-{managed}",
+        "AIOps-sqs_queue_depth_high-orders",
+        "AIOps-sqs_dlq_depth_high-orders-dlq",
+        "AIOps-sns_delivery_failures-alerts",
+        "AIOps-dynamodb_read_throttles-orders",
+        "AIOps-ec2_cpu_high-web-asg",
+    }
+    alarms = _alarms()
+    assert set(alarms) == ours | FOREIGN
+    assert (first["created"], first["updated"], first["unchanged"], first["deleted"]) == (6, 0, 0, 0)
+    cpu = alarms["AIOps-ec2_cpu_high-web-asg"]
+    assert (cpu["Threshold"], cpu["Period"], cpu["EvaluationPeriods"]) == (90.0, 300, 2)
+    assert cpu["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": "web-asg"}]
+    assert alarms["AIOps-sqs_dlq_depth_high-orders-dlq"]["Threshold"] == 100.0
+    assert alarms["AIOps-sqs_queue_depth_high-orders"]["Threshold"] == 10000.0
+    # Listings: one GetResources page, one DescribeAutoScalingGroups page, one DescribeAlarms page.
+    assert first["calls"] == {
+        "get_resources": 1,
+        "describe_auto_scaling_groups": 1,
+        "describe_alarms": 1,
+        "put_metric_alarm": 6,
+    }
+
+    # Nothing changed: no write at all.
+    second = alarm_sync.sync(aws, clients, run_for("alarm_sync", "r2"))
+    assert (second["created"], second["updated"], second["unchanged"], second["deleted"]) == (0, 0, 6, 0)
+    assert "put_metric_alarm" not in second["calls"] and "delete_alarms" not in second["calls"]
+
+    # An alarm edited by hand is rewritten; a resource opted out or gone loses its alarm.
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(
+        **{**alarm_sync.alarm_sources()["ec2_cpu_high"].alarm("web-asg"), "Threshold": 50.0}
+    )
+    queue = estate["sqs"].get_queue_url(QueueName="orders")["QueueUrl"]
+    estate["sqs"].tag_queue(QueueUrl=queue, Tags={"aiops:managed": "false"})
+    estate["ec2"].terminate_instances(InstanceIds=[managed])
+    estate["ec2"].delete_tags(Resources=[managed], Tags=[{"Key": "aiops:managed"}])
+    third = alarm_sync.sync(aws, clients, run_for("alarm_sync", "r3"))
+    assert (third["created"], third["updated"], third["unchanged"], third["deleted"]) == (0, 1, 3, 2)
+    alarms = _alarms()
+    assert alarms["AIOps-ec2_cpu_high-web-asg"]["Threshold"] == 90.0
+    assert (
+        set(alarms)
+        == ours - {f"AIOps-ec2_status_check_failed-{managed}", "AIOps-sqs_queue_depth_high-orders"} | FOREIGN
+    )
+    assert third["calls"]["delete_alarms"] == 1
+
+    rows = {r["action"] for r in audit_rows("alarm_sync")}
+    assert len(audit_rows("alarm_sync")) == 3
+    assert any("6 created, 0 updated, 0 unchanged, 0 deleted" in a for a in rows)
+    assert any("0 created, 1 updated, 3 unchanged, 2 deleted" in a for a in rows)
+
+
+def test_dry_run_counts_and_changes_nothing(aws, estate, clients, run_for, audit_rows):
+    summary = alarm_sync.sync(aws, clients, run_for("alarm_sync"), dry_run=True)
+    assert summary["created"] == 6 and summary["dry_run"] is True
+    assert set(_alarms()) == FOREIGN
+    [row] = audit_rows("alarm_sync")
+    assert row["action"].startswith("dry run: ") and "6 would be created" in row["action"]
+
+
+def test_every_resource_of_an_entry_unless_opted_out(aws, estate, run_for, monkeypatch):
+    settings = Settings(
+        **{**aws.as_flat(), "alarm_sync_every_resource_of": ("sqs_dlq_depth_high", "ec2_cpu_high")}
+    )
+    summary = alarm_sync.sync(settings, Clients(settings), run_for("alarm_sync"))
+    alarms = set(_alarms())
+    # Untagged dead-letter queue and group: in. Opted-out queue: out. The untagged non-DLQ queue would be
+    # sqs_queue_depth_high's, which takes tagged queues only.
+    assert {"AIOps-sqs_dlq_depth_high-billing-dlq", "AIOps-ec2_cpu_high-batch-asg"} <= alarms
+    assert "AIOps-sqs_dlq_depth_high-audit-dlq" not in alarms
+    assert not any(name.startswith("AIOps-sqs_queue_depth_high-billing") for name in alarms)
+    assert summary["created"] == 8
+    assert summary["calls"]["list_queues"] == 1
+
+
+def test_an_unknown_entry_in_the_setting_fails_before_any_change(aws, estate, run_for, audit_rows):
+    settings = Settings(**{**aws.as_flat(), "alarm_sync_every_resource_of": ("ebs_volume_utilisation_high",)})
+    with pytest.raises(
+        JobFailed, match=r"AIOPS_ALARM_SYNC_EVERY_RESOURCE_OF names \['ebs_volume_utilisation_high'\]"
+    ):
+        alarm_sync.sync(settings, Clients(settings), run_for("alarm_sync"))
+    assert set(_alarms()) == FOREIGN
+    [row] = audit_rows("alarm_sync")
+    assert row["outcome"] == "FAILURE" and row["action"].startswith("refused to sync: ")
