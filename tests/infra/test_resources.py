@@ -360,12 +360,15 @@ def test_member_stack_roles_trust_the_hub_and_rules_forward(synth):
     }
     for entry in catalogue().values():
         trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
+        # only with the human behind the session (SourceIdentity), which the hub may set
         assert trust == [
             {
-                "Action": "sts:AssumeRole",
+                "Action": action,
+                "Condition": {"Null": {"sts:SourceIdentity": "false"}},
                 "Effect": "Allow",
                 "Principal": {"AWS": {"Ref": "HubExecutionRoleArn"}},
             }
+            for action in ("sts:AssumeRole", "sts:SetSourceIdentity")
         ]
     rules = {
         r["Properties"]["Name"]: r["Properties"]
