@@ -153,3 +153,37 @@ def test_the_approver_is_the_source_identity_of_the_change(assume_calls):
     for call in assume_calls:
         [statement] = json.loads(call["Policy"])["Statement"]
         assert statement["Resource"] == [f"arn:aws:s3:::{bucket}"]
+
+
+@pytest.mark.parametrize(
+    ("related", "problem"),
+    [
+        (
+            {"arn": "arn:aws:sqs:{region}:{account}:x", "actions": ["sqs:PurgeQueue"], "why": "the source"},
+            "not in permissions",
+        ),
+        (
+            {"arn": "arn:aws:sqs:{region}:{acount}:x", "actions": ["sqs:SendMessage"], "why": "the source"},
+            "unknown placeholder",
+        ),
+        ({"actions": ["sqs:SendMessage"], "why": "the source"}, "exactly one of 'arn'"),
+        ({"resolver": "the_source_queue", "actions": ["sqs:SendMessage"], "why": "the source"}, "resolver"),
+    ],
+)
+def test_a_bad_related_resource_is_named(related, problem):
+    from pydantic import ValidationError
+
+    from matcarv_aiops.catalogue import CatalogueEntry
+
+    data = get_entry("sqs_dlq_depth_high").model_dump(mode="json") | {"related_resources": [related]}
+    with pytest.raises(ValidationError, match=problem):
+        CatalogueEntry.model_validate(data)
+
+
+def test_every_resolver_the_catalogue_may_name_exists():
+    from typing import get_args
+
+    from matcarv_aiops.catalogue import RelatedResolver
+    from matcarv_aiops.session_policy import RESOLVERS
+
+    assert set(get_args(RelatedResolver)) == set(RESOLVERS)

@@ -317,19 +317,6 @@ class CatalogueEntry(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _related_actions_are_permitted(self) -> CatalogueEntry:
-        for related in self.related_resources:
-            unknown = [action for action in related.actions if action not in self.permissions]
-            if unknown:
-                raise ValueError(
-                    f"related_resources {related.arn or related.resolver}: actions {unknown} are not "
-                    "in permissions"
-                )
-            if related.arn and "{ssm_document}" in related.arn and not self.ssm_document:
-                raise ValueError(f"related_resources {related.arn}: names {{ssm_document}} but there is none")
-        return self
-
-    @model_validator(mode="after")
     def _rollback_or_reason(self) -> CatalogueEntry:
         if bool(self.rollback) == bool(self.no_rollback_reason):
             raise ValueError("give exactly one of 'rollback' (how to undo) or 'no_rollback_reason'")
@@ -406,6 +393,20 @@ class CatalogueEntry(BaseModel):
                 f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
                 f"only a pattern 'ssm' entry runs a document"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _related_actions_are_permitted(self) -> CatalogueEntry:
+        # after _document_for_ssm_pattern: a missing ssm_document is reported there first
+        for related in self.related_resources:
+            unknown = [action for action in related.actions if action not in self.permissions]
+            if unknown:
+                raise ValueError(
+                    f"related_resources {related.arn or related.resolver}: actions {unknown} are not "
+                    "in permissions"
+                )
+            if related.arn and "{ssm_document}" in related.arn and not self.ssm_document:
+                raise ValueError(f"related_resources {related.arn}: names {{ssm_document}} but there is none")
         return self
 
     @property
