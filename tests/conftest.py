@@ -70,6 +70,24 @@ def aws(settings):
         yield settings
 
 
+@pytest.fixture
+def assume_calls(aws, monkeypatch):
+    """Every AssumeRole request the hub makes, as sent; the remediation role template set (multi-account)."""
+    monkeypatch.setenv(
+        "AIOPS_REMEDIATION_ROLE_ARN_TEMPLATE", "arn:aws:iam::{account}:role/AIOpsRemediation-{remediation}"
+    )
+    from matcarv_aiops import aws as aws_module
+    from matcarv_aiops.settings import reload_settings
+
+    reload_settings()
+    monkeypatch.setattr(aws_module, "_clients", {})  # a fresh STS client, so the hook is this test's only
+    monkeypatch.setattr(aws_module, "_assumed", {})
+    calls: list[dict] = []
+    sts = aws_module.hub_client("sts")
+    sts.meta.events.register("provide-client-params.sts.AssumeRole", lambda params, **_: calls.append(params))
+    return calls
+
+
 @pytest.fixture(scope="session")
 def running_stack():
     """moto_server + airflow standalone, started once per test session and always stopped."""

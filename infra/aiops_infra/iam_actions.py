@@ -15,8 +15,11 @@ each action's resource types, each resource type's ARN formats). That is the doc
   account and region. The action's other resource types of its own service use their ARN formats,
   wildcarded only where the format has a variable; other services' (optional) types are left out;
 - ``_overrides`` narrows actions where the reference alone would be too broad (``iam:PassRole``,
-  ``ec2:CreateTags``, ``ssm:StartAutomationExecution``) or where the resource is one of ours
-  (``sns:Publish`` on the AIOps topic, the runbooks' role passed to SSM).
+  ``ec2:CreateTags``, ``ssm:StartAutomationExecution``, ``iam:CreateServiceLinkedRole`` to the one service
+  of the service-linked role the entry declares as a related resource) or where the resource is one of
+  ours (``sns:Publish`` on the AIOps topic, the runbooks' role passed to SSM);
+- attaching or detaching a managed policy (``POLICY_ATTACH_ACTIONS``) is conditioned on ``iam:PolicyARN``
+  being exactly the quarantine policy: no role can attach another one.
 
 An action the reference does not know (a typo, or a newer action than this cfn-lint) fails the synth
 with a message naming the entry and the action.
@@ -33,6 +36,8 @@ from pathlib import Path
 
 import cfnlint.data.AdditionalSpecs
 
+from matcarv_aiops.remediations.guardduty_high_finding import QUARANTINE_POLICY
+
 POLICIES_JSON = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json")
 TOPIC_NAME = "AIOpsNotifications"
 SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
@@ -42,6 +47,20 @@ STAR_ONLY_AS_CALLED = {
     "cloudwatch:PutMetricData": "the 'dataset' resource type is optional; metrics outside a dataset are "
     "authorised on *; every grant is limited by the cloudwatch:namespace condition",
 }
+
+
+# Attaching or detaching a managed policy: allowed for the quarantine policy only (aiops_infra.guardrails).
+POLICY_ATTACH_ACTIONS = (
+    "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:DetachRolePolicy",
+)
+SERVICE_LINKED_ROLE_PATH = ":role/aws-service-role/"
+
+
+def quarantine_policy_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:policy/{QUARANTINE_POLICY}"
 
 
 class UnclassifiedActionError(ValueError):
@@ -111,6 +130,8 @@ def _matches(target_template: str, arn_format: str) -> bool:
 def _overrides(
     action: str,
     *,
+    owner: str,
+    related_arn_templates: list[str],
     target_services: set[str],
     siblings: set[str],
     ssm_document: str | None,
@@ -143,6 +164,19 @@ def _overrides(
                 f"arn:aws:ssm:{region}:{account}:automation-execution/*",
             )
         )
+    if action == "iam:CreateServiceLinkedRole":
+        # Only the service-linked role the entry declares, and only for its service.
+        linked = [t for t in related_arn_templates if SERVICE_LINKED_ROLE_PATH in t]
+        if not linked:
+            raise UnclassifiedActionError(
+                f"{owner}: iam:CreateServiceLinkedRole needs a related resource naming the service-linked "
+                f"role (arn:aws:iam::{{account}}{SERVICE_LINKED_ROLE_PATH}<service>/<role name>)"
+            )
+        services = sorted({t.split(SERVICE_LINKED_ROLE_PATH, 1)[1].split("/", 1)[0] for t in linked})
+        return Scope(
+            tuple(sorted(t.replace("{account}", account) for t in linked)),
+            (("StringEquals", "iam:AWSServiceName", tuple(services)),),
+        )
     if action == "ec2:CreateTags":
         # Remediations tag only the snapshots they create.
         return Scope((f"arn:aws:ec2:{region}::snapshot/*",))
@@ -159,6 +193,7 @@ def scope_for(
     hub_account: str | None = None,
     sibling_actions: Iterable[str] = (),
     ssm_document: str | None = None,
+    related_arn_templates: Iterable[str] = (),
 ) -> Scope:
     """How one action of ``owner`` (a catalogue entry or an SSM document) is granted."""
     templates = [t for t in target_arn_templates if t.startswith("arn:")]
@@ -171,6 +206,8 @@ def scope_for(
     services = {t.split(":")[2] for t in templates}
     override = _overrides(
         action,
+        owner=owner,
+        related_arn_templates=list(related_arn_templates),
         target_services=services,
         siblings=set(sibling_actions),
         ssm_document=ssm_document,
@@ -199,6 +236,10 @@ def scope_for(
         raise UnclassifiedActionError(
             f"{owner}: action {action!r} names resource types {types} without ARN formats"
         )
+    if action in POLICY_ATTACH_ACTIONS:
+        return Scope(
+            tuple(sorted(resources)), (("ArnEquals", "iam:PolicyARN", (quarantine_policy_arn(account),)),)
+        )
     return Scope(tuple(sorted(resources)))
 
 
@@ -215,3 +256,28 @@ def actions_like(prefix: str, resource_type: str) -> list[str]:
         if action.startswith(name.lower())
         and resource_type in (t.rstrip("*") for t in entry.get("Resources", []))
     )
+
+
+def unscoped_actions_json(actions: Iterable[str]) -> str:
+    """``matcarv_aiops/catalogue/unscoped_actions.json``: which of ``actions`` (the catalogue's) IAM
+    authorises only on ``*``. The workers narrow each remediation session with it and have no cfn-lint,
+    so the CDK app writes it from this module's knowledge, and a test fails while it is stale."""
+    unscoped = sorted({action for action in actions if supports_no_resource_level_permissions(action)})
+    document = {
+        "written_by": "python -m aiops_infra.iam_actions (from the Service Authorization Reference)",
+        "actions": unscoped,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def main() -> None:
+    from matcarv_aiops.catalogue import catalogue
+    from matcarv_aiops.session_policy import UNSCOPED_ACTIONS_FILE
+
+    actions = [action for entry in catalogue().values() for action in entry.permissions]
+    UNSCOPED_ACTIONS_FILE.write_text(unscoped_actions_json(actions), encoding="utf-8")
+    print(f"wrote {UNSCOPED_ACTIONS_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -317,8 +317,13 @@ class MwaaEnvironment(Construct):
         )
 
     def allow_assume(self, role_arns: Iterable[str], *, reason: str) -> None:
-        """Let the DAGs assume these (remediation) roles, and nothing else."""
-        statements = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))]
+        """Let the DAGs assume these (remediation) roles, and nothing else; each session names its human
+        (``SourceIdentity``), which the roles' trust requires."""
+        statements = [
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole", "sts:SetSourceIdentity"], resources=list(role_arns)
+            )
+        ]
         policy = iam.Policy(self, "AssumeRemediationRoles", statements=statements)
         self.role.attach_inline_policy(policy)
         self.environment.node.add_dependency(policy)

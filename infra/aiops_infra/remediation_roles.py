@@ -1,6 +1,10 @@
 """One IAM role per catalogue entry, holding exactly the actions the entry declares, each scoped to the
 resources ``iam_actions.scope_for`` allows. The DAG's tasks assume it (in the event's account) for
-the action: ``AIOPS_REMEDIATION_ROLE_ARN_TEMPLATE`` = ``REMEDIATION_ROLE_ARN_TEMPLATE``."""
+the action: ``AIOPS_REMEDIATION_ROLE_ARN_TEMPLATE`` = ``REMEDIATION_ROLE_ARN_TEMPLATE``.
+
+Each role's permissions boundary is ``guardrails``' (the catalogue's actions at most, no IAM policy
+writes), and its trust requires ``sts:SourceIdentity``: every session names the human behind it (the
+approver, or ``automated``) in CloudTrail, as ``matcarv_aiops.aws.target_session`` sets it."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from aiops_infra.guardrails import RemediationGuardrails
 from aiops_infra.iam_actions import Scope, scope_for, supports_no_resource_level_permissions
 from aiops_infra.nag import acknowledge
 from matcarv_aiops.catalogue import CatalogueEntry
@@ -23,9 +28,9 @@ def remediation_role_name(remediation_id: str) -> str:
     return ROLE_NAME_PREFIX + remediation_id
 
 
-def entry_statements(
+def entry_scopes(
     entry: CatalogueEntry, *, region: str, account: str, hub_account: str | None = None
-) -> list[iam.PolicyStatement]:
+) -> dict[Scope, list[str]]:
     """The entry's actions, grouped by how they are scoped, in the catalogue's order."""
     by_scope: dict[Scope, list[str]] = defaultdict(list)
     for action in entry.permissions:
@@ -38,14 +43,58 @@ def entry_statements(
             hub_account=hub_account,
             sibling_actions=entry.permissions,
             ssm_document=entry.ssm_document,
+            related_arn_templates=[r.arn for r in entry.related_resources if r.arn],
         )
         by_scope[scope].append(action)
+    return by_scope
+
+
+def _statements(by_scope: dict[Scope, list[str]]) -> list[iam.PolicyStatement]:
     return [
         iam.PolicyStatement(
             actions=actions, resources=list(scope.resources), conditions=scope.condition_block()
         )
         for scope, actions in by_scope.items()
     ]
+
+
+def entry_statements(
+    entry: CatalogueEntry, *, region: str, account: str, hub_account: str | None = None
+) -> list[iam.PolicyStatement]:
+    return _statements(entry_scopes(entry, region=region, account=account, hub_account=hub_account))
+
+
+def catalogue_statements(
+    entries: Iterable[CatalogueEntry], *, region: str, account: str, hub_account: str | None = None
+) -> list[iam.PolicyStatement]:
+    """What the permissions boundary allows: every entry's actions, on the resources of their services in
+    this account and region (the hub's, for its topic), with the conditions their roles carry. Each role
+    scopes its own actions to resource types; the boundary caps the set of actions, and within IAM's
+    6,144 characters for a managed policy only at this grain."""
+    merged: dict[tuple, tuple[list[str], set[str]]] = {}
+    for entry in entries:
+        for scope, actions in entry_scopes(
+            entry, region=region, account=account, hub_account=hub_account
+        ).items():
+            unscoped = scope.resources == ("*",)
+            actions_of, resources = merged.setdefault((scope.conditions, unscoped), ([], set()))
+            actions_of += [action for action in actions if action not in actions_of]
+            # arn:aws:<service>:<region>:<account>:<resource> -> the service's resources in that account
+            resources |= {"*"} if unscoped else {":".join(r.split(":")[:5]) + ":*" for r in scope.resources}
+    return [
+        iam.PolicyStatement(
+            actions=sorted(actions),
+            resources=sorted(resources),
+            conditions=Scope(("*",), conditions).condition_block(),
+        )
+        for (conditions, _), (actions, resources) in merged.items()
+    ]
+
+
+def hub_principal(trusted_role_arn: str) -> iam.IPrincipal:
+    """The hub's execution role, only with a SourceIdentity: a session without the human behind it is
+    refused."""
+    return iam.ArnPrincipal(trusted_role_arn).with_conditions({"Null": {"sts:SourceIdentity": "false"}})
 
 
 def nag_finding(resource: str, stack: cdk.Stack) -> str:
@@ -109,6 +158,19 @@ class RemediationRoles(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        entries = list(entries)
+        boundary_allows = catalogue_statements(
+            entries, region=stack.region, account=stack.account, hub_account=hub_account
+        )
+        self.guardrails = RemediationGuardrails(
+            self, "Guardrails", allowed=boundary_allows, account=stack.account
+        )
+        acknowledge_scoped_wildcards(
+            self.guardrails.boundary,
+            boundary_allows,
+            "a permissions boundary grants nothing: it caps every remediation role at the catalogue's "
+            "actions on the resource types their roles name (the resource is named at run time)",
+        )
         self.roles: dict[str, iam.Role] = {}
         for entry in entries:
             statements = entry_statements(
@@ -118,10 +180,17 @@ class RemediationRoles(Construct):
                 self,
                 entry.id,
                 role_name=remediation_role_name(entry.id),
-                assumed_by=iam.ArnPrincipal(trusted_role_arn),
+                assumed_by=hub_principal(trusted_role_arn),
                 description=f"MatCarv AIOps remediation {entry.id}: {entry.action}"[:1000],
                 max_session_duration=cdk.Duration.hours(1),
                 inline_policies={"Remediation": iam.PolicyDocument(statements=statements)},
+                permissions_boundary=self.guardrails.boundary,
+            )
+            # AssumeRole with a SourceIdentity needs sts:SetSourceIdentity in the trust as well.
+            role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+                iam.PolicyStatement(
+                    actions=["sts:SetSourceIdentity"], principals=[hub_principal(trusted_role_arn)]
+                )
             )
             targets = {
                 t.arn.format(value="*", region=stack.region, account=stack.account) for t in entry.targets

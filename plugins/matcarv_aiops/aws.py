@@ -8,14 +8,19 @@ few hundred milliseconds, and a task makes many calls.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from matcarv_aiops.models import Target
 from matcarv_aiops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from matcarv_aiops.catalogue import CatalogueEntry
 
 RETRYING = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
 _REFRESH_BEFORE_EXPIRY_SECONDS = 300
@@ -24,6 +29,7 @@ _lock = threading.Lock()  # botocore sessions are not safe for concurrent client
 _sessions: dict[tuple, boto3.session.Session] = {}
 _clients: dict[tuple, object] = {}
 _assumed: dict[tuple, tuple[float, boto3.session.Session]] = {}
+_STS_DISALLOWED = re.compile(r"[^\w+=,.@-]")
 
 
 def _environment_key() -> tuple:
@@ -55,19 +61,59 @@ def session_client(session: boto3.session.Session, service: str, region: str):
         return session.client(service, region_name=region, config=RETRYING)
 
 
+def sts_name(value: str, what: str) -> str:
+    """``value`` as STS takes a session name or a SourceIdentity: 2 to 64 of ``[\\w+=,.@-]``; any other
+    character (an approver given as an ARN has ``:`` and ``/``) becomes ``_``, so CloudTrail still shows a
+    readable name."""
+    cleaned = _STS_DISALLOWED.sub("_", value.strip())[:64]
+    if len(cleaned) < 2:
+        raise ValueError(f"{what} {value!r} is too short for STS (2 to 64 characters)")
+    return cleaned
+
+
 def target_session(
-    target: Target, remediation_id: str, settings: Settings | None = None
+    target: Target,
+    entry: CatalogueEntry,
+    settings: Settings | None = None,
+    *,
+    execution_id: str,
+    source_identity: str,
 ) -> boto3.session.Session:
     """A session able to act on the target: the entry's remediation role in the target's account when
-    ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials."""
+    ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials.
+
+    The assumed session is named after the execution and carries its human as ``SourceIdentity`` (the
+    approver, or ``automated``), so every CloudTrail record of the change names both; and it is narrowed
+    by a session policy to the target and the entry's related resources (``session_policy``). An entry
+    with resolved related resources first assumes the role narrowed to the target and its declared
+    resources, asks its resolvers through that session, then assumes it again with what they found."""
+    from matcarv_aiops import session_policy as narrowing  # only a remediation's session needs the catalogue
+
     settings = settings or get_settings()
     region = target.region or settings.platform.region
     if not settings.platform.remediation_role_arn_template:
         return _session(region)
     role_arn = settings.platform.remediation_role_arn_template.format(
-        account=target.account, remediation=remediation_id
+        account=target.account, remediation=entry.id
     )
-    return assumed_session(role_arn, region=region, session_name=f"aiops-{remediation_id}", settings=settings)
+    session_name = sts_name(execution_id, "execution id")
+    human = sts_name(source_identity, "source identity")
+
+    def narrowed(grants: list) -> boto3.session.Session:
+        return assumed_session(
+            role_arn,
+            region=region,
+            session_name=session_name,
+            source_identity=human,
+            session_policy=narrowing.session_policy(entry, target, grants),
+            settings=settings,
+        )
+
+    grants = narrowing.declared_grants(entry, target)
+    session = narrowed(grants)
+    if not narrowing.has_resolvers(entry):
+        return session
+    return narrowed(grants + narrowing.resolved_grants(entry, target, session))
 
 
 def assumed_session(

@@ -106,6 +106,7 @@ def _scope(entry_id: str, action: str):
         region="eu-west-1",
         account="123456789012",
         hub_account="999999999999",
+        related_arn_templates=[r.arn for r in entry.related_resources if r.arn],
     )
 
 

@@ -174,7 +174,8 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     services = {a.split(":")[0] for a in actions}
     # MWAA itself, assuming remediation roles, audit/state tables, diagnostics, notifications, logs, metrics.
     assert services == {"airflow", "s3", "logs", "cloudwatch", "sqs", "kms", "sts", "dynamodb", "sns"}
-    assert {a for a in actions if a.startswith("sts:")} == {"sts:AssumeRole"}
+    # assuming a remediation role names the human behind the session (SourceIdentity), which needs both
+    assert {a for a in actions if a.startswith("sts:")} == {"sts:AssumeRole", "sts:SetSourceIdentity"}
     # IAM action names are case-insensitive (the source-bucket reads are the reference's lower-case names).
     assert {
         a for a in actions if a.startswith("s3:") and not a.lower().startswith(("s3:get", "s3:list"))

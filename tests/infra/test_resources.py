@@ -369,12 +369,15 @@ def test_member_stacks_trust_the_hub_by_name_and_rules_forward(synth_variant):
         }
         for entry in catalogue().values():
             trust = roles[remediation_role_name(entry.id)]["AssumeRolePolicyDocument"]["Statement"]
+            # only with the human behind the session (SourceIdentity), which the hub may set
             assert trust == [
                 {
-                    "Action": "sts:AssumeRole",
+                    "Action": action,
+                    "Condition": {"Null": {"sts:SourceIdentity": "false"}},
                     "Effect": "Allow",
                     "Principal": {"AWS": f"arn:aws:iam::{HUB_ACCOUNT}:role/{EXECUTION_ROLE_NAME}"},
                 }
+                for action in ("sts:AssumeRole", "sts:SetSourceIdentity")
             ]
         runbook_writes = [
             statement["Resource"]

@@ -309,3 +309,16 @@ def test_xcom_run_reads_started_from_the_intent_marker_once_the_xcoms_are_wiped(
     assert not run.started  # no flag, no marker: nothing can have changed
     SafetyStore(aws).mark_intent(execution.execution_id, "r1", "redrive")
     assert run.started and not run.started_here
+
+
+def test_sensor_watches_through_the_target_accounts_session(assume_calls, target_ssm):
+    """The runbook was started in the member account: the sensor assumes the entry's role there, named
+    after the execution and carrying the human who allowed the change, never the hub's credentials."""
+    context = _sensor_context(target_ssm, "Success")
+    context["ti"].xcoms[("execute", "return_value")]["operator"] = "alice"
+    assert _sensor().poke(context).is_done
+    [call] = assume_calls
+    execution = _execution()
+    assert call["RoleArn"] == f"arn:aws:iam::{execution.target.account}:role/AIOpsRemediation-{EC2}"
+    assert (call["RoleSessionName"], call["SourceIdentity"]) == (execution.execution_id, "alice")
+    assert execution.target.arn in call["Policy"]

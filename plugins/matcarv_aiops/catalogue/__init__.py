@@ -54,6 +54,42 @@ class TargetSpec(BaseModel):
         return value
 
 
+# What a related resource's ARN template may name: the target's ARN, its name (the resource id), its
+# region and account, and the entry's SSM document.
+RELATED_ARN_FIELDS = ("target", "name", "region", "account", "ssm_document")
+# Related resources found only at run time, each by a function of matcarv_aiops.session_policy.
+RelatedResolver = Literal["dead_letter_source_queues", "auto_scaling_group_of_instance"]
+
+
+class RelatedResource(BaseModel):
+    """A resource other than the target that an entry acts on (the source queue of a DLQ, the Auto Scaling
+    group behind an instance, the runbook it starts): the session policy of a run allows ``actions`` on
+    it, and on nothing else but the target. Given as an ARN template or, where only the target's
+    account can say which resource it is, a named resolver."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arn: str | None = Field(default=None, description="ARN template: " + ", ".join(RELATED_ARN_FIELDS))
+    resolver: RelatedResolver | None = None
+    actions: list[str] = Field(min_length=1)
+    why: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _arn_or_resolver(self) -> RelatedResource:
+        if (self.arn is None) == (self.resolver is None):
+            raise ValueError("give exactly one of 'arn' (an ARN template) or 'resolver'")
+        if self.arn is not None:
+            if not self.arn.startswith(("arn:aws:", "{target}")):
+                raise ValueError(f"arn {self.arn!r} must start with 'arn:aws:' or '{{target}}'")
+            try:
+                self.arn.format(**{name: name for name in RELATED_ARN_FIELDS})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"arn {self.arn!r}: unknown placeholder {exc}; known: {', '.join(RELATED_ARN_FIELDS)}"
+                ) from None
+        return self
+
+
 ALARM_SOURCE = "aws.cloudwatch"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
@@ -236,6 +272,9 @@ class CatalogueEntry(BaseModel):
     rollback: str | None = None
     no_rollback_reason: str | None = None
     permissions: list[str] = Field(min_length=1)
+    # Resources besides the target that some of ``permissions`` act on; a run's session allows those
+    # actions on them, and every resource-level action on the target only.
+    related_resources: list[RelatedResource] = Field(default_factory=list)
     thresholds: dict[str, float] = Field(default_factory=dict)
     # The SSM Automation document (a file stem in ssm/) an entry of pattern "ssm" runs; only those name one.
     ssm_document: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{3,128}$")
@@ -354,6 +393,20 @@ class CatalogueEntry(BaseModel):
                 f"ssm_document: {self.ssm_document!r} is given but pattern is {self.pattern!r}; "
                 f"only a pattern 'ssm' entry runs a document"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _related_actions_are_permitted(self) -> CatalogueEntry:
+        # after _document_for_ssm_pattern: a missing ssm_document is reported there first
+        for related in self.related_resources:
+            unknown = [action for action in related.actions if action not in self.permissions]
+            if unknown:
+                raise ValueError(
+                    f"related_resources {related.arn or related.resolver}: actions {unknown} are not "
+                    "in permissions"
+                )
+            if related.arn and "{ssm_document}" in related.arn and not self.ssm_document:
+                raise ValueError(f"related_resources {related.arn}: names {{ssm_document}} but there is none")
         return self
 
     @property

@@ -76,13 +76,22 @@ def _checked_state(execution: Execution) -> dict[str, Any]:
     return execution.state
 
 
-def _context(run: RunState, execution: Execution) -> RemediationContext:
+def _context(run: RunState, execution: Execution, operator: str = AUTOMATED) -> RemediationContext:
+    """The remediation's context, its session named after the execution and carrying ``operator`` (the
+    approver who allowed the change, or ``automated``: the platform, before any decision or where none
+    is needed) for CloudTrail."""
     return RemediationContext(
         entry=run.entry,
         target=execution.target,
         settings=run.settings,
         execution_id=execution.execution_id,
-        session=target_session(execution.target, run.entry.id, run.settings),
+        session=target_session(
+            execution.target,
+            run.entry,
+            run.settings,
+            execution_id=execution.execution_id,
+            source_identity=operator,
+        ),
     )
 
 
@@ -301,7 +310,7 @@ def execute(run: RunState, execution: Execution) -> dict[str, Any]:
         return _resume(run, execution, earlier, may_complete=True)
     who = _authorised_by(run, execution)
     handler = get_remediation(run.entry.id)
-    ctx = _context(run, execution)
+    ctx = _context(run, execution, who)
     if who != AUTOMATED:  # time has passed while a human decided: look again before acting
         fresh = handler.collect_diagnostics(ctx)
         reason = "resource is gone" if fresh is None else handler.check_eligibility(ctx, fresh)
@@ -347,7 +356,7 @@ def _resume(
         }
     handler = get_remediation(run.entry.id)
     if may_complete and handler.resumable:
-        result = handler.execute(_context(run, execution), _checked_state(execution))
+        result = handler.execute(_context(run, execution, who), _checked_state(execution))
         SafetyStore(run.settings).record_intent_result(execution.execution_id, result)
         return {
             "result": result,
@@ -412,7 +421,7 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
         # execute acted without the runbook (ec2_status_check_failed lets an Auto Scaling group replace
         # its member): nothing to wait for.
         return {"AutomationExecutionStatus": "NotRun", "why": acted["result"].get("without_runbook", "")}
-    ctx = _context(run, execution)
+    ctx = _context(run, execution, acted.get("operator", AUTOMATED))
     client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
     automation_id = acted["result"]["automation_execution_id"]
     found = client.get_automation_execution(AutomationExecutionId=automation_id)["AutomationExecution"]
@@ -438,7 +447,7 @@ def validate(
                 f"(automation {automation.get('AutomationExecutionId')}; reason in its diagnostics)"
             )
     outcome = get_remediation(entry.id).validate(
-        _context(run, execution), _checked_state(execution), acted["result"]
+        _context(run, execution, acted.get("operator", AUTOMATED)), _checked_state(execution), acted["result"]
     )
     if not outcome.ok:
         resumed = f" ({acted['note']})" if acted.get("resumed") else ""
@@ -456,11 +465,13 @@ def rollback(run: RunState, execution: Execution | None, acted: dict[str, Any] |
     if not entry.rollback:
         return {"rolled_back": False, "detail": f"no rollback: {entry.no_rollback_reason}"}
     if acted is not None:
-        result = acted["result"]
+        result, operator = acted["result"], acted.get("operator", AUTOMATED)
     else:
         marker = SafetyStore(run.settings).intent(execution.execution_id) or {}
         result = json.loads(marker["result"]) if "result" in marker else None
-    detail = get_remediation(entry.id).rollback(_context(run, execution), _checked_state(execution), result)
+        operator = marker.get("operator", AUTOMATED)
+    ctx = _context(run, execution, operator)
+    detail = get_remediation(entry.id).rollback(ctx, _checked_state(execution), result)
     return {"rolled_back": True, "detail": detail}
 
 

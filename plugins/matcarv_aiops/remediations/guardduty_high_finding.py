@@ -1,6 +1,11 @@
-"""Quarantine one IAM user or role that GuardDuty reported with a HIGH or CRITICAL finding: an inline
-policy that explicitly denies everything (an explicit Deny beats every Allow, including ones attached
-later), removed again by the rollback."""
+"""Quarantine one IAM user or role that GuardDuty reported with a HIGH or CRITICAL finding: attach the
+account's managed deny-all policy (an explicit Deny beats every Allow, including ones attached later),
+detached again by the rollback.
+
+The policy is created by the member stack under a fixed name, and the remediation role may attach that one
+policy and no other (``iam:PolicyARN`` condition, and the roles' permissions boundary), never to an
+``AIOps*`` role: the quarantine cannot be turned into a way to grant permissions.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
+from matcarv_aiops.pipeline.protocol import StepFailed
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list
 
@@ -20,6 +26,15 @@ DENY_ALL = {
 # Never quarantine the platform's own roles (AIOpsRemediationLambdaRole, ...): that would stop the
 # remediation, its rollback and the audit with it.
 PROTECTED_PREFIX = "AIOps"
+
+
+class QuarantinePolicyUnusable(StepFailed):
+    """The account's quarantine policy is missing or does not deny everything: the run fails, audited with
+    this reason, and nothing is attached."""
+
+
+def quarantine_policy_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:policy/{QUARANTINE_POLICY}"
 
 
 def _min_severity(ctx) -> float:
@@ -54,16 +69,29 @@ class GuarddutyHighFinding(Remediation):
     def _name(self, ctx) -> str:
         return ctx.target.resource_id.rsplit("/", 1)[-1]  # a role's path is not part of its name
 
-    def _quarantine_policy(self, ctx, kind: str, name: str) -> dict | None:
+    def _attached(self, ctx, kind: str, name: str) -> list[str]:
+        """ARNs of the managed policies attached to the principal."""
+        iam = ctx.client("iam")
+        if kind == "user":
+            pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
+        else:
+            pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        return [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
+
+    def _policy_denies_all(self, ctx, arn: str) -> bool:
+        """Whether the quarantine policy exists and its default version denies every action."""
         iam = ctx.client("iam")
         try:
-            if kind == "user":
-                return iam.get_user_policy(UserName=name, PolicyName=QUARANTINE_POLICY)
-            return iam.get_role_policy(RoleName=name, PolicyName=QUARANTINE_POLICY)
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "NoSuchEntity":
-                return None
+                raise QuarantinePolicyUnusable(
+                    f"the account has no quarantine policy {arn} (the member stack creates it): nothing "
+                    "attached"
+                ) from None
             raise
+        document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        return _is_deny_all(document)
 
     def _active_findings(self, ctx, name: str) -> list[str]:
         """Unarchived findings of at least the minimum severity on this principal, from every detector."""
@@ -95,13 +123,18 @@ class GuarddutyHighFinding(Remediation):
             if exc.response["Error"]["Code"] == "NoSuchEntity":
                 return None
             raise
-        existing = self._quarantine_policy(ctx, kind, name)
+        policy = quarantine_policy_arn(ctx.target.account)
+        if not self._policy_denies_all(ctx, policy):
+            raise QuarantinePolicyUnusable(
+                f"{policy} does not deny every action on every resource: it would not quarantine anything; "
+                "nothing attached"
+            )
         return {
             "kind": kind,
             "name": name,
             "arn": principal["Arn"],
-            "quarantined": bool(existing and _is_deny_all(existing["PolicyDocument"])),
-            "had_policy_named_quarantine": existing is not None,
+            "policy_arn": policy,
+            "quarantined": policy in self._attached(ctx, kind, name),
             "active_findings": self._active_findings(ctx, name),
             "tags": tags_from_list(tags),
         }
@@ -111,10 +144,6 @@ class GuarddutyHighFinding(Remediation):
             return f"{state['arn']} is one of AIOps' own principals: quarantining it needs a human"
         if state["quarantined"]:
             return f"already fixed: {state['arn']} carries the {QUARANTINE_POLICY} deny-all policy"
-        if state["had_policy_named_quarantine"]:
-            return (
-                f"{state['arn']} has a policy named {QUARANTINE_POLICY} that is not deny-all: a human looks"
-            )
         if not state["active_findings"]:
             return (
                 f"no unarchived GuardDuty finding of severity >= {_min_severity(ctx):g} on "
@@ -124,35 +153,35 @@ class GuarddutyHighFinding(Remediation):
 
     def plan(self, ctx, state):
         return (
-            f"attach inline policy {QUARANTINE_POLICY} (Deny * on *) to {state['kind']} {state['arn']}, "
+            f"attach managed policy {QUARANTINE_POLICY} (Deny * on *) to {state['kind']} {state['arn']}, "
             f"for GuardDuty finding(s) {', '.join(state['active_findings'][:5])}"
         )
 
     def execute(self, ctx, state):
-        iam, document = ctx.client("iam"), json.dumps(DENY_ALL)
-        if state["kind"] == "user":  # Put*Policy replaces a same-named policy, so a retry is harmless
-            iam.put_user_policy(UserName=state["name"], PolicyName=QUARANTINE_POLICY, PolicyDocument=document)
+        iam, policy = ctx.client("iam"), state["policy_arn"]
+        if state["kind"] == "user":  # attaching an attached policy changes nothing, so a retry is harmless
+            iam.attach_user_policy(UserName=state["name"], PolicyArn=policy)
         else:
-            iam.put_role_policy(RoleName=state["name"], PolicyName=QUARANTINE_POLICY, PolicyDocument=document)
-        return {"policy_name": QUARANTINE_POLICY, "principal": state["arn"]}
+            iam.attach_role_policy(RoleName=state["name"], PolicyArn=policy)
+        return {"policy_arn": policy, "principal": state["arn"]}
 
     def validate(self, ctx, state, result):
-        policy = self._quarantine_policy(ctx, state["kind"], state["name"])
-        if policy is None:
-            return Validation(False, f"{state['arn']} has no {QUARANTINE_POLICY} policy")
-        if not _is_deny_all(policy["PolicyDocument"]):
-            return Validation(False, f"{QUARANTINE_POLICY} on {state['arn']} does not deny every action")
-        return Validation(True, f"{state['arn']} is quarantined by {QUARANTINE_POLICY} (Deny * on *)")
+        policy = state["policy_arn"]
+        if policy not in self._attached(ctx, state["kind"], state["name"]):
+            return Validation(False, f"{state['arn']} has no {QUARANTINE_POLICY} policy attached")
+        if not self._policy_denies_all(ctx, policy):
+            return Validation(False, f"{policy} on {state['arn']} does not deny every action")
+        return Validation(True, f"{state['arn']} is quarantined by {policy} (Deny * on *)")
 
     def rollback(self, ctx, state, result):
-        iam = ctx.client("iam")
+        iam, policy = ctx.client("iam"), state["policy_arn"]
         try:
             if state["kind"] == "user":
-                iam.delete_user_policy(UserName=state["name"], PolicyName=QUARANTINE_POLICY)
+                iam.detach_user_policy(UserName=state["name"], PolicyArn=policy)
             else:
-                iam.delete_role_policy(RoleName=state["name"], PolicyName=QUARANTINE_POLICY)
+                iam.detach_role_policy(RoleName=state["name"], PolicyArn=policy)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "NoSuchEntity":
                 raise
-            return f"{state['arn']} carries no {QUARANTINE_POLICY} policy: nothing to remove"
-        return f"removed {QUARANTINE_POLICY} from {state['arn']}"
+            return f"{state['arn']} carries no {QUARANTINE_POLICY} policy: nothing to detach"
+        return f"detached {QUARANTINE_POLICY} from {state['arn']}"
