@@ -262,9 +262,12 @@ def finding_state_problem(finding: Mapping[str, Any]) -> str | None:
         problems.append(f"Workflow.Status {workflow}")
     if not problems:
         return None
+    actionable = (
+        f"{'/'.join(ACTIONABLE_RECORD_STATES)}, {'/'.join(ACTIONABLE_COMPLIANCE)} and "
+        f"{'/'.join(ACTIONABLE_WORKFLOW)}"
+    )
     return (
-        f"finding {finding.get('Id', '?')}: {', '.join(problems)} (only {'/'.join(ACTIONABLE_RECORD_STATES)}, "
-        f"{'/'.join(ACTIONABLE_COMPLIANCE)} and {'/'.join(ACTIONABLE_WORKFLOW)} findings are acted on)"
+        f"finding {finding.get('Id', '?')}: {', '.join(problems)} (only {actionable} findings are acted on)"
     )
 
 
