@@ -212,3 +212,10 @@ def test_every_securityhub_condition_is_in_its_entrys_generated_pattern():
                 assert condition.event_pattern()["detail"] in entry.trigger["detail"]["$or"], entry.id
                 assert "aws.securityhub" in entry.trigger["source"], entry.id
     assert found == 5
+
+
+def test_the_demos_security_hub_scenario_routes_to_the_bucket_fix(aws):
+    from local.scenarios import public_bucket_reported_by_security_hub
+
+    _, bucket, event = public_bucket_reported_by_security_hub("demo-findings-bucket")
+    assert _routed(event) == [("s3_public_access", f"arn:aws:s3:::{bucket}")]
