@@ -433,6 +433,26 @@ def _set(path: str, value: Any):
             _set("trigger_conditions.0.detail_type", "ECS Task State Change"),
             "trigger.detail-type: must match 'ECS Task State Change'",
         ),
+        (
+            "s3_public_access",
+            _set("trigger_conditions.1.control_ids", ["S3 8"]),
+            "control_ids.0: String should match pattern",
+        ),
+        (
+            "guardduty_high_finding",
+            _set("trigger_conditions.1.control_ids", ["GuardDuty.1"]),
+            "give exactly one of 'control_ids' (a failed control) or 'product_name'",
+        ),
+        (
+            "sg_open_ssh",
+            _set("trigger.detail.findings", {"RecordState": ["ACTIVE"]}),
+            "the Security Hub alternative is generated from the securityhub_finding conditions",
+        ),
+        (
+            "iam_access_key_old",
+            lambda raw: raw.update(targets=raw["targets"][:1]),
+            "targets: a securityhub_finding entry needs a target read from the finding",
+        ),
     ],
 )
 def test_condition_errors_name_the_entry_and_field(tmp_path, entry_id, edit, message):
