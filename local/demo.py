@@ -47,6 +47,9 @@ def create_problems() -> tuple[list[Scenario], dict]:
     route53, zone, primary_check = scenarios.failing_over_dns()
     lb, cloudfront, dist = scenarios.alb_with_5xx()
     _, group = scenarios.world_open_ssh()
+    _, finding_bucket, finding_event = scenarios.public_bucket_reported_by_security_hub(
+        "demo-findings-bucket"
+    )
 
     def dlq_alarm(queue):
         return alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
@@ -67,6 +70,14 @@ def create_problems() -> tuple[list[Scenario], dict]:
             "s3_public_access",
             ":::demo-public-bucket",
             cloudtrail_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket}),
+            "SUCCESS",
+            "approve",
+        ),
+        Scenario(
+            "public S3 bucket reported by Security Hub ([S3.8] finding; approved by a human)",
+            "s3_public_access",
+            ":::demo-findings-bucket",
+            finding_event,
             "SUCCESS",
             "approve",
         ),
@@ -130,6 +141,7 @@ def create_problems() -> tuple[list[Scenario], dict]:
     ]
     checks = {
         "s3": (s3, bucket),
+        "s3-finding": finding_bucket,
         "sqs": (sqs, dlq, source),
         "ec2": (ec2, instance),
         "route53": (route53, zone),
@@ -294,6 +306,9 @@ def main() -> int:
         )
         state = {
             "bucket Block Public Access all on": all(scenarios.public_access_block(s3, bucket).values()),
+            "Security Hub's bucket Block Public Access all on": all(
+                scenarios.public_access_block(s3, checks["s3-finding"]).values()
+            ),
             "payments-dlq drained into its source": scenarios.queue_depth(sqs, dlq) == 0
             and scenarios.queue_depth(sqs, source) == 150,
             "instance running after stop/start": scenarios.instance_state(ec2, instance) == "running",

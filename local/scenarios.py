@@ -250,3 +250,13 @@ def world_open_ssh(name: str = "bastion"):
 def ssh_rules(ec2, group: str) -> list[str]:
     perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
     return sorted(r["CidrIp"] for p in perms if p.get("FromPort") == 22 for r in p.get("IpRanges", []))
+
+
+def public_bucket_reported_by_security_hub(name: str = "findings-bucket"):
+    """A public bucket as Security Hub reports it: a failed [S3.8] finding (bucket-level Block Public
+    Access), delivered as `Security Hub Findings - Imported`. Returns (s3, bucket, event)."""
+    from tests.events import securityhub_event, securityhub_finding
+
+    s3, bucket = public_bucket(name)
+    event = securityhub_event(securityhub_finding("S3.8", "AwsS3Bucket", f"arn:aws:s3:::{bucket}"))
+    return s3, bucket, event

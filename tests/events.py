@@ -6,6 +6,7 @@ import uuid
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+SAMPLES = uuid.UUID("5d1c8e7a-3f0b-4c6e-9a2d-7b4f1e0c9a31")  # stable sample ids
 
 
 def envelope(
@@ -194,3 +195,121 @@ def ecs_service_action(
         "createdAt": "2026-11-27T03:00:00.000Z",
     }
     return envelope("aws.ecs", "ECS Service Action", detail, [service_arn], event_id)
+
+
+FSBP_STANDARD = "aws-foundational-security-best-practices/v/1.0.0"
+
+
+def securityhub_finding(
+    control_id: str,
+    resource_type: str,
+    resource_id: str,
+    *,
+    record_state: str = "ACTIVE",
+    compliance: str = "FAILED",
+    workflow: str = "NEW",
+    consolidated: bool = True,
+    account: str = ACCOUNT,
+    details: dict | None = None,
+) -> dict:
+    """One ASFF finding of a Security Hub control, as Security Hub CSPM writes them: with consolidated
+    control findings (the default) GeneratorId ``security-control/<id>`` and
+    ``Compliance.SecurityControlId``; per standard (``consolidated=False``) the standard's GeneratorId and
+    ``ProductFields.ControlId``."""
+    region_arn = f"arn:aws:securityhub:{REGION}:{account}"
+    generator = f"security-control/{control_id}" if consolidated else f"{FSBP_STANDARD}/{control_id}"
+    resource: dict = {"Type": resource_type, "Id": resource_id, "Partition": "aws", "Region": REGION}
+    if details:
+        resource["Details"] = details
+    product_fields = {"aws/securityhub/ProductName": "Security Hub", "aws/securityhub/CompanyName": "AWS"}
+    compliance_block: dict = {"Status": compliance}
+    if consolidated:
+        compliance_block["SecurityControlId"] = control_id
+    else:
+        product_fields |= {"StandardsArn": f"arn:aws:securityhub:::standards/{FSBP_STANDARD}"}
+        product_fields["ControlId"] = control_id
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": f"{region_arn}:security-control/{control_id}/finding/{uuid.uuid5(SAMPLES, resource_id)}",
+        "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/securityhub",
+        "ProductName": "Security Hub",
+        "CompanyName": "AWS",
+        "Region": REGION,
+        "GeneratorId": generator,
+        "AwsAccountId": account,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2026-11-27T02:00:00.000Z",
+        "UpdatedAt": "2026-11-27T03:00:00.000Z",
+        "Severity": {"Label": "HIGH", "Normalized": 70, "Original": "HIGH"},
+        "Title": f"{control_id} failed",
+        "Description": f"{control_id} failed for {resource_id}",
+        "ProductFields": product_fields,
+        "Resources": [resource],
+        "Compliance": compliance_block,
+        "WorkflowState": "NEW",
+        "Workflow": {"Status": workflow},
+        "RecordState": record_state,
+    }
+
+
+def guardduty_asff_finding(
+    user_name: str,
+    *,
+    principal_type: str = "IAMUser",
+    label: str = "HIGH",
+    access_key_id: str = "ASIAEXAMPLEKEY000001",
+    account: str = ACCOUNT,
+    record_state: str = "ACTIVE",
+    workflow: str = "NEW",
+) -> dict:
+    """A GuardDuty finding on an access key as Security Hub imports it (ASFF, ProductName GuardDuty)."""
+    detector = "12abc34d567e8fa901bc2d34e56789f0"
+    finding_arn = f"arn:aws:guardduty:{REGION}:{account}:detector/{detector}/finding/b2c3d4e5f6a7"
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": finding_arn,
+        "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/guardduty",
+        "ProductName": "GuardDuty",
+        "CompanyName": "Amazon",
+        "Region": REGION,
+        "GeneratorId": "arn:aws:guardduty:us-east-1:123456789012:detector/" + detector,
+        "AwsAccountId": account,
+        "Types": ["TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS"],
+        "CreatedAt": "2026-11-27T02:59:00.000Z",
+        "UpdatedAt": "2026-11-27T02:59:00.000Z",
+        "Severity": {"Label": label, "Normalized": 80 if label == "HIGH" else 40, "Product": 8},
+        "Title": f"Credentials of {user_name} used from outside AWS",
+        "Description": "test finding",
+        "ProductFields": {"aws/securityhub/ProductName": "GuardDuty"},
+        "Resources": [
+            {
+                "Type": "AwsIamAccessKey",
+                "Id": f"AWS::IAM::AccessKey:{access_key_id}",
+                "Partition": "aws",
+                "Region": REGION,
+                "Details": {
+                    "AwsIamAccessKey": {
+                        "PrincipalId": "AIDAEXAMPLEPRINCIPAL",
+                        "PrincipalType": principal_type,
+                        "PrincipalName": user_name,
+                    }
+                },
+            }
+        ],
+        "Workflow": {"Status": workflow},
+        "RecordState": record_state,
+    }
+
+
+def securityhub_event(
+    *findings: dict, detail_type: str = "Security Hub Findings - Imported", event_id: str | None = None
+) -> dict:
+    """Security Hub Findings - Imported (or - Custom Action): the findings under detail.findings, their
+    ARNs as the event's resources."""
+    return envelope(
+        "aws.securityhub",
+        detail_type,
+        {"findings": list(findings)},
+        [f["Id"] for f in findings],
+        event_id,
+    )

@@ -173,6 +173,15 @@ class SafetyStore:
     def recent_actions(self, remediation_id: str, target_arn: str) -> list[float]:
         return sorted(_history_times(self._get(f"history#{remediation_id}#{target_arn}")).values())
 
+    def last_action(self, remediation_id: str, target_arn: str) -> tuple[str, float] | None:
+        """The execution that last changed the resource for this remediation, and when (epoch seconds),
+        within the flap window the history keeps; None if none did."""
+        times = _history_times(self._get(f"history#{remediation_id}#{target_arn}"))
+        if not times:
+            return None
+        execution_id = max(times, key=lambda key: times[key])
+        return execution_id, times[execution_id]
+
     def record_action(self, remediation_id: str, target_arn: str, execution_id: str) -> bool:
         """Count this execution's action on the resource for cooldown and flapping, once: the history
         keeps execution ids, so a retried audit step or the reconciler calling again changes nothing.
@@ -213,26 +222,28 @@ class SafetyStore:
         )
 
     def cooldown_or_flapping(self, remediation_id: str, target_arn: str) -> tuple[str, bool] | None:
-        """(reason, escalate) when the resource must not be remediated now, else None."""
+        """(reason, escalate) when the resource must not be remediated now, else None. The cooldown's
+        reason names the execution that last acted, so a second report of the same problem (another
+        source, an alarm firing again) says which change it is a duplicate of."""
         now = time.time()
-        actions = [
-            t
-            for t in self.recent_actions(remediation_id, target_arn)
-            if t > now - self.settings.safety.flap_window_hours * 3600
-        ]
-        if len(actions) >= self.settings.safety.max_actions_per_window:
+        window = self.settings.safety.flap_window_hours * 3600
+        times = _history_times(self._get(f"history#{remediation_id}#{target_arn}"))
+        recent = {key: t for key, t in times.items() if t > now - window}
+        if len(recent) >= self.settings.safety.max_actions_per_window:
             return (
-                f"flapping: remediated {len(actions)} times in the last "
+                f"flapping: remediated {len(recent)} times in the last "
                 f"{self.settings.safety.flap_window_hours:g} h; escalated to a human instead",
                 True,
             )
-        if actions and now - actions[-1] < self.settings.safety.cooldown_minutes * 60:
-            minutes = (now - actions[-1]) / 60
-            return (
-                f"in cooldown: last remediated {minutes:.1f} min ago "
-                f"(cooldown {self.settings.safety.cooldown_minutes:g} min)",
-                False,
-            )
+        if recent:
+            last_id = max(recent, key=lambda key: recent[key])
+            minutes = (now - recent[last_id]) / 60
+            if minutes * 60 < self.settings.safety.cooldown_minutes * 60:
+                return (
+                    f"in cooldown: last remediated {minutes:.1f} min ago by execution {last_id} "
+                    f"(cooldown {self.settings.safety.cooldown_minutes:g} min)",
+                    False,
+                )
         return None
 
     # --- exemptions --------------------------------------------------------------------------

@@ -34,6 +34,12 @@ class Platform:
     audit_archive_bucket: str = "aiops-audit-archive"
     sns_topic_arn: str = ""  # empty: arn:aws:sns:<region>:<account>:<sns_topic_name>
     sns_topic_name: str = "AIOpsNotifications"
+    # Airflow connection (type slackwebhook) that approval requests, failures, expired approvals,
+    # escalations and incidents are also posted to; empty: the SNS topic only.
+    slack_conn_id: str = ""
+    # SES identity (verified in the hub's account and region) that emails a resource's owner, e.g. the
+    # owner of an access key AIOps disabled; empty: owners are told through the SNS topic.
+    owner_email_sender: str = ""
     # Role assumed for the action in the event's account; empty: use the worker's own credentials.
     # Placeholders: {account}, {remediation}.
     remediation_role_arn_template: str = ""

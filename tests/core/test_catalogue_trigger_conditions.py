@@ -15,6 +15,7 @@ from matcarv_aiops.catalogue import (
     CatalogueError,
     ConfigRuleCondition,
     MetricAlarmCondition,
+    SecurityHubFindingCondition,
     ServiceEventCondition,
     catalogue,
     load_catalogue,
@@ -26,6 +27,16 @@ ENTRIES = REPO / "plugins/matcarv_aiops/catalogue/entries"
 
 def alarm(**fields: Any) -> dict[str, Any]:
     return {"kind": "metric_alarm", **fields}
+
+
+def control(*control_ids: str, resource: str) -> dict[str, Any]:
+    """A failed Security Hub control (AWS Foundational Security Best Practices / CIS control ids)."""
+    return {
+        "kind": "securityhub_finding",
+        "control_ids": list(control_ids),
+        "product_name": None,
+        "resource_types": [resource],
+    }
 
 
 # entry id -> (SPEC's words, the condition that says it). Numbers SPEC leaves open (the ALB "spike", the
@@ -94,7 +105,8 @@ SPEC_CONDITIONS: dict[str, tuple[str, list[dict[str, Any]]]] = {
                     "PutBucketPolicy",
                     "PutBucketAcl",
                 ],
-            }
+            },
+            control("S3.8", "S3.2", "S3.3", resource="AwsS3Bucket"),
         ],
     ),
     "ebs_volume_utilisation_high": (
@@ -135,6 +147,7 @@ SPEC_CONDITIONS: dict[str, tuple[str, list[dict[str, Any]]]] = {
                 "source_identifier": "INCOMING_SSH_DISABLED",
                 "input_parameters": {},
             },
+            control("EC2.13", resource="AwsEc2SecurityGroup"),
         ],
     ),
     "alb_5xx_spike": (
@@ -212,6 +225,7 @@ SPEC_CONDITIONS: dict[str, tuple[str, list[dict[str, Any]]]] = {
                 "source_identifier": "CLOUD_TRAIL_ENABLED",
                 "input_parameters": {},
             },
+            control("CloudTrail.1", resource="AwsAccount"),
         ],
     ),
     "iam_access_key_old": (
@@ -222,7 +236,8 @@ SPEC_CONDITIONS: dict[str, tuple[str, list[dict[str, Any]]]] = {
                 "rule_name": "access-keys-rotated",
                 "source_identifier": "ACCESS_KEYS_ROTATED",
                 "input_parameters": {"maxAccessKeyAge": 90},
-            }
+            },
+            control("IAM.3", resource="AwsIamUser"),
         ],
     ),
     "config_rule_noncompliant": (
@@ -244,7 +259,14 @@ SPEC_CONDITIONS: dict[str, tuple[str, list[dict[str, Any]]]] = {
                 "source": "aws.guardduty",
                 "detail_type": "GuardDuty Finding",
                 "min_severity": 7,
-            }
+            },
+            {
+                "kind": "securityhub_finding",
+                "control_ids": [],
+                "product_name": "GuardDuty",
+                "severity_labels": ["HIGH", "CRITICAL"],
+                "resource_types": ["AwsIamAccessKey"],
+            },
         ],
     ),
 }
@@ -319,7 +341,13 @@ def test_metric_alarm_entries_patterns_are_generated_from_their_condition():
 
 def test_every_condition_kind_is_in_use():
     kinds = {type(c) for entry in catalogue().values() for c in entry.trigger_conditions}
-    assert kinds == {MetricAlarmCondition, ConfigRuleCondition, ApiCallCondition, ServiceEventCondition}
+    assert kinds == {
+        MetricAlarmCondition,
+        ConfigRuleCondition,
+        ApiCallCondition,
+        ServiceEventCondition,
+        SecurityHubFindingCondition,
+    }
 
 
 def _write(tmp_path: Path, entry_id: str, edit) -> Path:
@@ -404,6 +432,26 @@ def _set(path: str, value: Any):
             "ecs_tasks_below_desired",
             _set("trigger_conditions.0.detail_type", "ECS Task State Change"),
             "trigger.detail-type: must match 'ECS Task State Change'",
+        ),
+        (
+            "s3_public_access",
+            _set("trigger_conditions.1.control_ids", ["S3 8"]),
+            "control_ids.0: String should match pattern",
+        ),
+        (
+            "guardduty_high_finding",
+            _set("trigger_conditions.1.control_ids", ["GuardDuty.1"]),
+            "give exactly one of 'control_ids' (a failed control) or 'product_name'",
+        ),
+        (
+            "sg_open_ssh",
+            _set("trigger.detail.findings", {"RecordState": ["ACTIVE"]}),
+            "the Security Hub alternative is generated from the securityhub_finding conditions",
+        ),
+        (
+            "iam_access_key_old",
+            lambda raw: raw.update(targets=raw["targets"][:1]),
+            "targets: a securityhub_finding entry needs a target read from the finding",
         ),
     ],
 )

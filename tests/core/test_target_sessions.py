@@ -102,6 +102,7 @@ def test_assume_role_carries_execution_human_and_policy(assume_calls):
         "ec2:RevokeSecurityGroupIngress",
         "securityhub:BatchImportFindings",
         "securityhub:GetFindings",
+        "securityhub:BatchUpdateFindings",
     ]
     # the same execution and human reuse the session; another human gets their own
     assert target_session(target, entry, execution_id=EXECUTION, source_identity="alice") is session
@@ -153,8 +154,13 @@ def test_the_approver_is_the_source_identity_of_the_change(assume_calls):
     # read before any decision as the platform, changed and validated as the approver
     assert [call["SourceIdentity"] for call in assume_calls] == ["automated", "alice"]
     for call in assume_calls:
-        [statement] = json.loads(call["Policy"])["Statement"]
-        assert statement["Resource"] == [f"arn:aws:s3:::{bucket}"]
+        target, hub = json.loads(call["Policy"])["Statement"]
+        assert target["Resource"] == [f"arn:aws:s3:::{bucket}"]
+        # the finding's workflow is set on the account's Security Hub, when a finding started the run
+        assert (hub["Action"], hub["Resource"]) == (
+            ["securityhub:BatchUpdateFindings"],
+            [f"arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default"],
+        )
 
 
 @pytest.mark.parametrize(

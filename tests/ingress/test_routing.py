@@ -210,12 +210,12 @@ IGNORED = [
     ),
     pytest.param(
         _finding("Security Hub Findings - Imported", "security-control/EC2.10"),
-        "source: 'aws.securityhub' is not a source",
+        "sg_open_ssh: detail.findings.Resources.Type does not match",
         id="securityhub-control-no-entry-fixes",
     ),
     pytest.param(
         _finding("Security Hub Findings - Custom Action", "security-control/S3.8"),
-        "source: 'aws.securityhub' is not a source",
+        "s3_public_access: detail-type does not match",
         id="securityhub-custom-action",
     ),
     pytest.param(

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 from datetime import date
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
 import pytest
@@ -12,6 +10,7 @@ from botocore.stub import Stubber
 
 from matcarv_aiops.maintenance import cost_anomalies
 from matcarv_aiops.maintenance.common import Clients
+from tests.slack_server import slack_webhook
 
 DAY = date(2026, 11, 26)
 INTERVAL = {"StartDate": "2026-11-26", "EndDate": "2026-11-27"}
@@ -43,28 +42,8 @@ def _anomaly(i: int, impact: float) -> dict:
 def slack(monkeypatch):
     """A real HTTP server on 127.0.0.1 standing in for Slack's incoming webhook; the Airflow connection
     points the provider's hook at it."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(
-                {"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))}
-            )
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX"
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_AIOPS", json.dumps({"conn_type": "slackwebhook", "password": url}))
-    yield received
-    server.shutdown()
+    with slack_webhook(monkeypatch, "slack_aiops") as received:
+        yield received
 
 
 def _ce(pages: list[list[dict]], runs: int = 1):

@@ -69,3 +69,22 @@ def test_old_key_already_inactive_is_skipped(remediate, inbox):
     iam.update_access_key(UserName="rotated", AccessKeyId=key, Status="Inactive")
     run = remediate("iam_access_key_old", {"event": _event(user_id)})
     assert run.outcome == "SKIPPED" and key_status(iam, "rotated") == {key: "Inactive"}
+
+
+def test_the_owner_named_by_the_aiops_owner_tag_is_emailed_through_ses(remediate, inbox, monkeypatch):
+    import boto3
+    from moto.ses.models import ses_backends
+
+    from matcarv_aiops.settings import reload_settings
+
+    boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress="aiops@example.com")
+    monkeypatch.setenv("AIOPS_OWNER_EMAIL_SENDER", "aiops@example.com")
+    reload_settings()
+    iam, user_id, (old,) = user_with_keys(
+        "billing-export", [150], tags={"aiops:owner": "dana@example.com", "Owner": "team-billing"}
+    )
+    run = remediate("iam_access_key_old", {"event": _event(user_id)})
+    assert run.outcome == "SUCCESS" and "notified (email:dana@example.com)" in run.audit.action
+    [email] = ses_backends[ACCOUNT]["us-east-1"].sent_messages
+    assert email.destinations["ToAddresses"] == ["dana@example.com"] and old in email.body
+    assert inbox.messages("notification") == []  # told directly, not through the topic

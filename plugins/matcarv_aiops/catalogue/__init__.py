@@ -17,6 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from matcarv_aiops.events import target_arn
+from matcarv_aiops.ingress.routing import (
+    ACTIONABLE_COMPLIANCE,
+    ACTIONABLE_RECORD_STATES,
+    ACTIONABLE_WORKFLOW,
+    FINDINGS_IMPORTED,
+    SECURITYHUB_SOURCE,
+)
 from matcarv_aiops.models import EventBridgeEvent, Target, validation_problems
 
 ENTRIES_DIR = Path(__file__).with_name("entries")
@@ -244,10 +251,113 @@ class ServiceEventCondition(BaseModel):
         return " ".join(parts)
 
 
+class SecurityHubFindingCondition(BaseModel):
+    """A finding imported into Security Hub (ASFF), as the Automated Security Response solution takes them:
+    a failed control of AWS Foundational Security Best Practices (``control_ids``: matched as the
+    consolidated ``Compliance.SecurityControlId`` or the per-standard ``ProductFields.ControlId``), or
+    another product's finding (``product_name``, e.g. GuardDuty). Only ACTIVE findings whose workflow is NEW
+    or NOTIFIED (and, for a control, whose compliance is FAILED) count; the entry's EventBridge pattern
+    for ``Security Hub Findings - Imported`` is generated from this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["securityhub_finding"]
+    control_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+\.\d+$")]] = Field(default_factory=list)
+    product_name: str | None = Field(default=None, min_length=2)
+    # ASFF Resources[].Type of the resource the entry fixes (e.g. AwsS3Bucket).
+    resource_types: list[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]+$")]] = Field(min_length=1)
+    severity_labels: list[Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _control_or_product(self) -> SecurityHubFindingCondition:
+        if bool(self.control_ids) == bool(self.product_name):
+            raise ValueError("give exactly one of 'control_ids' (a failed control) or 'product_name'")
+        return self
+
+    def event_pattern(self) -> dict[str, Any]:
+        finding: dict[str, Any] = {
+            "RecordState": list(ACTIONABLE_RECORD_STATES),
+            "Workflow": {"Status": list(ACTIONABLE_WORKFLOW)},
+            "Resources": {"Type": list(self.resource_types)},
+        }
+        if self.control_ids:
+            finding["Compliance"] = {"Status": list(ACTIONABLE_COMPLIANCE)}
+            finding["$or"] = [
+                {"Compliance": {"SecurityControlId": list(self.control_ids)}},
+                {"ProductFields": {"ControlId": list(self.control_ids)}},
+            ]
+        else:
+            finding["ProductName"] = [self.product_name]
+        if self.severity_labels:
+            finding["Severity"] = {"Label": list(self.severity_labels)}
+        return {
+            "source": [SECURITYHUB_SOURCE],
+            "detail-type": [FINDINGS_IMPORTED],
+            "detail": {"findings": finding},
+        }
+
+    def describe(self) -> str:
+        what = (
+            f"control {' or '.join(self.control_ids)} FAILED"
+            if self.control_ids
+            else f"{self.product_name} finding"
+        )
+        severity = f" ({'/'.join(self.severity_labels)})" if self.severity_labels else ""
+        return f"Security Hub {what}{severity} on {' or '.join(self.resource_types)}"
+
+
 TriggerCondition = Annotated[
-    MetricAlarmCondition | ConfigRuleCondition | ApiCallCondition | ServiceEventCondition,
+    MetricAlarmCondition
+    | ConfigRuleCondition
+    | ApiCallCondition
+    | ServiceEventCondition
+    | SecurityHubFindingCondition,
     Field(discriminator="kind"),
 ]
+
+# The alternative of a combined pattern that stays the entry's own must not match a Security Hub finding,
+# or its {exists: false} alternatives would take any finding. EventBridge's `exists` works on leaves only,
+# so the guard is the absence of ASFF's required fields: a finding that holds any of them fails it.
+_NO_FINDING = {
+    "findings": {field: [{"exists": False}] for field in ("Id", "GeneratorId", "ProductArn", "AwsAccountId")}
+}
+
+
+def _with_findings(hand: dict[str, Any], findings: list[SecurityHubFindingCondition]) -> dict[str, Any]:
+    """The entry's hand-written pattern and its Security Hub findings' patterns as one EventBridge pattern:
+    the union of sources and detail types, and ``$or`` over the details (each alternative needs what only
+    its own kind of event carries)."""
+    if not hand:
+        patterns = [condition.event_pattern() for condition in findings]
+        if len(patterns) == 1:
+            return patterns[0]
+        hand = {"source": [], "detail-type": []}
+    unknown = set(hand) - {"source", "detail-type", "detail"}
+    if unknown:
+        raise ValueError(f"trigger: cannot combine with Security Hub findings: top-level {sorted(unknown)}")
+    detail = dict(hand.get("detail", {}))
+    if "$or" in detail or "findings" in detail:
+        raise ValueError(
+            "trigger.detail: the Security Hub alternative is generated from the securityhub_finding "
+            "conditions; write only the entry's other events"
+        )
+    # The guard first: an event that is a finding fails there, before any of the entry's own fields.
+    alternatives = [{**_NO_FINDING, **detail}] if hand.get("source") else []
+    sources, detail_types = list(hand.get("source", [])), list(hand.get("detail-type", []))
+    for condition in findings:
+        pattern = condition.event_pattern()
+        alternatives.append(pattern["detail"])
+        sources += [s for s in pattern["source"] if s not in sources]
+        detail_types += [d for d in pattern["detail-type"] if d not in detail_types]
+    return {"source": sources, "detail-type": detail_types, "detail": {"$or": alternatives}}
+
+
+def _hand_detail(trigger: dict[str, Any], has_findings: bool) -> dict[str, Any]:
+    """The detail pattern of the entry's own (non-Security Hub) events."""
+    detail = trigger.get("detail", {})
+    if has_findings and "$or" in detail:
+        return {key: value for key, value in detail["$or"][0].items() if key != "findings"}
+    return detail
 
 
 class CatalogueEntry(BaseModel):
@@ -298,6 +408,29 @@ class CatalogueEntry(BaseModel):
                 return {**data, "trigger": alarm.event_pattern()}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pattern_with_findings(cls, data: Any) -> Any:
+        """An entry that also starts from Security Hub findings: their pattern is generated from the
+        securityhub_finding conditions and combined with the file's own ``trigger``."""
+        if not isinstance(data, dict) or not isinstance(data.get("trigger_conditions"), list):
+            return data
+        raw = [
+            c
+            for c in data["trigger_conditions"]
+            if isinstance(c, dict) and c.get("kind") == "securityhub_finding"
+        ]
+        if not raw:
+            return data
+        try:
+            findings = [SecurityHubFindingCondition.model_validate(c) for c in raw]
+        except ValidationError:
+            return data  # reported against trigger_conditions by the field validation
+        hand = data.get("trigger") or {}
+        if not isinstance(hand, dict):
+            return data
+        return {**data, "trigger": _with_findings(hand, findings)}
+
     @field_validator("trigger")
     @classmethod
     def _event_pattern(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -335,9 +468,25 @@ class CatalogueEntry(BaseModel):
                 )
             return self
         sources, detail_types = self.trigger.get("source", []), self.trigger.get("detail-type", [])
-        detail = self.trigger.get("detail", {})
+        findings = [c for c in self.trigger_conditions if isinstance(c, SecurityHubFindingCondition)]
+        detail = _hand_detail(self.trigger, bool(findings))
         for condition in self.trigger_conditions:
-            if isinstance(condition, ConfigRuleCondition):
+            if isinstance(condition, SecurityHubFindingCondition):
+                alternatives = self.trigger.get("detail", {}).get("$or", [self.trigger.get("detail")])
+                _require(
+                    condition.event_pattern()["detail"] in alternatives,
+                    "detail",
+                    condition.event_pattern()["detail"],
+                    condition,
+                )
+                if not any(
+                    path.startswith("detail.findings[].") for spec in self.targets for path in spec.paths
+                ):
+                    raise ValueError(
+                        "targets: a securityhub_finding entry needs a target read from the finding "
+                        "(a path under detail.findings[].Resources[])"
+                    )
+            elif isinstance(condition, ConfigRuleCondition):
                 _require(CONFIG_SOURCE in sources, "source", CONFIG_SOURCE, condition)
                 _require(
                     condition.rule_name in detail.get("configRuleName", []),
@@ -476,6 +625,16 @@ def _check_pattern_shape(node: Any, where: str) -> None:
     """EventBridge patterns: nested objects ending in arrays of literals or operator objects."""
     if isinstance(node, dict):
         for key, value in node.items():
+            if key == "$or":
+                if (
+                    not isinstance(value, list)
+                    or len(value) < 2
+                    or not all(isinstance(v, dict) for v in value)
+                ):
+                    raise ValueError(f"{where}.$or: must be an array of at least two patterns")
+                for index, alternative in enumerate(value):
+                    _check_pattern_shape(alternative, f"{where}.$or[{index}]")
+                continue
             _check_pattern_shape(value, f"{where}.{key}")
         return
     if not isinstance(node, list) or not node:

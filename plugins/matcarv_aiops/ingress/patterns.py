@@ -56,7 +56,7 @@ def _match_object(pattern: dict[str, Any], node: Any, path: str) -> str | None:
         if key == "$or" and isinstance(sub_pattern, list):
             failures = [_match_object(alternative, node, path) for alternative in sub_pattern]
             if all(failures):
-                return f"{path or '<event>'} ($or: {' / '.join(f for f in failures if f)})"
+                return _nearest_miss([f for f in failures if f], node, path)
             continue
         field_path = f"{path}.{key}" if path else key
         value = fields.get(key, _MISSING)
@@ -69,6 +69,38 @@ def _match_object(pattern: dict[str, Any], node: Any, path: str) -> str | None:
         if failure is not None:
             return failure
     return None
+
+
+def _nearest_miss(failures: list[str], node: Any, path: str) -> str:
+    """The failure to report when no alternative of an ``$or`` matched: the alternative the event nearly
+    matched (its failing field is in the event, the deepest such field), so that e.g. a CloudTrail call is
+    told which of its own fields differs rather than that it is not a Security Hub finding; all of them
+    where no one alternative is nearest."""
+
+    def nearness(failure: str) -> tuple[bool, int]:
+        relative = failure[len(path) + 1 :] if path else failure
+        return _present(node, relative), failure.count(".")
+
+    scores = [nearness(f) for f in failures]
+    best = max(scores)
+    if scores.count(best) == 1:
+        return failures[scores.index(best)]
+    return f"{path or '<event>'} ($or: {' / '.join(failures)})"
+
+
+def _present(node: Any, relative: str) -> bool:
+    """Whether the event holds a value at the dotted path below ``node`` (arrays of objects walked)."""
+    nodes = [node]
+    for part in relative.split("."):
+        nodes = [
+            item[part]
+            for n in nodes
+            for item in (_flatten(n) if isinstance(n, list) else [n])
+            if isinstance(item, dict) and part in item
+        ]
+        if not nodes:
+            return False
+    return True
 
 
 def _flatten(values: list[Any]):

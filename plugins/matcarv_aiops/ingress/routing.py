@@ -24,6 +24,15 @@ from matcarv_aiops.ingress.route_table import RouteEntry, as_route_entries, rout
 MAX_EVENT_BYTES = 256 * 1024
 DAG_RUN_ID_PREFIX = "ev_"
 
+SECURITYHUB_SOURCE = "aws.securityhub"
+FINDINGS_IMPORTED = "Security Hub Findings - Imported"
+# A Security Hub finding is acted on only while it is live, failed and nobody has dealt with it yet (the
+# catalogue's Security Hub patterns are generated from these): RecordState, Compliance.Status (control
+# findings only), Workflow.Status.
+ACTIONABLE_RECORD_STATES = ("ACTIVE",)
+ACTIONABLE_COMPLIANCE = ("FAILED",)
+ACTIONABLE_WORKFLOW = ("NEW", "NOTIFIED")
+
 
 class InvalidEvent(ValueError):
     """The input is not an event we accept; the one-line message names the field."""
@@ -229,7 +238,37 @@ def route(
             continue
         found.append(Match(entry.id, entry.dag_id, dag_run_id(entry, event), arn))
     ignored = None if found else "nothing to start: " + "; ".join(reasons)
+    if not found and event.source == SECURITYHUB_SOURCE and event.detail_type == FINDINGS_IMPORTED:
+        states = [
+            finding_state_problem(f) for f in data["detail"].get("findings") or [] if isinstance(f, dict)
+        ]
+        if any(states):
+            ignored = "; ".join(s for s in states if s) + f"; {ignored}"
     return Route(event=event, matches=tuple(found), ignored=ignored, passed_over=tuple(reasons))
+
+
+def finding_state_problem(finding: Mapping[str, Any]) -> str | None:
+    """Why a Security Hub finding is not acted on whatever its control (archived, passed, suppressed or
+    resolved), or None when its state is actionable."""
+    record = finding.get("RecordState")
+    workflow = (finding.get("Workflow") or {}).get("Status")
+    compliance = (finding.get("Compliance") or {}).get("Status")
+    problems = []
+    if record not in ACTIONABLE_RECORD_STATES:
+        problems.append(f"RecordState {record}")
+    if compliance is not None and compliance not in ACTIONABLE_COMPLIANCE:
+        problems.append(f"Compliance.Status {compliance}")
+    if workflow not in ACTIONABLE_WORKFLOW:
+        problems.append(f"Workflow.Status {workflow}")
+    if not problems:
+        return None
+    actionable = (
+        f"{'/'.join(ACTIONABLE_RECORD_STATES)}, {'/'.join(ACTIONABLE_COMPLIANCE)} and "
+        f"{'/'.join(ACTIONABLE_WORKFLOW)}"
+    )
+    return (
+        f"finding {finding.get('Id', '?')}: {', '.join(problems)} (only {actionable} findings are acted on)"
+    )
 
 
 def _foreign_target(arn: str, target_account: str, event_account: str, scope: AccountScope) -> str | None:

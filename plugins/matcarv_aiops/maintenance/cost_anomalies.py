@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from matcarv_aiops.maintenance.common import Clients, RunInfo, audit, audit_writer
 from matcarv_aiops.models import Outcome, iso_utc
+from matcarv_aiops.notifications import slack_webhook_sender
 from matcarv_aiops.settings import Settings
 
 JOB = "cost_anomaly_report"
@@ -87,15 +88,6 @@ def slack_message(anomalies: list[dict], day: date, report_uri: str, top: int) -
             {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}},
         ],
     }
-
-
-def slack_webhook_sender(conn_id: str) -> Callable[[dict], None]:
-    def send(message: dict) -> None:
-        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-        SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=message["text"], blocks=message["blocks"])
-
-    return send
 
 
 def report(

@@ -14,7 +14,9 @@ audit record.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -22,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter, expired_approval, report_once
-from matcarv_aiops.aws import hub_client, target_session
+from matcarv_aiops.aws import hub_client, session_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import (
     AuditRecord,
@@ -32,7 +34,7 @@ from matcarv_aiops.models import (
     iso_utc,
     validation_problems,
 )
-from matcarv_aiops.notifications import Kind, notify
+from matcarv_aiops.notifications import Kind, count_failure, notify
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
     AUTOMATED,
@@ -45,7 +47,16 @@ from matcarv_aiops.pipeline.protocol import (
 )
 from matcarv_aiops.remediations import get_remediation
 from matcarv_aiops.remediations.base import RemediationContext
+from matcarv_aiops.remediations.security_findings import (
+    WORKFLOW_NOTIFIED,
+    WORKFLOW_RESOLVED,
+    FindingRef,
+    findings_of,
+    update_workflow,
+)
 from matcarv_aiops.safety import SafetyStore, is_production
+
+log = logging.getLogger(__name__)
 
 
 class Execution(BaseModel):
@@ -213,7 +224,7 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
         raise StepSkipped(exempt)
     reason = get_remediation(entry.id).check_eligibility(_context(run, execution), execution.state)
     if reason:
-        raise StepSkipped(reason)
+        raise StepSkipped(_naming_the_last_change(safety, entry.id, execution, reason))
     if not execution.dry_run:
         blocked = safety.cooldown_or_flapping(entry.id, execution.target.arn)
         if blocked:
@@ -241,6 +252,54 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
     return {"needs_approval": False, "why": "non-production and reversible: approved automatically"}
 
 
+def _naming_the_last_change(safety: SafetyStore, remediation: str, execution: Execution, reason: str) -> str:
+    """A problem that is gone soon after another execution changed the resource is, most often, the same
+    problem reported again (by Config, Security Hub, or an alarm firing again): the reason names the
+    execution that acted, so the duplicate can be traced to the one change."""
+    last = safety.last_action(remediation, execution.target.arn)
+    if last is None or last[0] == execution.execution_id:
+        return reason
+    when = datetime.fromtimestamp(last[1], UTC)
+    return f"{reason} (execution {last[0]} acted on this resource at {iso_utc(when)})"
+
+
+def _securityhub_client(run: RunState, execution: Execution, region: str):
+    """Security Hub in the finding's region, with the entry's role in the target's account (the account
+    the finding belongs to)."""
+    session = target_session(execution.target, run.entry.id, run.settings)
+    return session_client(session, "securityhub", region)
+
+
+def finding_workflow(run: RunState, execution: Execution, status: str, note: str) -> str | None:
+    """Set the workflow status of the Security Hub findings that started this run (none: None), with a
+    note naming the execution. Best effort: Security Hub re-evaluates a fixed control by itself, so a
+    failed update is logged and counted (NotificationFailed, channel securityhub), not a failed run.
+    Returns what happened, in words."""
+    try:
+        findings = findings_of(json.loads(execution.trigger))
+    except ValueError:
+        return None
+    if not findings:
+        return None
+    by_region: dict[str, list[FindingRef]] = {}
+    for finding in findings:
+        by_region.setdefault(finding.region or execution.target.region, []).append(finding)
+    try:
+        for region, refs in by_region.items():
+            update_workflow(_securityhub_client(run, execution, region), refs, status, note)
+    except Exception as exc:  # any failure: logged and counted, the run's outcome stands
+        log.warning(
+            "could not set Security Hub finding(s) %s of execution %s to %s: %s",
+            ", ".join(f.id for f in findings),
+            execution.execution_id,
+            status,
+            exc,
+        )
+        count_failure(run.settings, "securityhub", status)
+        return f"Security Hub finding(s) not set to {status}: {exc}"
+    return f"Security Hub finding(s) {', '.join(f.id for f in findings)} set to {status}"
+
+
 def approval_needed(entry: CatalogueEntry, execution: Execution) -> str | None:
     """Why a human must approve this change (production, or an action that cannot be undone), or None
     when it is approved automatically. Recomputed where it matters, never taken from task state."""
@@ -261,7 +320,7 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
         return {"requested": False, "why": eligibility["why"]}
     if execution.dry_run:
         return {"requested": False, "why": "dry run: nothing will change, so no approval is needed"}
-    return approvals.request(
+    requested = approvals.request(
         run.settings,
         execution_id=execution.execution_id,
         remediation=run.entry.id,
@@ -275,6 +334,14 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
         requested_by=execution.requested_by,
         approvals_required=run.settings.safety.production_approvals if execution.production else 1,
     )
+    finding_workflow(
+        run,
+        execution,
+        WORKFLOW_NOTIFIED,
+        f"AIOps execution {execution.execution_id} waits for a human to approve: "
+        f"{execution.plan or run.entry.action} ({eligibility['why']})",
+    )
+    return requested
 
 
 def wait_for_approval(
@@ -596,6 +663,15 @@ def audit(run: RunState) -> dict[str, Any] | None:
         )
 
     attempt("metric and alert", report)
+    if execution is not None and record.outcome is not Outcome.SKIPPED:
+        # A validated fix resolves the findings that reported the problem; a failure leaves them to a human.
+        status = WORKFLOW_RESOLVED if record.outcome is Outcome.SUCCESS else WORKFLOW_NOTIFIED
+        finding_workflow(
+            run,
+            execution,
+            status,
+            f"AIOps execution {record.execution_id} ({record.outcome.value}): {record.action}",
+        )
     if failed:
         raise AfterEffectsFailed(
             f"the audit record of {record.execution_id} stands ({record.outcome.value}), but: "

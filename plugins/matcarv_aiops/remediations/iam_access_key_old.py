@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
-from matcarv_aiops.notifications import Kind
+from matcarv_aiops.notifications import notify_owner
 from matcarv_aiops.remediations import register
 from matcarv_aiops.remediations.base import Remediation, Validation, tags_from_list, unrecorded
 
-OWNER_TAGS = ("Owner", "owner", "Email", "email", "Contact")
+# The user's tags naming who to tell, first found wins (keys compared without case).
+OWNER_TAGS = ("aiops:owner", "owner", "email", "contact")
 
 
 def max_age_days(ctx) -> float:
@@ -88,7 +89,8 @@ class IamAccessKeyOld(Remediation):
         return f"disable access key(s) {keys} of IAM user {state['user_name']} and notify the owner"
 
     def _owner(self, state) -> str:
-        return next((state["tags"][t] for t in OWNER_TAGS if state["tags"].get(t)), state["user_name"])
+        tags = {key.lower(): value for key, value in state["tags"].items() if value}
+        return next((tags[t] for t in OWNER_TAGS if t in tags), state["user_name"])
 
     def execute(self, ctx, state):
         iam = ctx.client("iam")
@@ -101,8 +103,10 @@ class IamAccessKeyOld(Remediation):
             if key_id in live:
                 disabled.append(key_id)  # also the ones a retried task already disabled
         owner = self._owner(state)
-        ctx.notify(
-            Kind.OWNER_NOTICE,
+        # By email when the owner tag holds an address (and a sender is set up), else the topic.
+        notified = notify_owner(
+            ctx.settings,
+            owner,
             f"Your IAM access key was disabled: {state['user_name']}",
             {
                 "owner": owner,
@@ -112,7 +116,7 @@ class IamAccessKeyOld(Remediation):
                 "executionId": ctx.execution_id,
             },
         )
-        return {"disabled": disabled, "owner": owner}
+        return {"disabled": disabled, "owner": owner, "notified": notified}
 
     def validate(self, ctx, state, result):
         if result is None:
@@ -124,7 +128,7 @@ class IamAccessKeyOld(Remediation):
         return Validation(
             True,
             f"access key(s) {', '.join(result['disabled'])} of {state['user_name']} are "
-            f"Inactive; owner {result['owner']} notified",
+            f"Inactive; owner {result['owner']} notified ({result.get('notified', 'topic')})",
         )
 
     def rollback(self, ctx, state, result):

@@ -3,10 +3,15 @@ what they found (sg_open_ssh, config_rule_noncompliant).
 
 Finding ids are stable (derived from what was found, not from the run), so importing again updates the
 same finding instead of adding a duplicate: BatchImportFindings is an upsert by (ProductArn, Id).
+
+The findings that started a run (Security Hub as a source) have their workflow status set by the run:
+RESOLVED after a validated fix, NOTIFIED while a human must decide or after a failure
+(``update_workflow``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from matcarv_aiops.models import iso_utc
@@ -95,3 +100,59 @@ def missing_findings(securityhub, finding_ids: list[str]) -> list[str]:
                 if f["Id"] in wanted and f.get("RecordState", "ACTIVE") == "ACTIVE"
             )
     return [i for i in finding_ids if i not in found]
+
+
+# --- findings that started a run: their workflow status follows the run ------------------------------
+WORKFLOW_RESOLVED = "RESOLVED"  # the problem was fixed and the fix validated
+WORKFLOW_NOTIFIED = "NOTIFIED"  # a human was told: the run waits for approval, or failed
+_NOTE_LIMIT = 512  # BatchUpdateFindings: Note.Text and Note.UpdatedBy are at most 512 characters
+UPDATED_BY = "matcarv-aiops"
+
+
+class FindingUpdateError(RuntimeError):
+    """Security Hub did not update a finding's workflow; the message carries its reasons."""
+
+
+@dataclass(frozen=True)
+class FindingRef:
+    """One Security Hub finding as BatchUpdateFindings names it, and where it lives."""
+
+    id: str
+    product_arn: str
+    region: str
+
+    def identifier(self) -> dict[str, str]:
+        return {"Id": self.id, "ProductArn": self.product_arn}
+
+
+def findings_of(event: dict[str, Any]) -> list[FindingRef]:
+    """The Security Hub findings an event delivered (``Security Hub Findings - Imported``), else []."""
+    from matcarv_aiops.ingress.routing import FINDINGS_IMPORTED, SECURITYHUB_SOURCE
+
+    if event.get("source") != SECURITYHUB_SOURCE or event.get("detail-type") != FINDINGS_IMPORTED:
+        return []
+    found = []
+    for finding in (event.get("detail") or {}).get("findings") or []:
+        if isinstance(finding, dict) and finding.get("Id") and finding.get("ProductArn"):
+            region = finding.get("Region") or finding["ProductArn"].split(":")[3] or event.get("region", "")
+            found.append(FindingRef(finding["Id"], finding["ProductArn"], region))
+    return found
+
+
+def update_workflow(securityhub, findings: list[FindingRef], status: str, note: str) -> None:
+    """Set the findings' workflow status with a note (BatchUpdateFindings). Raises FindingUpdateError
+    naming each finding Security Hub did not process."""
+    response = securityhub.batch_update_findings(
+        FindingIdentifiers=[f.identifier() for f in findings],
+        Workflow={"Status": status},
+        Note={"Text": note[:_NOTE_LIMIT], "UpdatedBy": UPDATED_BY},
+    )
+    unprocessed = response.get("UnprocessedFindings") or []
+    if unprocessed:
+        reasons = "; ".join(
+            f"{u.get('FindingIdentifier', {}).get('Id')}: {u.get('ErrorCode')} {u.get('ErrorMessage')}"
+            for u in unprocessed
+        )
+        raise FindingUpdateError(
+            f"Security Hub did not set {len(unprocessed)} finding(s) to {status}: {reasons}"
+        )
