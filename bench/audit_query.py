@@ -36,8 +36,9 @@ def main() -> None:
 
     from moto import mock_aws
 
-    from matcarv_aiops.audit import AuditQuery, AuditWriter, query_audit
+    from matcarv_aiops.audit import AuditQuery, query_audit, record_item
     from matcarv_aiops.aws import hub_client
+    from matcarv_aiops.dynamo import batch_put
     from matcarv_aiops.models import AuditRecord, Outcome, iso_utc
     from matcarv_aiops.provision import provision_platform
     from matcarv_aiops.settings import get_settings
@@ -48,19 +49,27 @@ def main() -> None:
     with mock_aws():
         provision_platform(settings)
         started = time.perf_counter()
-        AuditWriter(settings).write_batch(
-            AuditRecord(
-                execution_id=str(uuid.uuid4()),
-                timestamp=iso_utc(now - timedelta(seconds=n * 30 * 86400 // args.records)),
-                trigger="{}",
-                runbook="remediate_s3_public_access",
-                target_resource=target(n % args.targets),
-                action="Block public access",
-                outcome=Outcome.SUCCESS,
-                operator="automated",
-                rollback_plan="put the previous configuration back",
-            )
-            for n in range(args.records)
+        # Seeded straight into moto's table: the writer's transactional puts make moto copy the whole
+        # table per call, hours at this size. The queries are what this measures.
+        batch_put(
+            hub_client("dynamodb", settings),
+            settings.platform.audit_table,
+            (
+                record_item(
+                    AuditRecord(
+                        execution_id=str(uuid.uuid4()),
+                        timestamp=iso_utc(now - timedelta(seconds=n * 30 * 86400 // args.records)),
+                        trigger="{}",
+                        runbook="remediate_s3_public_access",
+                        target_resource=target(n % args.targets),
+                        action="Block public access",
+                        outcome=Outcome.SUCCESS,
+                        operator="automated",
+                        rollback_plan="put the previous configuration back",
+                    )
+                )
+                for n in range(args.records)
+            ),
         )
         print(
             f"seeded {args.records} records over {args.targets} targets "

@@ -1,9 +1,10 @@
 """The MWAA environment (Airflow 3.3.1) and its execution role.
 
 The execution role does what MWAA itself needs (read the source bucket, its logs, metrics, its Celery
-queue) and what the DAGs do in the hub: assume the remediation roles, write audit records and the
-platform's state, diagnostics, approval notifications and the ``RemediationExecuted`` metric. Nothing else:
-every action on a target resource goes through that entry's remediation role.
+queue) and what the DAGs do in the hub: assume the remediation roles and the audit writer, read audit
+records, write the platform's state, diagnostics, approval notifications and the ``RemediationExecuted``
+metric. Nothing else: every action on a target resource goes through that entry's remediation role, and
+every audit record is added by the audit writer's role (``aiops_infra.audit_writer``).
 """
 
 from __future__ import annotations
@@ -55,13 +56,11 @@ AIRFLOW_OPTIONS = {
 METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
 TABLE_ACTIONS = {
-    # GetItem: execute refuses an execution already audited; the audit step and the reconciler read the
-    # record that stands.
-    # No UpdateItem or DeleteItem (the table's resource policy denies them to all). BatchWriteItem stays
-    # for the maintenance jobs, whose re-run rewrites its own record; every write is also copied to the
-    # Object Lock archive, so a rewrite adds a version there and the first one stays.
-    # Query only on its indexes (QueryAuditIndexes below), never the table itself.
-    "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
+    # Reads only: every record is added by the audit writer's role. GetItem: execute refuses an execution
+    # already audited; the audit step and the reconciler read the record that stands. BatchGetItem: a
+    # maintenance re-run asks which of its items are recorded already. Query only on its indexes
+    # (QueryAuditIndexes below), never the table itself.
+    "audit_table": ("dynamodb:GetItem", "dynamodb:BatchGetItem"),
     "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
@@ -94,7 +93,6 @@ TABLE_ACTIONS = {
 class HubResources:
     source_bucket: s3.IBucket
     diagnostics_bucket: s3.IBucket
-    audit_archive_bucket: s3.IBucket
     tables: dict[str, dynamodb.ITable]
     topic: sns.ITopic
     topic_key: kms.IKey
@@ -255,13 +253,6 @@ class MwaaEnvironment(Construct):
                 actions=["s3:PutObject"],
                 resources=[hub.diagnostics_bucket.arn_for_objects("*")],
             ),
-            iam.PolicyStatement(
-                # The audit writer's copy of each record; GetObject for HeadObject, whether a retried
-                # write's copy is there. Object Lock keeps each version; the role cannot delete any.
-                sid="CopyAuditRecords",
-                actions=["s3:PutObject", "s3:GetObject"],
-                resources=[hub.audit_archive_bucket.arn_for_objects("audit/*")],
-            ),
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[hub.topic.topic_arn]),
             iam.PolicyStatement(
                 sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]
@@ -308,10 +299,6 @@ class MwaaEnvironment(Construct):
                 hub.diagnostics_bucket.arn_for_objects("*"): (
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"
-                ),
-                hub.audit_archive_bucket.arn_for_objects("audit/*"): (
-                    "the audit writer copies each record to audit/<executionId>.json of the Object Lock "
-                    "archive bucket, where no version can be deleted"
                 ),
             },
         )

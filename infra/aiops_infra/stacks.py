@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from aiops_infra.alarms import OperationalAlarms
+from aiops_infra.audit_writer import AuditWriterRole, audit_writer_role_arn
 from aiops_infra.buckets import (
     AccessLogsBucket,
     AuditArchiveBucket,
@@ -144,6 +145,7 @@ class AIOpsStack(cdk.Stack):
             **{setting: table.table_name for setting, table in tables.tables.items()},
             "diagnostics_bucket": diagnostics.bucket.bucket_name,
             "audit_archive_bucket": audit_archive.bucket.bucket_name,
+            "audit_writer_role_arn": audit_writer_role_arn(self),
             "sns_topic_arn": notifications.topic.topic_arn,
             "sns_topic_name": TOPIC_NAME,
             "region": self.region,
@@ -173,7 +175,6 @@ class AIOpsStack(cdk.Stack):
             hub=HubResources(
                 source_bucket=source_bucket,
                 diagnostics_bucket=diagnostics.bucket,
-                audit_archive_bucket=audit_archive.bucket,
                 tables=tables.tables,
                 topic=notifications.topic,
                 topic_key=notifications.key,
@@ -185,8 +186,16 @@ class AIOpsStack(cdk.Stack):
         )
         # Created only once its network is complete: subnets, routes, NAT, endpoints, security group rules.
         self.mwaa.environment.node.add_dependency(network)
-        # The DAGs' audit writer runs as the execution role: the only principal that may put a record.
-        tables.make_audit_append_only(self.mwaa.role.role_arn)
+        # The DAGs add audit records through the writer's own role: the only principal that may put one.
+        self.audit_writer = AuditWriterRole(
+            self,
+            "AuditWriter",
+            table=tables.audit,
+            archive_bucket=audit_archive.bucket,
+            trusted_role=self.mwaa.role,
+        )
+        self.mwaa.environment.node.add_dependency(self.audit_writer.assume_policy)
+        tables.make_audit_append_only(audit_writer_role_arn(self))
 
         self.remediation_roles = RemediationRoles(
             self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn

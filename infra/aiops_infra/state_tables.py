@@ -16,17 +16,18 @@ from constructs import Construct
 from aiops_infra.nag import skip_checkov
 from matcarv_aiops.audit import AUDIT_INDEXES
 
-# What no principal may do to the audit table's items (its resource policy): rewrite one in place or
-# remove it. BatchWriteItem (the maintenance jobs' batch puts) is left to the writer alone.
+# What no principal may do to the audit table's items (its resource policy): rewrite one in place, remove
+# it, or batch-write (a BatchWriteItem put cannot be conditional, so it could overwrite a record).
 AUDIT_REWRITE_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:PartiQLInsert",
     "dynamodb:PartiQLUpdate",
     "dynamodb:PartiQLDelete",
 )
-# What only the audit writer's role may do there.
-AUDIT_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:BatchWriteItem")
+# What only the audit writer's role may do there (PutItem also governs the Puts of TransactWriteItems).
+AUDIT_WRITE_ACTIONS = ("dynamodb:PutItem",)
 TTL_ATTRIBUTE = "ttl"  # epoch seconds, written by the core where an item can lapse
 
 
@@ -132,9 +133,9 @@ class StateTables(Construct):
         return self.tables["audit_table"]
 
     def make_audit_append_only(self, writer_role_arn: str) -> None:
-        """The audit table's resource policy: nobody (admins included) may update or delete its items,
-        and only the audit writer's role may put them. Holds even against an identity policy that grants
-        more."""
+        """The audit table's resource policy: nobody (admins included) may update, delete or batch-write
+        its items, and only the audit writer's role may put them. Holds even against an identity policy
+        that grants more."""
         stack = cdk.Stack.of(self)
         # By its literal name: a Ref to the table inside its own properties would be a circular reference.
         table_arn = f"arn:aws:dynamodb:{stack.region}:{stack.account}:table/{self.names['audit_table']}"

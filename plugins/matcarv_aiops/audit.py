@@ -1,6 +1,9 @@
 """Audit trail: one AutomationAuditLog item per execution, plus the RemediationExecuted metric and the
 alert, each sent once per execution (``report_once``), by the audit step and by audit_reconciler alike.
 
+Records are only ever added: every write is a conditional put (the first record of an execution stands),
+made as the audit writer's own principal (``writer_client``), and copied to the Object Lock archive.
+
 Two indexes answer the trail's questions without a scan (``AUDIT_INDEXES``, used by the CDK app and by
 ``provision``): one target's history (``targetResource`` + ``timestamp``) and one day's records (``day``
 = YYYY-MM-DD of the timestamp, + ``timestamp``). ``query_audit`` reads them a page at a time."""
@@ -16,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from matcarv_aiops import METRIC_NAME, METRIC_NAMESPACE
 from matcarv_aiops.approvals import ApprovalStore
-from matcarv_aiops.aws import hub_client
-from matcarv_aiops.dynamo import batch_put, is_condition_failed
+from matcarv_aiops.aws import assumed_session, hub_client, session_client
+from matcarv_aiops.dynamo import batch_get, is_condition_failed, put_new
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.notifications import Kind, notify
 from matcarv_aiops.settings import Settings
@@ -40,7 +44,31 @@ AUDIT_INDEXES: dict[str, tuple[str, str]] = {
 DAY_ATTRIBUTE = "day"
 
 
-def _item(record: AuditRecord) -> dict:
+# The audit writer's own principal (``audit_writer_role_arn``): the only one the table lets put, and the
+# only one that adds copies to the archive. Everything else the platform does, reads included, stays on
+# the worker's credentials. The session name is fixed: the trust policy admits this one only, and
+# CloudTrail shows every audit write under it.
+WRITER_SESSION_NAME = "aiops-audit-writer"
+_writer_clients: dict[tuple[str, str], tuple[boto3.session.Session, Any]] = {}
+
+
+def writer_client(service: str, settings: Settings):
+    """A client acting as the audit writer: of its role's session when ``audit_writer_role_arn`` is set
+    (reused until ``assumed_session`` hands out a fresh session), else the hub's own client."""
+    role_arn = settings.platform.audit_writer_role_arn
+    if not role_arn:
+        return hub_client(service, settings)
+    region = settings.platform.region
+    session = assumed_session(role_arn, region=region, session_name=WRITER_SESSION_NAME, settings=settings)
+    cached = _writer_clients.get((role_arn, service))
+    if cached is None or cached[0] is not session:
+        cached = (session, session_client(session, service, region))
+        _writer_clients[(role_arn, service)] = cached
+    return cached[1]
+
+
+def record_item(record: AuditRecord) -> dict:
+    """A record as an audit table item, with the derived index attribute ``day``."""
     item = {key: {"S": value} for key, value in record.to_item().items()}
     item[DAY_ATTRIBUTE] = {"S": record.timestamp[:10]}  # ISO 8601 UTC: the first ten characters are the day
     return item
@@ -87,9 +115,9 @@ class AuditWriter:
         """Write the execution's one record. False when it already exists (a retried audit task, or a
         duplicate run): the first record stands and is never overwritten."""
         try:
-            hub_client("dynamodb", self.settings).put_item(
+            writer_client("dynamodb", self.settings).put_item(
                 TableName=self.settings.platform.audit_table,
-                Item=_item(record),
+                Item=record_item(record),
                 ConditionExpression="attribute_not_exists(executionId)",
             )
         except ClientError as exc:
@@ -104,20 +132,24 @@ class AuditWriter:
         archive_record(self.settings, record)
         return True
 
-    def write_batch(self, records: Iterable[AuditRecord]) -> int:
-        """Batch-write records (``dynamo.batch_put``: 25 per call, UnprocessedItems retried with backoff).
-        Keys are execution ids, so re-running a batch rewrites the same items instead of adding new ones
-        (the maintenance jobs rely on it: a re-run's record replaces the crashed run's). Each record is
-        then copied (``archive_record``): a rewrite adds a version there, the first one stays locked."""
-        written = list(records)
-        count = batch_put(
-            hub_client("dynamodb", self.settings),
-            self.settings.platform.audit_table,
-            (_item(record) for record in written),
-        )
-        for record in written:
-            archive_record(self.settings, record)
-        return count
+    def write_all(self, records: Iterable[AuditRecord]) -> int:
+        """``write`` for many records (the maintenance jobs'), 100 to a call (``dynamo.put_new``: one
+        TransactWriteItems of conditional puts): a record whose execution already has one is not
+        written, the stored one stands. ``records`` is consumed a call at a time (a generator of any
+        length keeps memory flat), and each call's records are copied to the archive before the next
+        is sent. Returns how many records were new."""
+        table, written = self.settings.platform.audit_table, 0
+        items = (record_item(record) for record in records)
+        for new, taken in put_new(writer_client("dynamodb", self.settings), table, items, key="executionId"):
+            for item in new:
+                archive_record(self.settings, record_from_item(item))
+            written += len(new)
+            if taken:  # a re-run's records: the stored ones stand; make sure their copies exist
+                ids = dict.fromkeys(item["executionId"]["S"] for item in taken)  # BatchGetItem: no repeats
+                keys = [{"executionId": {"S": execution_id}} for execution_id in ids]
+                for stored in batch_get(hub_client("dynamodb", self.settings), table, keys):
+                    archive_record(self.settings, record_from_item(stored), only_if_missing=True)
+        return written
 
     def metric(self, remediation: str, outcome: str, count: int = 1) -> None:
         """RemediationExecuted in AIOps/Automation, per remediation and outcome, and per outcome alone
@@ -155,7 +187,7 @@ def archive_record(settings: Settings, record: AuditRecord, *, only_if_missing: 
     """Copy the record to the Object Lock bucket (``audit_archive_bucket``), where compliance-mode
     retention keeps the version from deletion by anyone. Made by the writer, right after its put, so
     the copy needs no second pipeline; ``only_if_missing`` skips a copy that is already there."""
-    s3 = hub_client("s3", settings)
+    s3 = writer_client("s3", settings)
     bucket, key = settings.platform.audit_archive_bucket, archive_key(record.execution_id)
     if only_if_missing:
         try:

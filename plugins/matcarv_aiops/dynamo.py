@@ -6,6 +6,9 @@
   that rest is sent again after an exponential backoff (50 ms, 100 ms, 200 ms, ... capped at 2 s), for
   at most ``MAX_ROUNDS`` calls per chunk. Then ``UnprocessedError`` names the table and how many items
   were left.
+- ``put_new``: put items only where their key is free (the first item under a key stands), up to 100
+  per TransactWriteItems call, each Put conditional on ``attribute_not_exists``. A cancelled call names
+  which items found their key taken (dropped) and which met contention (sent again after the backoff).
 - ``is_condition_failed``: whether a ClientError is the refusal of a ``ConditionExpression``.
 
 Every function takes the client to use, so callers keep their own (hub or member account, stubbed in
@@ -14,11 +17,22 @@ tests).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from botocore.exceptions import ClientError
+
 WRITE_BATCH = 25  # BatchWriteItem's maximum
+TRANSACT_BATCH = 100  # TransactWriteItems' maximum actions per call
+# TransactWriteItems refuses a call whose items add up to more than 4 MB; an item's JSON (type tags and
+# quotes included) is longer than DynamoDB's count of it, so staying under this keeps a margin.
+TRANSACT_BYTES = 4_000_000
+# Cancellation reasons that say nothing about the item itself: send it again after a backoff.
+_CONTENTION = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
 GET_BATCH = 100  # BatchGetItem's maximum
 MAX_ROUNDS = 8
 BASE_DELAY = 0.05  # seconds before the first retry; doubled each round
@@ -76,6 +90,93 @@ def batch_put(client, table: str, items: Iterable[dict], *, max_rounds: int = MA
     """Put ``items`` (attribute-value maps) into ``table`` with ``batch_write``. Returns how many."""
     requests = ({"PutRequest": {"Item": item}} for item in items)
     return batch_write(client, table, requests, max_rounds=max_rounds)
+
+
+def _transactions(items: Iterable[dict], key: str) -> Iterator[tuple[list[dict], list[dict]]]:
+    """(items for one call, items repeating a key already in it), taken from ``items`` as they come: at
+    most ``TRANSACT_BATCH`` and ``TRANSACT_BYTES`` per call, and no key twice (one transaction may not
+    touch an item twice)."""
+    chunk: list[dict] = []
+    repeated: list[dict] = []
+    keys: set[str] = set()
+    size = 0
+    for item in items:
+        item_key = json.dumps(item[key], sort_keys=True)
+        if item_key in keys:
+            repeated.append(item)
+            continue
+        item_size = len(json.dumps(item))
+        if chunk and (len(chunk) == TRANSACT_BATCH or size + item_size > TRANSACT_BYTES):
+            yield chunk, repeated
+            chunk, repeated, keys, size = [], [], set(), 0
+        chunk.append(item)
+        keys.add(item_key)
+        size += item_size
+    if chunk or repeated:
+        yield chunk, repeated
+
+
+def put_new(
+    client, table: str, items: Iterable[dict], *, key: str, max_rounds: int = MAX_ROUNDS
+) -> Iterator[tuple[list[dict], list[dict]]]:
+    """Put each of ``items`` into ``table`` only if no item holds its ``key`` (the partition key) yet:
+    the first item written under a key stands, none is ever overwritten. Up to 100 items per
+    TransactWriteItems call, each Put conditional on ``attribute_not_exists``; ``items`` is consumed a
+    call at a time, so it may be a generator of any length.
+
+    A call is all or nothing. When DynamoDB cancels it, its CancellationReasons say, item by item, whose
+    key was taken (dropped: nothing to write) and which met contention (another transaction, throttling;
+    sent again after a backoff, at most ``max_rounds`` times per call, then ``UnprocessedError``); the
+    rest are sent again. Any other reason (a malformed item) is raised as it came.
+
+    Yields ``(written, taken)`` per call, as soon as it succeeded: the items now in the table, and those
+    whose key already held an item (a repeat within the call counts as taken)."""
+    for chunk, taken in _transactions(items, key):
+        pending, contended = chunk, 0
+        while pending:
+            try:
+                client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": table,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(#key)",
+                                "ExpressionAttributeNames": {"#key": key},
+                            }
+                        }
+                        for item in pending
+                    ]
+                )
+                break
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+                if len(codes) != len(pending) or set(codes) - {
+                    "None",
+                    "ConditionalCheckFailed",
+                    *_CONTENTION,
+                }:
+                    raise
+                taken += [
+                    item
+                    for item, code in zip(pending, codes, strict=True)
+                    if code == "ConditionalCheckFailed"
+                ]
+                pending = [
+                    item
+                    for item, code in zip(pending, codes, strict=True)
+                    if code != "ConditionalCheckFailed"
+                ]
+                if _CONTENTION.intersection(codes):
+                    contended += 1
+                    if contended == max_rounds:
+                        raise UnprocessedError("TransactWriteItems", table, len(pending), max_rounds) from exc
+                    time.sleep(backoff(contended - 1))
+                elif "ConditionalCheckFailed" not in codes:
+                    raise  # cancelled, yet no item says why: sending it again would loop
+        yield pending, taken
 
 
 def batch_get(

@@ -32,6 +32,9 @@ class Platform:
     diagnostics_bucket: str = "aiops-diagnostics"
     # Object Lock (compliance mode) copy of every audit record, written by the audit writer.
     audit_archive_bucket: str = "aiops-audit-archive"
+    # The role the audit writer assumes for its puts and copies (the only principal the audit table lets
+    # put); empty: the worker's own credentials, as locally.
+    audit_writer_role_arn: str = ""
     sns_topic_arn: str = ""  # empty: arn:aws:sns:<region>:<account>:<sns_topic_name>
     sns_topic_name: str = "AIOpsNotifications"
     # Airflow connection (type slackwebhook) that approval requests, failures, expired approvals,

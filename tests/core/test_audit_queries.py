@@ -67,9 +67,7 @@ def test_the_audit_table_has_the_two_indexes(aws):
 
 def test_one_targets_history_reads_only_that_targets_items(aws):
     mine = [record(NOW - timedelta(hours=n)) for n in range(5)]
-    AuditWriter(aws).write_batch(
-        [*mine, *(record(NOW - timedelta(hours=n), target=OTHER) for n in range(40))]
-    )
+    AuditWriter(aws).write_all([*mine, *(record(NOW - timedelta(hours=n), target=OTHER) for n in range(40))])
     page = query_audit(aws, AuditQuery(since=NOW - timedelta(days=1), until=NOW, target=BUCKET), limit=50)
     assert [r.execution_id for r in page.records] == [r.execution_id for r in mine]  # newest first
     assert page.items_read == 5
@@ -78,7 +76,7 @@ def test_one_targets_history_reads_only_that_targets_items(aws):
 
 def test_a_time_range_pages_through_days_newest_first(aws):
     records = [record(NOW - timedelta(hours=7 * n)) for n in range(12)]  # across 3 to 4 days
-    AuditWriter(aws).write_batch(records)
+    AuditWriter(aws).write_all(records)
     query = AuditQuery(since=NOW - timedelta(hours=7 * 11), until=NOW)
     seen, token = [], None
     while True:
@@ -93,7 +91,7 @@ def test_a_time_range_pages_through_days_newest_first(aws):
 
 def test_a_range_leaves_out_what_is_outside_it(aws):
     inside, before = record(NOW - timedelta(days=1)), record(NOW - timedelta(days=3))
-    AuditWriter(aws).write_batch([inside, before])
+    AuditWriter(aws).write_all([inside, before])
     page = query_audit(aws, AuditQuery(since=NOW - timedelta(days=2), until=NOW))
     assert [r.execution_id for r in page.records] == [inside.execution_id]
 
@@ -101,7 +99,7 @@ def test_a_range_leaves_out_what_is_outside_it(aws):
 def test_outcome_and_runbook_filter_either_index(aws):
     skipped = record(NOW - timedelta(minutes=1), outcome=Outcome.SKIPPED)
     other = record(NOW - timedelta(minutes=2), runbook="remediate_sg_open_ssh")
-    AuditWriter(aws).write_batch([skipped, other, record(NOW - timedelta(minutes=3))])
+    AuditWriter(aws).write_all([skipped, other, record(NOW - timedelta(minutes=3))])
     since = NOW - timedelta(hours=1)
     by_outcome = AuditQuery(since=since, until=NOW, target=BUCKET, outcome=Outcome.SKIPPED)
     assert [r.execution_id for r in query_audit(aws, by_outcome).records] == [skipped.execution_id]
@@ -131,7 +129,7 @@ def test_bad_queries_are_refused(aws):
 
 def test_the_cli_lists_json_and_a_table(aws, capsys):
     skipped = record(NOW - timedelta(minutes=5), outcome=Outcome.SKIPPED)
-    AuditWriter(aws).write_batch([skipped, record(NOW - timedelta(minutes=6), target=OTHER)])
+    AuditWriter(aws).write_all([skipped, record(NOW - timedelta(minutes=6), target=OTHER)])
     assert main(["audit", "--target", BUCKET, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["executionId"] for r in listed["records"]] == [skipped.execution_id]
@@ -145,7 +143,7 @@ def test_the_cli_lists_json_and_a_table(aws, capsys):
 
 
 def test_the_cli_pages(aws, capsys):
-    AuditWriter(aws).write_batch([record(NOW - timedelta(minutes=n)) for n in range(3)])
+    AuditWriter(aws).write_all([record(NOW - timedelta(minutes=n)) for n in range(3)])
     assert main(["audit", "--target", BUCKET, "--limit", "2", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert len(first["records"]) == 2 and first["nextToken"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from aiops_infra.audit_writer import AUDIT_WRITER_ROLE_NAME
 from aiops_infra.iam_actions import supports_no_resource_level_permissions
 from aiops_infra.remediation_roles import remediation_role_name
 from matcarv_aiops.catalogue import catalogue
@@ -207,7 +208,7 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     assert scanned == {"${" + state_table + ".Arn}"}
 
 
-def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant):
+def test_mwaa_execution_role_assumes_only_remediation_roles_and_the_audit_writer(synth, synth_variant):
     for result, accounts in (
         (synth, ["${AWS::AccountId}"]),
         (synth_variant, ["${AWS::AccountId}", "111111111111", "222222222222"]),
@@ -220,8 +221,15 @@ def test_mwaa_execution_role_assumes_only_remediation_roles(synth, synth_variant
             if "sts:AssumeRole" in _as_list(s["Action"])
             for r in _as_list(s["Resource"])
         }
+        (writer,) = [
+            logical_id
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::IAM::Role"
+            and resource["Properties"].get("RoleName") == AUDIT_WRITER_ROLE_NAME
+        ]
         assert assumed == {
-            f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts
+            *(f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts),
+            "${" + writer + ".Arn}",
         }
 
 

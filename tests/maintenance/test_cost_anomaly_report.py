@@ -99,7 +99,9 @@ def test_a_quiet_day_posts_an_all_clear(aws, slack, run_for):
     assert slack[0]["body"]["text"] == ":white_check_mark: No cost anomalies on 2026-11-26."
 
 
-def test_rerun_after_a_crash_rewrites_the_report_and_posts_once(aws, slack, run_for, audit_rows, monkeypatch):
+def test_rerun_after_a_crash_rewrites_the_report_posts_once_and_keeps_the_first_record(
+    aws, slack, run_for, audit_rows, monkeypatch
+):
     ce, _ = _ce([[_anomaly(1, 50.0)]], runs=3)
     clients = Clients(aws, overrides={"ce": ce})
 
@@ -112,8 +114,8 @@ def test_rerun_after_a_crash_rewrites_the_report_and_posts_once(aws, slack, run_
     cost_anomalies.report(aws, clients, run_for("cost_anomaly_report"), day=DAY)
     again = cost_anomalies.report(aws, clients, run_for("cost_anomaly_report"), day=DAY)
     assert len(slack) == 1 and again["posted"] is False
-    [row] = audit_rows()  # the same record, rewritten
-    assert "already posted" in row["action"]
+    [row] = audit_rows()  # one record: the run that posted wrote it, and the re-run leaves it standing
+    assert row["action"].endswith("; posted to Slack") and "already" not in row["action"]
 
 
 def test_throttled_report_upload_is_retried(aws, slack, run_for, throttle):

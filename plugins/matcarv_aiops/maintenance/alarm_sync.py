@@ -477,17 +477,15 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = 
             f"AIOPS_ALARM_SYNC_EVERY_RESOURCE_OF names {unknown}, which are not entries whose alarm "
             f"alarm_sync keeps (those are {sorted(sources)}); nothing was changed"
         )
-        audit_writer(settings).write_batch(
-            [
-                audit(
-                    run,
-                    key=f"{run.run_id}|sync",
-                    target=target,
-                    action=f"refused to sync: {why}",
-                    outcome=Outcome.FAILURE,
-                    rollback="nothing to roll back: no alarm was changed",
-                )
-            ]
+        audit_writer(settings).write(
+            audit(
+                run,
+                key=f"{run.run_id}|sync",
+                target=target,
+                action=f"refused to sync: {why}",
+                outcome=Outcome.FAILURE,
+                rollback="nothing to roll back: no alarm was changed",
+            )
         )
         raise JobFailed(why)
     calls = Calls()
@@ -531,17 +529,15 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = 
         + f"; {sum(calls.counts.values())} API calls"
         + (f"; {unmatched} opted-in resources no entry's pattern takes" if unmatched else "")
     )
-    audit_writer(settings).write_batch(
-        [
-            audit(
-                run,
-                key=f"{run.run_id}|sync",
-                target=target,
-                action=action,
-                outcome=Outcome.SUCCESS,
-                rollback="the next run recreates a deleted alarm while its resource opts in; "
-                "an updated alarm takes the catalogue's condition, as it should",
-            )
-        ]
+    audit_writer(settings).write(
+        audit(
+            run,
+            key=f"{run.run_id}|sync",
+            target=target,
+            action=action,
+            outcome=Outcome.SUCCESS,
+            rollback="the next run recreates a deleted alarm while its resource opts in; "
+            "an updated alarm takes the catalogue's condition, as it should",
+        )
     )
     return {**counts, "dry_run": dry_run, "calls": dict(calls.counts), "resources": len(wanted)}

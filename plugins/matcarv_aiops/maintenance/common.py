@@ -31,10 +31,10 @@ from matcarv_aiops.dynamo import batch_get, is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
 
-# uuid5 namespace of maintenance execution ids: the same job, resource and action always give the same
-# id, so a re-run rewrites an audit record instead of adding a second one.
 T = TypeVar("T")
 
+# uuid5 namespace of maintenance execution ids: the same job, resource and action always give the same
+# id, so a re-run finds the record its first attempt wrote (which stands) instead of adding a second one.
 MAINTENANCE_NAMESPACE = uuid.UUID("0b7d7f0e-3f0a-4c55-8f3e-9a1d2c6b5e41")
 
 
@@ -414,19 +414,17 @@ def without_approval(summary: dict) -> dict:
 
 
 def refuse(settings: Settings, run: RunInfo, target: str, reason: str) -> NoReturn:
-    """Refuse the whole plan: one FAILURE audit record for the run (rewritten, not added, by a retry)
-    saying why, nothing deleted, and the task fails."""
-    audit_writer(settings).write_batch(
-        [
-            audit(
-                run,
-                key=f"{run.run_id}|refused",
-                target=target,
-                action=f"refused to delete anything: {reason}",
-                outcome=Outcome.FAILURE,
-                rollback="nothing changed",
-            )
-        ]
+    """Refuse the whole plan: one FAILURE audit record for the run saying why (a retry refused again
+    leaves the first one standing), nothing deleted, and the task fails."""
+    audit_writer(settings).write(
+        audit(
+            run,
+            key=f"{run.run_id}|refused",
+            target=target,
+            action=f"refused to delete anything: {reason}",
+            outcome=Outcome.FAILURE,
+            rollback="nothing changed",
+        )
     )
     raise PlanRefused(reason)
 

@@ -127,24 +127,24 @@ def report(
             TableName=settings.platform.state_table,
             Item={**marker, "postedAt": {"S": iso_utc()}, "runId": {"S": run.run_id}},
         )
-    audit_writer(settings).write_batch(
-        [
-            audit(
-                run,
-                key=f"{day.isoformat()}|report",
-                target=f"arn:aws:s3:::{settings.platform.diagnostics_bucket}/{key}",
-                action=(
-                    f"cost anomaly report for {day.isoformat()}: {len(anomalies)} anomalies, total impact "
-                    f"${document['totalImpact']:,.2f}; "
-                    + (
-                        "posted to Slack"
-                        if not posted
-                        else f"already posted to Slack at {posted['postedAt']['S']}"
-                    )
-                ),
-                outcome=Outcome.SUCCESS,
-                rollback="none needed: a report; nothing in AWS changed",
-            )
-        ]
+    # One record per day's report: the first stands, so a re-run that finds the report posted leaves the
+    # record that says it was posted (or, when the run that posted crashed before its record, writes it).
+    audit_writer(settings).write(
+        audit(
+            run,
+            key=f"{day.isoformat()}|report",
+            target=f"arn:aws:s3:::{settings.platform.diagnostics_bucket}/{key}",
+            action=(
+                f"cost anomaly report for {day.isoformat()}: {len(anomalies)} anomalies, total impact "
+                f"${document['totalImpact']:,.2f}; "
+                + (
+                    "posted to Slack"
+                    if not posted
+                    else f"already posted to Slack at {posted['postedAt']['S']}"
+                )
+            ),
+            outcome=Outcome.SUCCESS,
+            rollback="none needed: a report; nothing in AWS changed",
+        )
     )
     return {"date": day.isoformat(), "anomalies": len(anomalies), "report_uri": uri, "posted": not posted}

@@ -482,21 +482,19 @@ def execute(
     cutoff = datetime.fromisoformat(plan.summary["cutoff"].replace("Z", "+00:00"))
     tally = _Tally()
     writer = audit_writer(settings)
-    writer.write_batch(_delete_checked(settings, clients, run, entries, authority, cutoff, tally))
+    writer.write_all(_delete_checked(settings, clients, run, entries, authority, cutoff, tally))
     if tally.not_authorised:
-        writer.write_batch(
-            [
-                audit(
-                    run,
-                    key=f"{run.run_id}|approval",
-                    target=target,
-                    action=f"did not delete {tally.not_authorised} EBS snapshots without a Recycle Bin rule: "
-                    f"{authority.verdict()} (plan {plan.plan_uri})",
-                    outcome=Outcome.SKIPPED,
-                    rollback="nothing changed",
-                    operator=authority.operator,
-                )
-            ]
+        writer.write(
+            audit(
+                run,
+                key=f"{run.run_id}|approval",
+                target=target,
+                action=f"did not delete {tally.not_authorised} EBS snapshots without a Recycle Bin rule: "
+                f"{authority.verdict()} (plan {plan.plan_uri})",
+                outcome=Outcome.SKIPPED,
+                rollback="nothing changed",
+                operator=authority.operator,
+            )
         )
     if tally.failures:
         raise JobFailed(
@@ -515,7 +513,8 @@ def execute(
 
 # --- a plan left in progress by a run that died -------------------------------------------------
 def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> int:
-    """Audit the snapshots an interrupted run deleted but did not audit; returns how many."""
+    """Audit the snapshots an interrupted run deleted but did not audit; returns how many. The records
+    it did write stand: only the missing ones are added."""
     pointer = get_json(clients, _pointer_key(settings))
     if not pointer:
         return 0
@@ -552,6 +551,6 @@ def settle_interrupted(settings: Settings, clients: Clients, run: RunInfo) -> in
         if chunk:
             yield from gone(chunk)
 
-    settled = audit_writer(settings).write_batch(records())
+    settled = audit_writer(settings).write_all(records())
     delete_key(clients, _pointer_key(settings))
     return settled

@@ -165,7 +165,7 @@ class _Rotator:
                 )
         batch_put(self.clients("dynamodb"), self.settings.platform.state_table, self.deactivations)
         self.deactivations = []
-        audit_writer(self.settings).write_batch(self.records)
+        audit_writer(self.settings).write_all(self.records)
         self.records = []
 
     def _old_active(self, keys: list[dict]) -> dict | None:
@@ -444,19 +444,17 @@ def delete_keys(
     writer = audit_writer(settings)
 
     def not_deleted(how_many: int) -> None:
-        writer.write_batch(
-            [
-                audit(
-                    run,
-                    key=f"{run.run_id}|delete-approval",
-                    target=_ALL_USERS,
-                    action=f"did not delete {how_many} inactive access keys: {authority.verdict()} "
-                    f"(plan {plan.plan_uri})",
-                    outcome=Outcome.SKIPPED,
-                    rollback="nothing changed",
-                    operator=authority.operator,
-                )
-            ]
+        writer.write(
+            audit(
+                run,
+                key=f"{run.run_id}|delete-approval",
+                target=_ALL_USERS,
+                action=f"did not delete {how_many} inactive access keys: {authority.verdict()} "
+                f"(plan {plan.plan_uri})",
+                outcome=Outcome.SKIPPED,
+                rollback="nothing changed",
+                operator=authority.operator,
+            )
         )
 
     if not authority.approved_now():
@@ -510,7 +508,7 @@ def delete_keys(
                 operator=authority.operator,
             )
 
-    writer.write_batch(records())
+    writer.write_all(records())
     if counts["not_authorised"]:
         not_deleted(counts["not_authorised"])
     return {**counts, "decision": "approved"}

@@ -107,17 +107,15 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, now: datetime) -
             },
         )
     table_arn = f"arn:aws:dynamodb:{settings.platform.region}::table/{settings.platform.findings_table}"
-    audit_writer(settings).write_batch(
-        [
-            audit(
-                run,
-                key=f"{run.run_id}|sync",
-                target=table_arn,
-                action=f"upserted {written} Security Hub findings updated from {watermark} to {until} "
-                f"({pages} pages); watermark {watermark} -> {newest}",
-                outcome=Outcome.SUCCESS,
-                rollback="none needed: a copy of Security Hub data; the next sync rewrites it",
-            )
-        ]
+    audit_writer(settings).write(
+        audit(
+            run,
+            key=f"{run.run_id}|sync",
+            target=table_arn,
+            action=f"upserted {written} Security Hub findings updated from {watermark} to {until} "
+            f"({pages} pages); watermark {watermark} -> {newest}",
+            outcome=Outcome.SUCCESS,
+            rollback="none needed: a copy of Security Hub data; the next sync rewrites it",
+        )
     )
     return {"findings": written, "pages": pages, "watermark_before": watermark, "watermark": newest}

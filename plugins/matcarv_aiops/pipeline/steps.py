@@ -265,9 +265,9 @@ def _naming_the_last_change(safety: SafetyStore, remediation: str, execution: Ex
 
 def _securityhub_client(run: RunState, execution: Execution, region: str):
     """Security Hub in the finding's region, with the entry's role in the target's account (the account
-    the finding belongs to)."""
-    session = target_session(execution.target, run.entry.id, run.settings)
-    return session_client(session, "securityhub", region)
+    the finding belongs to): the platform's own session of this execution, since a workflow note is not
+    the change a human allowed."""
+    return session_client(_context(run, execution).session, "securityhub", region)
 
 
 def finding_workflow(run: RunState, execution: Execution, status: str, note: str) -> str | None:
