@@ -309,10 +309,12 @@ class MwaaEnvironment(Construct):
             },
         )
 
-    def allow_assume(self, role_arns: Iterable[str], *, reason: str) -> None:
-        """Let the DAGs assume these (remediation) roles, and nothing else."""
+    def allow_assume(
+        self, role_arns: Iterable[str], *, reason: str, policy_id: str = "AssumeRemediationRoles"
+    ) -> None:
+        """Let the DAGs assume these (remediation, maintenance) roles, and nothing else."""
         statements = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))]
-        policy = iam.Policy(self, "AssumeRemediationRoles", statements=statements)
+        policy = iam.Policy(self, policy_id, statements=statements)
         self.role.attach_inline_policy(policy)
         self.environment.node.add_dependency(policy)
         acknowledge_scoped_wildcards(policy, statements, reason)

@@ -137,6 +137,9 @@ class MaintenanceSettings:
     # How far back a series nobody has scored yet starts (the model warms up on a day).
     anomaly_first_lookback_hours: float = 24.0
     anomaly_metric_namespace: str = "AIOps/Anomaly"
+    # Role each job acts with (its declared PERMISSIONS), assumed from the execution role; empty: the
+    # worker's own credentials. Placeholders: {account} (the hub's, the worker's own), {job} (the DAG id).
+    maintenance_role_arn_template: str = ""
 
 
 class Settings:
