@@ -48,6 +48,8 @@ AIRFLOW_OPTIONS = {
     "scheduler.catchup_by_default": "False",
     "core.max_active_runs_per_dag": "16",
 }
+# Where the maintenance jobs keep their plans and journals in the diagnostics bucket.
+MAINTENANCE_PREFIX = "maintenance/"
 # Where the execution role may put metrics: MWAA's own namespace and the platform's.
 METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
@@ -249,6 +251,20 @@ class MwaaEnvironment(Construct):
                 resources=[hub.diagnostics_bucket.arn_for_objects("*")],
             ),
             iam.PolicyStatement(
+                # The maintenance jobs read back and remove their own plans and in-progress journals
+                # (maintenance/<job>/...). ListBucket on that prefix lets a missing journal read as
+                # NoSuchKey: without it S3 answers 403 for a key that is not there.
+                sid="MaintenancePlans",
+                actions=["s3:GetObject", "s3:DeleteObject"],
+                resources=[hub.diagnostics_bucket.arn_for_objects(MAINTENANCE_PREFIX + "*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListMaintenancePlans",
+                actions=["s3:ListBucket"],
+                resources=[hub.diagnostics_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": MAINTENANCE_PREFIX + "*"}},
+            ),
+            iam.PolicyStatement(
                 # The audit writer's copy of each record; GetObject for HeadObject, whether a retried
                 # write's copy is there. Object Lock keeps each version; the role cannot delete any.
                 sid="CopyAuditRecords",
@@ -301,6 +317,10 @@ class MwaaEnvironment(Construct):
                 hub.diagnostics_bucket.arn_for_objects("*"): (
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"
+                ),
+                hub.diagnostics_bucket.arn_for_objects(MAINTENANCE_PREFIX + "*"): (
+                    "the maintenance jobs' plans and journals, named by job and run, under maintenance/ "
+                    "of the diagnostics bucket only"
                 ),
                 hub.audit_archive_bucket.arn_for_objects("audit/*"): (
                     "the audit writer copies each record to audit/<executionId>.json of the Object Lock "
