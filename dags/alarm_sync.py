@@ -46,7 +46,10 @@ def alarm_sync():
 
         settings = get_settings()
         return job.sync(
-            settings, Clients(settings), run_info(JOB, context), dry_run=bool((params or {}).get("dry_run"))
+            settings,
+            Clients(settings, job=JOB),
+            run_info(JOB, context),
+            dry_run=bool((params or {}).get("dry_run")),
         )
 
     sync()

@@ -40,7 +40,7 @@ def anomaly_detection():
         from matcarv_aiops.maintenance.common import Clients, run_info
 
         settings = get_settings()
-        return job.detect(settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC))
+        return job.detect(settings, Clients(settings, job=JOB), run_info(JOB, context), now=datetime.now(UTC))
 
     detect()
 

@@ -42,7 +42,7 @@ def cost_anomaly_report():
         settings = get_settings()
         run = run_info(JOB, context)
         day = (run.logical_date.astimezone(UTC) - timedelta(days=1)).date()
-        return cost_anomalies.report(settings, Clients(settings), run, day=day)
+        return cost_anomalies.report(settings, Clients(settings, job=JOB), run, day=day)
 
     report()
 

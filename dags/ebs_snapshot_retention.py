@@ -57,7 +57,7 @@ def ebs_snapshot_retention():
         run = run_info(JOB, context)
         return ebs_snapshots.plan(
             settings,
-            Clients(settings),
+            Clients(settings, job=JOB),
             run,
             now=datetime.now(UTC),
             dry_run=bool(params.get("dry_run")),
@@ -73,7 +73,7 @@ def ebs_snapshot_retention():
         settings = get_settings()
         return ebs_snapshots.execute(
             settings,
-            Clients(settings),
+            Clients(settings, job=JOB),
             run_info(JOB, context),
             dry_run=bool(params.get("dry_run")),
             xcom={"summary": summary, "decision": decision},

@@ -49,7 +49,9 @@ def iam_access_key_rotation():
         from matcarv_aiops.maintenance.common import Clients, run_info
 
         settings = get_settings()
-        return iam_keys.rotate(settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC))
+        return iam_keys.rotate(
+            settings, Clients(settings, job=JOB), run_info(JOB, context), now=datetime.now(UTC)
+        )
 
     @task
     def delete_keys(summary: dict, decision, **context):
@@ -61,7 +63,7 @@ def iam_access_key_rotation():
         settings = get_settings()
         return iam_keys.delete_keys(
             settings,
-            Clients(settings),
+            Clients(settings, job=JOB),
             run_info(JOB, context),
             now=datetime.now(UTC),
             xcom={"summary": summary, "decision": decision},

@@ -40,7 +40,7 @@ def securityhub_findings_sync():
 
         settings = get_settings()
         return securityhub_sync.sync(
-            settings, Clients(settings), run_info(JOB, context), now=datetime.now(UTC)
+            settings, Clients(settings, job=JOB), run_info(JOB, context), now=datetime.now(UTC)
         )
 
     sync()

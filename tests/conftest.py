@@ -147,5 +147,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "running_stack" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("stack"))
-        elif item.nodeid.startswith("tests/infra/"):
+        elif item.nodeid.startswith(("tests/infra/", "tests/iam/")):  # tests/iam reads the synth too
             item.add_marker(pytest.mark.xdist_group("infra"))

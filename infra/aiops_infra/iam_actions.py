@@ -42,10 +42,12 @@ POLICIES_JSON = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.
 TOPIC_NAME = "AIOpsNotifications"
 SSM_AUTOMATION_ROLE_NAME = "AIOpsSSMAutomationRole"
 # Actions whose only resource type is optional and does not apply to how we call them, so they are
-# authorised on "*"; each with why, and each narrowed by a condition where it is granted.
+# authorised on "*"; each with why, and each narrowed by a condition where the action has one.
 STAR_ONLY_AS_CALLED = {
     "cloudwatch:PutMetricData": "the 'dataset' resource type is optional; metrics outside a dataset are "
     "authorised on *; every grant is limited by the cloudwatch:namespace condition",
+    "cloudwatch:GetMetricData": "the 'dataset' resource type is optional; queries of metrics outside a "
+    "dataset are authorised on * (read only; CloudWatch has no condition key to narrow it)",
 }
 
 

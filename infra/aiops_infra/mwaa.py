@@ -52,6 +52,8 @@ AIRFLOW_OPTIONS = {
     "scheduler.catchup_by_default": "False",
     "core.max_active_runs_per_dag": "16",
 }
+# Where the maintenance jobs keep their plans and journals in the diagnostics bucket.
+MAINTENANCE_PREFIX = "maintenance/"
 # Where the execution role may put metrics: MWAA's own namespace and the platform's.
 METRIC_NAMESPACES = ("AmazonMWAA", METRIC_NAMESPACE, MaintenanceSettings.anomaly_metric_namespace)
 # What each table is used for by the DAGs, as exact DynamoDB actions.
@@ -253,6 +255,20 @@ class MwaaEnvironment(Construct):
                 actions=["s3:PutObject"],
                 resources=[hub.diagnostics_bucket.arn_for_objects("*")],
             ),
+            iam.PolicyStatement(
+                # The maintenance jobs read back and remove their own plans and in-progress journals
+                # (maintenance/<job>/...). ListBucket on that prefix lets a missing journal read as
+                # NoSuchKey: without it S3 answers 403 for a key that is not there.
+                sid="MaintenancePlans",
+                actions=["s3:GetObject", "s3:DeleteObject"],
+                resources=[hub.diagnostics_bucket.arn_for_objects(MAINTENANCE_PREFIX + "*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListMaintenancePlans",
+                actions=["s3:ListBucket"],
+                resources=[hub.diagnostics_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": MAINTENANCE_PREFIX + "*"}},
+            ),
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[hub.topic.topic_arn]),
             iam.PolicyStatement(
                 sid="NotifyEncrypted", actions=list(KEY_USE_ACTIONS), resources=[hub.topic_key.key_arn]
@@ -300,18 +316,26 @@ class MwaaEnvironment(Construct):
                     "diagnostics are written under keys named by execution id, only into the diagnostics "
                     "bucket"
                 ),
+                hub.diagnostics_bucket.arn_for_objects(MAINTENANCE_PREFIX + "*"): (
+                    "the maintenance jobs' plans and journals, named by job and run, under maintenance/ "
+                    "of the diagnostics bucket only"
+                ),
             },
         )
 
-    def allow_assume(self, role_arns: Iterable[str], *, reason: str) -> None:
-        """Let the DAGs assume these (remediation) roles, and nothing else; each session names its human
-        (``SourceIdentity``), which the roles' trust requires."""
-        statements = [
-            iam.PolicyStatement(
-                actions=["sts:AssumeRole", "sts:SetSourceIdentity"], resources=list(role_arns)
-            )
-        ]
-        policy = iam.Policy(self, "AssumeRemediationRoles", statements=statements)
+    def allow_assume(
+        self,
+        role_arns: Iterable[str],
+        *,
+        reason: str,
+        policy_id: str = "AssumeRemediationRoles",
+        set_source_identity: bool = True,
+    ) -> None:
+        """Let the DAGs assume these roles, and nothing else. A remediation session names its human
+        (``SourceIdentity``), which the remediation roles' trust requires; a maintenance job's does not."""
+        actions = ["sts:AssumeRole", "sts:SetSourceIdentity"] if set_source_identity else ["sts:AssumeRole"]
+        statements = [iam.PolicyStatement(actions=actions, resources=list(role_arns))]
+        policy = iam.Policy(self, policy_id, statements=statements)
         self.role.attach_inline_policy(policy)
         self.environment.node.add_dependency(policy)
         acknowledge_scoped_wildcards(policy, statements, reason)

@@ -28,6 +28,7 @@ from aiops_infra.buckets import (
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.config_rules import ConfigRules
 from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
+from aiops_infra.maintenance_roles import MAINTENANCE_ROLE_ARN_TEMPLATE, MaintenanceRoles
 from aiops_infra.mwaa import (
     EXECUTION_ROLE_NAME,
     PLUGINS_PATH,
@@ -45,6 +46,7 @@ from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
 from aiops_infra.trust import service_principal
 from matcarv_aiops.catalogue import CatalogueEntry
+from matcarv_aiops.maintenance import job_permissions
 from matcarv_aiops.settings import Platform
 
 TOPIC_NAME = Platform.sns_topic_name
@@ -150,6 +152,7 @@ class AIOpsStack(cdk.Stack):
             "sns_topic_name": TOPIC_NAME,
             "region": self.region,
             "remediation_role_arn_template": REMEDIATION_ROLE_ARN_TEMPLATE,
+            "maintenance_role_arn_template": MAINTENANCE_ROLE_ARN_TEMPLATE,
             "ssm_automation_role_arn": "arn:aws:iam::{account}:role/" + SSM_AUTOMATION_ROLE_NAME,
             "production_accounts": ",".join(production_accounts),
             "non_production_accounts": ",".join(config.non_production_account_ids),
@@ -209,6 +212,17 @@ class AIOpsStack(cdk.Stack):
             ),
             reason="only the per-entry remediation roles (AIOpsRemediation-<id>), in this account and the "
             "member accounts given by context; each holds exactly its catalogue entry's actions",
+        )
+
+        # Each scheduled job acts with its own role (what its module declares), in the hub account only.
+        self.maintenance_roles = MaintenanceRoles(
+            self, "MaintenanceRoles", jobs=job_permissions(), trusted_role_arn=self.mwaa.role.role_arn
+        )
+        self.mwaa.allow_assume(
+            self.maintenance_roles.role_arns,
+            reason="exactly the maintenance jobs' roles (AIOpsMaintenance-<job>) of this stack",
+            policy_id="AssumeMaintenanceRoles",
+            set_source_identity=False,
         )
 
         self.trigger = TriggerFunction(

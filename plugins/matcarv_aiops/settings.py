@@ -152,6 +152,9 @@ class MaintenanceSettings:
     # alarm_sync: entries whose alarm every resource of the kind gets (unless tagged aiops:managed=false);
     # for the others a resource opts in with the tag aiops:managed=true.
     alarm_sync_every_resource_of: tuple[str, ...] = ()
+    # Role each job acts with (its declared PERMISSIONS), assumed from the execution role; empty: the
+    # worker's own credentials. Placeholders: {account} (the hub's, the worker's own), {job} (the DAG id).
+    maintenance_role_arn_template: str = ""
 
 
 class Settings:

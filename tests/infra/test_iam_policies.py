@@ -10,6 +10,7 @@ from aiops_infra.audit_writer import AUDIT_WRITER_ROLE_NAME
 from aiops_infra.iam_actions import supports_no_resource_level_permissions
 from aiops_infra.remediation_roles import remediation_role_name
 from matcarv_aiops.catalogue import catalogue
+from matcarv_aiops.maintenance import job_permissions
 from tests.infra.conftest import MEMBER_STACKS
 
 # Where statements live, by resource type: (property path to the policy document(s), is a key policy)
@@ -180,7 +181,15 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     # IAM action names are case-insensitive (the source-bucket reads are the reference's lower-case names).
     assert {
         a for a in actions if a.startswith("s3:") and not a.lower().startswith(("s3:get", "s3:list"))
-    } == {"s3:PutObject"}
+    } == {"s3:PutObject", "s3:DeleteObject"}
+    # Deletes only the maintenance jobs' own plans and journals.
+    deleted = {
+        _render(r)
+        for s in _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
+        if "s3:DeleteObject" in _as_list(s["Action"])
+        for r in _as_list(s["Resource"])
+    }
+    assert len(deleted) == 1 and next(iter(deleted)).endswith("/maintenance/*"), deleted
     assert {a for a in actions if a.startswith("sns:")} == {"sns:Publish"}
     assert not {a for a in actions if a.startswith("dynamodb:")} - {
         "dynamodb:GetItem",
@@ -208,7 +217,9 @@ def test_mwaa_execution_role_does_only_what_it_must(any_synth):
     assert scanned == {"${" + state_table + ".Arn}"}
 
 
-def test_mwaa_execution_role_assumes_only_remediation_roles_and_the_audit_writer(synth, synth_variant):
+def test_mwaa_execution_role_assumes_only_remediation_and_maintenance_roles_and_the_audit_writer(
+    synth, synth_variant
+):
     for result, accounts in (
         (synth, ["${AWS::AccountId}"]),
         (synth_variant, ["${AWS::AccountId}", "111111111111", "222222222222"]),
@@ -227,9 +238,17 @@ def test_mwaa_execution_role_assumes_only_remediation_roles_and_the_audit_writer
             if resource["Type"] == "AWS::IAM::Role"
             and resource["Properties"].get("RoleName") == AUDIT_WRITER_ROLE_NAME
         ]
+        maintenance_roles = {
+            "${" + logical_id + ".Arn}"
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::IAM::Role"
+            and str(resource["Properties"].get("RoleName", "")).startswith("AIOpsMaintenance-")
+        }
+        assert len(maintenance_roles) == len(job_permissions())
         assert assumed == {
             *(f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts),
             "${" + writer + ".Arn}",
+            *maintenance_roles,
         }
 
 

@@ -35,28 +35,38 @@ from matcarv_aiops.catalogue import (
     catalogue,
 )
 from matcarv_aiops.ingress.patterns import mismatch
-from matcarv_aiops.maintenance.common import Clients, JobFailed, RunInfo, audit, audit_writer, chunked
+from matcarv_aiops.maintenance.common import (
+    Clients,
+    JobFailed,
+    JobPermissions,
+    RunInfo,
+    audit,
+    audit_writer,
+    chunked,
+)
 from matcarv_aiops.models import Outcome
 from matcarv_aiops.settings import Settings
 
 JOB = "alarm_sync"
 ALARM_PREFIX = "AIOps-"
 MANAGED_TAG = "aiops:managed"
-# Every AWS call the job makes (the job's role is generated from this).
-ALARM_SYNC_ACTIONS = (
-    "tag:GetResources",
-    "autoscaling:DescribeAutoScalingGroups",
-    "cloudwatch:DescribeAlarms",
-    "cloudwatch:PutMetricAlarm",
-    "cloudwatch:DeleteAlarms",
-    # listing every resource of a kind, for the entries in AIOPS_ALARM_SYNC_EVERY_RESOURCE_OF
-    "ec2:DescribeInstances",
-    "sqs:ListQueues",
-    "lambda:ListFunctions",
-    "dynamodb:ListTables",
-    "sns:ListTopics",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "route53:ListHealthChecks",
+# Every AWS call the job makes (its role AIOpsMaintenance-alarm_sync is generated from this).
+PERMISSIONS = JobPermissions(
+    actions=(
+        "tag:GetResources",
+        "autoscaling:DescribeAutoScalingGroups",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        # listing every resource of a kind, for the entries in AIOPS_ALARM_SYNC_EVERY_RESOURCE_OF
+        "ec2:DescribeInstances",
+        "sqs:ListQueues",
+        "lambda:ListFunctions",
+        "dynamodb:ListTables",
+        "sns:ListTopics",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "route53:ListHealthChecks",
+    )
 )
 PAGE = 100  # GetResources, DescribeAutoScalingGroups and DescribeAlarms pages; DeleteAlarms names a call
 _DIMENSION_PATH = re.compile(r"^detail\.configuration\.metrics\[\]\.metricStat\.metric\.dimensions\.(\w+)$")

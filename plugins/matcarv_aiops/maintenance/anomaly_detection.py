@@ -28,12 +28,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from matcarv_aiops.dynamo import batch_get, batch_put
-from matcarv_aiops.maintenance.common import Clients, IncompleteListing, RunInfo
+from matcarv_aiops.maintenance.common import Clients, IncompleteListing, JobPermissions, RunInfo
 from matcarv_aiops.models import iso_utc
 from matcarv_aiops.notifications import Kind, notify
-from matcarv_aiops.settings import Settings
+from matcarv_aiops.settings import MaintenanceSettings, Settings
 
 JOB = "anomaly_detection"
+# Reads the watched metrics and publishes its scores (in its own namespace only); the model's state
+# table and the alert topic are the platform's (execution role).
+PERMISSIONS = JobPermissions(
+    actions=("cloudwatch:GetMetricData", "cloudwatch:PutMetricData"),
+    metric_namespaces=(MaintenanceSettings.anomaly_metric_namespace,),
+)
 QUERIES_PER_CALL = 500  # GetMetricData's limit
 _METRIC_DATA_BATCH = 1000  # PutMetricData's limit
 

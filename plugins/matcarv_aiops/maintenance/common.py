@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
-from matcarv_aiops.aws import hub_client
+from matcarv_aiops.aws import assumed_session, hub_client, session_client
 from matcarv_aiops.dynamo import batch_get, is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
@@ -59,21 +59,79 @@ def execution_id(job: str, *parts: str) -> str:
     return str(uuid.uuid5(MAINTENANCE_NAMESPACE, "|".join((job, *parts))))
 
 
+@dataclass(frozen=True)
+class JobPermissions:
+    """The AWS actions a job calls on the account's resources: the single source of its IAM role
+    ``AIOpsMaintenance-<job>`` (``infra/aiops_infra/maintenance_roles.py``) and of which of its clients use
+    that role. The platform's own tables, bucket and topic are not here: the job reaches them with the
+    execution role, as a remediation's steps do. Every job module declares ``PERMISSIONS``."""
+
+    actions: tuple[str, ...]
+    # Where the job may cloudwatch:PutMetricData (the role's grant is limited to these namespaces).
+    metric_namespaces: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for action in self.actions:
+            if action.count(":") != 1 or "*" in action or not all(action.split(":")):
+                raise ValueError(f"job permission {action!r} is not one service:Action without wildcards")
+        if ("cloudwatch:PutMetricData" in self.actions) != bool(self.metric_namespaces):
+            raise ValueError("cloudwatch:PutMetricData and metric_namespaces go together")
+
+    @property
+    def services(self) -> frozenset[str]:
+        """The IAM prefixes of the actions (boto3's service names for every service the jobs use)."""
+        return frozenset(action.split(":")[0] for action in self.actions)
+
+
 @dataclass
 class Clients:
     """One client per service for a job run (creating a client costs more than most calls).
-    ``overrides`` lets a test hand in a stubbed client for an API moto lacks."""
+    ``overrides`` lets a test hand in a stubbed client for an API moto lacks.
+
+    With ``job`` named and ``maintenance_role_arn_template`` set, the services of the job's declared
+    actions get clients of the job's own role (assumed from the execution role, cached); every other
+    service (the platform's tables and bucket) the execution role's. Without the template, every client
+    uses the worker's credentials, as remediations do without ``remediation_role_arn_template``."""
 
     settings: Settings
     overrides: dict[str, Any] = field(default_factory=dict)
+    job: str = ""
     _made: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, service: str):
         if service in self.overrides:
             return self.overrides[service]
         if service not in self._made:
-            self._made[service] = hub_client(service, self.settings)
+            self._made[service] = self._make(service)
         return self._made[service]
+
+    def _make(self, service: str):
+        template = self.settings.maintenance.maintenance_role_arn_template
+        if not template:
+            return hub_client(service, self.settings)
+        if not self.job:
+            raise ValueError(
+                "maintenance_role_arn_template is set but the job's Clients names no job: "
+                "pass Clients(settings, job=JOB)"
+            )
+        from matcarv_aiops.maintenance import job_permissions  # the job modules import this one
+
+        declared = job_permissions()
+        if self.job not in declared:
+            raise ValueError(
+                f"maintenance job {self.job!r} declares no PERMISSIONS: it has no role to act with"
+            )
+        if service not in declared[self.job].services:
+            return hub_client(service, self.settings)
+        region = self.settings.platform.region
+        account = hub_client("sts", self.settings).get_caller_identity()["Account"]
+        session = assumed_session(
+            template.format(account=account, job=self.job),
+            region=region,
+            session_name=f"aiops-{self.job}",
+            settings=self.settings,
+        )
+        return session_client(session, service, region)
 
 
 @dataclass(frozen=True)

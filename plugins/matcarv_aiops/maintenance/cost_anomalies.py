@@ -15,12 +15,14 @@ import json
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from matcarv_aiops.maintenance.common import Clients, RunInfo, audit, audit_writer
+from matcarv_aiops.maintenance.common import Clients, JobPermissions, RunInfo, audit, audit_writer
 from matcarv_aiops.models import Outcome, iso_utc
 from matcarv_aiops.notifications import slack_webhook_sender
 from matcarv_aiops.settings import Settings
 
 JOB = "cost_anomaly_report"
+# Cost Explorer's anomalies; the report goes to the diagnostics bucket and Slack with the execution role.
+PERMISSIONS = JobPermissions(actions=("ce:GetAnomalies",))
 CONSOLE = "https://console.aws.amazon.com/cost-management/home#/anomaly-detection"
 
 

@@ -31,6 +31,7 @@ from matcarv_aiops.maintenance.common import (
     Authority,
     Clients,
     JobFailed,
+    JobPermissions,
     PlanTampered,
     PlanWriter,
     RecordedPlan,
@@ -57,6 +58,17 @@ from matcarv_aiops.safety import SafetyStore, is_production
 from matcarv_aiops.settings import Settings
 
 JOB = "ebs_snapshot_retention"
+# Lists snapshots, the AMIs that use them and the Recycle Bin rules that would keep them, and deletes
+# the expired ones; plans, approvals and audit records are the platform's (execution role).
+PERMISSIONS = JobPermissions(
+    actions=(
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeImages",
+        "ec2:DeleteSnapshot",
+        "rbin:ListRules",
+        "rbin:GetRule",
+    )
+)
 BACKUP_DESCRIPTION = "This snapshot is created by the AWS Backup service"
 _EXEMPTION_CHUNK = 100  # BatchGetItem's limit
 _RECOVERY_CHUNK = 200  # snapshot ids per DescribeSnapshots filter

@@ -30,6 +30,7 @@ from matcarv_aiops.dynamo import batch_get, batch_put
 from matcarv_aiops.maintenance.common import (
     Clients,
     JobFailed,
+    JobPermissions,
     PlanTampered,
     PlanWriter,
     RunInfo,
@@ -53,6 +54,22 @@ from matcarv_aiops.safety import SafetyStore, is_production
 from matcarv_aiops.settings import Settings
 
 JOB = "iam_access_key_rotation"
+# Rotates non-production users' access keys and stores the new ones in Secrets Manager; the journal,
+# plans and approvals are the platform's (execution role).
+PERMISSIONS = JobPermissions(
+    actions=(
+        "iam:ListUsers",
+        "iam:GetUser",
+        "iam:ListUserTags",
+        "iam:ListAccessKeys",
+        "iam:CreateAccessKey",
+        "iam:UpdateAccessKey",
+        "iam:DeleteAccessKey",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+    )
+)
 _CHUNK = 25
 _ALL_USERS = "arn:aws:iam:::user/*"
 

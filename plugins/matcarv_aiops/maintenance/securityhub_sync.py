@@ -15,11 +15,13 @@ import json
 from datetime import datetime
 
 from matcarv_aiops.dynamo import UnprocessedError, batch_put
-from matcarv_aiops.maintenance.common import Clients, JobFailed, RunInfo, audit, audit_writer
+from matcarv_aiops.maintenance.common import Clients, JobFailed, JobPermissions, RunInfo, audit, audit_writer
 from matcarv_aiops.models import Outcome, iso_utc
 from matcarv_aiops.settings import Settings
 
 JOB = "securityhub_findings_sync"
+# Reads findings only; the findings table and the watermark are the platform's (execution role).
+PERMISSIONS = JobPermissions(actions=("securityhub:GetFindings",))
 WATERMARK_PK = "securityhub-sync#watermark"
 _PAGE = 100  # GetFindings' maximum
 EPOCH = "1970-01-01T00:00:00.000Z"
