@@ -43,7 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CDK_OUT = REPO / "infra" / "cdk.out"
 SOURCE_STACK, HUB_STACK, MEMBER_STACK = "AIOpsSource", "AIOps", "AIOpsMember"
-HUB_ACCOUNT = "123456789012"  # moto's default account: the hub, and the account the demo's problems are in
+# The hub is moto's default account (123456789012), where the demo's problems are too.
 MEMBER_ACCOUNT = "210987654321"  # the member stack goes into another account, as StackSets deploy it
 REGION = "us-east-1"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
@@ -189,8 +189,8 @@ def deploy(
     member: ClientFactory | None = None,
     stacks: Iterable[str] = (SOURCE_STACK, HUB_STACK, MEMBER_STACK),
 ) -> Deployment:
-    """Create ``stacks`` from ``cdk_out`` (source, hub, member: in that order). ``member``: the clients of
-    the member account (default: no member stack unless given)."""
+    """Create ``stacks`` from ``cdk_out`` (source, hub, member: in that order) with the hub account's
+    clients, and the member stack with ``member``, the member account's (required for that stack)."""
     wanted = list(stacks)
     deployed: dict[str, DeployedStack] = {}
     hub_account = hub("sts").get_caller_identity()["Account"]
@@ -450,7 +450,8 @@ class Resolver:
                 return str(self.get_att(*name.split(".", 1)))
             return str(self.ref(name))
 
-        return re.sub(r"\$\{([^!}][^}]*)\}", replace, text)
+        # ${!Literal} is the literal ${Literal}.
+        return re.sub(r"\$\{([^!}][^}]*)\}", replace, text).replace("${!", "${")
 
     def import_value(self, export: str) -> str:
         for page in self.clients("cloudformation").get_paginator("list_exports").paginate():
