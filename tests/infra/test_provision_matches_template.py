@@ -120,3 +120,23 @@ def test_the_buckets_and_topic_are_the_templates(mirrored):
             assert described["lock"] is None, setting
     (topic,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Topic")
     assert topics == [topic["Properties"]["TopicName"]] == [options["aiops.sns_topic_name"]]
+
+
+def test_every_bucket_denies_plain_http_in_its_template(synth):
+    """The local stack puts the bucket policies without their TLS-only deny (see aiops_local.cloudformation
+    ._bucket_policy); that every bucket has one in AWS is checked here, on the templates."""
+    from aiops_local.cloudformation import _is_tls_only_deny
+
+    checked = 0
+    for stack, template in synth.templates.items():
+        resources = template["Resources"]
+        buckets = {k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+        denied = {
+            r["Properties"]["Bucket"]["Ref"]
+            for r in resources.values()
+            if r["Type"] == "AWS::S3::BucketPolicy"
+            and any(_is_tls_only_deny(s) for s in r["Properties"]["PolicyDocument"]["Statement"])
+        }
+        assert denied == buckets, (stack, sorted(buckets - denied))
+        checked += len(buckets)
+    assert checked >= 5  # at least the source, diagnostics, archive and two access-log buckets
