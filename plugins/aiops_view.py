@@ -1,0 +1,84 @@
+"""The AIOps view inside the Airflow UI (an Airflow 3 plugin): pending approvals with approve and reject
+buttons for the approver group, the audit trail with filters, and the exemptions in force.
+
+A FastAPI app mounted by the API server at ``/aiops`` and shown in the UI's navigation as an external view
+(the UI frames it). Airflow does not authenticate plugin apps, so every route here depends on Airflow's own
+``get_user`` (the UI's JWT cookie, or a bearer token) and on the auth manager's read access to DAG runs:
+no second login, and no route answers an anonymous caller. A decision is not made here: the page's buttons
+trigger ``approve_remediation`` through Airflow's REST API as the signed-in user, so the DAG's own checks
+decide whether it counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from matcarv_aiops import console
+from matcarv_aiops.settings import get_settings
+
+# Read access to DAG runs (of any DAG): what the view shows is the runs' approvals and records.
+_may_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
+
+app = FastAPI(title="AIOps", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _remediations() -> list[str]:
+    from matcarv_aiops.catalogue import catalogue
+    from matcarv_aiops.exemptions import EXEMPT_RUNBOOK
+
+    return [*sorted(catalogue()), EXEMPT_RUNBOOK]
+
+
+@app.get("/", response_class=HTMLResponse, dependencies=[_may_read_runs])
+async def view(
+    user: GetUserDep,
+    execution: Annotated[str | None, Query(max_length=64)] = None,
+    remediation: Annotated[str, Query(max_length=200)] = "",
+    outcome: Annotated[str, Query(max_length=16)] = "",
+    target: Annotated[str, Query(max_length=2048)] = "",
+    since: Annotated[str, Query(max_length=64)] = "",
+    until: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[str, Query(max_length=4096)] = "",
+) -> str:
+    filters = console.AuditFilter(
+        remediation=remediation, outcome=outcome.upper(), target=target, since=since, until=until, page=page
+    )
+    # boto3 and the catalogue block: off the API server's event loop.
+    return await asyncio.to_thread(
+        console.render_page,
+        get_settings(),
+        user=user.get_name(),
+        filters=filters,
+        focus=execution,
+        remediations=_remediations(),
+    )
+
+
+@app.get("/diagnostics/{execution_id}", response_class=PlainTextResponse, dependencies=[_may_read_runs])
+async def diagnostics(execution_id: str) -> PlainTextResponse:
+    try:
+        uri, text = await asyncio.to_thread(console.diagnostics, get_settings(), execution_id)
+    except console.DiagnosticsUnavailable as exc:
+        return PlainTextResponse(str(exc), status_code=404)
+    return PlainTextResponse(f"{uri}\n\n{text}")
+
+
+class AIOpsViewPlugin(AirflowPlugin):
+    name = "aiops_view"
+    fastapi_apps = [{"app": app, "url_prefix": console.VIEW_PATH, "name": "AIOps"}]
+    # The navigation entry; href is relative to the UI's base URL.
+    external_views = [
+        {
+            "name": "AIOps",
+            "href": f"{console.VIEW_PATH.lstrip('/')}/",
+            "destination": "nav",
+            "url_route": "aiops",
+        }
+    ]
