@@ -59,7 +59,8 @@ TABLE_ACTIONS = {
     # Object Lock archive, so a rewrite adds a version there and the first one stays.
     # Query only on its indexes (QueryAuditIndexes below), never the table itself.
     "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
-    "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    # Scan: the AIOps view (plugins/aiops_view.py, in the webserver) lists the pending requests.
+    "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
     "state_table": (
         "dynamodb:GetItem",
         "dynamodb:PutItem",
