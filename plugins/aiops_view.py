@@ -36,6 +36,34 @@ def _remediations() -> list[str]:
     return [*sorted(catalogue()), EXEMPT_RUNBOOK]
 
 
+def _running_runs() -> list[tuple[str, str]]:
+    """(dag id, run id) of every running DAG run that is not a remediation's: where a maintenance plan's
+    approval request may be waiting (its id derives from the run)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(DagRun.dag_id, DagRun.run_id).where(
+                DagRun.state == DagRunState.RUNNING, ~DagRun.dag_id.startswith("remediate_")
+            )
+        )
+        return [(dag_id, run_id) for dag_id, run_id in rows]
+
+
+def _page(user: str, filters: console.AuditFilter, focus: str | None) -> str:
+    return console.render_page(
+        get_settings(),
+        user=user,
+        filters=filters,
+        focus=focus,
+        remediations=_remediations(),
+        running_runs=_running_runs(),
+    )
+
+
 @app.get("/", response_class=HTMLResponse, dependencies=[_may_read_runs])
 async def view(
     user: GetUserDep,
@@ -50,15 +78,8 @@ async def view(
     filters = console.AuditFilter(
         remediation=remediation, outcome=outcome.upper(), target=target, since=since, until=until, page=page
     )
-    # boto3 and the catalogue block: off the API server's event loop.
-    return await asyncio.to_thread(
-        console.render_page,
-        get_settings(),
-        user=user.get_name(),
-        filters=filters,
-        focus=execution,
-        remediations=_remediations(),
-    )
+    # boto3, the database and the catalogue block: off the API server's event loop.
+    return await asyncio.to_thread(_page, user.get_name(), filters, execution)
 
 
 @app.get("/diagnostics/{execution_id}", response_class=PlainTextResponse, dependencies=[_may_read_runs])

@@ -59,8 +59,7 @@ TABLE_ACTIONS = {
     # Object Lock archive, so a rewrite adds a version there and the first one stays.
     # Query only on its indexes (QueryAuditIndexes below), never the table itself.
     "audit_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"),
-    # Scan: the AIOps view (plugins/aiops_view.py, in the webserver) lists the pending requests.
-    "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
+    "approvals_table": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "state_table": (
         "dynamodb:GetItem",
         "dynamodb:PutItem",

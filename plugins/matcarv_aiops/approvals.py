@@ -105,28 +105,6 @@ class ApprovalStore:
         ).get("Item")
         return _from_item(item) if item else None
 
-    def pending(self, *, now: datetime | None = None) -> list[ApprovalRecord]:
-        """Requests still waiting for a decision and not yet expired, soonest deadline first. A filtered
-        Scan: the table has no index by status, and it holds only requests (each deleted by its TTL 90
-        days after its deadline), so it stays small."""
-        request: dict[str, Any] = {
-            "TableName": self.settings.platform.approvals_table,
-            "FilterExpression": "#status = :pending AND expiresAt > :now",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":pending": {"S": ApprovalStatus.PENDING.value},
-                ":now": {"S": iso_utc(now)},
-            },
-        }
-        found: list[ApprovalRecord] = []
-        while True:
-            page = self._ddb.scan(**request)
-            found += [_from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(found, key=lambda record: (record.expires_at, record.execution_id))
-
     def create(self, record: ApprovalRecord) -> bool:
         """Store a new pending request. False when this execution already has one (a task retry)."""
         try:

@@ -2,8 +2,8 @@
 login): the approval requests waiting for a decision, the audit trail a page at a time, and the
 exemptions in force. No Airflow here: the plugin adds the user and the routes.
 
-The audit trail is read through the table's indexes (``audit.query_audit``), never a scan. Pending
-approvals are ``ApprovalStore.pending``, a filtered Scan of the small approvals table.
+The audit trail is read through the table's indexes (``audit.query_audit``), never a scan; pending
+approvals without a scan of the approvals table (``pending_approvals``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -19,7 +20,7 @@ from matcarv_aiops.approvals import APPROVAL_DAG_ID, ApprovalStore
 from matcarv_aiops.audit import AuditPage, AuditQuery, BadAuditQuery, query_audit
 from matcarv_aiops.aws import hub_client
 from matcarv_aiops.dynamo import batch_get
-from matcarv_aiops.models import ApprovalRecord, AuditRecord, Outcome, Target, iso_utc
+from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, Target, iso_utc
 from matcarv_aiops.safety import Exemption, SafetyStore
 from matcarv_aiops.settings import Settings
 
@@ -43,12 +44,34 @@ class PendingApproval:
     seconds_left: int
 
 
-def pending_approvals(settings: Settings, *, now: datetime | None = None) -> list[PendingApproval]:
+def pending_approvals(
+    settings: Settings, *, running_runs: Iterable[tuple[str, str]] = (), now: datetime | None = None
+) -> list[PendingApproval]:
     """Requests still waiting for a decision and not yet expired, soonest deadline first, with the target's
-    account and region (from the request, else from the ARN)."""
+    account and region (from the request, else from the ARN).
+
+    Without a scan of the approvals table (the execution role may Scan the state table only): a
+    remediation's request has the id of an execution whose claim is not yet settled (the state table's
+    claims, as audit_reconciler lists them); a maintenance plan's request is derived from its running DAG
+    run (``running_runs``: (dag id, run id) pairs, which Airflow knows). One GetItem per candidate: both
+    lists hold only what is in flight."""
+    from matcarv_aiops.maintenance.common import plan_approval_id
+    from matcarv_aiops.reconcile import unsettled_claims
+
     now = now or datetime.now(UTC)
+    candidates = [claim.execution_id for claim in unsettled_claims(settings)]
+    candidates += [
+        plan_approval_id(dag_id, run_id)
+        for dag_id, run_id in running_runs
+        if not dag_id.startswith("remediate_")
+    ]
+    store = ApprovalStore(settings)
+    records = [store.get(execution_id) for execution_id in dict.fromkeys(candidates)]
+    waiting = [
+        r for r in records if r is not None and r.status is ApprovalStatus.PENDING and not r.expired(now)
+    ]
     found = []
-    for record in ApprovalStore(settings).pending(now=now):
+    for record in sorted(waiting, key=lambda r: (r.expires_at, r.execution_id)):
         target = Target.from_arn(record.target_resource, default_region=settings.platform.region)
         expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
         found.append(
@@ -339,10 +362,11 @@ def render_page(
     filters: AuditFilter,
     focus: str | None = None,
     remediations: list[str] | None = None,
+    running_runs: Iterable[tuple[str, str]] = (),
 ) -> str:
     """The whole view for ``user``: the approve and reject buttons only for the approver group."""
     may_decide = user in settings.safety.approvers
-    pending = pending_approvals(settings)
+    pending = pending_approvals(settings, running_runs=running_runs)
     pending_html = "".join(
         _pending_html(p, user=user, may_decide=may_decide, focus=p.record.execution_id == focus)
         for p in pending

@@ -63,6 +63,8 @@ def _request(settings, target: str = BUCKET_ARN, **extra) -> str:
     hub_client("s3", settings).put_object(
         Bucket=settings.platform.diagnostics_bucket, Key=key, Body=json.dumps({"acl": "public-read"}).encode()
     )
+    # As the pipeline does: the execution is claimed first, then its approval is requested.
+    SafetyStore(settings).claim_execution(execution_id, "event__abc", "remediate_s3_public_access")
     approvals.request(
         settings,
         execution_id=execution_id,
@@ -145,6 +147,31 @@ def test_decided_and_expired_requests_are_not_pending(api, approvers):
     assert [p.record.execution_id for p in console.pending_approvals(approvers)] == [waiting]
 
 
+def test_a_maintenance_plans_request_is_found_from_its_running_run(approvers):
+    from matcarv_aiops.maintenance.common import plan_approval_id
+
+    plan_id = plan_approval_id("ebs_snapshot_retention", "scheduled__2026-11-30T02:00:00+00:00")
+    approvals.request(
+        approvers,
+        execution_id=plan_id,
+        remediation="ebs_snapshot_retention",
+        dag_id="ebs_snapshot_retention",
+        run_id="scheduled__2026-11-30T02:00:00+00:00",
+        target="arn:aws:ec2:us-east-1:123456789012:snapshot/*",
+        action="delete 3 EBS snapshots",
+        diagnostics_uri=f"s3://{approvers.platform.diagnostics_bucket}/plan.json",
+        rollback_plan="none: deleted snapshots are gone",
+        why="deleting data",
+    )
+    assert console.pending_approvals(approvers) == []  # no claim: only its run finds it
+    runs = [
+        ("ebs_snapshot_retention", "scheduled__2026-11-30T02:00:00+00:00"),
+        ("ebs_snapshot_retention", "scheduled__2026-11-29T02:00:00+00:00"),  # no request: nothing shown
+    ]
+    (found,) = console.pending_approvals(approvers, running_runs=runs)
+    assert (found.record.execution_id, found.account, found.region) == (plan_id, "123456789012", "us-east-1")
+
+
 def test_the_diagnostics_link_shows_the_requests_diagnostics_and_only_from_its_bucket(api, approvers):
     execution_id = _request(approvers)
     answer = _get(api, f"/aiops/diagnostics/{execution_id}", "alice")
@@ -225,7 +252,8 @@ def test_the_audit_trail_filters_through_the_indexes_and_links_each_record_to_it
     assert rows(since="1d") == {ok, skipped}
     assert rows(since="5d", until="2d") == {old}
     events.unregister("provide-client-params.dynamodb.Scan", handler)
-    assert scanned and approvers.platform.audit_table not in scanned  # never the audit table
+    # Neither the audit table nor the approvals table is ever scanned (the state table's claims are).
+    assert set(scanned) == {approvers.platform.state_table}
     page = _get(api, "/aiops/", "alice").text
     assert "../dags/remediate_s3_public_access/runs/event__ok" in page
     assert "../dags/remediate_sqs_dlq_depth_high/runs/event__old" in page
