@@ -289,6 +289,8 @@ def test_the_plugin_puts_the_view_in_the_navigation(api):
     views, _ = plugins_manager._get_ui_plugins()
     (view,) = [v for v in views if v.get("url_route") == "aiops"]
     assert view["href"] == "aiops/" and view["destination"] == "nav"
+    (mounted,) = [a for a in plugins_manager.get_fastapi_plugins()[0] if a["name"] == "AIOps"]
+    assert mounted["url_prefix"] == console.VIEW_PATH  # where the approval messages' links point
 
 
 def test_the_approval_request_links_to_the_view_at_its_request(approvers):
