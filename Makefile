@@ -12,7 +12,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install demo lint test up down bundle synth clean
+.PHONY: install demo lint test browser up down bundle synth clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,8 +33,15 @@ lint: $(SYNCED)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint browser
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The browser test (tests/e2e/test_browser.py) drives Debian's Chromium with Playwright (from the lock):
+# Playwright's own browser download cannot be reached here, so Chromium comes from apt when missing.
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # The same local stack as the demo, left running: the Airflow UI on http://127.0.0.1:$(PORT).
 PORT ?= 8080
@@ -45,6 +52,7 @@ up: $(SYNCED)
 	@nohup $(VENV)/bin/python local/stack.py --port $(PORT) --state $(STACK_DIR)/stack.json > $(STACK_DIR)/stack.log 2>&1 & echo $$! > $(STACK_DIR)/pid
 	@for i in $$(seq 1 450); do [ -f $(STACK_DIR)/stack.json ] && break; kill -0 $$(cat $(STACK_DIR)/pid) 2>/dev/null || { tail -30 $(STACK_DIR)/stack.log; exit 1; }; sleep 1; done
 	@cat $(STACK_DIR)/stack.json; echo "Airflow UI: http://127.0.0.1:$(PORT)  (users and passwords above; make down stops it)"
+	@echo "AIOps view (approvals, audit trail, exemptions): $$($(VENV)/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["aiops_view"])' $(STACK_DIR)/stack.json)"
 
 down:
 	@if [ -f $(STACK_DIR)/pid ]; then kill -TERM $$(cat $(STACK_DIR)/pid) 2>/dev/null; \

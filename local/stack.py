@@ -56,6 +56,9 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ADMIN_USER = "admin"
 APPROVER_USER = "alice"  # a named human with Airflow's "op" role: approves by triggering approve_remediation
+# Another human with the same "op" role, outside the approver group: sees the AIOps view without its
+# approve and reject buttons, and a decision of theirs is refused.
+OUTSIDER_USER = "bob"
 # The trigger handler's own API user (Airflow's "user" role, as the MWAA trigger role is): the runs it
 # starts were requested by "automated"; a run admin starts by hand was requested by admin.
 INGRESS_USER = "aiops-ingress"
@@ -375,6 +378,7 @@ def local_stack(
     passwords = {
         ADMIN_USER: password,
         APPROVER_USER: secrets.token_urlsafe(12),
+        OUTSIDER_USER: secrets.token_urlsafe(12),
         INGRESS_USER: secrets.token_urlsafe(12),
     }
     passwords_file = home / "passwords.json"
@@ -411,7 +415,7 @@ def local_stack(
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": (
-                f"{ADMIN_USER}:admin,{APPROVER_USER}:op,{INGRESS_USER}:user"
+                f"{ADMIN_USER}:admin,{APPROVER_USER}:op,{OUTSIDER_USER}:op,{INGRESS_USER}:user"
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
@@ -506,6 +510,7 @@ def _deploy_stacks(moto: Process, moto_url: str, cdk_out: Path) -> Deployment:
 def _serve(port: int | None, state_file: Path | None) -> None:
     """`make up`: start the stack (its AWS deployed from the templates), unpause every DAG, and keep it up
     until SIGTERM/Ctrl-C."""
+    from matcarv_aiops.console import view_url
 
     def stop(*_):
         raise KeyboardInterrupt
@@ -517,6 +522,7 @@ def _serve(port: int | None, state_file: Path | None) -> None:
             running.unpause(dag["dag_id"])
         info = {
             "airflow": running.airflow_url,
+            "aiops_view": view_url(running.airflow_url),
             "users": running.passwords,
             "moto": running.moto_url,
             "airflow_home": str(running.home),

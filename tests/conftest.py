@@ -89,6 +89,15 @@ def assume_calls(aws, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database (SQLite in the throwaway home), made once per process: the DAG tests
+    and the UI plugin's tests (the API's JWT check reads its revoked tokens) share it."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture(scope="session")
 def running_stack():
     """moto_server (the CDK app's stacks deployed into it) + airflow standalone, started once per test
     session and always stopped."""

@@ -311,16 +311,29 @@ def airflow_ui_url(settings: Settings) -> str:
 
 
 def approval_instructions(record: ApprovalRecord, settings: Settings) -> str:
+    """How to decide this request, for the SNS (and Slack) message: the AIOps view's link, which opens
+    the request with its approve and reject buttons (one click plus a reason), and the REST call."""
+    from matcarv_aiops.console import view_url
+
     conf = json.dumps({"execution_id": record.execution_id, "decision": "approve", "reason": "..."})
     ui = airflow_ui_url(settings)
-    where = f"{ui}/dags/{APPROVAL_DAG_ID}" if ui.startswith("http") else ui
     needs = (
         f"{record.approvals_required} distinct approvers" if record.approvals_required > 1 else "one approver"
     )
+    if ui.startswith("http"):
+        where = (
+            f"Approve or reject it in the AIOps view of the Airflow UI: {view_url(ui, record.execution_id)} "
+            f"- or in the Airflow UI ({ui}/dags/{APPROVAL_DAG_ID}) trigger DAG '{APPROVAL_DAG_ID}' with "
+            f"execution_id={record.execution_id} and decision approve or reject"
+        )
+    else:
+        where = (
+            f"In {ui}, open the AIOps view (or trigger DAG '{APPROVAL_DAG_ID}' with "
+            f"execution_id={record.execution_id}) and approve or reject it"
+        )
     # No CLI line: a CLI trigger has no authenticated user behind it, and its decision is refused.
     return (
-        f"In the Airflow UI ({where}), trigger DAG '{APPROVAL_DAG_ID}' with "
-        f"execution_id={record.execution_id} and decision approve or reject, before {record.expires_at}. "
+        f"{where}, before {record.expires_at}. "
         f"Needs {needs} of the approver group, other than {record.requested_by} who requested it. "
         f"REST API: POST /api/v2/dags/{APPROVAL_DAG_ID}/dagRuns with conf {conf}"
     )
@@ -341,12 +354,14 @@ def request(
     plan_digest: str | None = None,
     requested_by: str = AUTOMATED,
     approvals_required: int = 1,
+    account: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Ask a human to approve ``action`` on ``target`` for this one execution. The pending request is
     stored and the approvers are told over SNS once: a retried task finds its request already there.
     ``plan_digest`` binds a maintenance plan's approval to the exact plan bytes the approver saw;
     ``requested_by`` (who started the run) may not decide it; ``approvals_required`` distinct approvers
-    must."""
+    must. ``account`` and ``region``: the target's, for the approver (an S3 ARN names neither)."""
     now = utc_now()
     record = ApprovalRecord(
         execution_id=execution_id,
@@ -363,6 +378,8 @@ def request(
         plan_digest=plan_digest,
         requested_by=requested_by,
         approvals_required=approvals_required,
+        account=account or None,
+        region=region or None,
     )
     store = ApprovalStore(settings)
     if store.create(record):

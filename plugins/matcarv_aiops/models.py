@@ -131,6 +131,9 @@ class ApprovalRecord(BaseModel):
     decided_at: str | None = None
     # A maintenance plan's sha256 (hex) over its stored bytes: the deleting task refuses a plan that differs.
     plan_digest: str | None = None
+    # The target's account and region, shown to the approver (an S3 bucket's ARN names neither).
+    account: str | None = None
+    region: str | None = None
 
     @property
     def approvers(self) -> list[str]:

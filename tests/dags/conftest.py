@@ -6,13 +6,6 @@ from tests.conftest import REPO
 
 
 @pytest.fixture(scope="session")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="session")
 def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 

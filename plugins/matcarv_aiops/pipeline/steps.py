@@ -333,6 +333,8 @@ def request_approval(run: RunState, execution: Execution, eligibility: dict[str,
         why=eligibility["why"],
         requested_by=execution.requested_by,
         approvals_required=run.settings.safety.production_approvals if execution.production else 1,
+        account=execution.target.account,
+        region=execution.target.region,
     )
     finding_workflow(
         run,
