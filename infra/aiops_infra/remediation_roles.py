@@ -79,8 +79,7 @@ def catalogue_statements(
             unscoped = scope.resources == ("*",)
             actions_of, resources = merged.setdefault((scope.conditions, unscoped), ([], set()))
             actions_of += [action for action in actions if action not in actions_of]
-            # arn:aws:<service>:<region>:<account>:<resource> -> the service's resources in that account
-            resources |= {"*"} if unscoped else {":".join(r.split(":")[:5]) + ":*" for r in scope.resources}
+            resources |= {"*"} if unscoped else {_service_wide(r) for r in scope.resources}
     return [
         iam.PolicyStatement(
             actions=sorted(actions),
@@ -89,6 +88,17 @@ def catalogue_statements(
         )
         for (conditions, _), (actions, resources) in merged.items()
     ]
+
+
+def _service_wide(resource: str) -> str:
+    """arn:aws:<service>:<region>:<account>:<resource> -> the service's resources in that account. IAM
+    checks the resource path of two services, so theirs keep its type: ``arn:aws:iam::<account>:*`` is
+    refused (an IAM path starts with ``role/``, ``user/``, ...), and so is an S3 ARN with a region that
+    is not an access point's (``arn:aws:s3:<region>:<account>:accesspoint/*``)."""
+    parts = resource.split(":", 5)
+    if parts[2] in ("iam", "s3") and len(parts) == 6 and "/" in parts[5]:
+        return ":".join(parts[:5]) + ":" + parts[5].split("/", 1)[0] + "/*"
+    return ":".join(parts[:5]) + ":*"
 
 
 def hub_principal(trusted_role_arn: str) -> iam.IPrincipal:

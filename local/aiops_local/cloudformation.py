@@ -155,11 +155,11 @@ def client_factory(
 
 
 def member_account_clients(hub: ClientFactory, endpoint_url: str | None, account: str) -> ClientFactory:
-    """Clients in ``account``: the role StackSets deploy with there, assumed from the hub (moto keys the
-    account of every request on its credentials)."""
+    """Clients in ``account``: CDK's deploy role there (what ``cdk bootstrap --trust <hub>`` lets the hub's
+    credentials assume), assumed from the hub (moto keys the account of every request on its credentials)."""
     assumed = hub("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/AWSCloudFormationStackSetExecutionRole",
-        RoleSessionName="aiops-local-stackset",
+        RoleArn=f"arn:aws:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{account}-{REGION}",
+        RoleSessionName="aiops-local-deploy",
     )["Credentials"]
     return client_factory(
         endpoint_url,
@@ -481,17 +481,22 @@ def _is_tls_only_deny(statement: dict[str, Any]) -> bool:
     }
 
 
+def _is_conditioned_deny(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Deny" and "Condition" in statement
+
+
 def _bucket_policy(logical_id: str, props: dict[str, Any], resolver: Resolver) -> str:
-    """The policy without its TLS-only deny: moto's S3 applies a bucket policy's denies to every object
-    request whatever its condition, and the local endpoint is plain HTTP anyway, so that statement would
-    refuse every read and write. Its presence in AWS is checked on the template (tests/infra)."""
+    """The policy without its conditioned denies: moto's S3 applies a bucket policy's deny to every
+    request whatever its condition. So the TLS-only deny (the local endpoint is plain HTTP anyway) and the
+    audit archive's "PutObject only by the audit writer" (``aws:PrincipalArn``) would refuse every read
+    and write. Their presence in AWS is checked on the template (tests/infra)."""
     document = props["PolicyDocument"]
-    statements = [s for s in document["Statement"] if not _is_tls_only_deny(s)]
+    statements = [s for s in document["Statement"] if not _is_conditioned_deny(s)]
     resolver.clients("s3").put_bucket_policy(
         Bucket=props["Bucket"], Policy=json.dumps({**document, "Statement": statements})
     )
     dropped = len(document["Statement"]) - len(statements)
-    return f"PutBucketPolicy on {props['Bucket']} ({dropped} TLS-only deny statement left out)"
+    return f"PutBucketPolicy on {props['Bucket']} ({dropped} conditioned deny statements left out)"
 
 
 def _topic_policy(logical_id: str, props: dict[str, Any], resolver: Resolver) -> str:
@@ -501,6 +506,23 @@ def _topic_policy(logical_id: str, props: dict[str, Any], resolver: Resolver) ->
             TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
         )
     return f"SetTopicAttributes Policy on {', '.join(props['Topics'])}"
+
+
+def _event_bus_policy(logical_id: str, props: dict[str, Any], resolver: Resolver) -> str:
+    bus = props.get("EventBusName", "default")
+    statement = {"Sid": props["StatementId"], **props["Statement"]}  # its Sid is the StatementId
+    resolver.clients("events").put_permission(
+        EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+    return f"PutPermission on event bus {bus} ({props['StatementId']})"
+
+
+def _config_rule(logical_id: str, props: dict[str, Any], resolver: Resolver) -> str:
+    rule = {key: value for key, value in props.items() if key != "InputParameters"}
+    if "InputParameters" in props:  # an object in the template, a JSON string in the API
+        rule["InputParameters"] = json.dumps(props["InputParameters"])
+    resolver.clients("config").put_config_rule(ConfigRule=rule)
+    return f"PutConfigRule {props['ConfigRuleName']}"
 
 
 def _queue_policy(logical_id: str, props: dict[str, Any], resolver: Resolver) -> str:
@@ -582,6 +604,8 @@ FALLBACKS: dict[str, Callable[[str, dict[str, Any], Resolver], str]] = {
     "AWS::EC2::SecurityGroupEgress": _security_group_egress,
     "AWS::Lambda::EventInvokeConfig": _event_invoke_config,
     "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::Events::EventBusPolicy": _event_bus_policy,
+    "AWS::Config::ConfigRule": _config_rule,
     "Custom::CDKBucketDeployment": _bucket_deployment,
 }
 
@@ -591,4 +615,6 @@ LEFT_OUT = {
     "options are the stack's AIOPS_* settings (mwaa_settings)",
     "AWS::Rbin::Rule": "moto has no Recycle Bin API; nothing here reads the rule (the snapshot job's "
     "Recycle Bin calls are tested with botocore's Stubber)",
+    "Custom::AWS": "CDK's AwsCustomResource: the hub's reads of the bundle's S3 object versions, which only "
+    "the MWAA environment takes (left out above)",
 }

@@ -73,6 +73,16 @@ class EnforcedAccount:
         ):
             self.monkeypatch.setenv(variable, credentials[key])
         self.session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{HUB_ROLE}/{HUB_SESSION}"
+        # The audit writer's role, as synthesized: the one principal that adds audit records.
+        from aiops_infra.audit_writer import AUDIT_WRITER_ROLE_NAME
+
+        writer_arn = put_role(
+            AUDIT_WRITER_ROLE_NAME,
+            role_document(self.hub_template, AUDIT_WRITER_ROLE_NAME, settings.as_flat()),
+            trusted_arn=self.session_arn,
+        )
+        self.monkeypatch.setenv("AIOPS_AUDIT_WRITER_ROLE_ARN", writer_arn)
+        reload_settings()
         # The runbooks' role, as synthesized: SSM Automation assumes it for a runbook's steps.
         from aiops_infra.ssm_documents import SSM_AUTOMATION_ROLE_NAME
 

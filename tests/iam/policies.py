@@ -5,8 +5,9 @@ INITIAL_NO_AUTH_ACTION_COUNT reached as follows, and ``moto_view`` adapts a poli
 any action:
 
 - **Actions:** matched exactly, as ``<credential scope>:<operation>``. The scope is the request's signing
-  name, which is the IAM prefix for every service here except CloudWatch (``monitoring``): each
-  ``cloudwatch:X`` is also granted as ``monitoring:X``; and the operation is the API's, so a batch call
+  name, which is the IAM prefix for every service here except CloudWatch (``monitoring``) and the
+  Resource Groups Tagging API (``tagging``): each ``cloudwatch:X`` is also granted as ``monitoring:X``,
+  each ``tag:X`` as ``tagging:X``; and the operation is the API's, so a batch call
   IAM authorises as the single one (``sqs:SendMessageBatch`` as ``sqs:SendMessage``) is granted as both,
   as are the S3 calls moto names its own way (it authorises ``GetPublicAccessBlock`` on a bucket as
   ``s3:ListBucket``, ``PutPublicAccessBlock`` as ``s3:CreateBucket``).
@@ -40,7 +41,7 @@ from tests.remediations.iam_calls import IAM_ACTION_OF
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 RESOURCE_CHECKED_BY_MOTO = {"s3", "sts"}
-SIGNING_NAMES = {"cloudwatch": "monitoring"}
+SIGNING_NAMES = {"cloudwatch": "monitoring", "tag": "tagging"}
 # moto names a batch call by its operation; IAM authorises it as the single call's action.
 # And moto's S3 names a few calls otherwise than IAM does (moto/s3/responses.py ACTION_MAP): HeadBucket;
 # and it looks the bucket's ?publicAccessBlock up under the wrong key, so authorises those calls as the
@@ -54,6 +55,8 @@ OPERATIONS_OF: dict[str, list[str]] = {
         "s3:DeleteBucket",
     ],
     "s3:ListBucket": ["s3:HeadBucket"],
+    # the Puts of a TransactWriteItems call are authorised as PutItem by IAM, as the call itself by moto
+    "dynamodb:PutItem": ["dynamodb:TransactWriteItems"],
 }
 for _operation, _action in IAM_ACTION_OF.items():
     OPERATIONS_OF.setdefault(_action, []).append(_operation)

@@ -107,6 +107,11 @@ def run_scenario(entry_id: str, account, monkeypatch, runs: list, calls: list) -
         "config": lambda: stubbed_clients(monkeypatch)("config"),
         "guardduty": lambda: stubbed_clients(monkeypatch)("guardduty"),
     }
+    # The module's own fixtures the happy path asks for (guardduty's quarantine_policy, say).
+    module = importlib.import_module(f"tests.remediations.test_{entry_id}")
+    for name, fixture in vars(module).items():
+        if name not in values and hasattr(fixture, "_fixture_function_marker"):
+            values[name] = lambda fixture=fixture: _call_with(fixture._get_wrapped_function(), values)
     finalisers = []
     for fixture in autouse:
         result = _call_with(fixture, values)

@@ -59,6 +59,11 @@ class Synth:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
     @property
+    def member_stacks(self) -> tuple[str, ...]:
+        """This synth's member stacks (the variant's; the default synth has no member accounts)."""
+        return tuple(name for name in self.templates if name.startswith("AIOpsMember-"))
+
+    @property
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.outdir / "manifest.json").read_text())
 

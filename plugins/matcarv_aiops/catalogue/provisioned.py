@@ -8,6 +8,7 @@ from matcarv_aiops.catalogue import (
     ApiCallCondition,
     ConfigRuleCondition,
     MetricAlarmCondition,
+    SecurityHubFindingCondition,
     ServiceEventCondition,
     TriggerCondition,
     catalogue,
@@ -35,6 +36,11 @@ def _created(entry_id: str, condition: TriggerCondition, synced: dict) -> str:
         )
     if isinstance(condition, ApiCallCondition):
         return "nothing: CloudTrail's management events (a trail must be logging)"
+    if isinstance(condition, SecurityHubFindingCondition):
+        return (
+            "nothing: Security Hub sends the finding (Security Hub on, with the standard or the product "
+            "enabled)"
+        )
     assert isinstance(condition, ServiceEventCondition)
     return f"nothing: {condition.source} sends the event"
 

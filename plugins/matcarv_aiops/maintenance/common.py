@@ -59,6 +59,10 @@ def execution_id(job: str, *parts: str) -> str:
     return str(uuid.uuid5(MAINTENANCE_NAMESPACE, "|".join((job, *parts))))
 
 
+# IAM action prefix -> boto3 service name, where the two differ (for the services the jobs call).
+BOTO3_SERVICE_OF = {"tag": "resourcegroupstaggingapi"}
+
+
 @dataclass(frozen=True)
 class JobPermissions:
     """The AWS actions a job calls on the account's resources: the single source of its IAM role
@@ -79,8 +83,12 @@ class JobPermissions:
 
     @property
     def services(self) -> frozenset[str]:
-        """The IAM prefixes of the actions (boto3's service names for every service the jobs use)."""
-        return frozenset(action.split(":")[0] for action in self.actions)
+        """The boto3 service names of the actions: their IAM prefix, except where boto3 names the service
+        otherwise (``tag:`` is the Resource Groups Tagging API, ``resourcegroupstaggingapi``)."""
+        return frozenset(
+            BOTO3_SERVICE_OF.get(prefix, prefix)
+            for prefix in (action.split(":")[0] for action in self.actions)
+        )
 
 
 @dataclass
