@@ -137,7 +137,10 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     view = _open_view(alice, stack_env)
     view.locator("input[name=target]").fill(BUCKET_ARN)
     view.locator("select[name=outcome]").select_option("SUCCESS")
-    view.locator("form.filters button[type=submit]").click()
+    # The filter form reloads the framed page: wait for that load, or the rows read could be the old page's.
+    (framed,) = [frame for frame in alice.frames if "/aiops/" in frame.url]
+    with framed.expect_navigation():
+        view.locator("form.filters button[type=submit]").click()
     row = view.locator(f'#audit-table tr[data-execution="{execution_id}"]')
     row.wait_for()
     assert view.locator("#audit-table tbody tr").count() == 1  # the filters left only this record
