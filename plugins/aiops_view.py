@@ -51,10 +51,12 @@ def build_app():
     """The view's FastAPI app, every route behind Airflow's login and read access to DAG runs."""
     from typing import Annotated
 
+    from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-    from fastapi import Depends, FastAPI, Query
-    from fastapi.responses import HTMLResponse, PlainTextResponse
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
     from matcarv_aiops import console
     from matcarv_aiops.settings import get_settings
@@ -62,6 +64,16 @@ def build_app():
     # Read access to DAG runs (of any DAG): what the view shows is the runs' approvals and records.
     may_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
     app = FastAPI(title="AIOps", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def sign_in_first(request: Request, exc: HTTPException):
+        """A browser that opens an approval request's link before signing in goes through Airflow's own
+        login page and comes back to the request; anything else (a script, a bad token) gets the error."""
+        browser = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and request.method == "GET" and browser:
+            login = get_auth_manager().get_url_login(next_url=str(request.url))
+            return RedirectResponse(login, status_code=303)
+        return await http_exception_handler(request, exc)
 
     def page(user: str, filters: console.AuditFilter, focus: str | None) -> str:
         return console.render_page(

@@ -1,18 +1,23 @@
 """The approval flow in a real browser (Playwright driving Debian's Chromium) on the local stack: alice, in
 the approver group, approves a public bucket's fix from the AIOps view inside the Airflow UI and finds its
-SUCCESS record there; bob, with the same Airflow role but outside the group, sees no buttons and his
-decision is refused. Each step's screenshot goes to docs/screenshots/ (the README shows them)."""
+SUCCESS record there, after following the link in the approval request the SNS topic delivered (signed out:
+through Airflow's login and back to the request); bob, with the same Airflow role but outside the group,
+sees no buttons and his decision is refused. Each step's screenshot goes to docs/screenshots/ (the README
+shows them)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from local import scenarios
 from local.stack import APPROVER_USER, OUTSIDER_USER
 from matcarv_aiops.approvals import ApprovalStore
+from matcarv_aiops.aws import topic_arn
 from matcarv_aiops.console import pending_approvals
 from matcarv_aiops.models import ApprovalStatus
 from matcarv_aiops.settings import get_settings
@@ -50,16 +55,55 @@ def browser():
         chromium.close()
 
 
-def _signed_in(browser, stack, user: str):
-    """A page of a new browser context, signed in as ``user`` through Airflow's own login form."""
+def _new_page(browser):
+    """A page of a new browser context: no cookie, nobody signed in."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{stack.airflow_url}/")
+    return page
+
+
+def _sign_in(page, stack, user: str) -> None:
+    """Airflow's own login form, where the page has been sent to."""
+    page.wait_for_url(lambda url: "/auth/login" in url)
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", stack.passwords[user])
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def _signed_in(browser, stack, user: str):
+    """A page of a new browser context, signed in as ``user`` through Airflow's own login form."""
+    page = _new_page(browser)
+    page.goto(f"{stack.airflow_url}/")
+    _sign_in(page, stack, user)
     return page
+
+
+def _approvers_inbox(settings):
+    """A queue subscribed to the AIOps topic, as an approver's mailbox or chat is: what it receives is what
+    the approval request says. Returns a function reading the link to the AIOps view out of the request for
+    one execution."""
+    sqs = boto3.client("sqs", region_name=settings.platform.region)
+    queue = sqs.create_queue(QueueName="e2e-browser-approvers-inbox")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    boto3.client("sns", region_name=settings.platform.region).subscribe(
+        TopicArn=topic_arn(settings),
+        Protocol="sqs",
+        Endpoint=attributes["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+
+    def link_for(execution_id: str) -> str:
+        def find() -> str | None:
+            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+                found = re.search(r"(https?://\S+/aiops/\?execution=[\w-]+)", message["Body"])
+                if found and execution_id in found.group(1):
+                    return found.group(1)
+            return None
+
+        return _poll(f"the approval request for {execution_id} on the topic", find, timeout=60)
+
+    return link_for
 
 
 def _open_view(page, stack):
@@ -73,9 +117,10 @@ def _open_view(page, stack):
 def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     started = time.monotonic()
     SHOTS.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    approval_link = _approvers_inbox(settings)
     s3, bucket = scenarios.public_bucket(BUCKET)
     dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
-    settings = get_settings()
     (pending,) = _poll(
         "the approval request",
         lambda: [p for p in pending_approvals(settings) if p.record.target_resource == BUCKET_ARN],
@@ -105,10 +150,14 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     record = ApprovalStore(settings).get(execution_id)
     assert record is not None and record.status is ApprovalStatus.PENDING and not record.approvers
 
-    # alice: the request with everything she needs, and the buttons: one click plus a reason.
-    alice = _signed_in(browser, stack_env, APPROVER_USER)
-    view = _open_view(alice, stack_env)
-    request = view.locator(f"#approval-{execution_id}")
+    # alice, signed out, opens the link of the approval request the topic delivered: Airflow's login, then
+    # the request itself with everything she needs and the buttons. One click plus a reason.
+    link = approval_link(execution_id)
+    alice = _new_page(browser)
+    alice.goto(link)
+    _sign_in(alice, stack_env, APPROVER_USER)
+    alice.wait_for_url(link)
+    request = alice.locator(f"#approval-{execution_id}.focus")
     text = request.inner_text()
     for shown in (BUCKET_ARN, "s3_public_access", "PutPublicAccessBlock", "Rollback plan", "Time left"):
         assert shown in text, shown

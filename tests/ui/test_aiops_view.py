@@ -7,6 +7,7 @@ import html
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -94,6 +95,26 @@ def test_no_route_answers_without_airflows_login(api, approvers):
     assert forged.status_code == 403
     # A signed-in user without read access to DAG runs (no role) is refused too.
     assert _get(api, "/aiops/", "nobody").status_code == 403
+
+
+def test_a_browser_opening_the_request_link_signed_out_goes_through_airflows_login_and_back(api, approvers):
+    execution_id = _request(approvers)
+    client, _ = api
+    link = console.view_url(str(client.base_url), execution_id)
+    answer = client.get(link, headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    login, _, query = answer.headers["location"].partition("?")
+    assert login == "/auth/login"
+    assert parse_qs(query) == {"next": [link]}
+    assert "ui-public-bucket" not in answer.text
+    # Not a browser, or a forged token: the error itself, never a redirect.
+    assert client.get(link, follow_redirects=False).status_code == 401
+    forged = client.get(
+        link,
+        headers={"Accept": "text/html", "Authorization": "Bearer not-a-jwt"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
 
 
 def test_the_cookie_of_the_ui_login_is_enough(api, approvers):
