@@ -468,8 +468,12 @@ def local_stack(
             stack.database = MetadataDatabase.start(home / "pgdata")
             stack.deployment = deploying.result()
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.database.sqlalchemy_url()
-        # The caller's extra_env still wins (a test's own AIOPS_PRODUCTION_APPROVALS, say).
-        env.update({**stack.deployment.settings, **(extra_env or {})})
+        # The hub's MWAA environment is left out here (airflow standalone is the environment): with its name
+        # set, approval requests would link to a WebserverUrl the embedded AWS cannot give, instead of
+        # AIOPS_AIRFLOW_BASE_URL. The caller's extra_env still wins (a test's own AIOPS_PRODUCTION_APPROVALS).
+        hub_settings = dict(stack.deployment.settings)
+        hub_settings.pop("AIOPS_MWAA_ENVIRONMENT_NAME", None)
+        env.update({**hub_settings, **(extra_env or {})})
         airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], env, logs)
         stack.processes.append(airflow)
         _wait(airflow, lambda: _airflow_healthy(airflow_url), "airflow healthy", startup_timeout)
