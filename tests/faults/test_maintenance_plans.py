@@ -172,6 +172,30 @@ def test_a_decision_forged_in_xcom_deletes_nothing(aws, ec2, fault_report):
     )
 
 
+def test_an_approval_by_someone_no_longer_in_the_group_deletes_nothing(aws, ec2, monkeypatch, fault_report):
+    ids, run, clients, summary, execution = _planned_and_approved(aws, ec2, rules=[])
+    monkeypatch.setenv("AIOPS_APPROVERS", "bob")  # alice left the approver group after approving
+    from matcarv_aiops.settings import reload_settings
+
+    later = reload_settings()
+    decision = {"decision": "approved", "operator": "alice"}
+    with (
+        _recorded() as actions,
+        pytest.raises(PlanRefused, match="does not count: alice is not in the approver group") as refused,
+    ):
+        _delete_ebs(later, clients, run, summary, decision)
+    assert actions.count("DeleteSnapshot") == 0 and all(_exists(ec2, i) for i in ids)
+    found = _invariants(later, actions, runbook="ebs_snapshot_retention", refused=True)
+    found.assert_hold()
+    fault_report.add(
+        "maintenance: approver left the group",
+        "AIOPS_APPROVERS changed after alice approved the deletion plan",
+        f"delete failed (PlanRefused: {str(refused.value)[:60]}...); nothing deleted",
+        _audit_cell(later, "ebs_snapshot_retention", "FAILURE"),
+        found,
+    )
+
+
 def test_a_plan_forged_in_xcom_deletes_nothing(aws, ec2, fault_report):
     [covered, other] = [_snapshot(ec2, 45, "covered"), _snapshot(ec2, 45, "other-run")]
     # Another run's plan (say a dry run listing the same snapshots) is what the forged summary points at.

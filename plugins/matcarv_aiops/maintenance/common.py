@@ -553,6 +553,15 @@ def authorise(settings: Settings, run: RunInfo, *, target: str, xcom: dict | Non
                 f"the approval was asked for plan sha256 {approval.plan_digest}, "
                 f"the plan recorded for run {run.run_id} is {plan.digest}",
             )
+        # As a remediation's execute step does: an APPROVED record counts only if its deciders still may
+        # decide now (the group may have changed; a record written around `decide` must not count).
+        refusal = (
+            approvals.approval_refusal(settings, approval)
+            if approval.status == ApprovalStatus.APPROVED
+            else None
+        )
+        if refusal:
+            refuse(settings, run, target, f"the approval of run {run.run_id} does not count: {refusal}")
     if xcom is not None:
         stored = (
             None
