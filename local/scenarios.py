@@ -65,10 +65,10 @@ def queue_depth(sqs, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True):
+def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True, region: str = REGION):
     """A running EBS-backed instance whose StatusCheckFailed metric reports a failure now (or, with
-    failing=False, a pass)."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+    failing=False, a pass), in ``region``."""
+    ec2 = boto3.client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     spec = {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
     instance = ec2.run_instances(
@@ -78,12 +78,12 @@ def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True
         InstanceType="t3.micro",
         **({"TagSpecifications": [spec]} if tags else {}),
     )["Instances"][0]["InstanceId"]
-    report_status_check(instance, 1.0 if failing else 0.0)
+    report_status_check(instance, 1.0 if failing else 0.0, region=region)
     return ec2, instance
 
 
-def report_status_check(instance_id: str, value: float) -> None:
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+def report_status_check(instance_id: str, value: float, *, region: str = REGION) -> None:
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
         Namespace="AWS/EC2",
         MetricData=[
             {
@@ -232,9 +232,10 @@ def lb_dimension(lb) -> str:
     return lb["LoadBalancerArn"].split(":loadbalancer/")[1]
 
 
-def world_open_ssh(name: str = "bastion"):
-    """A security group with SSH open to the world next to a legitimate office rule."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+def world_open_ssh(name: str = "bastion", *, region: str = REGION, ec2=None):
+    """A security group with SSH open to the world next to a legitimate office rule, in ``region`` (or
+    where the ``ec2`` client given acts: another account's)."""
+    ec2 = ec2 or boto3.client("ec2", region_name=region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_ingress(
