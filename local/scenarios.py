@@ -261,3 +261,39 @@ def public_bucket_reported_by_security_hub(name: str = "findings-bucket"):
     s3, bucket = public_bucket(name)
     event = securityhub_event(securityhub_finding("S3.8", "AwsS3Bucket", f"arn:aws:s3:::{bucket}"))
     return s3, bucket, event
+
+
+def raised_in(event: dict, *, account: str, region: str) -> dict:
+    """``event`` (one of tests.events', raised in the hub's account and Region) as another account and
+    Region raise it; forwarded to the hub's bus by a regional stack's rule, it keeps both: the envelope's
+    fields, CloudTrail's, and the ARNs in it."""
+    from tests.events import ACCOUNT
+
+    moved = json.loads(json.dumps(event).replace(f":{REGION}:", f":{region}:").replace(ACCOUNT, account))
+    moved["region"] = region
+    if "awsRegion" in moved["detail"]:
+        moved["detail"]["awsRegion"] = region
+    return moved
+
+
+def world_open_ssh_elsewhere(name: str, *, account: str, region: str):
+    """``world_open_ssh`` in another account (through the role its CDK bootstrap lets the hub's credentials
+    assume) and Region of the local stack's AWS, and its CloudTrail event as the hub receives it. Returns
+    (ec2, group id, event)."""
+    import os
+
+    from aiops_local.cloudformation import client_factory, member_account_clients
+    from tests.events import cloudtrail_event
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    clients = member_account_clients(
+        client_factory(endpoint, region=region), endpoint, account, region=region
+    )
+    ec2, group = world_open_ssh(name, ec2=clients("ec2"))
+    world = [
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
+    ]
+    event = cloudtrail_event(
+        "ec2", "AuthorizeSecurityGroupIngress", {"groupId": group, "ipPermissions": {"items": world}}
+    )
+    return ec2, group, raised_in(event, account=account, region=region)

@@ -8,7 +8,7 @@ import json
 
 import boto3
 
-from local.scenarios import failing_instance, instance_state, ssh_rules, world_open_ssh
+from local.scenarios import failing_instance, instance_state, raised_in, ssh_rules, world_open_ssh
 from matcarv_aiops.aws import target_session
 from matcarv_aiops.catalogue import get_entry
 from matcarv_aiops.ingress.routing import route
@@ -19,13 +19,7 @@ HUB_REGION, OTHER_REGION = "us-east-1", "eu-west-1"
 
 
 def in_region(event: dict, region: str) -> dict:
-    """``event`` as it was raised in ``region``: the envelope's Region, and the Region inside its detail
-    where the format carries one (CloudTrail's awsRegion, an alarm's ARN)."""
-    moved = json.loads(json.dumps(event).replace(f":{HUB_REGION}:", f":{region}:"))
-    moved["region"] = region
-    if "awsRegion" in moved["detail"]:
-        moved["detail"]["awsRegion"] = region
-    return moved
+    return raised_in(event, account=ACCOUNT, region=region)
 
 
 def _open_ssh_event(group: str) -> dict:
