@@ -1,5 +1,6 @@
 """Synthesize the CDK app once per session (each synth costs seconds): the default context, and a
-variant with member accounts, an existing VPC and explicit sizes. No AWS credentials, no network."""
+variant with member accounts, a second Region, an existing VPC and explicit sizes. No AWS credentials,
+no network."""
 
 from __future__ import annotations
 
