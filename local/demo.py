@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from aiops_local.cloudformation import MEMBER_ACCOUNT, OTHER_REGION  # noqa: E402
 from local import scenarios  # noqa: E402
 from local.stack import APPROVER_USER, LocalStack, local_stack, use_stack_environment  # noqa: E402
 from tests.events import alarm_event, cloudtrail_event  # noqa: E402
@@ -50,6 +51,10 @@ def create_problems() -> tuple[list[Scenario], dict]:
     _, group = scenarios.world_open_ssh()
     _, finding_bucket, finding_event = scenarios.public_bucket_reported_by_security_hub(
         "demo-findings-bucket"
+    )
+    # In a member account's second Region: its regional stack forwards the event to the hub's bus.
+    eu_ec2, eu_group, eu_event = scenarios.world_open_ssh_elsewhere(
+        "eu-bastion", account=MEMBER_ACCOUNT, region=OTHER_REGION
     )
 
     def dlq_alarm(queue):
@@ -125,6 +130,14 @@ def create_problems() -> tuple[list[Scenario], dict]:
             "approve",
         ),
         Scenario(
+            f"security group with SSH open in a member account's {OTHER_REGION} (fixed there; approved)",
+            "sg_open_ssh",
+            f"{OTHER_REGION}:{MEMBER_ACCOUNT}:security-group/{eu_group}",
+            eu_event,
+            "SUCCESS",
+            "approve",
+        ),
+        Scenario(
             "production DLQ: waits for a human, who rejects",
             "sqs_dlq_depth_high",
             ":ledger-dlq",
@@ -148,6 +161,7 @@ def create_problems() -> tuple[list[Scenario], dict]:
         "route53": (route53, zone),
         "cloudfront": (cloudfront, dist),
         "sg": group,
+        "sg-eu": (eu_ec2, eu_group),
     }
     return runs, checks
 
@@ -316,6 +330,10 @@ def main() -> int:
             == "PRIMARY",
             "CloudFront invalidation created": invalidations >= 1,
             "world SSH rule revoked, office rule kept": scenarios.ssh_rules(ec2, checks["sg"])
+            == ["198.51.100.0/24"],
+            f"{OTHER_REGION}: world SSH rule revoked in the member account": scenarios.ssh_rules(
+                *checks["sg-eu"]
+            )
             == ["198.51.100.0/24"],
         }
         print()

@@ -65,10 +65,10 @@ def queue_depth(sqs, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True):
+def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True, region: str = REGION):
     """A running EBS-backed instance whose StatusCheckFailed metric reports a failure now (or, with
-    failing=False, a pass)."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+    failing=False, a pass), in ``region``."""
+    ec2 = boto3.client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     spec = {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
     instance = ec2.run_instances(
@@ -78,12 +78,12 @@ def failing_instance(*, tags: dict[str, str] | None = None, failing: bool = True
         InstanceType="t3.micro",
         **({"TagSpecifications": [spec]} if tags else {}),
     )["Instances"][0]["InstanceId"]
-    report_status_check(instance, 1.0 if failing else 0.0)
+    report_status_check(instance, 1.0 if failing else 0.0, region=region)
     return ec2, instance
 
 
-def report_status_check(instance_id: str, value: float) -> None:
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+def report_status_check(instance_id: str, value: float, *, region: str = REGION) -> None:
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
         Namespace="AWS/EC2",
         MetricData=[
             {
@@ -232,9 +232,10 @@ def lb_dimension(lb) -> str:
     return lb["LoadBalancerArn"].split(":loadbalancer/")[1]
 
 
-def world_open_ssh(name: str = "bastion"):
-    """A security group with SSH open to the world next to a legitimate office rule."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+def world_open_ssh(name: str = "bastion", *, region: str = REGION, ec2=None):
+    """A security group with SSH open to the world next to a legitimate office rule, in ``region`` (or
+    where the ``ec2`` client given acts: another account's)."""
+    ec2 = ec2 or boto3.client("ec2", region_name=region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_ingress(
@@ -260,3 +261,39 @@ def public_bucket_reported_by_security_hub(name: str = "findings-bucket"):
     s3, bucket = public_bucket(name)
     event = securityhub_event(securityhub_finding("S3.8", "AwsS3Bucket", f"arn:aws:s3:::{bucket}"))
     return s3, bucket, event
+
+
+def raised_in(event: dict, *, account: str, region: str) -> dict:
+    """``event`` (one of tests.events', raised in the hub's account and Region) as another account and
+    Region raise it; forwarded to the hub's bus by a regional stack's rule, it keeps both: the envelope's
+    fields, CloudTrail's, and the ARNs in it."""
+    from tests.events import ACCOUNT
+
+    moved = json.loads(json.dumps(event).replace(f":{REGION}:", f":{region}:").replace(ACCOUNT, account))
+    moved["region"] = region
+    if "awsRegion" in moved["detail"]:
+        moved["detail"]["awsRegion"] = region
+    return moved
+
+
+def world_open_ssh_elsewhere(name: str, *, account: str, region: str):
+    """``world_open_ssh`` in another account (through the role its CDK bootstrap lets the hub's credentials
+    assume) and Region of the local stack's AWS, and its CloudTrail event as the hub receives it. Returns
+    (ec2, group id, event)."""
+    import os
+
+    from aiops_local.cloudformation import client_factory, member_account_clients
+    from tests.events import cloudtrail_event
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    clients = member_account_clients(
+        client_factory(endpoint, region=region), endpoint, account, region=region
+    )
+    ec2, group = world_open_ssh(name, ec2=clients("ec2"))
+    world = [
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
+    ]
+    event = cloudtrail_event(
+        "ec2", "AuthorizeSecurityGroupIngress", {"groupId": group, "ipPermissions": {"items": world}}
+    )
+    return ec2, group, raised_in(event, account=account, region=region)

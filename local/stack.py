@@ -44,11 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from aiops_local.cloudformation import (
+    HUB_ACCOUNT,
     MEMBER_ACCOUNT,
+    OTHER_REGION,
     Deployment,
     client_factory,
     deploy,
     member_account_clients,
+    regional_stack_name,
     synthesized,
 )
 
@@ -502,11 +505,20 @@ def _log(message: str) -> None:
 
 def _deploy_stacks(moto: Process, moto_url: str, cdk_out: Path) -> Deployment:
     """The synthesized stacks, created in the moto server: source and hub in the hub account, the member
-    stack in a member account (see aiops_local.cloudformation)."""
+    stack in a member account, then both accounts' regional stacks in the second Region (see
+    aiops_local.cloudformation)."""
     _wait(moto, lambda: _http("GET", f"{moto_url}/moto-api/", timeout=3)[0] == 200, "moto healthy", 60)
     started = time.monotonic()
     hub = client_factory(moto_url)
-    deployment = deploy(cdk_out, hub, member=member_account_clients(hub, moto_url, MEMBER_ACCOUNT))
+    regional = {
+        regional_stack_name(HUB_ACCOUNT, OTHER_REGION): client_factory(moto_url, region=OTHER_REGION),
+        regional_stack_name(MEMBER_ACCOUNT, OTHER_REGION): member_account_clients(
+            hub, moto_url, MEMBER_ACCOUNT, region=OTHER_REGION
+        ),
+    }
+    deployment = deploy(
+        cdk_out, hub, member=member_account_clients(hub, moto_url, MEMBER_ACCOUNT), regional=regional
+    )
     _log(f"stacks deployed in {time.monotonic() - started:.1f}s: {deployment.summary()}")
     return deployment
 

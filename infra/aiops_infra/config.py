@@ -23,6 +23,8 @@ AIRFLOW_API_ROLES = ("User", "Op")
 # Airflow's own roles (FAB): each has permissions on every DAG, so none of them can be the approver role.
 BUILT_IN_AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
 _ACCOUNT = re.compile(r"^\d{12}$")
+# An AWS Region's name (the same shape the ingress accepts in an event's ``region``).
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 class ConfigError(ValueError):
@@ -66,6 +68,13 @@ class DeploymentConfig:
     # Config rules (by name) the organisation already has in every member account: the member stack
     # does not create them again.
     existing_config_rules: tuple[str, ...] = ()
+    # The Regions AIOps covers, the hub's among them; empty: the hub's Region only. Every other Region
+    # gets one AIOpsRegion-<account>-<region> stack per account (the hub's and each member's), whose rules
+    # forward the catalogue's events to the hub's bus in the hub's Region.
+    regions: tuple[str, ...] = ()
+    # The hub's Region, which the regional stacks forward to; needed only with other Regions, and only
+    # when the synth has no credentials (under `cdk deploy` it is the CLI's Region).
+    hub_region_name: str = ""
     snapshot_retention_days: int = 7
     # How long S3 Object Lock (compliance mode) keeps each audit record's copy: nobody, root included,
     # can delete or shorten it before then. ~7 years by default.
@@ -101,6 +110,12 @@ class DeploymentConfig:
                 "hub stack already holds its remediation roles, runbooks and rules; list only the other "
                 "accounts"
             )
+        if len(self.regions) > 1 and account is None:
+            raise ConfigError(
+                "context hubAccountId: the hub account's regional stacks need the hub's account id: "
+                "deploy with the hub's credentials (cdk sets CDK_DEFAULT_ACCOUNT) or give "
+                "-c hubAccountId=<12 digits>"
+            )
         if self.member_account_ids and account is None:
             raise ConfigError(
                 "context hubAccountId: the member stacks trust the hub's execution role, so they need the "
@@ -108,6 +123,32 @@ class DeploymentConfig:
                 "-c hubAccountId=<12 digits>"
             )
         return account
+
+    def hub_region(self, credentials_region: str | None) -> str | None:
+        """The hub's Region: the deploying CLI's (``CDK_DEFAULT_REGION``) or ``hubRegion``; they must
+        agree, and it must be one of ``regions`` when those are given. None when neither is known, which
+        only a synth without ``regions`` may be."""
+        region = self.hub_region_name or credentials_region or None
+        if self.hub_region_name and credentials_region and credentials_region != self.hub_region_name:
+            raise ConfigError(
+                f"context hubRegion: {self.hub_region_name}, but the CLI deploys to {credentials_region}; "
+                "deploy the hub in its own Region"
+            )
+        if self.regions and region is None:
+            raise ConfigError(
+                "context hubRegion: the regional stacks forward events to the hub's bus in the hub's Region, "
+                "so they need it: deploy with a Region (cdk sets CDK_DEFAULT_REGION) or give "
+                "-c hubRegion=<region>"
+            )
+        if self.regions and region not in self.regions:
+            raise ConfigError(
+                f"context regions: {','.join(self.regions)} leaves out the hub's Region {region}; list it too"
+            )
+        return region
+
+    def extra_regions(self, hub_region: str | None) -> tuple[str, ...]:
+        """The Regions besides the hub's, each with its regional stacks, in the order given."""
+        return tuple(region for region in self.regions if region != hub_region)
 
     @classmethod
     def from_node(cls, node: Node) -> DeploymentConfig:
@@ -208,6 +249,12 @@ class DeploymentConfig:
             bad = [a for a in accounts if not _ACCOUNT.match(a)]
             if bad:
                 fail(key, f"not 12-digit account ids: {bad}")
+        bad = [r for r in (*self.regions, self.hub_region_name) if r and not _REGION.match(r)]
+        if bad:
+            fail("regions" if set(bad) & set(self.regions) else "hubRegion", f"not AWS Region names: {bad}")
+        repeated = sorted({r for r in self.regions if self.regions.count(r) > 1})
+        if repeated:
+            fail("regions", f"{repeated} listed more than once")
         if self.hub_account_id and not _ACCOUNT.match(self.hub_account_id):
             fail("hubAccountId", f"{self.hub_account_id!r} is not a 12-digit account id")
         both = sorted(set(self.production_account_ids or ()) & set(self.non_production_account_ids))
@@ -340,6 +387,8 @@ _CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "productionAccountIds": ("production_account_ids", _csv),
     "nonProductionAccountIds": ("non_production_account_ids", _csv),
     "existingConfigRules": ("existing_config_rules", _csv),
+    "regions": ("regions", _csv),
+    "hubRegion": ("hub_region_name", str),
     "snapshotRetentionDays": ("snapshot_retention_days", _int),
     "auditArchiveRetentionDays": ("audit_archive_retention_days", _int),
     "alarmEmail": ("alarm_email", str),

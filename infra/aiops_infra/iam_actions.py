@@ -245,6 +245,19 @@ def scope_for(
     return Scope(tuple(sorted(resources)))
 
 
+def scope_in_regions(*, regions: Iterable[str], **arguments) -> Scope:
+    """``scope_for`` in each of ``regions``, their resources together: an IAM role is global, so the role
+    that acts in every Region AIOps covers names the resource type in each of them (and no other)."""
+    scopes = [scope_for(region=region, **arguments) for region in regions]
+    if not scopes:
+        raise ValueError(f"{arguments.get('owner')}: {arguments.get('action')} scoped to no Region")
+    conditions = {scope.conditions for scope in scopes}
+    if len(conditions) != 1:  # conditions name accounts and services, never a Region
+        raise ValueError(f"{arguments.get('owner')}: {arguments.get('action')}'s conditions differ by Region")
+    resources = sorted({resource for scope in scopes for resource in scope.resources})
+    return Scope(tuple(resources), scopes[0].conditions)
+
+
 def actions_like(prefix: str, resource_type: str) -> list[str]:
     """Every action of the reference whose name starts with ``prefix`` (``"s3:GetObject"``) and that applies
     to ``resource_type`` (``"object"``): what a documented wildcard such as ``s3:GetObject*`` grants on

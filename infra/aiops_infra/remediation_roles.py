@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from aiops_infra.guardrails import RemediationGuardrails
-from aiops_infra.iam_actions import Scope, scope_for, supports_no_resource_level_permissions
+from aiops_infra.iam_actions import Scope, scope_in_regions, supports_no_resource_level_permissions
 from aiops_infra.nag import acknowledge
 from matcarv_aiops.catalogue import CatalogueEntry
 
@@ -29,16 +29,22 @@ def remediation_role_name(remediation_id: str) -> str:
 
 
 def entry_scopes(
-    entry: CatalogueEntry, *, region: str, account: str, hub_account: str | None = None
+    entry: CatalogueEntry,
+    *,
+    region: str,
+    account: str,
+    hub_account: str | None = None,
+    other_regions: Iterable[str] = (),
 ) -> dict[Scope, list[str]]:
-    """The entry's actions, grouped by how they are scoped, in the catalogue's order."""
+    """The entry's actions, grouped by how they are scoped, in the catalogue's order; in ``region`` and
+    each of ``other_regions`` (the Regions AIOps covers besides the stack's own)."""
     by_scope: dict[Scope, list[str]] = defaultdict(list)
     for action in entry.permissions:
-        scope = scope_for(
+        scope = scope_in_regions(
             owner=f"catalogue entry {entry.id!r}",
             action=action,
             target_arn_templates=[t.arn for t in entry.targets],
-            region=region,
+            regions=(region, *other_regions),
             account=account,
             hub_account=hub_account,
             sibling_actions=entry.permissions,
@@ -59,18 +65,36 @@ def _statements(by_scope: dict[Scope, list[str]]) -> list[iam.PolicyStatement]:
 
 
 def entry_statements(
-    entry: CatalogueEntry, *, region: str, account: str, hub_account: str | None = None
+    entry: CatalogueEntry,
+    *,
+    region: str,
+    account: str,
+    hub_account: str | None = None,
+    other_regions: Iterable[str] = (),
 ) -> list[iam.PolicyStatement]:
-    return _statements(entry_scopes(entry, region=region, account=account, hub_account=hub_account))
+    return _statements(
+        entry_scopes(
+            entry, region=region, account=account, hub_account=hub_account, other_regions=other_regions
+        )
+    )
 
 
 def catalogue_statements(
-    entries: Iterable[CatalogueEntry], *, region: str, account: str, hub_account: str | None = None
+    entries: Iterable[CatalogueEntry],
+    *,
+    region: str,
+    account: str,
+    hub_account: str | None = None,
+    other_regions: Iterable[str] = (),
 ) -> list[iam.PolicyStatement]:
     """What the permissions boundary allows: every entry's actions, on the resources of their services in
     this account and region (the hub's, for its topic), with the conditions their roles carry. Each role
     scopes its own actions to resource types; the boundary caps the set of actions, and within IAM's
     6,144 characters for a managed policy only at this grain."""
+    # With other Regions, the boundary names each service's resources in any Region: listing every Region's
+    # ARNs would outgrow IAM's 6,144 characters for a managed policy with two. The roles themselves name
+    # each Region covered.
+    any_region = bool(tuple(other_regions))
     merged: dict[tuple, tuple[list[str], set[str]]] = {}
     for entry in entries:
         for scope, actions in entry_scopes(
@@ -79,7 +103,9 @@ def catalogue_statements(
             unscoped = scope.resources == ("*",)
             actions_of, resources = merged.setdefault((scope.conditions, unscoped), ([], set()))
             actions_of += [action for action in actions if action not in actions_of]
-            resources |= {"*"} if unscoped else {_service_wide(r) for r in scope.resources}
+            resources |= (
+                {"*"} if unscoped else {_service_wide(r, any_region=any_region) for r in scope.resources}
+            )
     return [
         iam.PolicyStatement(
             actions=sorted(actions),
@@ -90,12 +116,15 @@ def catalogue_statements(
     ]
 
 
-def _service_wide(resource: str) -> str:
-    """arn:aws:<service>:<region>:<account>:<resource> -> the service's resources in that account. IAM
-    checks the resource path of two services, so theirs keep its type: ``arn:aws:iam::<account>:*`` is
-    refused (an IAM path starts with ``role/``, ``user/``, ...), and so is an S3 ARN with a region that
-    is not an access point's (``arn:aws:s3:<region>:<account>:accesspoint/*``)."""
+def _service_wide(resource: str, *, any_region: bool = False) -> str:
+    """arn:aws:<service>:<region>:<account>:<resource> -> the service's resources in that account (and,
+    ``any_region``, in every Region; a global resource's empty Region stays empty). IAM checks the resource
+    path of two services, so theirs keep its type: ``arn:aws:iam::<account>:*`` is refused (an IAM path
+    starts with ``role/``, ``user/``, ...), and so is an S3 ARN with a region that is not an access
+    point's (``arn:aws:s3:<region>:<account>:accesspoint/*``)."""
     parts = resource.split(":", 5)
+    if any_region and len(parts) == 6 and parts[3]:
+        parts[3] = "*"
     if parts[2] in ("iam", "s3") and len(parts) == 6 and "/" in parts[5]:
         return ":".join(parts[:5]) + ":" + parts[5].split("/", 1)[0] + "/*"
     return ":".join(parts[:5]) + ":*"
@@ -165,12 +194,19 @@ class RemediationRoles(Construct):
         entries: Iterable[CatalogueEntry],
         trusted_role_arn: str,
         hub_account: str | None = None,
+        other_regions: Iterable[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         entries = list(entries)
+        # IAM is global: the roles of the home Region's stack act in every Region AIOps covers.
+        other_regions = tuple(other_regions)
         boundary_allows = catalogue_statements(
-            entries, region=stack.region, account=stack.account, hub_account=hub_account
+            entries,
+            region=stack.region,
+            account=stack.account,
+            hub_account=hub_account,
+            other_regions=other_regions,
         )
         self.guardrails = RemediationGuardrails(
             self, "Guardrails", allowed=boundary_allows, account=stack.account
@@ -184,7 +220,11 @@ class RemediationRoles(Construct):
         self.roles: dict[str, iam.Role] = {}
         for entry in entries:
             statements = entry_statements(
-                entry, region=stack.region, account=stack.account, hub_account=hub_account
+                entry,
+                region=stack.region,
+                account=stack.account,
+                hub_account=hub_account,
+                other_regions=other_regions,
             )
             role = iam.Role(
                 self,
@@ -203,7 +243,9 @@ class RemediationRoles(Construct):
                 )
             )
             targets = {
-                t.arn.format(value="*", region=stack.region, account=stack.account) for t in entry.targets
+                t.arn.format(value="*", region=region, account=stack.account)
+                for t in entry.targets
+                for region in (stack.region, *other_regions)
             }
             acknowledge_scoped_wildcards(
                 role,

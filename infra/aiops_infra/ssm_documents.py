@@ -20,7 +20,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiops_infra.alarms import METRIC_NAMESPACE
-from aiops_infra.iam_actions import SSM_AUTOMATION_ROLE_NAME, scope_for
+from aiops_infra.iam_actions import SSM_AUTOMATION_ROLE_NAME, scope_in_regions
 from aiops_infra.remediation_roles import acknowledge_scoped_wildcards
 from aiops_infra.trust import service_principal
 
@@ -47,15 +47,45 @@ def document_permissions(path: Path) -> list[str]:
 
 
 def runbook_resources(
-    action: str, *, document: str, region: str, account: str, diagnostics_bucket_arn: str, topic_arn: str
+    action: str,
+    *,
+    document: str,
+    region: str,
+    account: str,
+    diagnostics_bucket_arn: str,
+    topic_arn: str,
+    other_regions: tuple[str, ...] = (),
 ) -> list[str]:
     if action == "s3:PutObject":
         return [f"{diagnostics_bucket_arn}/{DIAGNOSTICS_PREFIX}*"]
     if action == "sns:Publish":
         return [topic_arn]
     return list(
-        scope_for(owner=f"SSM document {document}", action=action, region=region, account=account).resources
+        scope_in_regions(
+            owner=f"SSM document {document}",
+            action=action,
+            regions=(region, *other_regions),
+            account=account,
+        ).resources
     )
+
+
+def add_runbook_documents(scope: Construct, directory: Path = SSM_DIR) -> dict[str, ssm.CfnDocument]:
+    """The runbooks as SSM Automation documents of ``scope``'s Region, by file name: in the home Region's
+    stack beside their role, and alone in each other Region's stack (a runbook runs in its target's
+    Region, under the home stack's AIOpsSSMAutomationRole: IAM is global)."""
+    return {
+        path.name: ssm.CfnDocument(
+            scope,
+            f"Document-{path.stem}",
+            name=path.stem,
+            document_type="Automation",
+            document_format="YAML",
+            content=yaml.safe_load(path.read_text(encoding="utf-8")),
+            update_method="NewVersion",
+        )
+        for path in document_files(directory)
+    }
 
 
 class SsmAutomation(Construct):
@@ -67,9 +97,11 @@ class SsmAutomation(Construct):
         diagnostics_bucket_arn: str,
         topic_arn: str,
         directory: Path = SSM_DIR,
+        other_regions: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        regions = (stack.region, *other_regions)
         files = document_files(directory)
         # Statements by resource list; the metric gets its own, limited to the AIOps namespace.
         by_resources: dict[tuple[str, ...], set[str]] = defaultdict(set)
@@ -82,6 +114,7 @@ class SsmAutomation(Construct):
                     account=stack.account,
                     diagnostics_bucket_arn=diagnostics_bucket_arn,
                     topic_arn=topic_arn,
+                    other_regions=other_regions,
                 )
                 key = (*resources, "metric") if action == "cloudwatch:PutMetricData" else tuple(resources)
                 by_resources[key].add(action)
@@ -104,7 +137,9 @@ class SsmAutomation(Construct):
             assumed_by=service_principal(
                 "ssm.amazonaws.com",
                 account=stack.account,
-                source_arn=f"arn:aws:ssm:{stack.region}:{stack.account}:automation-execution/*",
+                source_arn=[
+                    f"arn:aws:ssm:{region}:{stack.account}:automation-execution/*" for region in regions
+                ],
             ),
             description="MatCarv AIOps SSM Automation runbooks",
         )
@@ -122,14 +157,4 @@ class SsmAutomation(Construct):
                     )
                 },
             )
-        self.documents: dict[str, ssm.CfnDocument] = {}
-        for path in files:
-            self.documents[path.name] = ssm.CfnDocument(
-                self,
-                f"Document-{path.stem}",
-                name=path.stem,
-                document_type="Automation",
-                document_format="YAML",
-                content=yaml.safe_load(path.read_text(encoding="utf-8")),
-                update_method="NewVersion",
-            )
+        self.documents = add_runbook_documents(self, directory)

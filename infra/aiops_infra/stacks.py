@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -27,7 +26,13 @@ from aiops_infra.buckets import (
 )
 from aiops_infra.config import DeploymentConfig
 from aiops_infra.config_rules import ConfigRules
-from aiops_infra.event_rules import EVENTBRIDGE_ROLE_NAME, CatalogueRules, rule_name
+from aiops_infra.event_rules import (
+    EVENTBRIDGE_ROLE_NAME,
+    CatalogueRules,
+    add_forwarding_rules,
+    default_bus_arn,
+    rule_source_arns,
+)
 from aiops_infra.maintenance_roles import MAINTENANCE_ROLE_ARN_TEMPLATE, MaintenanceRoles
 from aiops_infra.mwaa import (
     EXECUTION_ROLE_NAME,
@@ -41,7 +46,12 @@ from aiops_infra.network import Network
 from aiops_infra.notifications import Notifications
 from aiops_infra.recycle_bin import SnapshotRecycleBin
 from aiops_infra.remediation_roles import REMEDIATION_ROLE_ARN_TEMPLATE, RemediationRoles
-from aiops_infra.ssm_documents import DIAGNOSTICS_PREFIX, SSM_AUTOMATION_ROLE_NAME, SsmAutomation
+from aiops_infra.ssm_documents import (
+    DIAGNOSTICS_PREFIX,
+    SSM_AUTOMATION_ROLE_NAME,
+    SsmAutomation,
+    add_runbook_documents,
+)
 from aiops_infra.state_tables import StateTables
 from aiops_infra.trigger_function import TriggerFunction
 from aiops_infra.trust import service_principal
@@ -55,8 +65,8 @@ SOURCE_BUCKET_EXPORT = "AIOpsSource-SourceBucketArn"
 
 @dataclass(frozen=True)
 class HubAddresses:
-    """What a member stack refers to in the hub, by the names the hub stack gives them (a stack in another
-    account cannot import the hub stack's outputs). The hub is in the member's region."""
+    """What a member or regional stack refers to in the hub, by the names the hub stack gives them (a stack
+    in another account or Region cannot import the hub stack's outputs); ``region`` is the hub's."""
 
     account: str
     region: str
@@ -75,7 +85,7 @@ class HubAddresses:
 
     @property
     def event_bus_arn(self) -> str:
-        return f"arn:aws:events:{self.region}:{self.account}:event-bus/default"
+        return default_bus_arn(self.account, self.region)
 
 
 class SourceStack(cdk.Stack):
@@ -111,6 +121,7 @@ class AIOpsStack(cdk.Stack):
         source: SourceStack,
         entries: Iterable[CatalogueEntry],
         trigger_code: Path,
+        other_regions: tuple[str, ...] = (),
         **kwargs,
     ) -> None:
         # First, before anything is built: without the production accounts the hub would fail open.
@@ -201,7 +212,11 @@ class AIOpsStack(cdk.Stack):
         tables.make_audit_append_only(audit_writer_role_arn(self))
 
         self.remediation_roles = RemediationRoles(
-            self, "RemediationRoles", entries=entries, trusted_role_arn=self.mwaa.role.role_arn
+            self,
+            "RemediationRoles",
+            entries=entries,
+            trusted_role_arn=self.mwaa.role.role_arn,
+            other_regions=other_regions,
         )
         # One ARN per account, by the remediation roles' name prefix: exact names (entries x accounts) would
         # outgrow IAM's 10,240-character limit on a role's inline policies with a few dozen accounts.
@@ -247,6 +262,7 @@ class AIOpsStack(cdk.Stack):
             entries=entries,
             function=self.trigger.function,
             member_account_ids=config.member_account_ids,
+            other_regions=other_regions,
         )
         # Events EventBridge could not hand to the function are replayed with the failed invocations.
         self.trigger.redrive_from(self.rules.dead_letter_queue)
@@ -255,6 +271,7 @@ class AIOpsStack(cdk.Stack):
             "Ssm",
             diagnostics_bucket_arn=diagnostics.bucket.bucket_arn,
             topic_arn=notifications.topic.topic_arn,
+            other_regions=other_regions,
         )
         if config.member_account_ids:
             # Member-account runbooks write their diagnostics here and may notify through the topic.
@@ -295,7 +312,8 @@ class MemberAccountStack(cdk.Stack):
     """One member account, in the hub's region: the remediation roles (trusting the hub's MWAA execution
     role), the runbooks and their role, and rules that forward the catalogue's events to the hub's default
     event bus. Everything it names in the hub comes from ``hub`` (no parameters), so ``cdk deploy --all``
-    deploys it with no input; never into the hub account, whose hub stack holds the same roles and rules."""
+    deploys it with no input; never into the hub account, whose hub stack holds the same roles and rules.
+    Its roles (IAM is global) also act in ``other_regions``, whose ``RegionalStack`` names them."""
 
     def __init__(
         self,
@@ -305,6 +323,7 @@ class MemberAccountStack(cdk.Stack):
         entries: Iterable[CatalogueEntry],
         hub_account: str,
         existing_config_rules: Iterable[str] = (),
+        other_regions: tuple[str, ...] = (),
         **kwargs,
     ) -> None:
         super().__init__(
@@ -320,8 +339,15 @@ class MemberAccountStack(cdk.Stack):
             entries=entries,
             trusted_role_arn=hub.execution_role_arn,
             hub_account=hub.account,
+            other_regions=other_regions,
         )
-        SsmAutomation(self, "Ssm", diagnostics_bucket_arn=hub.diagnostics_bucket_arn, topic_arn=hub.topic_arn)
+        SsmAutomation(
+            self,
+            "Ssm",
+            diagnostics_bucket_arn=hub.diagnostics_bucket_arn,
+            topic_arn=hub.topic_arn,
+            other_regions=other_regions,
+        )
         forwarding_role = iam.Role(
             self,
             "ForwardingRole",
@@ -329,7 +355,7 @@ class MemberAccountStack(cdk.Stack):
             assumed_by=service_principal(
                 "events.amazonaws.com",
                 account=self.account,
-                source_arn=f"arn:aws:events:{self.region}:{self.account}:rule/*",
+                source_arn=rule_source_arns(self.account, (self.region, *other_regions)),
             ),
             description="MatCarv AIOps EventBridge targets: forward catalogue events to the hub",
             inline_policies={
@@ -340,16 +366,41 @@ class MemberAccountStack(cdk.Stack):
                 )
             },
         )
-        for entry in entries:
-            events.CfnRule(
-                self,
-                f"Forward-{entry.id}",
-                name=rule_name(entry),
-                description=f"MatCarv AIOps {entry.id}: forward to the hub"[:512],
-                event_pattern=entry.trigger,
-                targets=[
-                    events.CfnRule.TargetProperty(
-                        id="hub", arn=hub.event_bus_arn, role_arn=forwarding_role.role_arn
-                    )
-                ],
-            )
+        add_forwarding_rules(
+            self, entries=entries, bus_arn=hub.event_bus_arn, role_arn=forwarding_role.role_arn
+        )
+
+
+class RegionalStack(cdk.Stack):
+    """One account (the hub's or a member's) in one Region besides the hub's: what is regional only. Rules
+    forwarding the catalogue's events to the hub's bus in the hub's Region, the runbooks (they run in the
+    target's Region) and the Config rules. The roles are global: it names those of its account's home
+    stack (``AIOps`` or ``AIOpsMember-<account>``), which is deployed first and lets them act here."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entries: Iterable[CatalogueEntry],
+        hub: HubAddresses,
+        existing_config_rules: Iterable[str] = (),
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="MatCarv AIOps: one more Region (forwards its events to the hub's Region)",
+            **kwargs,
+        )
+        if cdk.Token.is_unresolved(self.region) or self.region == hub.region:
+            raise ValueError(f"{construct_id}: a regional stack is for a named Region other than the hub's")
+        entries = list(entries)
+        ConfigRules(self, "ConfigRules", entries=entries, existing=existing_config_rules)
+        add_runbook_documents(self)
+        add_forwarding_rules(
+            self,
+            entries=entries,
+            bus_arn=hub.event_bus_arn,
+            role_arn=f"arn:aws:iam::{self.account}:role/{EVENTBRIDGE_ROLE_NAME}",
+        )

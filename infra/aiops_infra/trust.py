@@ -23,13 +23,15 @@ SOURCE_ARN_SERVICES = {
 NO_SOURCE_KEYS = frozenset({"lambda.amazonaws.com"})
 
 
-def source_conditions(*, account: str, source_arn: str) -> dict[str, dict[str, str]]:
-    return {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": source_arn}}
+def source_conditions(*, account: str, source_arn: str | list[str]) -> dict[str, dict[str, str | list[str]]]:
+    # One pattern stays a string, as before: the templates of a one-Region deployment do not change.
+    arns = source_arn[0] if isinstance(source_arn, list) and len(source_arn) == 1 else source_arn
+    return {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": arns}}
 
 
-def service_principal(service: str, *, account: str, source_arn: str) -> iam.IPrincipal:
-    """``service`` may assume the role only on behalf of ``source_arn`` (an ARN or ARN pattern) in
-    ``account``."""
+def service_principal(service: str, *, account: str, source_arn: str | list[str]) -> iam.IPrincipal:
+    """``service`` may assume the role only on behalf of ``source_arn`` (an ARN or ARN pattern, or a list
+    of them: one per Region for a role the service assumes in several) in ``account``."""
     if service not in SOURCE_ARN_SERVICES:
         raise ValueError(f"{service} documents no aws:SourceArn for its assumed roles; trust it without one")
     return iam.ServicePrincipal(service, conditions=source_conditions(account=account, source_arn=source_arn))

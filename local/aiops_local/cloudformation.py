@@ -14,6 +14,8 @@ The steps, in ``cdk deploy``'s order:
    ``AIOpsMember-<account>`` in the member account (through an assumed role there, as the CDK CLI's
    cross-account deploy role is), which takes nothing from the hub but its account id: the synth is given
    the local accounts as context (``LOCAL_CONTEXT``), as ``cdk deploy --all -c memberAccountIds=...``;
+   then, given the clients for it (``regional=``), each account's ``AIOpsRegion-<account>-<region>`` in
+   the second Region (``OTHER_REGION``), after its account's home stack;
 4. for every resource moto's CloudFormation does not create, the small fallback ``FALLBACKS`` names for
    its type, under the template's own names and properties, or nothing where ``LEFT_OUT`` says why it
    has no effect here. A resource that is in neither fails the deploy, naming it: nothing is dropped
@@ -49,15 +51,27 @@ CDK_OUT = REPO / "build" / "local-cdk.out"
 HUB_ACCOUNT = "123456789012"
 MEMBER_ACCOUNT = "210987654321"  # a member account, with its own member stack
 SOURCE_STACK, HUB_STACK, MEMBER_STACK = "AIOpsSource", "AIOps", f"AIOpsMember-{MEMBER_ACCOUNT}"
-# cdk.json's context, and the local accounts: the hub's own account is non-production (its untagged
-# resources are fixed unattended, as the demo shows); none is production.
+REGION = "us-east-1"
+# The second Region the local accounts cover: the hub's and the member's regional stacks are there.
+OTHER_REGION = "eu-west-1"
+# cdk.json's context, and the local accounts and Regions: the hub's own account is non-production (its
+# untagged resources are fixed unattended, as the demo shows); none is production.
 LOCAL_CONTEXT = {
     "memberAccountIds": MEMBER_ACCOUNT,
     "hubAccountId": HUB_ACCOUNT,
     "productionAccountIds": "",
     "nonProductionAccountIds": HUB_ACCOUNT,
+    "regions": f"{REGION},{OTHER_REGION}",
+    "hubRegion": REGION,
 }
-REGION = "us-east-1"
+
+
+def regional_stack_name(account: str, region: str) -> str:
+    """The CDK app's name for an account's stack in another Region (aiops_infra.app)."""
+    return f"AIOpsRegion-{account}-{region}"
+
+
+REGIONAL_STACKS = tuple(regional_stack_name(a, OTHER_REGION) for a in (HUB_ACCOUNT, MEMBER_ACCOUNT))
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"  # what `cdk bootstrap` of CDK 2.2xx writes; the templates require >= 6
 # What the synth reads: the CDK app, the catalogue and core it generates from, the bundle's and the trigger
@@ -122,7 +136,9 @@ def synthesized(cdk_out: Path = CDK_OUT, *, log: Callable[[str], None] = print) 
             check=False,
         )
         missing = [
-            s for s in (SOURCE_STACK, HUB_STACK, MEMBER_STACK) if not _template_path(cdk_out, s).is_file()
+            s
+            for s in (SOURCE_STACK, HUB_STACK, MEMBER_STACK, *REGIONAL_STACKS)
+            if not _template_path(cdk_out, s).is_file()
         ]
         if done.returncode != 0 or missing:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
@@ -154,15 +170,19 @@ def client_factory(
     return lambda service: session.client(service, endpoint_url=endpoint_url)
 
 
-def member_account_clients(hub: ClientFactory, endpoint_url: str | None, account: str) -> ClientFactory:
-    """Clients in ``account``: CDK's deploy role there (what ``cdk bootstrap --trust <hub>`` lets the hub's
-    credentials assume), assumed from the hub (moto keys the account of every request on its credentials)."""
+def member_account_clients(
+    hub: ClientFactory, endpoint_url: str | None, account: str, *, region: str = REGION
+) -> ClientFactory:
+    """Clients in ``account`` and ``region``: CDK's deploy role there (what ``cdk bootstrap --trust <hub>``
+    lets the hub's credentials assume), assumed from the hub (moto keys the account of every request on
+    its credentials)."""
     assumed = hub("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{account}-{REGION}",
+        RoleArn=f"arn:aws:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{account}-{region}",
         RoleSessionName="aiops-local-deploy",
     )["Credentials"]
     return client_factory(
         endpoint_url,
+        region=region,
         credentials={
             "aws_access_key_id": assumed["AccessKeyId"],
             "aws_secret_access_key": assumed["SecretAccessKey"],
@@ -184,6 +204,7 @@ class DeployedStack:
     physical_ids: dict[str, str]  # logical id -> physical id, of every resource CloudFormation created
     fallbacks: dict[str, str] = field(default_factory=dict)  # logical id -> what stood in for it
     seconds: float = 0.0
+    region: str = REGION
 
 
 @dataclass
@@ -193,7 +214,7 @@ class Deployment:
 
     def summary(self) -> str:
         return "; ".join(
-            f"{s.name} in {s.account}: {len(s.physical_ids)} created by CloudFormation, "
+            f"{s.name} in {s.account}/{s.region}: {len(s.physical_ids)} created by CloudFormation, "
             f"{len(s.fallbacks)} by fallback or left out ({s.seconds:.1f}s)"
             for s in self.stacks.values()
         )
@@ -205,9 +226,12 @@ def deploy(
     *,
     member: ClientFactory | None = None,
     stacks: Iterable[str] = (SOURCE_STACK, HUB_STACK, MEMBER_STACK),
+    regional: dict[str, ClientFactory] | None = None,
 ) -> Deployment:
     """Create ``stacks`` from ``cdk_out`` (source, hub, member: in that order) with the hub account's
-    clients, and the member stack with ``member``, the member account's (required for that stack)."""
+    clients, and the member stack with ``member``, the member account's (required for that stack); then
+    each regional stack ``regional`` names, with its clients (in its account and Region), once its
+    account's home stack (the hub's or the member's) is deployed."""
     wanted = list(stacks)
     deployed: dict[str, DeployedStack] = {}
     hub_account = hub("sts").get_caller_identity()["Account"]
@@ -226,6 +250,16 @@ def deploy(
         if name != MEMBER_STACK and account != hub_account:
             raise DeployError(f"stack {name} goes into the hub account {hub_account}, not {account}")
         deployed[name] = _create_stack(cdk_out, name, clients, account)
+    for name, clients in (regional or {}).items():
+        account = clients("sts").get_caller_identity()["Account"]
+        region = clients("sts").meta.region_name
+        if name != regional_stack_name(account, region):
+            raise DeployError(f"stack {name}: its clients are for account {account} in {region}")
+        home = HUB_STACK if account == hub_account else MEMBER_STACK
+        if home not in deployed:
+            # as `cdk deploy --all` orders it: its rules name the forwarding role of the home stack
+            raise DeployError(f"stack {name} names the roles of {home}: deploy {home} first")
+        deployed[name] = _create_stack(cdk_out, name, clients, account, region)
     settings = mwaa_settings(deployed[HUB_STACK], hub) if HUB_STACK in deployed else {}
     return Deployment(stacks=deployed, settings=settings)
 
@@ -281,10 +315,12 @@ def _zipped(directory: Path) -> Path:
     return target
 
 
-def _create_stack(cdk_out: Path, name: str, clients: ClientFactory, account: str) -> DeployedStack:
+def _create_stack(
+    cdk_out: Path, name: str, clients: ClientFactory, account: str, region: str = REGION
+) -> DeployedStack:
     started = time.monotonic()
     template = json.loads(_template_path(cdk_out, name).read_text())
-    bucket = bootstrap(clients, account)
+    bucket = bootstrap(clients, account, region)
     publish_assets(cdk_out, name, clients, bucket)
     # Custom resources are backed by a Lambda, which moto runs in Docker: their fallback does their job.
     body = {
@@ -326,6 +362,7 @@ def _create_stack(cdk_out: Path, name: str, clients: ClientFactory, account: str
         },
         outputs={o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])},
         physical_ids=physical_ids,
+        region=region,
     )
     resolver = Resolver(stack, clients)
     for logical_id, resource in template["Resources"].items():
@@ -382,7 +419,7 @@ class Resolver:
         self.clients = clients
         self.pseudo = {
             "AWS::AccountId": stack.account,
-            "AWS::Region": REGION,
+            "AWS::Region": stack.region,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack.name,

@@ -1,5 +1,6 @@
 """Synthesize the CDK app once per session (each synth costs seconds): the default context, and a
-variant with member accounts, an existing VPC and explicit sizes. No AWS credentials, no network."""
+variant with member accounts, a second Region, an existing VPC and explicit sizes. No AWS credentials,
+no network."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ HUB_ACCOUNT = "999999999999"
 AWS_CUSTOM_RESOURCE_HANDLER = "AWS679f53fac002430cb0da5b7982bd2287"
 MEMBER_ACCOUNTS = ("111111111111", "222222222222")
 MEMBER_STACKS = tuple(f"AIOpsMember-{account}" for account in MEMBER_ACCOUNTS)
+# The variant covers a second Region: one AIOpsRegion-<account>-<region> per account, the hub's included.
+HUB_REGION, OTHER_REGION = "us-east-1", "eu-west-1"
+REGIONAL_STACKS = tuple(
+    f"AIOpsRegion-{account}-{OTHER_REGION}" for account in (HUB_ACCOUNT, *MEMBER_ACCOUNTS)
+)
 # The hub refuses to synth without productionAccountIds: the default synth gives it empty, on purpose.
 DEFAULT_CONTEXT = {"productionAccountIds": ""}
 VARIANT_CONTEXT = {
@@ -40,6 +46,8 @@ VARIANT_CONTEXT = {
     "productionAccountIds": "",
     "nonProductionAccountIds": MEMBER_ACCOUNTS[0],
     "existingConfigRules": "cloudtrail-enabled",
+    "regions": f"{HUB_REGION},{OTHER_REGION}",
+    "hubRegion": HUB_REGION,
     "existingVpc": {
         "vpcId": "vpc-0abc1234def567890",
         "privateSubnetIds": ["subnet-0aaa1111bbbb22223", "subnet-0ccc3333dddd44445"],

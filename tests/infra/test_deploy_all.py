@@ -18,11 +18,18 @@ from aiops_infra.event_rules import rule_name
 from aiops_infra.mwaa import PLUGINS_PATH, REQUIREMENTS_PATH, STARTUP_PATH
 from aiops_infra.remediation_roles import remediation_role_name
 from matcarv_aiops.catalogue import catalogue
-from tests.infra.conftest import HUB_ACCOUNT, MEMBER_ACCOUNTS, MEMBER_STACKS
+from tests.infra.conftest import (
+    HUB_ACCOUNT,
+    HUB_REGION,
+    MEMBER_ACCOUNTS,
+    MEMBER_STACKS,
+    OTHER_REGION,
+    REGIONAL_STACKS,
+)
 
 # The properties that give a resource its physical name, by where the name must be unique: IAM names per
-# account, bucket names everywhere, the others per account and region. (An AWS::IAM::Policy's PolicyName
-# is inline, unique per role only.)
+# account, bucket names everywhere, the others per account and Region (a stack's own, or the hub's). (An
+# AWS::IAM::Policy's PolicyName is inline, unique per role only.)
 ACCOUNT_WIDE = {
     "AWS::IAM::Role": "RoleName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
@@ -57,31 +64,42 @@ def _account(synth, stack: str) -> str:
     return HUB_ACCOUNT if isinstance(own, dict) else own
 
 
-def _render(value: Any, account: str, stack: str) -> str:
-    """A name as deployed: the account filled in, another resource's attribute kept distinct per stack."""
+def _region(synth, stack: str) -> str:
+    """The Region a stack deploys into: its own (the regional stacks), or the CLI's, which is the hub's."""
+    region = synth.manifest["artifacts"][stack]["environment"].split("/")[3]
+    return HUB_REGION if region == "unknown-region" else region
+
+
+def _render(value: Any, account: str, stack: str, region: str = HUB_REGION) -> str:
+    """A name as deployed: the account and Region filled in, another resource's attribute kept distinct
+    per stack."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and value.get("Ref") == "AWS::AccountId":
         return account
     if isinstance(value, dict) and value.get("Ref") == "AWS::Region":
-        return "<region>"  # every stack of the app deploys in the hub's region
+        return region
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
-        return separator.join(_render(part, account, stack) for part in parts)
+        return separator.join(_render(part, account, stack, region) for part in parts)
     return f"{stack}:{json.dumps(value, sort_keys=True)}"
 
 
 def physical_names(synth, accounts: dict[str, str]) -> Counter:
     """(scope, resource type, name) of every named resource; ``accounts`` maps each stack to the account
-    it deploys into."""
+    it deploys into. The scope of a regional name is its account and Region."""
     names: Counter = Counter()
     for stack, template in synth.templates.items():
-        account = accounts[stack]
+        account, region = accounts[stack], _region(synth, stack)
         for resource in template["Resources"].values():
             kind, props = resource["Type"], resource.get("Properties", {})
-            for table, scope in ((ACCOUNT_WIDE, account), (GLOBAL, "global"), (REGIONAL, account)):
+            for table, scope in (
+                (ACCOUNT_WIDE, account),
+                (GLOBAL, "global"),
+                (REGIONAL, f"{account}/{region}"),
+            ):
                 if kind in table and table[kind] in props:
-                    names[(scope, kind, _render(props[table[kind]], account, stack))] += 1
+                    names[(scope, kind, _render(props[table[kind]], account, stack, region))] += 1
     return names
 
 
@@ -99,7 +117,14 @@ def test_no_two_stacks_in_one_account_create_the_same_physical_name(any_synth):
         rule_name(e) for e in catalogue().values()
     }
     for account in set(accounts.values()):
-        assert fixed <= {name for scope, _, name in names if scope == account}, account
+        assert fixed <= {name for scope, _, name in names if scope in (account, f"{account}/{HUB_REGION}")}, (
+            account
+        )
+    # The rules again in every account's other Regions (the variant's), under the same names.
+    rules = {rule_name(e) for e in catalogue().values()}
+    for stack in set(REGIONAL_STACKS) & set(any_synth.templates):
+        where = f"{accounts[stack]}/{OTHER_REGION}"
+        assert rules <= {name for scope, _, name in names if scope == where}, stack
     assert [name for name, count in names.items() if count > 1] == []
 
 
@@ -130,6 +155,46 @@ def test_stacks_deploy_source_then_hub_then_members(synth, synth_variant):
         # In the member's account, in the region the hub is deployed in (the CLI's).
         assert artifacts[stack]["environment"] == f"aws://{account}/unknown-region"
     assert not set(MEMBER_STACKS) & set(synth.templates)
+
+
+def test_regional_stacks_deploy_after_their_accounts_home_stack(synth, synth_variant):
+    """One per account (the hub's and each member's) and other Region, in that account and Region, after
+    the stack whose roles it names; none without other Regions."""
+    artifacts = synth_variant.manifest["artifacts"]
+    homes = {HUB_ACCOUNT: "AIOps", **dict(zip(MEMBER_ACCOUNTS, MEMBER_STACKS, strict=True))}
+    for account, home in homes.items():
+        stack = f"AIOpsRegion-{account}-{OTHER_REGION}"
+        assert stack in REGIONAL_STACKS
+        assert artifacts[stack]["environment"] == f"aws://{account}/{OTHER_REGION}"
+        assert home in artifacts[stack]["dependencies"], stack
+        assert not set(REGIONAL_STACKS) & set(artifacts[home].get("dependencies", []))
+    assert not {name for name in synth.templates if name.startswith("AIOpsRegion-")}
+
+
+def test_regions_are_checked():
+    two = {"regions": "us-east-1,eu-west-1"}
+    config = DeploymentConfig.from_mapping(two)
+    assert config.hub_region("us-east-1") == "us-east-1"
+    assert config.extra_regions("us-east-1") == ("eu-west-1",)
+    assert DeploymentConfig().hub_region(None) is None
+    assert DeploymentConfig().extra_regions("us-east-1") == ()
+    assert DeploymentConfig.from_mapping({**two, "hubRegion": "eu-west-1"}).hub_region(None) == "eu-west-1"
+    with pytest.raises(
+        ConfigError, match=r"^context regions: us-east-1,eu-west-1 leaves out .* eu-central-1"
+    ):
+        config.hub_region("eu-central-1")
+    with pytest.raises(ConfigError, match=r"^context hubRegion: the regional stacks .* -c hubRegion="):
+        config.hub_region(None)
+    with pytest.raises(ConfigError, match="hubRegion: eu-west-1, but the CLI deploys to us-east-1"):
+        DeploymentConfig.from_mapping({**two, "hubRegion": "eu-west-1"}).hub_region("us-east-1")
+    with pytest.raises(ConfigError, match=r"^context hubAccountId: the hub account's regional stacks"):
+        config.hub_account(None)
+    with pytest.raises(ConfigError, match=r"^context regions: not AWS Region names: \['Ireland'\]"):
+        DeploymentConfig.from_mapping({"regions": "us-east-1,Ireland"})
+    with pytest.raises(ConfigError, match=r"^context regions: \['eu-west-1'\] listed more than once"):
+        DeploymentConfig.from_mapping({"regions": "eu-west-1,us-east-1,eu-west-1"})
+    with pytest.raises(ConfigError, match=r"^context hubRegion: not AWS Region names: \['us_east_1'\]"):
+        DeploymentConfig.from_mapping({"hubRegion": "us_east_1"})
 
 
 def test_the_hub_account_for_member_stacks():

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.conftest import MEMBER_STACKS, STACKS
+from tests.infra.conftest import MEMBER_STACKS, REGIONAL_STACKS, STACKS
 
 
 def test_every_stack_synthesizes_without_credentials_or_network(synth, synth_variant):
-    for each, stacks in ((synth, STACKS), (synth_variant, STACKS + MEMBER_STACKS)):
+    for each, stacks in ((synth, STACKS), (synth_variant, STACKS + MEMBER_STACKS + REGIONAL_STACKS)):
         assert each.error is None, each.error
         assert sorted(each.templates) == sorted(stacks)
     for any_synth in (synth, synth_variant):

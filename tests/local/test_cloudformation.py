@@ -193,6 +193,48 @@ MEMBER = {
 }
 
 
+HUB_BUS = f"arn:aws:events:{cf.REGION}:{cf.HUB_ACCOUNT}:event-bus/default"
+# A hub with only its environment: what the regional stacks' order needs deployed first, quickly.
+HUB_ALONE = {
+    "Parameters": BOOTSTRAP,
+    "Resources": {
+        "Environment": {
+            "Type": "AWS::MWAA::Environment",
+            "Properties": {
+                "Name": "env",
+                "AirflowConfigurationOptions": {"aiops.region": {"Ref": "AWS::Region"}},
+            },
+        }
+    },
+}
+REGIONAL = {
+    "Parameters": BOOTSTRAP,
+    "Resources": {
+        "Forward": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": "aiops-under_test",
+                "EventPattern": {"source": ["aws.ec2"]},
+                "Targets": [
+                    {
+                        "Id": "hub",
+                        "Arn": HUB_BUS,
+                        "RoleArn": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/AIOpsEventBridgeRole"},
+                    }
+                ],
+            },
+        },
+        "Rule": {
+            "Type": "AWS::Config::ConfigRule",
+            "Properties": {
+                "ConfigRuleName": {"Fn::Sub": "restricted-ssh-${AWS::Region}"},
+                "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"},
+            },
+        },
+    },
+}
+
+
 def _cdk_out(directory: Path, **templates: dict) -> Path:
     """A cdk.out with these templates and, for the source stack, a directory asset (the bundle)."""
     bundle = directory / "asset.bundle"
@@ -322,7 +364,7 @@ def test_the_synth_is_reused_while_its_inputs_are_unchanged(tmp_path, monkeypatc
     # With the digest recorded, no synth runs; with another, the synth runs without AWS credentials.
     cdk_out = tmp_path / "cdk.out"
     cdk_out.mkdir()
-    for stack in (cf.SOURCE_STACK, cf.HUB_STACK, cf.MEMBER_STACK):
+    for stack in (cf.SOURCE_STACK, cf.HUB_STACK, cf.MEMBER_STACK, *cf.REGIONAL_STACKS):
         (cdk_out / f"{stack}.template.json").write_text("{}")
     monkeypatch.setattr(cf, "inputs_sha256", lambda repo=None: "digest-now")
     runs = []
@@ -340,3 +382,43 @@ def test_the_synth_is_reused_while_its_inputs_are_unchanged(tmp_path, monkeypatc
     cf.synthesized(cdk_out, log=lambda _: None)
     assert len(runs) == 1 and runs[0]["CDK_OUTDIR"] == str(cdk_out) and "AWS_ACCESS_KEY_ID" not in runs[0]
     assert (cdk_out / cf.HASH_FILE).read_text() == "digest-now"
+
+
+def test_regional_stacks_deploy_in_their_region_after_their_accounts_home_stack(tmp_path, clients):
+    hub, member = clients
+    hub_stack, member_regional = cf.REGIONAL_STACKS
+    cdk_out = _cdk_out(
+        tmp_path,
+        **{cf.HUB_STACK: HUB_ALONE, cf.MEMBER_STACK: MEMBER, hub_stack: REGIONAL, member_regional: REGIONAL},
+    )
+    in_other_region = {
+        hub_stack: cf.client_factory(region=cf.OTHER_REGION),
+        member_regional: cf.member_account_clients(hub, None, cf.MEMBER_ACCOUNT, region=cf.OTHER_REGION),
+    }
+    with pytest.raises(cf.DeployError, match=f"stack {hub_stack}: its clients are for account 210987654321"):
+        cf.deploy(cdk_out, hub, stacks=[], regional={hub_stack: in_other_region[member_regional]})
+    with pytest.raises(cf.DeployError, match=f"stack {member_regional} names the roles of {cf.MEMBER_STACK}"):
+        cf.deploy(cdk_out, hub, stacks=[], regional={member_regional: in_other_region[member_regional]})
+
+    deployment = cf.deploy(
+        cdk_out, hub, member=member, stacks=[cf.HUB_STACK, cf.MEMBER_STACK], regional=in_other_region
+    )
+
+    for name, clients in in_other_region.items():
+        stack = deployment.stacks[name]
+        assert (stack.region, stack.account) == (
+            cf.OTHER_REGION,
+            clients("sts").get_caller_identity()["Account"],
+        )
+        # In the second Region, forwarding to the hub's bus in the hub's Region as the home stack's role.
+        [target] = clients("events").list_targets_by_rule(Rule="aiops-under_test")["Targets"]
+        assert (target["Arn"], target["RoleArn"]) == (
+            HUB_BUS,
+            f"arn:aws:iam::{stack.account}:role/AIOpsEventBridgeRole",
+        )
+        # The fallback's Config rule, its Region resolved as the stack's.
+        [rule] = clients("config").describe_config_rules()["ConfigRules"]
+        assert rule["ConfigRuleName"] == f"restricted-ssh-{cf.OTHER_REGION}"
+    # Nothing of theirs in the hub's Region.
+    assert hub("events").list_rules(NamePrefix="aiops-")["Rules"] == []
+    assert hub("config").describe_config_rules()["ConfigRules"] == []

@@ -143,9 +143,12 @@ class LocalAutomationClient:
         return {"AutomationExecution": _decode(path.read_text())}
 
 
-def local_client(settings: Settings | None = None, *, documents: Path | None = None) -> LocalAutomationClient:
+def local_client(
+    settings: Settings | None = None, *, documents: Path | None = None, region: str | None = None
+) -> LocalAutomationClient:
     """The client for ``AIOPS_SSM_BACKEND=local``: documents from ``documents`` (default: the settings'
-    documents directory), executions under ``AIOPS_SSM_LOCAL_STATE_DIR`` (default: a temp directory)."""
+    documents directory), executions under ``AIOPS_SSM_LOCAL_STATE_DIR`` (default: a temp directory),
+    run in ``region`` (default: the hub's), as SSM runs a document in the Region it is started in."""
     settings = settings or get_settings()
     state_dir = (
         Path(settings.ssm.ssm_local_state_dir)
@@ -155,7 +158,7 @@ def local_client(settings: Settings | None = None, *, documents: Path | None = N
     runner = LocalAutomationRunner(
         poll_interval=settings.ssm.ssm_poll_seconds,
         retry_delay=settings.ssm.ssm_retry_seconds,
-        region=settings.platform.region,
+        region=region or settings.platform.region,
     )
     return LocalAutomationClient(
         documents=documents or documents_dir(settings), state_dir=state_dir, runner=runner

@@ -31,8 +31,8 @@ def _created(entry_id: str, condition: TriggerCondition, synced: dict) -> str:
         )
     if isinstance(condition, ConfigRuleCondition):
         return (
-            f"AWS Config rule `{condition.rule_name}` (`{condition.source_identifier}`), member stack, "
-            "unless in `existingConfigRules`"
+            f"AWS Config rule `{condition.rule_name}` (`{condition.source_identifier}`), member stack "
+            "and each regional stack, unless in `existingConfigRules`"
         )
     if isinstance(condition, ApiCallCondition):
         return "nothing: CloudTrail's management events (a trail must be logging)"

@@ -491,7 +491,9 @@ def wait_for_automation(run: RunState, execution: Execution, acted: dict[str, An
         # its member): nothing to wait for.
         return {"AutomationExecutionStatus": "NotRun", "why": acted["result"].get("without_runbook", "")}
     ctx = _context(run, execution, acted.get("operator", AUTOMATED))
-    client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings)
+    client = automation_client(
+        aws_client_factory=lambda: ctx.client("ssm"), settings=run.settings, region=execution.target.region
+    )
     automation_id = acted["result"]["automation_execution_id"]
     found = client.get_automation_execution(AutomationExecutionId=automation_id)["AutomationExecution"]
     status = found["AutomationExecutionStatus"]

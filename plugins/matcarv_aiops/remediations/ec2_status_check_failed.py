@@ -174,7 +174,9 @@ class Ec2StatusCheckFailed(Remediation):
             parameters["AutomationAssumeRole"] = ctx.settings.ssm.ssm_automation_role_arn.format(
                 account=ctx.target.account
             )
-        client = automation_client(aws_client_factory=lambda: ctx.client("ssm"), settings=ctx.settings)
+        client = automation_client(
+            aws_client_factory=lambda: ctx.client("ssm"), settings=ctx.settings, region=ctx.target.region
+        )
         started = client.start_automation_execution(
             DocumentName=ctx.entry.ssm_document,
             Parameters=to_ssm_parameters(parameters),

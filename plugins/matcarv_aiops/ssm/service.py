@@ -93,17 +93,20 @@ def automation_client(
     *,
     aws_client_factory: Callable[[], Any] | None = None,
     settings: Settings | None = None,
+    region: str | None = None,
 ):
     """boto3's SSM client (or the one ``aws_client_factory`` builds, e.g. from SsmHook), or for backend
-    ``local`` the emulator's client (EmulatorUnavailable where the emulator is not installed)."""
+    ``local`` the emulator's client (EmulatorUnavailable where the emulator is not installed). Runbooks
+    run in ``region`` (a remediation's: its target's), else in the hub's."""
     settings = settings or get_settings()
+    region = region or settings.platform.region
     if resolve_backend(backend, settings) == "local":
-        return emulator().local_client(settings)
+        return emulator().local_client(settings, region=region)
     if aws_client_factory is not None:
         return aws_client_factory()
     import boto3
 
-    return boto3.session.Session().client("ssm", region_name=settings.platform.region)
+    return boto3.session.Session().client("ssm", region_name=region)
 
 
 def failure_message(execution: dict[str, Any]) -> str:
