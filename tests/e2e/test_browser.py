@@ -74,7 +74,9 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     started = time.monotonic()
     SHOTS.mkdir(parents=True, exist_ok=True)
     s3, bucket = scenarios.public_bucket(BUCKET)
-    dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
+    dag_id, run_id = send(
+        stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
+    )
     settings = get_settings()
     (pending,) = _poll(
         "the approval request",
