@@ -166,14 +166,13 @@ def create_problems() -> tuple[list[Scenario], dict]:
     return runs, checks
 
 
-def send(runs: list[Scenario]) -> list[tuple[str, str]]:
-    """Each event through the Lambda handler, as EventBridge would deliver it. Returns (dag_id, run_id)."""
-    from matcarv_aiops.ingress.handler import handler
-
+def send(stack: LocalStack, runs: list[Scenario]) -> list[tuple[str, str]]:
+    """Each event through the Lambda handler, as EventBridge would deliver it, with the trigger Lambda
+    role's credentials. Returns (dag_id, run_id)."""
     started = []
     for scenario in runs:
         scenario.sent_at = time.time()
-        outcome = handler(scenario.event, None)
+        outcome = stack.invoke_trigger(scenario.event)
         for match in outcome.get("matches", []):
             started.append((match["dag_id"], match["dag_run_id"]))
             print(
@@ -285,6 +284,10 @@ def main() -> int:
         )
         use_stack_environment(stack)
         print(f"deployed the synthesized stacks into the simulated AWS: {stack.deployment.summary()}")
+        print(
+            "IAM enforced: problems created as the admin user, Airflow's tasks as AIOpsMwaaExecutionRole "
+            "(and the roles it assumes), events sent as the trigger Lambda's role"
+        )
         runs, checks = create_problems()
         print(f"created {len(runs)} real problems")
         # The remediations and the approval DAG; the scheduled maintenance jobs stay paused in the demo.
@@ -293,7 +296,7 @@ def main() -> int:
             if dag["dag_id"].startswith("remediate_") or dag["dag_id"] == "approve_remediation":
                 stack.unpause(dag["dag_id"])
         print("sending the EventBridge events through the trigger handler:")
-        started = send(runs)
+        started = send(stack, runs)
         decided: set[str] = set()
         deadline, last = time.monotonic() + RUN_TIMEOUT_SECONDS, None
         while time.monotonic() < deadline:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiops_local import enforcement
 from aiops_local.cloudformation import (
     HUB_ACCOUNT,
     MEMBER_ACCOUNT,
@@ -54,6 +55,7 @@ from aiops_local.cloudformation import (
     regional_stack_name,
     synthesized,
 )
+from aiops_local.enforcement import Principals
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -161,6 +163,7 @@ class LocalStack:
     processes: list[Process] = field(default_factory=list)
     database: MetadataDatabase | None = None
     deployment: Any = None  # aiops_local.cloudformation.Deployment: the stacks created in the moto server
+    principals: Principals | None = None  # who acts as whom in the moto server (IAM enforced)
 
     # ----- Airflow REST API v2 -----
     def token(self, user: str | None = None) -> str:
@@ -234,17 +237,23 @@ class LocalStack:
         raise StackError(f"run {dag_id}/{run_id} not in {states} within {timeout:.0f}s: {run}")
 
     def aws_client(self, service: str):
-        """A boto3 client for the moto server (the same AWS the DAGs see)."""
+        """A boto3 client for the moto server (the same AWS the DAGs see), as the local admin IAM user."""
         import boto3
 
+        assert self.principals is not None, "the stack's AWS is not deployed yet"
         return boto3.client(
-            service,
-            endpoint_url=self.moto_url,
-            region_name=AWS_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
+            service, endpoint_url=self.moto_url, region_name=AWS_REGION, **self.principals.admin_keys
         )
+
+    def invoke_trigger(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The trigger Lambda's handler, in this process, with its role's credentials (a session assumed
+        as Lambda would assume it), as EventBridge would deliver ``event`` to it."""
+        from matcarv_aiops.ingress.handler import handler
+
+        assert self.principals is not None, "the stack's AWS is not deployed yet"
+        role = self.principals.trigger_role_arn
+        with acting_as(enforcement.assumed_keys(self.aws_client("sts"), role, enforcement.TRIGGER_SESSION)):
+            return handler(event, None)
 
     def trigger_client(self, **kwargs: Any):
         from matcarv_aiops.ingress.trigger_client import LocalTriggerClient
@@ -255,6 +264,31 @@ class LocalStack:
         for process in self.processes:
             if process.popen.poll() is not None:
                 raise StackError(f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}")
+
+
+# The variables that carry credentials: whoever acts sets all of them, or leaves them unset.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+)
+
+
+@contextlib.contextmanager
+def acting_as(credentials: dict[str, str]) -> Iterator[None]:
+    """This process's AWS calls made with ``credentials`` (AWS_* variables) for a block; the boto3
+    clients the platform caches are keyed on the access key, so none made before is reused."""
+    saved = {name: os.environ.pop(name, None) for name in CREDENTIAL_VARIABLES}
+    os.environ.update(credentials)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
 
 
 def _http(
@@ -460,16 +494,15 @@ def local_stack(
     )
     try:
         cdk_out = synthesized(log=_log)
-        moto = _start(
-            "moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], env, logs
-        )
+        server = [str(BIN / "python"), str(REPO / "local" / "aiops_local" / "moto_server.py")]
+        moto = _start("moto_server", [*server, "-H", "127.0.0.1", "-p", str(moto_port)], env, logs)
         stack.processes.append(moto)
         # The stacks deploy while the PostgreSQL cluster starts; Airflow starts once both are done, with
         # the settings the deployed hub gives it.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             deploying = pool.submit(_deploy_stacks, moto, moto_url, cdk_out)
             stack.database = MetadataDatabase.start(home / "pgdata")
-            stack.deployment = deploying.result()
+            stack.deployment, stack.principals = deploying.result()
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.database.sqlalchemy_url()
         # The hub's MWAA environment is left out here (airflow standalone is the environment): with its name
         # set, approval requests would link to a WebserverUrl the embedded AWS cannot give, instead of
@@ -477,7 +510,16 @@ def local_stack(
         hub_settings = dict(stack.deployment.settings)
         hub_settings.pop("AIOPS_MWAA_ENVIRONMENT_NAME", None)
         env.update({**hub_settings, **(extra_env or {})})
-        airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], env, logs)
+        # IAM is enforced from here on: the caller (demo, tests) acts as the admin user; Airflow's
+        # processes as the hub's execution role, through a profile that assumes it.
+        for name in CREDENTIAL_VARIABLES:
+            env.pop(name, None)
+        airflow_env = {
+            **env,
+            **enforcement.write_profiles(home / "aws", stack.principals, region=AWS_REGION),
+        }
+        env.update({name.upper(): value for name, value in stack.principals.admin_keys.items()})
+        airflow = _start("airflow", [str(BIN / "airflow"), "standalone"], airflow_env, logs)
         stack.processes.append(airflow)
         _wait(airflow, lambda: _airflow_healthy(airflow_url), "airflow healthy", startup_timeout)
         _wait(airflow, lambda: bool(stack.token()), "airflow login", 30)
@@ -492,7 +534,10 @@ def local_stack(
 
 
 def use_stack_environment(stack: LocalStack) -> None:
-    """Point this process at the stack: its moto server, its Airflow, its AIOPS_* settings."""
+    """Point this process at the stack: its moto server, its Airflow, its AIOPS_* settings; its AWS
+    calls made as the local admin user."""
+    for name in CREDENTIAL_VARIABLES:
+        os.environ.pop(name, None)
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("AWS_", "AIOPS_"))})
     from matcarv_aiops.settings import reload_settings
 
@@ -503,24 +548,26 @@ def _log(message: str) -> None:
     print(f"local stack: {message}", file=sys.stderr, flush=True)
 
 
-def _deploy_stacks(moto: Process, moto_url: str, cdk_out: Path) -> Deployment:
+def _deploy_stacks(moto: Process, moto_url: str, cdk_out: Path) -> tuple[Deployment, Principals]:
     """The synthesized stacks, created in the moto server: source and hub in the hub account, the member
     stack in a member account, then both accounts' regional stacks in the second Region (see
-    aiops_local.cloudformation)."""
+    aiops_local.cloudformation); then IAM enforced (aiops_local.enforcement)."""
     _wait(moto, lambda: _http("GET", f"{moto_url}/moto-api/", timeout=3)[0] == 200, "moto healthy", 60)
     started = time.monotonic()
     hub = client_factory(moto_url)
+    member = member_account_clients(hub, moto_url, MEMBER_ACCOUNT)
     regional = {
         regional_stack_name(HUB_ACCOUNT, OTHER_REGION): client_factory(moto_url, region=OTHER_REGION),
         regional_stack_name(MEMBER_ACCOUNT, OTHER_REGION): member_account_clients(
             hub, moto_url, MEMBER_ACCOUNT, region=OTHER_REGION
         ),
     }
-    deployment = deploy(
-        cdk_out, hub, member=member_account_clients(hub, moto_url, MEMBER_ACCOUNT), regional=regional
-    )
+    deployment = deploy(cdk_out, hub, member=member, regional=regional)
     _log(f"stacks deployed in {time.monotonic() - started:.1f}s: {deployment.summary()}")
-    return deployment
+    principals = enforcement.prepare(deployment, {HUB_ACCOUNT: hub, MEMBER_ACCOUNT: member})
+    enforcement.enforce(moto_url)
+    _log(f"IAM enforced from now on ({principals.summary()}; admin user {principals.admin_arn})")
+    return deployment, principals
 
 
 def _serve(port: int | None, state_file: Path | None) -> None:
@@ -541,6 +588,8 @@ def _serve(port: int | None, state_file: Path | None) -> None:
             "aiops_view": view_url(running.airflow_url),
             "users": running.passwords,
             "moto": running.moto_url,
+            # IAM is enforced: these keys are the local admin user's (AWS_ACCESS_KEY_ID and secret).
+            "aws_admin_keys": running.principals.admin_keys if running.principals else {},
             "airflow_home": str(running.home),
             "pid": os.getpid(),
         }

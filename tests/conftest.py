@@ -117,10 +117,14 @@ def running_stack():
 
 @pytest.fixture
 def stack_env(running_stack, monkeypatch):
-    """This process pointed at the running stack (its moto server, its Airflow, its settings)."""
+    """This process pointed at the running stack (its moto server, its Airflow, its settings), its AWS
+    calls made as the stack's admin IAM user (IAM is enforced there: the suite's fake keys are refused)."""
+    from local.stack import CREDENTIAL_VARIABLES
     from matcarv_aiops.ingress import handler as lambda_module
     from matcarv_aiops.settings import reload_settings
 
+    for key in CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
     for key, value in running_stack.env.items():
         if key.startswith(("AWS_", "AIOPS_")):
             monkeypatch.setenv(key, value)

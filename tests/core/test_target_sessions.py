@@ -163,6 +163,26 @@ def test_the_approver_is_the_source_identity_of_the_change(assume_calls):
         )
 
 
+def test_a_bucket_given_by_hand_is_acted_on_through_the_hub_accounts_role(assume_calls):
+    """An S3 ARN names no account: a run started by hand with one assumes the role in the hub's account
+    (found under IAM enforcement on the local stack: the role ARN named no account, and STS refused)."""
+    from local.scenarios import public_bucket
+    from matcarv_aiops.approvals import ApprovalStore
+    from matcarv_aiops.settings import get_settings
+    from tests.remediations.conftest import run_remediation
+
+    _, bucket = public_bucket("by-hand-bucket")
+
+    def approve(execution_id):
+        ApprovalStore(get_settings()).decide(execution_id, approve=True, approver="alice", reason="ok")
+
+    run = run_remediation("s3_public_access", {"target": f"arn:aws:s3:::{bucket}"}, decide=approve)
+    assert run.outcome == "SUCCESS", run.audit.action
+    assert {call["RoleArn"] for call in assume_calls} == {
+        f"arn:aws:iam::{ACCOUNT}:role/AIOpsRemediation-s3_public_access"
+    }
+
+
 @pytest.mark.parametrize(
     ("related", "problem"),
     [

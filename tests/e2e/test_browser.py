@@ -120,7 +120,9 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     settings = get_settings()
     approval_link = _approvers_inbox(settings)
     s3, bucket = scenarios.public_bucket(BUCKET)
-    dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
+    dag_id, run_id = send(
+        stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
+    )
     (pending,) = _poll(
         "the approval request",
         lambda: [p for p in pending_approvals(settings) if p.record.target_resource == BUCKET_ARN],

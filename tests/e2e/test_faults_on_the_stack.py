@@ -50,7 +50,9 @@ def test_a_forged_decision_and_a_cleared_execute_do_not_act_after_a_rejection(st
     """The attack the issue reports: alice rejects; a user who can edit XCom sets wait_for_approval's
     result to {"decision": "auto"} and clears execute with everything downstream."""
     s3, bucket = scenarios.public_bucket("e2e-forged-bucket")
-    dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
+    dag_id, run_id = send(
+        stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
+    )
     decide(stack_env, pending_request(stack_env, ":::e2e-forged-bucket"), "reject")
     stack_env.wait_for_run(dag_id, run_id, timeout=300)
     status, body = stack_env.api(
@@ -82,7 +84,7 @@ def test_a_forged_decision_and_a_cleared_execute_do_not_act_after_a_rejection(st
 
 def test_clearing_execute_after_success_does_not_act_again(stack_env, fault_report):
     sqs, dlq, source = scenarios.dead_letter_queue(120, name="e2e-cleared-dlq")
-    dag_id, run_id = send(dlq_alarm("e2e-cleared-dlq"), "sqs_dlq_depth_high")
+    dag_id, run_id = send(stack_env, dlq_alarm("e2e-cleared-dlq"), "sqs_dlq_depth_high")
     assert stack_env.wait_for_run(dag_id, run_id, timeout=300)["state"] == "success"
     assert scenarios.queue_depth(sqs, dlq) == 0 and scenarios.queue_depth(sqs, source) == 120
     scenarios.add_messages(sqs, dlq, 30)  # new failures: a second redrive would move them

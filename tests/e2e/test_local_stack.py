@@ -19,9 +19,10 @@ from tests.events import alarm_event, cloudtrail_event
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def send(event: dict, remediation: str) -> tuple[str, str]:
-    """The event through the handler; returns (dag_id, run_id) of the run it started for ``remediation``."""
-    outcome = lambda_module.handler(event, None)
+def send(stack, event: dict, remediation: str) -> tuple[str, str]:
+    """The event through the handler, as the trigger Lambda's role; returns (dag_id, run_id) of the run it
+    started for ``remediation``."""
+    outcome = stack.invoke_trigger(event)
     (match,) = [m for m in outcome["matches"] if m["remediation"] == remediation]
     assert match["status"] in ("created", "duplicate"), match
     return match["dag_id"], match["dag_run_id"]
@@ -72,7 +73,7 @@ def dlq_alarm(queue: str) -> dict:
 
 def test_auto_approved_success(stack_env):
     sqs, dlq, source = scenarios.dead_letter_queue(150, name="e2e-auto-dlq")
-    dag_id, run_id = send(dlq_alarm("e2e-auto-dlq"), "sqs_dlq_depth_high")
+    dag_id, run_id = send(stack_env, dlq_alarm("e2e-auto-dlq"), "sqs_dlq_depth_high")
     assert stack_env.wait_for_run(dag_id, run_id, timeout=300)["state"] == "success"
     (record,) = audit_for(stack_env, ":e2e-auto-dlq")
     assert (record["outcome"], record["operator"]) == ("SUCCESS", "automated")
@@ -81,7 +82,9 @@ def test_auto_approved_success(stack_env):
 
 def test_approval_through_approve_remediation(stack_env):
     s3, bucket = scenarios.public_bucket("e2e-approved-bucket")
-    dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
+    dag_id, run_id = send(
+        stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
+    )
     decide(stack_env, pending_request(stack_env, ":::e2e-approved-bucket"), "approve")
     assert stack_env.wait_for_run(dag_id, run_id, timeout=300)["state"] == "success"
     (record,) = audit_for(stack_env, ":::e2e-approved-bucket")
@@ -91,7 +94,9 @@ def test_approval_through_approve_remediation(stack_env):
 
 def test_rejection(stack_env):
     s3, bucket = scenarios.public_bucket("e2e-rejected-bucket")
-    dag_id, run_id = send(cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access")
+    dag_id, run_id = send(
+        stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
+    )
     decide(stack_env, pending_request(stack_env, ":::e2e-rejected-bucket"), "reject")
     stack_env.wait_for_run(dag_id, run_id, timeout=300)
     (record,) = audit_for(stack_env, ":::e2e-rejected-bucket")
@@ -103,9 +108,9 @@ def test_rejection(stack_env):
 def test_duplicate_event_does_not_act_twice(stack_env):
     sqs, dlq, source = scenarios.dead_letter_queue(150, name="e2e-dup-dlq")
     event = dlq_alarm("e2e-dup-dlq")
-    dag_id, run_id = send(event, "sqs_dlq_depth_high")
+    dag_id, run_id = send(stack_env, event, "sqs_dlq_depth_high")
     lambda_module._client = None  # the redelivery reaches a cold container: Airflow itself answers 409
-    outcome = lambda_module.handler(event, None)
+    outcome = stack_env.invoke_trigger(event)
     assert [m["status"] for m in outcome["matches"] if m["remediation"] == "sqs_dlq_depth_high"] == [
         "duplicate"
     ]
@@ -142,7 +147,7 @@ def test_production_waits_for_approval(stack_env):
     sqs, dlq, source = scenarios.dead_letter_queue(
         150, name="e2e-prod-dlq", tags={"Environment": "production"}
     )
-    dag_id, run_id = send(dlq_alarm("e2e-prod-dlq"), "sqs_dlq_depth_high")
+    dag_id, run_id = send(stack_env, dlq_alarm("e2e-prod-dlq"), "sqs_dlq_depth_high")
     execution = pending_request(stack_env, ":e2e-prod-dlq")
     time.sleep(5)  # it keeps waiting: nothing acts without the human
     status, run = stack_env.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
@@ -153,3 +158,32 @@ def test_production_waits_for_approval(stack_env):
     (record,) = audit_for(stack_env, ":e2e-prod-dlq")
     assert (record["outcome"], record["operator"]) == ("SUCCESS", APPROVER_USER)
     assert scenarios.queue_depth(sqs, dlq) == 0
+
+
+def test_iam_is_enforced_on_the_stack(stack_env):
+    """The stack's AWS authenticates and authorises every request: keys of no principal are refused, and
+    the hub's execution role (Airflow's credentials) cannot act outside its policy, which the admin can."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from aiops_local import enforcement
+
+    def iam(**keys):
+        return boto3.client("iam", endpoint_url=stack_env.moto_url, region_name="us-east-1", **keys)
+
+    with pytest.raises(ClientError) as unknown:
+        iam(aws_access_key_id="testing", aws_secret_access_key="testing").list_users()
+    assert unknown.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+    principals = stack_env.principals
+    worker = enforcement.assumed_keys(
+        stack_env.aws_client("sts"), principals.execution_role_arn, enforcement.WORKER_SESSION
+    )
+    as_worker = {k.lower(): v for k, v in worker.items()}
+    with pytest.raises(ClientError) as denied:
+        iam(**as_worker).create_user(UserName="e2e-not-allowed")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert principals.worker_session_arn in denied.value.response["Error"]["Message"]
+    assert "e2e-not-allowed" not in [
+        u["UserName"] for u in iam(**principals.admin_keys).list_users()["Users"]
+    ]

@@ -1,31 +1,7 @@
 """The generated policies as moto can enforce them, and the roles made from them in moto.
 
-moto 5.2 (``moto/iam/access_control.py``, ``moto/core/authorization.py``) authorises each request with
-INITIAL_NO_AUTH_ACTION_COUNT reached as follows, and ``moto_view`` adapts a policy to it without adding
-any action:
-
-- **Actions:** matched exactly, as ``<credential scope>:<operation>``. The scope is the request's signing
-  name, which is the IAM prefix for every service here except CloudWatch (``monitoring``) and the
-  Resource Groups Tagging API (``tagging``): each ``cloudwatch:X`` is also granted as ``monitoring:X``,
-  each ``tag:X`` as ``tagging:X``; and the operation is the API's, so a batch call
-  IAM authorises as the single one (``sqs:SendMessageBatch`` as ``sqs:SendMessage``) is granted as both,
-  as are the S3 calls moto names its own way (it authorises ``GetPublicAccessBlock`` on a bucket as
-  ``s3:ListBucket``, ``PutPublicAccessBlock`` as ``s3:CreateBucket``).
-- **Signatures:** checked, but moto cannot recompute them for Lambda, CloudFront and Route 53 requests;
-  the fixture skips the signature check (never the authorisation) for those.
-- **Resources:** only S3 requests (bucket or object ARN) and ``sts:AssumeRole`` (the role ARN) are
-  checked against a real ARN; IAM calls naming a role and SQS calls by queue URL sometimes are; every
-  other request is checked against ``"*"``, which a scoped ARN never matches. So statements of any
-  other service get ``"Resource": "*"``: for them the test proves the action set, and
-  ``test_static.py`` checks the ARNs.
-- **Conditions:** only ``StringEquals`` on keys the request supplies, and for identity policies it
-  supplies none, so an Allow's condition is always met and a conditioned Deny would always deny: such
-  Denies are left out (the static check covers conditions).
-- **Not evaluated at all:** session policies, permissions boundaries, SCPs, and resource policies
-  (DynamoDB's, SNS's, SQS's, KMS keys'; S3 bucket policies only for anonymous reads and DeleteObjects).
-  Trust policies are evaluated, but the caller's ``assumed-role/...`` ARN is compared verbatim with the
-  principal, so a role trusted by the execution role's ARN is created here trusting the execution
-  role's session ARN instead.
+What moto 5.2 evaluates and how ``moto_view`` adapts a policy to it: ``aiops_local.moto_iam`` (the local
+stack attaches the same view to its deployed roles).
 """
 
 from __future__ import annotations
@@ -36,66 +12,22 @@ from typing import Any
 
 import boto3
 
-from tests.remediations.iam_calls import IAM_ACTION_OF
+from aiops_local.moto_iam import (  # noqa: F401 (re-exported to the tests)
+    OPERATIONS_OF,
+    RESOURCE_CHECKED_BY_MOTO,
+    SIGNATURE_UNVERIFIABLE,
+    SIGNING_NAMES,
+    moto_view,
+)
+from aiops_local.moto_iam import as_list as _as_list
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-RESOURCE_CHECKED_BY_MOTO = {"s3", "sts"}
-SIGNING_NAMES = {"cloudwatch": "monitoring", "tag": "tagging"}
-# moto names a batch call by its operation; IAM authorises it as the single call's action.
-# And moto's S3 names a few calls otherwise than IAM does (moto/s3/responses.py ACTION_MAP): HeadBucket;
-# and it looks the bucket's ?publicAccessBlock up under the wrong key, so authorises those calls as the
-# method's default (GET ListBucket, PUT CreateBucket, DELETE DeleteBucket).
-OPERATIONS_OF: dict[str, list[str]] = {
-    "s3:GetBucketPublicAccessBlock": ["s3:GetPublicAccessBlock", "s3:ListBucket"],
-    "s3:PutBucketPublicAccessBlock": [
-        "s3:PutPublicAccessBlock",
-        "s3:DeletePublicAccessBlock",
-        "s3:CreateBucket",
-        "s3:DeleteBucket",
-    ],
-    "s3:ListBucket": ["s3:HeadBucket"],
-    # the Puts of a TransactWriteItems call are authorised as PutItem by IAM, as the call itself by moto
-    "dynamodb:PutItem": ["dynamodb:TransactWriteItems"],
-}
-for _operation, _action in IAM_ACTION_OF.items():
-    OPERATIONS_OF.setdefault(_action, []).append(_operation)
-# moto 5.2 cannot recompute the SigV4 signature of these REST services' requests (every call fails with
-# SignatureDoesNotMatch, or an empty 403), though it authorises their actions correctly: the tests skip
-# its signature check for them, never its authorisation.
-SIGNATURE_UNVERIFIABLE = {"lambda", "cloudfront", "route53"}
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
 
 
 def document_of(statements: Iterable) -> dict:
     """A policy document from CDK ``PolicyStatement``s made with concrete region and account."""
     return {"Version": "2012-10-17", "Statement": [s.to_statement_json() for s in statements]}
-
-
-def moto_view(document: dict) -> dict:
-    """``document`` as moto can enforce it (see the module's docstring); its actions unchanged."""
-    statements = []
-    for statement in document["Statement"]:
-        statement = dict(statement)
-        if statement["Effect"] == "Deny" and "Condition" in statement:
-            continue
-        actions = _as_list(statement["Action"])
-        statement["Action"] = (
-            actions
-            + [
-                f"{SIGNING_NAMES[a.split(':')[0]]}:{a.split(':')[1]}"
-                for a in actions
-                if a.split(":")[0] in SIGNING_NAMES
-            ]
-            + [operation for a in actions for operation in OPERATIONS_OF.get(a, [])]
-        )
-        if not {a.split(":")[0] for a in actions} <= RESOURCE_CHECKED_BY_MOTO:
-            statement["Resource"] = "*"
-        statements.append(statement)
-    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def without_action(document: dict, action: str) -> dict:

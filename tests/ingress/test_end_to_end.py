@@ -38,12 +38,12 @@ def test_an_alarm_event_runs_its_remediation_once(stack_env):
     stack.unpause(DAG_ID)
 
     event = samples.load("cloudwatch_alarm_sqs_dlq_depth.json")
-    first = lambda_module.handler(event, None)
+    first = stack.invoke_trigger(event)
     (match,) = [m for m in first["matches"] if m["remediation"] == "sqs_dlq_depth_high"]
     assert match["status"] == "created"
 
     lambda_module._client = None  # the redelivery lands on another container: Airflow answers 409
-    again = lambda_module.handler(event, None)
+    again = stack.invoke_trigger(event)
     assert [m["status"] for m in again["matches"] if m["dag_id"] == DAG_ID] == ["duplicate"]
 
     run = stack.wait_for_run(DAG_ID, match["dag_run_id"], timeout=400)

@@ -13,14 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from aiops_local.moto_iam import IAM_ACTION_OF  # API operations IAM authorises under another name
 from matcarv_aiops.remediations.base import RemediationContext
-
-# API operations that IAM authorises under another action's name (the IAM Service Authorization Reference).
-IAM_ACTION_OF = {
-    "sqs:SendMessageBatch": "sqs:SendMessage",
-    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-}
 
 
 @pytest.fixture

@@ -152,6 +152,13 @@ def collect_diagnostics(run: RunState) -> Execution:
             target = Target.from_arn(request.target, default_region=settings.platform.region)
         except ValueError as exc:
             raise StepFailed(f"bad request, nothing done: target: {exc}") from None
+        if not target.account:
+            # An S3 bucket's ARN names no account. An event says its account; a target given by hand is
+            # in the hub's own account (else the remediation role's ARN would name none, and STS refuses).
+            hub_account = hub_client("sts", settings).get_caller_identity()["Account"]
+            target = Target.from_arn(
+                request.target, default_region=settings.platform.region, default_account=hub_account
+            )
     execution_id = request.execution_id(entry.id, run.run_id)
     first_run = SafetyStore(settings).claim_execution(
         execution_id,
