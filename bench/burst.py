@@ -389,6 +389,12 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for a burst's audit records"
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=900.0,
+        help="seconds Airflow may take to answer (on a loaded machine its API server takes minutes)",
+    )
     parser.add_argument("--no-preload", action="store_true", help="start the stack without local/preload")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
@@ -406,7 +412,9 @@ def main() -> int:
             parser.error("--profile needs the preload (it installs the task processes' profiler)")
         args.profile.mkdir(parents=True, exist_ok=True)
         extra_env["AIOPS_PROFILE_TASKS"] = str(args.profile.resolve())
-    with local_stack(preload=not args.no_preload, extra_env=extra_env) as stack:
+    with local_stack(
+        preload=not args.no_preload, extra_env=extra_env, startup_timeout=args.startup_timeout
+    ) as stack:
         use_stack_environment(stack)
         results["metadata_db"] = stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)[0]
         results["preload"] = not args.no_preload
