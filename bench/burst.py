@@ -328,7 +328,6 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
     latencies = [ts(p.audit["timestamp"]) - p.sent for p in problems if p.audit]
     waiting, running = task_times(stack, problems)
     runs = max(1, sum(p.accepted for p in problems))
-    cpu = {role: (cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0)) / runs for role in cpu_after}
     return {
         "burst": name,
         "events": len(problems),
@@ -343,7 +342,7 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
         "p95_s": pct(latencies, 0.95),
         "max_s": max(latencies, default=float("nan")),
         "wall_s": elapsed,
-        "cpu_s_per_run": {k: round(v, 2) for k, v in sorted(cpu.items()) if v > 0.005},
+        "cpu_s_per_run": _cpu_per_run(cpu_before, cpu_after, runs),
         "task_waiting_s_per_run": waiting / runs,
         "task_running_s_per_run": running / runs,
         "load_before": [round(x, 2) for x in load],
@@ -352,10 +351,16 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
     }
 
 
+def _cpu_per_run(before: dict[str, float], after: dict[str, float], runs: int) -> dict[str, float]:
+    """CPU seconds by role between two cpu_by_role readings, per run; the roles that spent any."""
+    cpu = {role: (after[role] - before.get(role, 0.0)) / max(1, runs) for role in sorted(after)}
+    return {role: round(seconds, 2) for role, seconds in cpu.items() if seconds > 0.005}
+
+
 def single(stack: LocalStack, per_kind: int, timeout: float) -> list[dict[str, Any]]:
     rows = []
     for kind in KINDS:
-        latencies, load = [], os.getloadavg()
+        latencies, load, cpu_before = [], os.getloadavg(), cpu_by_role(stack)
         for index in range(per_kind):
             problem = make_problem(kind, f"one{index}-{kind[:6].replace('_', '')}")
             trigger_by_handler(problem)
@@ -369,6 +374,7 @@ def single(stack: LocalStack, per_kind: int, timeout: float) -> list[dict[str, A
                 "p50_s": pct(latencies, 0.5),
                 "max_s": max(latencies, default=float("nan")),
                 "load": [round(x, 2) for x in load],
+                "cpu_s_per_run": _cpu_per_run(cpu_before, cpu_by_role(stack), per_kind),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -383,12 +389,32 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for a burst's audit records"
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=900.0,
+        help="seconds Airflow may take to answer (on a loaded machine its API server takes minutes)",
+    )
     parser.add_argument("--no-preload", action="store_true", help="start the stack without local/preload")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="directory: each task process writes its cProfile there (local/preload), summed at the end",
+    )
     args = parser.parse_args()
     phases = args.phases.split(",")
     results: dict[str, Any] = {"uptime_at_start": os.getloadavg()}
-    with local_stack(preload=not args.no_preload) as stack:
+    extra_env = {}
+    if args.profile:
+        if args.no_preload:
+            parser.error("--profile needs the preload (it installs the task processes' profiler)")
+        args.profile.mkdir(parents=True, exist_ok=True)
+        extra_env["AIOPS_PROFILE_TASKS"] = str(args.profile.resolve())
+    with local_stack(
+        preload=not args.no_preload, extra_env=extra_env, startup_timeout=args.startup_timeout
+    ) as stack:
         use_stack_environment(stack)
         results["metadata_db"] = stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)[0]
         results["preload"] = not args.no_preload
@@ -415,6 +441,9 @@ def main() -> int:
             results[name] = burst(stack, name, problems, fire, args.timeout)
             print(json.dumps(results[name]), flush=True)
     print_tables(results)
+    if args.profile:
+        results["task_profile"] = summarise_profiles(args.profile)
+        print_profile(results["task_profile"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     bursts = [results[n] for n in ("handler", "rest") if n in results]
@@ -422,12 +451,73 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def summarise_profiles(directory: Path, top: int = 25) -> dict[str, Any]:
+    """The profiles local/preload wrote (AIOPS_PROFILE_TASKS), per role (``task``: the forked task process;
+    ``supervisor``: its LocalExecutor worker's supervision of it): CPU seconds per task id, the requests a
+    task process sent its supervisor, the modules every one imported itself, the costliest functions."""
+    import pstats
+
+    out: dict[str, Any] = {}
+    for role in ("task", "supervisor"):
+        summaries = [json.loads(path.read_text()) for path in sorted(directory.glob(f"{role}-*.json"))]
+        if not summaries:
+            continue
+        by_task: dict[str, list[float]] = {}
+        imported: dict[str, int] = {}
+        requests: dict[str, dict[str, int]] = {}
+        for summary in summaries:
+            task = summary.get("task_id", "?")
+            by_task.setdefault(task, []).append(summary["cpu_s"])
+            for module in summary["imported"]:
+                imported[module] = imported.get(module, 0) + 1
+            for kind, count in summary["requests"].items():
+                requests.setdefault(task, {})[kind] = requests.get(task, {}).get(kind, 0) + count
+        stats = pstats.Stats(*(str(path) for path in sorted(directory.glob(f"{role}-*.prof"))))
+        functions = [
+            (f"{Path(file).name}:{line}({name})", own, cumulative)
+            for (file, line, name), (_, _, own, cumulative, _) in stats.stats.items()  # type: ignore[attr-defined]
+        ]
+        count = len(summaries)
+        out[role] = {
+            "processes": count,
+            "cpu_s_per_task": {task: round(statistics.mean(cpu), 3) for task, cpu in sorted(by_task.items())},
+            "requests_per_task": {
+                task: {kind: round(n / len(by_task[task]), 1) for kind, n in sorted(counts.items())}
+                for task, counts in sorted(requests.items())
+            },
+            # imported by every one: what the preload could import once for all of them
+            "modules_imported_by_each": sorted(m for m, n in imported.items() if n == count),
+            "top_cumulative_s_each": [
+                (where, round(cumulative / count, 4), round(own / count, 4))
+                for where, own, cumulative in sorted(functions, key=lambda f: -f[2])[:top]
+            ],
+        }
+    return out
+
+
+def print_profile(profile: dict[str, Any]) -> None:
+    for role, found in profile.items():
+        print(f"\n{role}: {found['processes']} profiled; CPU s each, by task:")
+        for task, cpu in found["cpu_s_per_task"].items():
+            requests = found["requests_per_task"].get(task, {})
+            print(f"  {task:24} {cpu:6.3f}  " + ", ".join(f"{kind} {n}" for kind, n in requests.items()))
+        print(f"modules each imported itself: {len(found['modules_imported_by_each'])}")
+        print("cumulative / own s each:")
+        for where, cumulative, own in found["top_cumulative_s_each"]:
+            print(f"  {cumulative:7.4f} {own:7.4f}  {where}")
+
+
 def print_tables(results: dict[str, Any]) -> None:
     print(f"\nmetadata DB: {results.get('metadata_db')}, preload: {results.get('preload')}")
     if "single" in results:
         print(f"\n{'single event, kind':30} {'n':>3} {'p50 s':>7} {'max s':>7}  load (1/5/15 min)")
         for row in results["single"]:
-            print(f"{row['kind']:30} {row['n']:3d} {row['p50_s']:7.1f} {row['max_s']:7.1f}  {row['load']}")
+            cpu = row.get("cpu_s_per_run", {})
+            print(
+                f"{row['kind']:30} {row['n']:3d} {row['p50_s']:7.1f} {row['max_s']:7.1f}  {row['load']}  "
+                f"CPU s per run {statistics.fsum(cpu.values()):.1f}: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+            )
     bursts = [results[n] for n in ("handler", "rest") if n in results]
     if bursts:
         print(

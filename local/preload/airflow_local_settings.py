@@ -1,11 +1,142 @@
 """Airflow's local settings for the local stack only (never bundled for MWAA): every Airflow process imports
-this module when it starts, so the scheduler imports the task code once. The LocalExecutor workers it forks,
-and the task process each of them forks per task, then start with boto3 and the platform's packages already
-in memory instead of importing them again for every task (the largest part of a task's start-up here).
+this module when it starts. What a task process needs is loaded once, in the process that forks it: the
+scheduler's LocalExecutor workers, and the task process each of them forks per task, then start with it in
+memory instead of loading it again for every task (measured with ``bench/burst.py --profile``; README,
+"Latency"):
+
+- boto3 and the platform's packages, at import;
+- in the scheduler, before its first fork (``os.register_at_fork``; Airflow's ORM and logging are set up
+  by then, and the other processes fork no task): the modules Airflow's task runner imports to parse the
+  DAG file, the operators, sensors and every remediation module, and one botocore data loader, shared by
+  every boto3 session in the process and its children, that has already read the service models the
+  remediations' clients are built from (reading and decoding them is most of a client's creation).
+
+``AIOPS_PROFILE_TASKS=<directory>`` (set by ``bench/burst.py --profile``): each task process, and each
+worker's supervision of one, writes its cProfile (``task-<pid>-<n>.prof``, ``supervisor-<pid>-<n>.prof``)
+and a summary (``.json``: CPU seconds, the requests the task sent its supervisor by type, the modules it
+imported itself) there.
 """
 
-import boto3  # noqa: F401
+import functools
+import os
+import sys
+
+import boto3
+import botocore.session
 
 import matcarv_aiops.pipeline  # noqa: F401
 import matcarv_operators  # noqa: F401
 import matcarv_sensors  # noqa: F401
+
+# What a task process imported itself beyond the above (bench/burst.py --profile lists them): the task
+# runner's DAG-file parse, and the operators and sensors the DAG file builds its tasks from.
+TASK_MODULES = (
+    "airflow.dag_processing.dagbag",
+    "airflow.sdk.bases.sensor",
+    "matcarv_operators.steps",
+    "matcarv_sensors.steps",
+)
+# botocore data every client reads besides its service's own model
+BOTOCORE_DATA = ("sdk-default-configuration", "partitions", "endpoints", "_retry")
+SERVICE_DATA = ("service-2", "endpoint-rule-set-1", "paginators-1")
+
+
+@functools.cache
+def _shared_loader(search_path: str | None = None):
+    """One data loader per search path for every botocore session of this process (and its forks): the
+    loader caches what it read, a session's own loader would read it all again."""
+    return botocore.loaders.create_loader(search_path)
+
+
+def _remediation_services() -> set[str]:
+    """The boto3 services the remediations call: the catalogue's IAM prefixes that name a boto3 service
+    (elasticloadbalancing is elbv2 there), and the hub's own (audit, state, diagnostics, metrics, SSM)."""
+    from matcarv_aiops.catalogue import catalogue
+
+    prefixes = {action.split(":", 1)[0] for entry in catalogue().values() for action in entry.permissions}
+    prefixes = {"elbv2" if p == "elasticloadbalancing" else p for p in prefixes}
+    available = set(boto3.session.Session().get_available_services())
+    return (prefixes | {"dynamodb", "s3", "sts", "cloudwatch", "sns", "ssm"}) & available
+
+
+@functools.cache  # once per process: its first fork
+def _load_task_code_once() -> None:
+    """Before this process's first fork: import and read what every task process would otherwise load."""
+    import contextlib
+    import importlib
+
+    from botocore.exceptions import DataNotFoundError
+
+    from matcarv_aiops.remediations import load_all
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    load_all()
+    loader = _shared_loader()
+    for name in BOTOCORE_DATA:
+        loader.load_data(name)
+    for service in sorted(_remediation_services()):
+        for type_name in SERVICE_DATA:
+            with contextlib.suppress(DataNotFoundError):  # not every service has paginators
+                loader.load_service_model(service, type_name)
+
+
+# botocore.session looks the factory up by this name each time it creates a session's loader.
+botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
+if sys.argv[1:2] == ["scheduler"]:  # `airflow scheduler`, as `airflow standalone` starts it
+    os.register_at_fork(before=_load_task_code_once)
+
+
+def _profile_task_processes(directory: str) -> None:
+    """Wrap, in cProfile, the task runner's entry point (the forked task process calls it by name) and the
+    supervisor's (each LocalExecutor worker calls it per task, and forks the task process from it)."""
+    import cProfile
+    import itertools
+    import json
+    import time
+
+    import structlog
+    from airflow.sdk.execution_time import supervisor, task_runner
+    from airflow.sdk.execution_time.comms import CommsDecoder
+
+    send = CommsDecoder.send
+    requests: dict[str, int] = {}
+    numbers = itertools.count()
+
+    def counted_send(self, msg):
+        requests[type(msg).__name__] = requests.get(type(msg).__name__, 0) + 1
+        return send(self, msg)
+
+    def profiled(role: str, function):
+        def run(*args, **kwargs):
+            already_imported, cpu_at_start = set(sys.modules), time.process_time()
+            requests.clear()
+            profile = cProfile.Profile()
+            profile.enable()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                profile.disable()
+                name = f"{role}-{os.getpid()}-{next(numbers)}"
+                profile.dump_stats(os.path.join(directory, f"{name}.prof"))
+                ti = kwargs.get("ti")
+                ids = structlog.contextvars.get_contextvars() if ti is None else {"task_id": ti.task_id}
+                summary = {
+                    "role": role,
+                    **{k: v for k, v in ids.items() if k.endswith("_id")},
+                    "cpu_s": time.process_time() - cpu_at_start,
+                    "requests": dict(requests),
+                    "imported": sorted(set(sys.modules) - already_imported),
+                }
+                with open(os.path.join(directory, f"{name}.json"), "w") as out:
+                    json.dump(summary, out)
+
+        return run
+
+    task_runner.main = profiled("task", task_runner.main)
+    supervisor.supervise_task = profiled("supervisor", supervisor.supervise_task)
+    CommsDecoder.send = counted_send  # type: ignore[method-assign]
+
+
+if os.environ.get("AIOPS_PROFILE_TASKS"):
+    _profile_task_processes(os.environ["AIOPS_PROFILE_TASKS"])

@@ -154,6 +154,26 @@ def test_xcom_run_parses_results_and_ignores_steps_the_dag_lacks():
     assert ti.pushed == {"started": True}
 
 
+def test_xcom_run_pulls_each_record_once_per_task():
+    """Every pull is an execution API call: a task that reads a step's record three times asks once."""
+    ti = FakeTI(
+        {("collect_diagnostics", "return_value"): _execution("sqs_dlq_depth_high").model_dump(mode="json")}
+    )
+    run = XComRun(
+        "sqs_dlq_depth_high",
+        {"ti": ti, "dag_run": SimpleNamespace(dag_id="remediate_sqs_dlq_depth_high", run_id="r1", conf={})},
+    )
+    assert run.execution_id == _execution().execution_id
+    assert isinstance(run.result("collect_diagnostics"), Execution)
+    assert run.record("collect_diagnostics").finished
+    assert run.record("execute") == StepRecord()
+    assert sorted(ti.pulled) == sorted(
+        (task, key)
+        for task in ("collect_diagnostics", "execute")
+        for key in ("return_value", "skip", "error")
+    )
+
+
 # --- wait_for_automation: the runbook's execution, read in the target's session --------------------------
 
 

@@ -26,6 +26,9 @@ class XComRun(RunState):
 
     remediation_id: str
     context: Any = field(repr=False)
+    # Each step's record, read once per task: every pull is an execution API call, and no record changes
+    # while this task runs (the steps run one after another; this step's own is written as it ends).
+    _records: dict[str, StepRecord] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         dag_run = self.context["dag_run"]
@@ -37,12 +40,15 @@ class XComRun(RunState):
     def record(self, task_id: str) -> StepRecord:
         if self.step(task_id) is None:
             return StepRecord()
+        if task_id in self._records:
+            return self._records[task_id]
         pull = self._ti.xcom_pull
-        return StepRecord(
+        self._records[task_id] = StepRecord(
             done=pull(task_ids=task_id),
             skip=pull(task_ids=task_id, key=SKIP_KEY),
             error=pull(task_ids=task_id, key=ERROR_KEY),
         )
+        return self._records[task_id]
 
     def mark_started(self) -> None:
         self._ti.xcom_push(key=STARTED_KEY, value=True)
