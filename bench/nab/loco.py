@@ -57,7 +57,9 @@ QUIET = "artificialNoAnomaly"
 # The fixed grids LOCO chooses from. Small on purpose: with three folds, a large grid would fit the
 # training categories' noise.
 GRIDS: dict[str, dict[str, Sequence]] = {
-    "matcarv": {"window": (144, 288), "short": (6, 12)},
+    # the previous grid's baseline windows and level scales (one scale or both), and whether the gap
+    # after an alarm is used at all
+    "matcarv": {"window": (144, 288), "shorts": ((6,), (12,), (6, 12)), "min_gap": (0, 48)},
     "week_novelty": {"window": (144, 288), "short": (6, 12)},
     "windowed_gaussian": {"window": (288, 1000)},
     "rolling_median_mad": {"window": (288, 1000)},

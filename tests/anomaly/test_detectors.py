@@ -117,4 +117,8 @@ def test_unknown_detector_and_bad_parameters():
     with pytest.raises(ValueError, match="unknown detector 'nope'"):
         make_detector("nope")
     with pytest.raises(ValueError):
-        make_detector("matcarv", short=0)
+        make_detector("matcarv", shorts=(0,))
+    with pytest.raises(ValueError):
+        make_detector("matcarv", shorts=(6, 6))
+    with pytest.raises(ValueError):
+        make_detector("matcarv", gap_score=1.0)

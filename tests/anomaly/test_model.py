@@ -1,5 +1,5 @@
-"""The model (matcarv v2): finds what it is built for, stays quiet on quiet series, is deterministic,
-causal and resumable from JSON state, and picks up a series from a previous-model (v1) state."""
+"""The model (matcarv v3): finds what it is built for, stays quiet on quiet series, is deterministic,
+causal and resumable from JSON state, and picks up a series from an earlier version's (v1, v2) state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from matcarv_aiops.anomaly import ALERT_THRESHOLD, SeriesState, make_detector, score_series
+from matcarv_aiops.anomaly import ALERT_THRESHOLD, SeriesState, StateError, make_detector, score_series
 from tests.anomaly.test_detectors import noisy_series
 
 DAY = 288
@@ -114,11 +114,86 @@ def test_future_points_do_not_change_past_scores():
 def test_a_previous_model_state_is_replayed_not_refused():
     values = daily_pattern(days=6)
     _, old = make_detector("week_novelty").score_series(values[: 2 * DAY])
-    stored = {**old.to_dict(), "detector": "matcarv"}  # what the job stored before this version
+    stored = {**old.to_dict(), "detector": "matcarv"}  # what the job stored before v2
     assert stored["version"] == 1
     scores, state = score_series(values[2 * DAY :], stored)
     # equal to a fresh series that starts with the v1 buffer (the last 144 values)
     replay, expected = score_series(old.fields["buffer"] + values[2 * DAY :])
     assert scores == replay[len(old.fields["buffer"]) :]
-    assert state == expected and state.version == 2
+    assert state == expected and state.version == 3
     assert isinstance(SeriesState.from_dict(json.loads(json.dumps(state.to_dict()))), SeriesState)
+
+
+def test_a_v2_state_is_replayed_from_its_two_days_of_values():
+    values = daily_pattern(days=5)
+    history = values[DAY : 3 * DAY]  # a v2 state kept the last two days
+    stored = {
+        "detector": "matcarv",
+        "version": 2,
+        "history": history,
+        "season_recent": [],
+        "seen": 3 * DAY,
+        "in_block": 0,
+        "block_maxima": [[1.0, 2.0]] * 8,
+        "current_maxima": [0.0] * 8,
+        "rest_left": 0,
+        "rest_novelty": 0.0,
+    }
+    scores, state = score_series(values[3 * DAY :], stored)
+    replay, expected = score_series(history + values[3 * DAY :])
+    assert scores == replay[len(history) :]
+    assert state == expected and state.version == 3
+    with pytest.raises(StateError, match="matcarv v2 state without its values"):
+        score_series([1.0], {**stored, "history": None})
+
+
+def test_a_state_with_other_level_scales_is_refused_by_name():
+    _, state = make_detector("matcarv", shorts=(6,)).score_series(daily_pattern(days=1))
+    with pytest.raises(StateError, match="state has 8 features, this model .* has 12"):
+        score_series([1.0], state.to_dict())
+
+
+def test_the_hour_scale_finds_a_small_sustained_shift_hours_before_the_half_hour_scale():
+    """A shift of 1.25 noise sigmas: the median of the last hour is steadier than that of the last
+    half hour, so its daily extremes are tighter and the shift leaves them sooner."""
+    rng = random.Random(11)
+    values = [50 + rng.gauss(0, 4) for _ in range(6 * DAY)]
+    start = 5 * DAY + 100
+    for i in range(start, 6 * DAY):
+        values[i] += 5
+
+    def first_alarm(scores):
+        return next((i for i in range(start, len(scores)) if scores[i] >= ALERT_THRESHOLD), None)
+
+    both = first_alarm(make_detector("matcarv").score_series(values)[0])
+    half_hour_only = first_alarm(make_detector("matcarv", shorts=(6,)).score_series(values)[0])
+    assert both is not None and both - start <= 12
+    assert half_hour_only is None or half_hour_only - start >= 48
+
+
+def test_an_escalating_event_alarms_once_then_again_after_the_gap():
+    values = daily_pattern(days=6, noise=1.0)
+    start = 5 * DAY + 30
+    for step, i in enumerate(range(start, start + 5)):  # five steps up, each far more novel than the last
+        values[i] += 40 * 2**step
+    later = start + 60  # past the 48-point gap, still inside the day's rest
+    values[later] += 40 * 2**6
+    gapped, _ = make_detector("matcarv").score_series(values)
+    ungapped, _ = make_detector("matcarv", min_gap=0).score_series(values)
+    alarms = [i for i in range(start, 6 * DAY) if gapped[i] >= ALERT_THRESHOLD]
+    assert alarms == [start, later]
+    assert sum(1 for i in range(start, start + 5) if ungapped[i] >= ALERT_THRESHOLD) >= 3
+
+
+def test_only_an_alarm_holds_back_the_next_one():
+    """A wobble under the alert threshold starts a rest but not the gap; an alarm starts both."""
+    values = daily_pattern(days=6, noise=1.0)
+    first = 5 * DAY + 30
+    values[first + 2] += 150
+    wobble, alarm = list(values), list(values)
+    wobble[first] += 4
+    alarm[first] += 6
+    after_wobble, _ = score_series(wobble)
+    after_alarm, _ = score_series(alarm)
+    assert 0.5 < after_wobble[first] < ALERT_THRESHOLD and after_wobble[first + 2] >= ALERT_THRESHOLD
+    assert after_alarm[first] >= ALERT_THRESHOLD and after_alarm[first + 2] == 0.0

@@ -29,6 +29,6 @@ def test_model_holds_on_the_category_it_was_not_tuned_on():
     model = run_loco("matcarv", corpus, values, grid={})
     previous = run_loco("week_novelty", corpus, values, grid={})
     assert [f.held_out for f in model] == list(CATEGORIES)
-    assert mean([f.carried for f in model]) >= 68.0
-    assert mean([f.optimised for f in model]) >= 72.0
+    assert mean([f.carried for f in model]) >= 73.0
+    assert mean([f.optimised for f in model]) >= 78.0
     assert mean([f.carried for f in model]) > mean([f.carried for f in previous]) + 15

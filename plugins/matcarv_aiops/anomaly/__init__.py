@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from matcarv_aiops.anomaly.base import Detector, SeriesState, StateError
 from matcarv_aiops.anomaly.baselines import RollingMedianMad, WindowedGaussian
-from matcarv_aiops.anomaly.model import NoveltyDetector
+from matcarv_aiops.anomaly.model import ALERT_THRESHOLD, NoveltyDetector
 from matcarv_aiops.anomaly.week_novelty import WeekNoveltyDetector
 
 DETECTORS: dict[str, type[Detector]] = {
@@ -18,11 +18,6 @@ DETECTORS: dict[str, type[Detector]] = {
     RollingMedianMad.name: RollingMedianMad,
 }
 DEFAULT_DETECTOR = "matcarv"
-# Score at or above which the default model's point is an anomaly (alert, metric): novelty about 2.1,
-# i.e. a deviation 1.1 spreads beyond the series' typical daily extreme. The threshold with the best mean
-# NAB standard score over the three labelled NAB categories (bench/nab/loco.py prints the thresholds each
-# leave-one-category-out fold chooses: 0.68 to 0.74). Higher trades missed anomalies for fewer alerts.
-ALERT_THRESHOLD = 0.68
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, **params) -> Detector:
