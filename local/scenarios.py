@@ -282,12 +282,14 @@ def world_open_ssh_elsewhere(name: str, *, account: str, region: str):
     (ec2, group id, event)."""
     import os
 
-    from aiops_local.cloudformation import client_factory, member_account_clients
+    from aiops_local.cloudformation import member_account_clients
     from tests.events import cloudtrail_event
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    # The caller's own credentials (the local stack's admin user: IAM is enforced) assume the role.
+    caller = boto3.session.Session(region_name=region)
     clients = member_account_clients(
-        client_factory(endpoint, region=region), endpoint, account, region=region
+        lambda service: caller.client(service, endpoint_url=endpoint), endpoint, account, region=region
     )
     ec2, group = world_open_ssh(name, ec2=clients("ec2"))
     world = [
