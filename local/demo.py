@@ -225,7 +225,8 @@ def progress(stack: LocalStack, started: list[tuple[str, str]]) -> dict[tuple[st
             _, tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
             waiting = [
                 t["task_id"]
-                for t in (tis or {}).get("task_instances", [])
+                # a busy API server may answer with an error text: no task states this time
+                for t in (tis if isinstance(tis, dict) else {}).get("task_instances", [])
                 if t.get("state") in ("up_for_reschedule", "running", "queued", "scheduled")
             ]
             state = f"{state}, at {', '.join(waiting) or 'the scheduler'}"
