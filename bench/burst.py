@@ -1,6 +1,7 @@
 """A burst of remediations on the local stack (moto_server + airflow standalone), run by hand:
 
     .venv/bin/python bench/burst.py [--events 20] [--single 3] [--phases single,handler,rest]
+        [--json FILE] [--profile DIR] [--startup-timeout 900]
 
 Three phases on one stack, over five automatic remediation kinds (SQS DLQ drain, ALB 5xx CloudFront
 invalidation, EC2 stop/start through its SSM document, Route 53 failover, DynamoDB read throttling):
@@ -16,7 +17,9 @@ During each burst a reader thread reads the runs' states over the REST API in a 
 status read; p50/p95/max from event (or trigger) to audit record; and CPU seconds per run, by process
 (from /proc: utime+stime of each process, plus the children it reaped, before and after), with the task
 instances' wall time split into waiting (scheduled -> started) and running (started -> ended).
-Prints the machine's load average beside each table: the numbers are only as quiet as the machine.
+Prints the machine's load average beside each table: the numbers are only as quiet as the machine. Each
+single-event row has the CPU seconds per run by process too. ``--profile DIR``: the task processes and
+their supervisors write cProfiles there (local/preload), summed per task at the end.
 """
 
 from __future__ import annotations
