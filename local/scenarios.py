@@ -276,22 +276,35 @@ def raised_in(event: dict, *, account: str, region: str) -> dict:
     return moved
 
 
-def world_open_ssh_elsewhere(name: str, *, account: str, region: str):
-    """``world_open_ssh`` in another account (through the role its CDK bootstrap lets the hub's credentials
-    assume) and Region of the local stack's AWS, and its CloudTrail event as the hub receives it. Returns
-    (ec2, group id, event)."""
+def admin_client_in(account: str, service: str, *, region: str = REGION):
+    """A client in a member account of the local stack's AWS, as a human of the hub's account gets one: the
+    caller's credentials (the local admin's: IAM is enforced) assume the account's
+    OrganizationAccountAccessRole."""
     import os
 
-    from aiops_local.cloudformation import member_account_clients
-    from tests.events import cloudtrail_event
+    from aiops_local.enforcement import MEMBER_ADMIN_ROLE
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    # The caller's own credentials (the local stack's admin user: IAM is enforced) assume the role.
-    caller = boto3.session.Session(region_name=region)
-    clients = member_account_clients(
-        lambda service: caller.client(service, endpoint_url=endpoint), endpoint, account, region=region
+    assumed = boto3.client("sts", region_name=region, endpoint_url=endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ADMIN_ROLE}", RoleSessionName="aiops-local-admin"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=assumed["AccessKeyId"],
+        aws_secret_access_key=assumed["SecretAccessKey"],
+        aws_session_token=assumed["SessionToken"],
     )
-    ec2, group = world_open_ssh(name, ec2=clients("ec2"))
+
+
+def world_open_ssh_elsewhere(name: str, *, account: str, region: str):
+    """``world_open_ssh`` in another account (through its OrganizationAccountAccessRole) and Region of the
+    local stack's AWS, and its CloudTrail event as the hub receives it. Returns
+    (ec2, group id, event)."""
+    from tests.events import cloudtrail_event
+
+    ec2, group = world_open_ssh(name, ec2=admin_client_in(account, "ec2", region=region))
     world = [
         {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
     ]

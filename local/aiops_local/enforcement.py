@@ -8,6 +8,8 @@ Who acts as whom, as in AWS:
 - the local admin IAM user ``aiops-local-admin`` (AdministratorAccess, keys in the stack state): what a
   human or AWS itself does: the scenarios that create problems, the tests' reads and seeds; and the
   services moto cannot stand in for: MWAA assuming its execution role, Lambda assuming the trigger role;
+  in a member account, the same admin through that account's ``OrganizationAccountAccessRole`` (as AWS
+  Organizations creates it);
 - Airflow's tasks: the hub's MWAA execution role, assumed by an AWS config profile (``role_arn`` with
   ``source_profile``: botocore's own refreshable assume-role credentials), session ``airflow-worker``;
   from it, the roles the hub's settings name (remediation roles, maintenance roles, the audit writer);
@@ -40,6 +42,7 @@ from aiops_local.cloudformation import HUB_STACK, ClientFactory, Deployment
 from aiops_local.moto_iam import as_list, moto_view
 
 ADMIN_USER = "aiops-local-admin"
+MEMBER_ADMIN_ROLE = "OrganizationAccountAccessRole"  # the local admin's way into a member account
 EXECUTION_ROLE = "AIOpsMwaaExecutionRole"
 SSM_AUTOMATION_ROLE = "AIOpsSSMAutomationRole"
 WORKER_SESSION = "airflow-worker"
@@ -91,6 +94,8 @@ def prepare(deployment: Deployment, accounts: dict[str, ClientFactory]) -> Princ
         principals.adapted_roles[account] = _adapt_roles(
             clients("iam"), execution_role_arn, worker_session_arn, stand_ins
         )
+    for clients in list(accounts.values())[1:]:
+        _member_admin_role(clients("iam"), admin_arn)
     iam.put_role_policy(
         RoleName=EXECUTION_ROLE,
         PolicyName=SSM_STAND_IN_POLICY,
@@ -110,6 +115,20 @@ def prepare(deployment: Deployment, accounts: dict[str, ClientFactory]) -> Princ
         ),
     )
     return principals
+
+
+def _member_admin_role(iam: Any, admin_arn: str) -> None:
+    """What AWS Organizations creates in a member account, ``OrganizationAccountAccessRole``: administrator
+    access for the management account's humans, here the local admin (moto compares the caller verbatim).
+    The scenarios that raise a problem in a member account act through it."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin_arn}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName=MEMBER_ADMIN_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=MEMBER_ADMIN_ROLE, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(ADMIN_POLICY)
+    )
 
 
 def enforce(moto_url: str) -> None:

@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiops_local.cloudformation import (
-    MEMBER_ACCOUNT,
-    OTHER_REGION,
-    REGION,
-    client_factory,
-    member_account_clients,
-    regional_stack_name,
-)
+from aiops_local.cloudformation import MEMBER_ACCOUNT, OTHER_REGION, REGION, regional_stack_name
 from local import scenarios
 from tests.e2e.test_local_stack import audit_for, decide, pending_request, send
 
@@ -29,7 +22,7 @@ def test_an_open_group_in_a_member_accounts_second_region_is_closed_there(stack_
     assert (event["account"], event["region"]) == (MEMBER_ACCOUNT, OTHER_REGION)
     arn = f"arn:aws:ec2:{OTHER_REGION}:{MEMBER_ACCOUNT}:security-group/{group}"
 
-    dag_id, run_id = send(event, "sg_open_ssh")
+    dag_id, run_id = send(stack_env, event, "sg_open_ssh")
     decide(stack_env, pending_request(stack_env, arn), "approve")
     assert stack_env.wait_for_run(dag_id, run_id, timeout=300)["state"] == "success"
 
@@ -37,8 +30,6 @@ def test_an_open_group_in_a_member_accounts_second_region_is_closed_there(stack_
     assert record["targetResource"] == arn and record["outcome"] == "SUCCESS"
     assert scenarios.ssh_rules(ec2, group) == ["198.51.100.0/24"]
     # The hub's Region of the same account has no such group: nothing was, or could be, done there.
-    in_hub_region = member_account_clients(
-        client_factory(stack_env.moto_url), stack_env.moto_url, MEMBER_ACCOUNT, region=REGION
-    )("ec2")
+    in_hub_region = scenarios.admin_client_in(MEMBER_ACCOUNT, "ec2", region=REGION)
     groups = in_hub_region.describe_security_groups()["SecurityGroups"]
     assert group not in {g["GroupId"] for g in groups}
