@@ -11,6 +11,10 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
+# Python keeps its bytecode caches (.pyc). Where the environment sets PYTHONDONTWRITEBYTECODE (this machine's
+# does), every process compiled again every module it imports: each test worker, each process of the local
+# stack's Airflow and moto_server, each CLI run; on this machine about 22 s of CPU per test worker alone.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: install demo lint test browser up down bundle synth clean
 

@@ -11,6 +11,7 @@ import yaml
 from moto import mock_aws
 
 from aiops_local.ssm_emulator import LocalAutomationRunner
+from local.scenarios import ebs_image
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_DIR = REPO / "ssm"
@@ -50,7 +51,7 @@ def execution_id() -> str:
 
 def run_instance(**extra) -> str:
     ec2 = client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = ebs_image(ec2)
     return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", **extra)[
         "Instances"
     ][0]["InstanceId"]

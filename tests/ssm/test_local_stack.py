@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from local.scenarios import ebs_image
 from tests.ssm.conftest import SSM_DIR
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def test_cli_runs_the_ec2_runbook_against_moto_server(moto_server):
     session = boto3.session.Session(region_name="us-east-1")
     s3, ec2 = (session.client(name, endpoint_url=moto_server) for name in ("s3", "ec2"))
     s3.create_bucket(Bucket="diag-local")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = ebs_image(ec2)
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
     command = [
