@@ -15,28 +15,29 @@ One audit record per run, with the counts (created, updated, unchanged, deleted)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 
 JOB = "alarm_sync"
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=50),
-    tags=["aiops", "maintenance", "cloudwatch"],
-    default_args=default_args(get_settings()),
-    params={"dry_run": Param(False, type="boolean", description="Count what would change; change nothing")},
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        get_settings(),
+        tag="cloudwatch",
+        dagrun_timeout=timedelta(minutes=50),
+        params={
+            "dry_run": Param(False, type="boolean", description="Count what would change; change nothing")
+        },
+    ),
 )
 def alarm_sync():
     @task

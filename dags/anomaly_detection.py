@@ -16,22 +16,21 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 
 JOB = "anomaly_detection"
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=10),
-    tags=["aiops", "maintenance", "anomaly"],
-    default_args=default_args(get_settings()),
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        get_settings(),
+        tag="anomaly",
+        dagrun_timeout=timedelta(minutes=10),
+    ),
 )
 def anomaly_detection():
     @task(execution_timeout=timedelta(minutes=4))

@@ -12,26 +12,25 @@ A re-run rewrites the report and does not post twice. It changes nothing in AWS.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from airflow.sdk import dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 
 JOB = "cost_anomaly_report"
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["aiops", "maintenance", "cost"],
-    default_args=default_args(get_settings()),
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        get_settings(),
+        tag="cost",
+    ),
 )
 def cost_anomaly_report():
     @task

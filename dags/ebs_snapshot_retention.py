@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from airflow.sdk import Param, dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 from matcarv_sensors.approval import PlanApprovalSensor
 
@@ -35,17 +35,16 @@ _settings = get_settings()
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["aiops", "maintenance", "ebs"],
-    default_args=default_args(_settings),
-    params={
-        "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing")
-    },
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        _settings,
+        tag="ebs",
+        params={
+            "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing")
+        },
+    ),
 )
 def ebs_snapshot_retention():
     @task

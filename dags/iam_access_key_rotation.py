@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from airflow.sdk import dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 from matcarv_sensors.approval import PlanApprovalSensor
 
@@ -33,14 +33,13 @@ _settings = get_settings()
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["aiops", "maintenance", "iam"],
-    default_args=default_args(_settings),
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        _settings,
+        tag="iam",
+    ),
 )
 def iam_access_key_rotation():
     @task

@@ -15,22 +15,21 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import dag, task
 
 from matcarv_aiops.maintenance import SCHEDULES
-from matcarv_aiops.maintenance.common import default_args
+from matcarv_aiops.maintenance.common import maintenance_dag_args
 from matcarv_aiops.settings import get_settings
 
 JOB = "securityhub_findings_sync"
 
 
 @dag(
-    dag_id=JOB,
-    doc_md=__doc__,
     schedule=SCHEDULES[JOB],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
-    tags=["aiops", "maintenance", "securityhub"],
-    default_args=default_args(get_settings()),
+    **maintenance_dag_args(
+        JOB,
+        __doc__,
+        get_settings(),
+        tag="securityhub",
+        dagrun_timeout=timedelta(minutes=30),
+    ),
 )
 def securityhub_findings_sync():
     @task

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, NoReturn, TypeVar
 
 from botocore.exceptions import ClientError
@@ -596,6 +596,22 @@ def _verdict(plan: RecordedPlan, approval: ApprovalRecord | None) -> str:
 
 
 # --- for the DAG files (no Airflow import here: plain values from the task context) ----------------
+def maintenance_dag_args(job: str, doc: str | None, settings: Settings, *, tag: str, **own: Any) -> dict:
+    """What every maintenance DAG is declared with beside its schedule (which the DAG file names itself):
+    one run at a time and no catch-up (a missed run is not made up; the next one does its work), the
+    platform's retries; ``own`` adds the job's own arguments (``dagrun_timeout``, ``params``)."""
+    return {
+        "dag_id": job,
+        "doc_md": doc,
+        "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["aiops", "maintenance", tag],
+        "default_args": default_args(settings),
+        **own,
+    }
+
+
 def default_args(settings: Settings) -> dict:
     return {
         "owner": "aiops",
