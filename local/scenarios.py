@@ -293,20 +293,18 @@ def admin_client_in(account: str, service: str, *, region: str = REGION):
     OrganizationAccountAccessRole."""
     import os
 
-    from aiops_local.enforcement import MEMBER_ADMIN_ROLE
+    from aiops_local.cloudformation import assumed_role_clients
+    from aiops_local.enforcement import ADMIN_USER, MEMBER_ADMIN_ROLE
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    assumed = boto3.client("sts", region_name=region, endpoint_url=endpoint).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ADMIN_ROLE}", RoleSessionName="aiops-local-admin"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id=assumed["AccessKeyId"],
-        aws_secret_access_key=assumed["SecretAccessKey"],
-        aws_session_token=assumed["SessionToken"],
+    clients = assumed_role_clients(
+        lambda name: boto3.client(name, region_name=region, endpoint_url=endpoint),
+        endpoint,
+        f"arn:aws:iam::{account}:role/{MEMBER_ADMIN_ROLE}",
+        session_name=ADMIN_USER,
+        region=region,
     )
+    return clients(service)
 
 
 def world_open_ssh_elsewhere(name: str, *, account: str, region: str):

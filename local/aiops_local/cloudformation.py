@@ -176,10 +176,20 @@ def member_account_clients(
     """Clients in ``account`` and ``region``: CDK's deploy role there (what ``cdk bootstrap --trust <hub>``
     lets the hub's credentials assume), assumed from the hub (moto keys the account of every request on
     its credentials)."""
-    assumed = hub("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{account}-{region}",
-        RoleSessionName="aiops-local-deploy",
-    )["Credentials"]
+    return assumed_role_clients(
+        hub,
+        endpoint_url,
+        f"arn:aws:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-deploy-role-{account}-{region}",
+        session_name="aiops-local-deploy",
+        region=region,
+    )
+
+
+def assumed_role_clients(
+    caller: ClientFactory, endpoint_url: str | None, role_arn: str, *, session_name: str, region: str = REGION
+) -> ClientFactory:
+    """Clients in ``region`` with the credentials of a session of ``role_arn``, assumed by ``caller``."""
+    assumed = caller("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     return client_factory(
         endpoint_url,
         region=region,
