@@ -150,9 +150,14 @@ def assumed_session(
     return session
 
 
+def hub_account(settings: Settings) -> str:
+    """The account AIOps itself runs in: its own credentials' account."""
+    return hub_client("sts", settings).get_caller_identity()["Account"]
+
+
 def topic_arn(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.platform.sns_topic_arn:
         return settings.platform.sns_topic_arn
-    account = hub_client("sts", settings).get_caller_identity()["Account"]
+    account = hub_account(settings)
     return f"arn:aws:sns:{settings.platform.region}:{account}:{settings.platform.sns_topic_name}"

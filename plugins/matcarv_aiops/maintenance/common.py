@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter
-from matcarv_aiops.aws import assumed_session, hub_client, session_client
+from matcarv_aiops.aws import assumed_session, hub_account, hub_client, session_client
 from matcarv_aiops.dynamo import batch_get, is_condition_failed
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.settings import Settings
@@ -132,9 +132,8 @@ class Clients:
         if service not in declared[self.job].services:
             return hub_client(service, self.settings)
         region = self.settings.platform.region
-        account = hub_client("sts", self.settings).get_caller_identity()["Account"]
         session = assumed_session(
-            template.format(account=account, job=self.job),
+            template.format(account=hub_account(self.settings), job=self.job),
             region=region,
             session_name=f"aiops-{self.job}",
             settings=self.settings,

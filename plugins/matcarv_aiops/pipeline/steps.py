@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from matcarv_aiops import approvals
 from matcarv_aiops.audit import AuditWriter, expired_approval, report_once
-from matcarv_aiops.aws import hub_client, session_client, target_session
+from matcarv_aiops.aws import hub_account, hub_client, session_client, target_session
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import (
     AuditRecord,
@@ -155,9 +155,10 @@ def collect_diagnostics(run: RunState) -> Execution:
         if not target.account:
             # An S3 bucket's ARN names no account. An event says its account; a target given by hand is
             # in the hub's own account (else the remediation role's ARN would name none, and STS refuses).
-            hub_account = hub_client("sts", settings).get_caller_identity()["Account"]
             target = Target.from_arn(
-                request.target, default_region=settings.platform.region, default_account=hub_account
+                request.target,
+                default_region=settings.platform.region,
+                default_account=hub_account(settings),
             )
     execution_id = request.execution_id(entry.id, run.run_id)
     first_run = SafetyStore(settings).claim_execution(
