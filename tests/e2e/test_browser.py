@@ -11,18 +11,18 @@ import re
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from local import scenarios
 from local.stack import APPROVER_USER, OUTSIDER_USER
 from matcarv_aiops.approvals import ApprovalStore
-from matcarv_aiops.aws import topic_arn
 from matcarv_aiops.console import pending_approvals
 from matcarv_aiops.models import ApprovalStatus
+from matcarv_aiops.notifications import Kind
 from matcarv_aiops.settings import get_settings
 from tests.e2e.test_local_stack import send
 from tests.events import cloudtrail_event
+from tests.remediations.notifications import TopicInbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -79,31 +79,18 @@ def _signed_in(browser, stack, user: str):
     return page
 
 
-def _approvers_inbox(settings):
-    """A queue subscribed to the AIOps topic, as an approver's mailbox or chat is: what it receives is what
-    the approval request says. Returns a function reading the link to the AIOps view out of the request for
-    one execution."""
-    sqs = boto3.client("sqs", region_name=settings.platform.region)
-    queue = sqs.create_queue(QueueName="e2e-browser-approvers-inbox")["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
-    boto3.client("sns", region_name=settings.platform.region).subscribe(
-        TopicArn=topic_arn(settings),
-        Protocol="sqs",
-        Endpoint=attributes["QueueArn"],
-        Attributes={"RawMessageDelivery": "true"},
-    )
+def _approval_link(inbox: TopicInbox, execution_id: str) -> str:
+    """The link to the AIOps view in the approval request the topic delivered for ``execution_id``, as an
+    approver's mailbox or chat receives it (a queue subscribed to the topic)."""
 
-    def link_for(execution_id: str) -> str:
-        def find() -> str | None:
-            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-                found = re.search(r"(https?://\S+/aiops/\?execution=[\w-]+)", message["Body"])
-                if found and execution_id in found.group(1):
-                    return found.group(1)
-            return None
+    def find() -> str | None:
+        for message in inbox.messages(Kind.APPROVAL_REQUEST):
+            found = re.search(r"(https?://\S+/aiops/\?execution=[\w-]+)", message["Message"])
+            if found and execution_id in found.group(1):
+                return found.group(1)
+        return None
 
-        return _poll(f"the approval request for {execution_id} on the topic", find, timeout=60)
-
-    return link_for
+    return _poll(f"the approval request for {execution_id} on the topic", find, timeout=60)
 
 
 def _open_view(page, stack):
@@ -118,7 +105,7 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
     started = time.monotonic()
     SHOTS.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    approval_link = _approvers_inbox(settings)
+    inbox = TopicInbox(settings)
     s3, bucket = scenarios.public_bucket(BUCKET)
     dag_id, run_id = send(
         stack_env, cloudtrail_event("s3", "PutBucketAcl", {"bucketName": bucket}), "s3_public_access"
@@ -154,7 +141,7 @@ def test_alice_approves_from_the_view_and_bob_cannot(stack_env, browser):
 
     # alice, signed out, opens the link of the approval request the topic delivered: Airflow's login, then
     # the request itself with everything she needs and the buttons. One click plus a reason.
-    link = approval_link(execution_id)
+    link = _approval_link(inbox, execution_id)
     alice = _new_page(browser)
     alice.goto(link)
     _sign_in(alice, stack_env, APPROVER_USER)
