@@ -6,7 +6,6 @@ put into the table (static). The writer's own role under moto's IAM enforcement:
 from __future__ import annotations
 
 import json
-import uuid
 
 import boto3
 import pytest
@@ -14,23 +13,7 @@ from botocore.exceptions import ClientError
 
 from aiops_infra.state_tables import AUDIT_REWRITE_ACTIONS, AUDIT_WRITE_ACTIONS
 from matcarv_aiops.audit import AuditWriter, archive_key
-from matcarv_aiops.models import AuditRecord, iso_utc
-
-
-def _record(execution_id: str | None = None, **overrides) -> AuditRecord:
-    values = dict(
-        execution_id=execution_id or str(uuid.uuid4()),
-        timestamp=iso_utc(),
-        trigger="{}",
-        runbook="sqs_dlq_depth_high",
-        target_resource="arn:aws:sqs:us-east-1:123456789012:orders-dlq",
-        action="redrove 12 messages",
-        outcome="SUCCESS",
-        operator="automated",
-        rollback_plan="none needed",
-    )
-    values.update(overrides)
-    return AuditRecord(**values)
+from tests.records import audit_record
 
 
 def _archived(settings, execution_id: str) -> list[dict]:
@@ -52,11 +35,11 @@ def _archived_bodies(settings, execution_id: str) -> list[dict]:
     return sorted(bodies, key=lambda body: json.dumps(body, sort_keys=True))
 
 
-def test_the_writer_cannot_overwrite_a_record(aws):
+def test_the_writer_cannot_overwrite_aaudit_record(aws):
     writer = AuditWriter(aws)
-    first = _record(outcome="SUCCESS")
+    first = audit_record(outcome="SUCCESS")
     assert writer.write(first) is True
-    assert writer.write(_record(first.execution_id, outcome="FAILURE", action="rewritten")) is False
+    assert writer.write(audit_record(first.execution_id, outcome="FAILURE", action="rewritten")) is False
     assert writer.read(first.execution_id) == first
     # Nor does the copy change: one version, the first record's.
     assert _archived_bodies(aws, first.execution_id) == [first.to_item()]
@@ -65,8 +48,8 @@ def test_the_writer_cannot_overwrite_a_record(aws):
 def test_a_rerun_of_many_records_leaves_the_first_standing(aws):
     # A maintenance job's re-run writes what its first attempt did not; what that attempt wrote stands.
     writer = AuditWriter(aws)
-    first = _record(outcome="FAILURE")
-    rerun, missing = _record(first.execution_id, outcome="SUCCESS", action="re-run"), _record()
+    first = audit_record(outcome="FAILURE")
+    rerun, missing = audit_record(first.execution_id, outcome="SUCCESS", action="re-run"), audit_record()
     assert writer.write_all([first]) == 1
     assert writer.write_all([rerun, missing]) == 1
     assert writer.read(first.execution_id) == first
@@ -76,7 +59,7 @@ def test_a_rerun_of_many_records_leaves_the_first_standing(aws):
 
 
 def test_write_all_writes_each_new_record_and_copies_it(aws):
-    records = [_record() for _ in range(5)]  # 100 to a call: tests/core/test_dynamo.py
+    records = [audit_record() for _ in range(5)]  # 100 to a call: tests/core/test_dynamo.py
     assert AuditWriter(aws).write_all(iter(records)) == 5
     for record in records:
         assert AuditWriter(aws).read(record.execution_id) == record
@@ -84,25 +67,25 @@ def test_write_all_writes_each_new_record_and_copies_it(aws):
 
 
 def test_write_all_writes_an_id_given_twice_once(aws):
-    first = _record()
-    again = _record(first.execution_id, action="again")
+    first = audit_record()
+    again = audit_record(first.execution_id, action="again")
     assert AuditWriter(aws).write_all([first, again, again]) == 1
     assert AuditWriter(aws).read(first.execution_id) == first
     assert _archived_bodies(aws, first.execution_id) == [first.to_item()]
 
 
 def test_write_all_restores_the_missing_copy_of_a_record_that_stands(aws):
-    record = _record()
+    record = audit_record()
     boto3.client("dynamodb").put_item(
         TableName=aws.platform.audit_table, Item={k: {"S": v} for k, v in record.to_item().items()}
     )
-    assert AuditWriter(aws).write_all([_record(record.execution_id, action="re-run")]) == 0
+    assert AuditWriter(aws).write_all([audit_record(record.execution_id, action="re-run")]) == 0
     assert _archived_bodies(aws, record.execution_id) == [record.to_item()]
 
 
 def test_a_retried_write_restores_a_missing_copy(aws):
     # A crash between the table put and the copy: the record is there, its copy is not.
-    record = _record()
+    record = audit_record()
     boto3.client("dynamodb").put_item(
         TableName=aws.platform.audit_table, Item={k: {"S": v} for k, v in record.to_item().items()}
     )
@@ -112,7 +95,7 @@ def test_a_retried_write_restores_a_missing_copy(aws):
 
 
 def test_the_copy_cannot_be_deleted(aws):
-    record = _record()
+    record = audit_record()
     AuditWriter(aws).write(record)
     s3 = boto3.client("s3")
     bucket, key = aws.platform.audit_archive_bucket, archive_key(record.execution_id)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from typing import Any
 
 import boto3
@@ -28,27 +27,11 @@ from botocore.exceptions import ClientError
 from aiops_infra.audit_writer import AUDIT_WRITER_ROLE_NAME
 from matcarv_aiops.audit import ARCHIVE_PREFIX, WRITER_SESSION_NAME, AuditWriter, archive_key
 from matcarv_aiops.aws import hub_client
-from matcarv_aiops.models import AuditRecord, iso_utc
 from matcarv_aiops.settings import Settings
+from tests.records import audit_record
 
 ACCOUNT = "123456789012"
 WRITER_ARN = f"arn:aws:iam::{ACCOUNT}:role/{AUDIT_WRITER_ROLE_NAME}"
-
-
-def _record(execution_id: str | None = None, **overrides) -> AuditRecord:
-    values = dict(
-        execution_id=execution_id or str(uuid.uuid4()),
-        timestamp=iso_utc(),
-        trigger="{}",
-        runbook="ebs_snapshot_retention",
-        target_resource="arn:aws:ec2:us-east-1:123456789012:snapshot/snap-1",
-        action="deleted EBS snapshot snap-1",
-        outcome="SUCCESS",
-        operator="automated",
-        rollback_plan="none",
-    )
-    values.update(overrides)
-    return AuditRecord(**values)
 
 
 # --- the synthesized template --------------------------------------------------------------------
@@ -246,11 +229,11 @@ def _denied(call) -> bool:
 def test_the_writer_role_adds_records_and_copies_and_cannot_overwrite_one(enforced):
     settings, _, _ = enforced
     writer = AuditWriter(settings)
-    first = _record()
+    first = audit_record()
     assert writer.write(first) is True
-    assert writer.write(_record(first.execution_id, outcome="FAILURE", action="rewritten")) is False
-    batch = [_record() for _ in range(3)]
-    assert writer.write_all([_record(first.execution_id, action="re-run"), *batch]) == 3
+    assert writer.write(audit_record(first.execution_id, outcome="FAILURE", action="rewritten")) is False
+    batch = [audit_record() for _ in range(3)]
+    assert writer.write_all([audit_record(first.execution_id, action="re-run"), *batch]) == 3
     for record in (first, *batch):
         assert writer.read(record.execution_id) == record
     s3 = _writer_session_client(settings, "s3")
@@ -260,7 +243,7 @@ def test_the_writer_role_adds_records_and_copies_and_cannot_overwrite_one(enforc
 
 def test_the_writer_role_cannot_update_delete_or_batch_write(enforced):
     settings, _, _ = enforced
-    record = _record()
+    record = audit_record()
     AuditWriter(settings).write(record)
     ddb = _writer_session_client(settings, "dynamodb")
     table, key = settings.platform.audit_table, {"executionId": {"S": record.execution_id}}
@@ -279,19 +262,19 @@ def test_without_put_in_its_policy_the_writer_is_refused(enforced):
         for statement in document["Statement"]
     ]
     install({**document, "Statement": [s for s in statements if s["Action"]]})
-    assert _denied(lambda: AuditWriter(settings).write(_record()))
-    assert _denied(lambda: AuditWriter(settings).write_all([_record()]))
+    assert _denied(lambda: AuditWriter(settings).write(audit_record()))
+    assert _denied(lambda: AuditWriter(settings).write_all([audit_record()]))
 
 
 def test_the_execution_roles_grants_put_nothing_into_the_audit_table(enforced):
     settings, _, _ = enforced
-    record = _record()
+    record = audit_record()
     AuditWriter(settings).write(record)
     ddb = hub_client("dynamodb", settings)  # the execution role's own credentials (the stand-in user's)
     assert ddb.get_item(
         TableName=settings.platform.audit_table, Key={"executionId": {"S": record.execution_id}}
     )
-    item = {k: {"S": v} for k, v in _record().to_item().items()}
+    item = {k: {"S": v} for k, v in audit_record().to_item().items()}
     assert _denied(lambda: ddb.put_item(TableName=settings.platform.audit_table, Item=item))
 
 
