@@ -104,8 +104,8 @@ def test_inline_runner_follows_the_trigger_rules(monkeypatch, behaviour, ran):
 
 
 class FakeTI:
-    def __init__(self, xcoms):
-        self.xcoms, self.pushed, self.pulled = xcoms, {}, []
+    def __init__(self, xcoms, task_id="execute"):
+        self.xcoms, self.pushed, self.pulled, self.task_id = xcoms, {}, [], task_id
 
     def xcom_pull(self, task_ids, key="return_value"):
         self.pulled.append((task_ids, key))
@@ -155,9 +155,14 @@ def test_xcom_run_parses_results_and_ignores_steps_the_dag_lacks():
 
 
 def test_xcom_run_pulls_each_record_once_per_task():
-    """Every pull is an execution API call: a task that reads a step's record three times asks once."""
+    """Every pull is an execution API call: a task that reads a step's record three times asks once, and
+    asks for a skip or an error only of a step that left no result (one try leaves one of the three)."""
     ti = FakeTI(
-        {("collect_diagnostics", "return_value"): _execution("sqs_dlq_depth_high").model_dump(mode="json")}
+        {
+            ("collect_diagnostics", "return_value"): _execution("sqs_dlq_depth_high").model_dump(mode="json"),
+            ("check_eligibility", "skip"): {"reason": "cooldown", "operator": "automated"},
+            ("request_approval", "error"): "approval table unreachable",
+        }
     )
     run = XComRun(
         "sqs_dlq_depth_high",
@@ -166,12 +171,36 @@ def test_xcom_run_pulls_each_record_once_per_task():
     assert run.execution_id == _execution().execution_id
     assert isinstance(run.result("collect_diagnostics"), Execution)
     assert run.record("collect_diagnostics").finished
+    assert run.record("check_eligibility").skip == {"reason": "cooldown", "operator": "automated"}
+    assert run.record("request_approval").error == "approval table unreachable"
     assert run.record("execute") == StepRecord()
     assert sorted(ti.pulled) == sorted(
-        (task, key)
-        for task in ("collect_diagnostics", "execute")
-        for key in ("return_value", "skip", "error")
+        [
+            ("collect_diagnostics", "return_value"),
+            ("check_eligibility", "return_value"),
+            ("check_eligibility", "skip"),
+            ("request_approval", "return_value"),
+            ("request_approval", "skip"),
+            ("request_approval", "error"),
+            ("execute", "return_value"),
+            ("execute", "skip"),
+            ("execute", "error"),
+        ]
     )
+
+
+def test_xcom_run_reads_the_started_flag_only_of_the_step_that_changes():
+    ti = FakeTI({("execute", "started"): True}, task_id="audit")
+    run = XComRun(
+        "sqs_dlq_depth_high",
+        {"ti": ti, "dag_run": SimpleNamespace(dag_id="remediate_sqs_dlq_depth_high", run_id="r1", conf={})},
+    )
+    assert run.started_here
+    assert ti.pulled == [("execute", "started")]
+    assert [s.task_id for s in STEPS if s.changes] == ["execute"]
+    with pytest.raises(RuntimeError, match="'audit' marked the change started"):
+        run.mark_started()  # a step that does not change may not claim it did: nobody would read it
+    assert ti.pushed == {}
 
 
 # --- wait_for_automation: the runbook's execution, read in the target's session --------------------------

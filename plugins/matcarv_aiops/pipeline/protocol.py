@@ -75,6 +75,7 @@ class Step:
     that left no result). ``returns``: the model its result is, when it is one (it travels as JSON and is
     parsed back for the steps that read it). ``waits``: the step may answer None, meaning "not yet, ask
     again later" (a sensor in Airflow). ``only_if``: the entries whose run has this step (default all).
+    ``changes``: the step makes the change, so it is the one that may mark the run started.
     """
 
     task_id: str
@@ -84,6 +85,7 @@ class Step:
     waits: bool = False
     returns: type[BaseModel] | None = None
     only_if: Callable[[CatalogueEntry], bool] | None = None
+    changes: bool = False
 
     def applies_to(self, entry: CatalogueEntry) -> bool:
         return self.only_if is None or self.only_if(entry)

@@ -706,7 +706,7 @@ STEPS: tuple[Step, ...] = (
         "wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True
     ),
     # execute reads the decision from the approval store itself, not from wait_for_approval's result.
-    Step("execute", execute, reads=("collect_diagnostics",)),
+    Step("execute", execute, reads=("collect_diagnostics",), changes=True),
     Step(
         "wait_for_automation",
         wait_for_automation,

@@ -42,20 +42,30 @@ class XComRun(RunState):
             return StepRecord()
         if task_id in self._records:
             return self._records[task_id]
+        # One try of a step leaves a result, a skip or an error, never two (Airflow wipes a task's XComs
+        # when it runs again), so a step that left a result, as most have, costs one read, not three.
         pull = self._ti.xcom_pull
-        self._records[task_id] = StepRecord(
-            done=pull(task_ids=task_id),
-            skip=pull(task_ids=task_id, key=SKIP_KEY),
-            error=pull(task_ids=task_id, key=ERROR_KEY),
-        )
-        return self._records[task_id]
+        record = StepRecord(done=pull(task_ids=task_id))
+        if record.done is None:
+            record.skip = pull(task_ids=task_id, key=SKIP_KEY)
+            if record.skip is None:
+                record.error = pull(task_ids=task_id, key=ERROR_KEY)
+        self._records[task_id] = record
+        return record
 
     def mark_started(self) -> None:
+        # Rollback and audit look for the flag only on the steps that change (``Step.changes``).
+        step = self.step(self._ti.task_id)
+        if step is None or not step.changes:
+            raise RuntimeError(
+                f"task {self._ti.task_id!r} marked the change started, but its row of the step table does "
+                "not say it changes (Step.changes): rollback and audit would never see the flag"
+            )
         self._ti.xcom_push(key=STARTED_KEY, value=True)
 
     @property
     def started_here(self) -> bool:
-        return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps)
+        return any(self._ti.xcom_pull(task_ids=s.task_id, key=STARTED_KEY) for s in self.steps if s.changes)
 
 
 def run_in_task(task_id: str, remediation_id: str, context: Any) -> Any:
