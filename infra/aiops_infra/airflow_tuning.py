@@ -31,12 +31,15 @@ AIRFLOW_TUNING: dict[str, str] = {
     # The one DAG file builds a DAG per catalogue entry; on a small environment class, under load, its
     # parse can take longer than the default 30 s, and a timed-out parse drops every remediation DAG.
     "core.dagbag_import_timeout": "120",
-    # Each running task's supervisor tells the API server it is alive at the task's start and then every
-    # 5 s by default: an execution API call and a database write each, a fifth of all the API server's
-    # calls in a burst (bench/burst.py), where every task runs slowly. Every 30 s stays far inside the 300 s
-    # after which the scheduler takes a silent task for dead; the cost: a task marked failed or cleared by
-    # hand in the UI stops within 30 s instead of 5 s.
-    "workers.min_heartbeat_interval": "30",
+    # A task's worker slot (a LocalExecutor worker; a Celery worker's slot on MWAA) is free again only once
+    # the task's supervisor has seen the task process exit. The supervisor waits on the process's sockets
+    # for at most this long (default 5 s; it heartbeats in between); when the sockets close before the
+    # process is gone, which a busy CPU makes likely, it notices the exit only at the end of that wait, and
+    # the slot sits idle meanwhile. Measured in a 20-run burst (bench/burst.py, README "Latency"): at 30 s
+    # tasks waited 21 s each for a slot with none running for most of the burst (p95 event to audit 198 s);
+    # at 5 s, 2.6 s (68 s); at 1 s the slots stay full (60 s). The cost: a running task heartbeats every
+    # second, one small execution API call each; our tasks run a few seconds.
+    "workers.min_heartbeat_interval": "1",
 }
 
 
