@@ -16,7 +16,8 @@ During each burst a reader thread reads the runs' states over the REST API in a 
 ``make demo`` does. Reported per burst: accepted triggers and the slowest trigger call; the slowest
 status read; p50/p95/max from event (or trigger) to audit record; and CPU seconds per run, by process
 (from /proc: utime+stime of each process, plus the children it reaped, before and after), with the task
-instances' wall time split into waiting (scheduled -> started) and running (started -> ended).
+instances' wall time split into the hand-over from the previous task, scheduled -> queued, the wait for a
+worker slot, and running, and the seconds in which tasks were queued and none ran.
 Prints the machine's load average beside each table: the numbers are only as quiet as the machine. Each
 single-event row has the CPU seconds per run by process too. ``--profile DIR``: the task processes and
 their supervisors write cProfiles there (local/preload), summed per task at the end.
@@ -298,21 +299,62 @@ def wait_for_audits(stack: LocalStack, problems: list[Problem], timeout: float) 
         time.sleep(0.5)
 
 
-def task_times(stack: LocalStack, problems: list[Problem]) -> tuple[float, float]:
-    """Summed over the runs' task instances: waiting (scheduled/queued -> started), running (-> ended)."""
-    waiting = running = 0.0
+def task_times(stack: LocalStack, problems: list[Problem]) -> dict[str, float]:
+    """Where the runs' task instances spent their wall time, from the metadata database (through the REST
+    API), in seconds per run: ``handover`` (the previous task's end, or the trigger, to this one scheduled:
+    the scheduler noticing), ``to_queue`` (scheduled -> queued), ``waiting_for_slot`` (queued -> started:
+    a free worker slot), ``running`` (started -> ended); and, over the burst, ``idle_while_queued_s``: the
+    seconds in which tasks were queued and none was running (worker slots held by tasks that had ended)."""
+    parts = dict.fromkeys(("handover", "to_queue", "waiting_for_slot", "running"), 0.0)
+    running_spans, queued_spans = [], []
+    runs = 0
     for p in problems:
         if not p.run_id:
             continue
+        runs += 1
         _, body = stack.api("GET", f"/dags/{p.dag_id}/dagRuns/{p.run_id}/taskInstances")
-        for ti in (body or {}).get("task_instances", []):
-            start, end = ts(ti.get("start_date")), ts(ti.get("end_date"))
-            ready = ts(ti.get("scheduled_when") or ti.get("queued_when"))
-            if start and ready:
-                waiting += max(0.0, start - ready)
-            if start and end:
-                running += end - start
-    return waiting, running
+        instances = [
+            {k: ts(ti.get(f)) for k, f in FIELDS.items()} for ti in (body or {}).get("task_instances", [])
+        ]
+        previous_end = p.sent
+        for ti in sorted((t for t in instances if t["start"]), key=lambda t: t["start"] or 0.0):
+            start, scheduled, queued, end = ti["start"] or 0.0, ti["scheduled"], ti["queued"], ti["end"]
+            ready = scheduled or queued
+            if ready:
+                parts["handover"] += max(0.0, ready - previous_end)
+            if scheduled and queued:
+                parts["to_queue"] += max(0.0, queued - scheduled)
+            if queued:
+                parts["waiting_for_slot"] += max(0.0, start - queued)
+                queued_spans.append((queued, start))
+            if end:
+                parts["running"] += end - start
+                running_spans.append((start, end))
+                previous_end = end
+    per_run = {k: v / max(1, runs) for k, v in parts.items()}
+    per_run["idle_while_queued_s"] = _idle_while_queued(running_spans, queued_spans)
+    return per_run
+
+
+FIELDS = {"scheduled": "scheduled_when", "queued": "queued_when", "start": "start_date", "end": "end_date"}
+
+
+def _idle_while_queued(running: list[tuple[float, float]], queued: list[tuple[float, float]]) -> float:
+    """Seconds in which at least one task was queued and none was running."""
+    edges = sorted(
+        [(t, "run", +1) for t, _ in running]
+        + [(t, "run", -1) for _, t in running]
+        + [(t, "queue", +1) for t, _ in queued]
+        + [(t, "queue", -1) for _, t in queued]
+    )
+    count = {"run": 0, "queue": 0}
+    idle, last = 0.0, None
+    for moment, kind, step in edges:
+        if last is not None and count["queue"] > 0 and count["run"] == 0:
+            idle += moment - last
+        count[kind] += step
+        last = moment
+    return idle
 
 
 def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: float) -> dict[str, Any]:
@@ -329,7 +371,7 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
     cpu_after = cpu_by_role(stack)
     elapsed = time.time() - began
     latencies = [ts(p.audit["timestamp"]) - p.sent for p in problems if p.audit]
-    waiting, running = task_times(stack, problems)
+    task_wall = task_times(stack, problems)
     runs = max(1, sum(p.accepted for p in problems))
     return {
         "burst": name,
@@ -346,8 +388,7 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
         "max_s": max(latencies, default=float("nan")),
         "wall_s": elapsed,
         "cpu_s_per_run": _cpu_per_run(cpu_before, cpu_after, runs),
-        "task_waiting_s_per_run": waiting / runs,
-        "task_running_s_per_run": running / runs,
+        "task_wall_s_per_run": {k: round(v, 2) for k, v in task_wall.items()},
         "load_before": [round(x, 2) for x in load],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "not_accepted": [p.detail for p in problems if not p.accepted][:5],
@@ -538,8 +579,13 @@ def print_tables(results: dict[str, Any]) -> None:
             print(
                 f"{b['burst']:8} CPU s per run: {statistics.fsum(cpu.values()):.1f} = "
                 + ", ".join(f"{k} {v}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
-                + f"; task wall s per run: waiting {b['task_waiting_s_per_run']:.1f}, "
-                f"running {b['task_running_s_per_run']:.1f}"
+            )
+            wall = b["task_wall_s_per_run"]
+            print(
+                f"{b['burst']:8} task instances, wall s per run: handover {wall['handover']:.1f}, "
+                f"scheduled -> queued {wall['to_queue']:.1f}, waiting for a worker slot "
+                f"{wall['waiting_for_slot']:.1f}, running {wall['running']:.1f}; queued with none running "
+                f"for {wall['idle_while_queued_s']:.1f} s of the burst"
             )
 
 
