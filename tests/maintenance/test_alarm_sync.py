@@ -370,7 +370,7 @@ def test_one_account_that_fails_is_recorded_and_the_others_are_still_synced(
     [row] = audit_rows("alarm_sync")
     assert row["outcome"] == "FAILURE" and "2 created, 0 updated, 0 unchanged, 0 deleted" in row["action"]
     for region in (REGION, OTHER_REGION):
-        assert f"FAILED in {MEMBER}/{region}: An error occurred (AccessDenied)" in row["action"]
+        assert f"FAILED in {MEMBER}/{region}: AssumeRole: AccessDenied: not authorized" in row["action"]
 
 
 def test_a_dry_run_everywhere_touches_nothing_anywhere(everywhere, run_for, audit_rows):

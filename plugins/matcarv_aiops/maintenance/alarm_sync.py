@@ -605,8 +605,19 @@ def sync_location(
         written = result.calls.counts.get("put_metric_alarm", 0)
         deleted = result.calls.counts.get("delete_alarms", 0)
         done = f" after {written} alarm writes and {deleted} deletions" if written or deleted else ""
-        result.error = f"{str(exc).splitlines()[0][:300]}{done}"
+        result.error = f"{_one_line(exc)}{done}"
     return result
+
+
+def _one_line(exc: Exception) -> str:
+    """An AWS error as one line: the SDK's message with its code, or, where the SDK could not parse the
+    error body (an XML answer to a JSON API), that body's text without its tags."""
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Message"):
+        error = exc.response["Error"]
+        text = f"{exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+    else:
+        text = re.sub(r"<[^>]*>", " ", str(exc))
+    return " ".join(text.split())[:400]
 
 
 def _audit_target(settings: Settings) -> str:
