@@ -124,7 +124,7 @@ class Clients:
     def at(self, account: str, region: str) -> Clients:
         """The same job's clients, acting in ``account`` and ``region`` (a test's ``overrides`` stand in
         there too)."""
-        return Clients(self.settings, self.overrides, self.job, account, region)
+        return Clients(self.settings, overrides=self.overrides, job=self.job, account=account, region=region)
 
     def _make(self, service: str):
         template = self.settings.maintenance.maintenance_role_arn_template
