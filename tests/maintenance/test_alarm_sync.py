@@ -429,3 +429,34 @@ def test_without_the_role_template_another_account_is_refused_by_name(aws):
     settings = Settings(**aws.as_flat())
     with pytest.raises(ValueError, match=f"cannot act in account {MEMBER}"):
         Clients(settings, job="alarm_sync").at(MEMBER, REGION)("cloudwatch")
+
+
+def test_a_place_that_fails_mid_way_says_how_far_it_got_and_is_left_out_of_the_totals(
+    everywhere, run_for, audit_rows, monkeypatch
+):
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    settings, clients_in = everywhere
+    clients_in(MEMBER, OTHER_REGION, "sqs").create_queue(
+        QueueName="second-dlq", tags={"aiops:managed": "true"}
+    )
+    put = CloudWatchBackend.put_metric_alarm
+    written: list[str] = []
+
+    def second_write_refused(self, *args, **kwargs):  # the member's other Region refuses its second alarm
+        if (self.account_id, self.region_name) == (MEMBER, OTHER_REGION):
+            written.append(kwargs.get("name", args[0] if args else ""))
+            if len(written) == 2:
+                raise InvalidParameterValue("the alarm is refused")
+        return put(self, *args, **kwargs)
+
+    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", second_write_refused)
+    with pytest.raises(JobFailed, match=rf"failed in 1 of 4 accounts/Regions \({MEMBER}/{OTHER_REGION}: "):
+        alarm_sync.sync(settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"))
+    assert len(_alarm_names(clients_in, MEMBER, OTHER_REGION)) == 1
+    [row] = audit_rows("alarm_sync")
+    # The three places that synced made one alarm each; the fourth says it made one before it failed.
+    assert row["action"].startswith("catalogue alarms for 3 resources: 3 created, 0 updated, 0 unchanged")
+    assert f"FAILED in {MEMBER}/{OTHER_REGION}: PutMetricAlarm: " in row["action"]
+    assert row["action"].endswith("after 1 alarm writes and 0 deletions")

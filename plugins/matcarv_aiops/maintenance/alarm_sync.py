@@ -516,11 +516,15 @@ class Location:
         return f"{self.account}/{self.region}"
 
 
+def _regions(settings: Settings) -> tuple[str, ...]:
+    """The Regions of the deployment: AIOPS_REGIONS, or the hub's."""
+    return settings.platform.regions or (settings.platform.region,)
+
+
 def locations(settings: Settings) -> list[Location]:
-    """Every account (the hub's, then AIOPS_MEMBER_ACCOUNTS) in every Region (AIOPS_REGIONS, or the hub's)."""
+    """Every account (the hub's, then AIOPS_MEMBER_ACCOUNTS) in every Region of the deployment."""
     accounts = dict.fromkeys((hub_account(settings), *settings.ingress.member_accounts))
-    regions = settings.platform.regions or (settings.platform.region,)
-    return [Location(account, region) for account in accounts for region in regions]
+    return [Location(account, region) for account in accounts for region in _regions(settings)]
 
 
 COUNTED = ("created", "updated", "unchanged", "deleted")
@@ -622,7 +626,7 @@ def _one_line(exc: Exception) -> str:
 
 def _audit_target(settings: Settings) -> str:
     """The alarms the run keeps: the one Region's, or every Region's (``*``); every account's with members."""
-    regions = settings.platform.regions or (settings.platform.region,)
+    regions = _regions(settings)
     region = regions[0] if len(regions) == 1 else "*"
     account = "*" if settings.ingress.member_accounts else ""
     return f"arn:aws:cloudwatch:{region}:{account}:alarm:{ALARM_PREFIX}*"
@@ -660,10 +664,12 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = 
     for result in results:
         for operation, count in result.calls.counts.items():
             calls.counts[operation] = calls.counts.get(operation, 0) + count
-    counts = {what: sum(r.counts[what] for r in results) for what in COUNTED}
-    resources = sum(r.resources for r in results)
-    unmatched = sum(r.unmatched for r in results)
+    # The totals are those of the places that synced; a failed one says what it did in its error.
     failed = [r for r in results if r.error]
+    synced = [r for r in results if not r.error]
+    counts = {what: sum(r.counts[what] for r in synced) for what in COUNTED}
+    resources = sum(r.resources for r in synced)
+    unmatched = sum(r.unmatched for r in synced)
     verb = "would be " if dry_run else ""
     action = (
         f"{'dry run: ' if dry_run else ''}catalogue alarms for {resources} resources: "
@@ -718,8 +724,7 @@ def _by_location(results: list[LocationResult], verb: str) -> str:
 
 def _not_kept(settings: Settings, sources: dict[str, AlarmSource]) -> str:
     """Entries whose alarms live in no Region of the deployment (said on every run, not left out silently)."""
-    regions = settings.platform.regions or (settings.platform.region,)
-    nowhere = sorted(e for e, s in sources.items() if not any(s.kept_in(r) for r in regions))
+    nowhere = sorted(e for e, s in sources.items() if not any(s.kept_in(r) for r in _regions(settings)))
     if not nowhere:
         return ""
     return (
