@@ -261,6 +261,9 @@ def everywhere(aws, monkeypatch):
     from matcarv_aiops import aws as aws_module
 
     monkeypatch.setattr(aws_module, "_assumed", {})  # sessions of an earlier test's moto are not this one's
+    # GetResources looks into every service's backend: EC2's default images would be loaded per account
+    # and Region, and no test here needs them.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     settings = Settings(
         **{
             **aws.as_flat(),
@@ -412,8 +415,10 @@ def test_health_check_alarms_are_kept_in_us_east_1_only(everywhere, run_for):
     assert not any(n.startswith("AIOps-route53") for n in _alarm_names(clients_in, ACCOUNT, OTHER_REGION))
 
 
-def test_a_deployment_without_us_east_1_says_health_checks_get_no_alarm(aws, run_for):
+def test_a_deployment_without_us_east_1_says_health_checks_get_no_alarm(aws, run_for, monkeypatch):
     from matcarv_aiops.provision import provision_platform
+
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # as in ``everywhere``
 
     settings = Settings(**{**aws.as_flat(), "region": OTHER_REGION})
     provision_platform(settings)  # the hub, its audit table included, is in the other Region
