@@ -33,7 +33,12 @@ from aiops_infra.event_rules import (
     default_bus_arn,
     rule_source_arns,
 )
-from aiops_infra.maintenance_roles import MAINTENANCE_ROLE_ARN_TEMPLATE, MaintenanceRoles
+from aiops_infra.maintenance_roles import (
+    MAINTENANCE_ROLE_ARN_TEMPLATE,
+    MaintenanceRoles,
+    cross_account_jobs,
+    maintenance_role_name,
+)
 from aiops_infra.mwaa import (
     EXECUTION_ROLE_NAME,
     PLUGINS_PATH,
@@ -169,6 +174,11 @@ class AIOpsStack(cdk.Stack):
             "non_production_accounts": ",".join(config.non_production_account_ids),
             # The DAGs read the environment's WebserverUrl (mwaa:GetEnvironment) for approval links.
             "mwaa_environment_name": config.environment_name,
+            # Where the jobs that work in every account and Region (alarm_sync) act: this account and the
+            # members, in each Region (none given: the hub's only, the setting's default).
+            "hub_account": self.account,
+            "member_accounts": ",".join(config.member_account_ids),
+            "regions": ",".join(config.regions),
         }
         # The versions the source stack's upload left; read again whenever one of the files changes.
         object_versions = (
@@ -229,13 +239,24 @@ class AIOpsStack(cdk.Stack):
             "member accounts given by context; each holds exactly its catalogue entry's actions",
         )
 
-        # Each scheduled job acts with its own role (what its module declares), in the hub account only.
+        # Each scheduled job acts with its own role (what its module declares): in the hub account, and for
+        # the jobs that work in every account and Region, the same role in each member account too.
         self.maintenance_roles = MaintenanceRoles(
-            self, "MaintenanceRoles", jobs=job_permissions(), trusted_role_arn=self.mwaa.role.role_arn
+            self,
+            "MaintenanceRoles",
+            jobs=job_permissions(),
+            trusted_role_arn=self.mwaa.role.role_arn,
+            other_regions=other_regions,
         )
+        member_maintenance_roles = [
+            f"arn:aws:iam::{account}:role/{maintenance_role_name(job)}"
+            for account in config.member_account_ids
+            for job in sorted(cross_account_jobs(job_permissions()))
+        ]
         self.mwaa.allow_assume(
-            self.maintenance_roles.role_arns,
-            reason="exactly the maintenance jobs' roles (AIOpsMaintenance-<job>) of this stack",
+            [*self.maintenance_roles.role_arns, *member_maintenance_roles],
+            reason="exactly the maintenance jobs' roles (AIOpsMaintenance-<job>) of this stack, and those "
+            "of the jobs that act in every account in the member accounts given by context",
             policy_id="AssumeMaintenanceRoles",
             set_source_identity=False,
         )
@@ -309,8 +330,9 @@ class AIOpsStack(cdk.Stack):
 
 
 class MemberAccountStack(cdk.Stack):
-    """One member account, in the hub's region: the remediation roles (trusting the hub's MWAA execution
-    role), the runbooks and their role, and rules that forward the catalogue's events to the hub's default
+    """One member account, in the hub's region: the remediation roles and the roles of the maintenance
+    jobs that act in every account (trusting the hub's MWAA execution role), the runbooks and their role,
+    and rules that forward the catalogue's events to the hub's default
     event bus. Everything it names in the hub comes from ``hub`` (no parameters), so ``cdk deploy --all``
     deploys it with no input; never into the hub account, whose hub stack holds the same roles and rules.
     Its roles (IAM is global) also act in ``other_regions``, whose ``RegionalStack`` names them."""
@@ -346,6 +368,14 @@ class MemberAccountStack(cdk.Stack):
             "Ssm",
             diagnostics_bucket_arn=hub.diagnostics_bucket_arn,
             topic_arn=hub.topic_arn,
+            other_regions=other_regions,
+        )
+        # The maintenance jobs that act in every account (alarm_sync), with their roles here.
+        MaintenanceRoles(
+            self,
+            "MaintenanceRoles",
+            jobs=cross_account_jobs(job_permissions()),
+            trusted_role_arn=hub.execution_role_arn,
             other_regions=other_regions,
         )
         forwarding_role = iam.Role(

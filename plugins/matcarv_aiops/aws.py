@@ -44,14 +44,15 @@ def _session(region: str) -> boto3.session.Session:
         return _sessions[key]
 
 
-def hub_client(service: str, settings: Settings | None = None):
-    """A client in the account and region that run AIOps itself."""
+def hub_client(service: str, settings: Settings | None = None, *, region: str | None = None):
+    """A client in the account that runs AIOps itself, in its region (or in ``region``)."""
     settings = settings or get_settings()
-    key = (service, settings.platform.region, *_environment_key())
-    session = _session(settings.platform.region)
+    region = region or settings.platform.region
+    key = (service, region, *_environment_key())
+    session = _session(region)
     with _lock:
         if key not in _clients:
-            _clients[key] = session.client(service, region_name=settings.platform.region, config=RETRYING)
+            _clients[key] = session.client(service, region_name=region, config=RETRYING)
         return _clients[key]
 
 

@@ -46,6 +46,9 @@ class Platform:
     # Role assumed for the action in the event's account; empty: use the worker's own credentials.
     # Placeholders: {account}, {remediation}.
     remediation_role_arn_template: str = ""
+    # The Regions AIOps covers, the hub's among them (the deployment's context ``regions``); empty: the
+    # hub's Region only. alarm_sync keeps the alarms in each of them, in every account.
+    regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

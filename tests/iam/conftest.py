@@ -22,7 +22,7 @@ from tests.iam.policies import (
     put_role,
     role_document,
 )
-from tests.infra.conftest import synth  # noqa: F401 (the shared session fixture)
+from tests.infra.conftest import synth, synth_variant  # noqa: F401 (the shared session fixtures)
 
 HUB_ROLE = "MwaaExecutionRole"
 HUB_SESSION = "airflow-worker"
@@ -32,6 +32,12 @@ HUB_SESSION = "airflow-worker"
 def templates(synth):  # noqa: F811 (the imported fixture)
     """The synthesized templates (the infra worker's one synth), by stack."""
     return synth.templates
+
+
+@pytest.fixture(scope="session")
+def member_templates(synth_variant):  # noqa: F811 (the imported fixture)
+    """The member accounts' home stacks of the variant synth (two members, two Regions), by stack."""
+    return {name: t for name, t in synth_variant.templates.items() if name.startswith("AIOpsMember-")}
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from aiops_infra.remediation_roles import ROLE_NAME_PREFIX as REMEDIATION_PREFIX
 from aiops_infra.ssm_documents import SSM_AUTOMATION_ROLE_NAME
 from matcarv_aiops.maintenance import job_permissions
 from tests.iam.policies import execution_role
+from tests.infra.conftest import OTHER_REGION
 
 GENERATED = (REMEDIATION_PREFIX, MAINTENANCE_PREFIX, SSM_AUTOMATION_ROLE_NAME)
 PSEUDO = {"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
@@ -62,10 +63,11 @@ def _statements(role: dict):
         yield from policy["PolicyDocument"]["Statement"]
 
 
-def _within(resource: str, arn_format: str) -> bool:
-    """Is every ARN ``resource`` names (its ``*`` standing for any text) one of ``arn_format``'s?"""
+def _within(resource: str, arn_format: str, region: str = "us-east-1") -> bool:
+    """Is every ARN ``resource`` names (its ``*`` standing for any text) one of ``arn_format``'s, in
+    ``region``?"""
     sample = resource.replace("*", "VALUE")
-    pattern = re.escape(arn_format.format(region="us-east-1", account="ACCOUNT"))
+    pattern = re.escape(arn_format.format(region=region, account="ACCOUNT"))
     pattern = pattern.replace(r"\*", ".+").replace("ACCOUNT", r"[0-9]{12}")
     return re.fullmatch(pattern, sample) is not None
 
@@ -76,8 +78,20 @@ def test_the_generated_roles_are_all_there(templates):
     assert any(n.startswith(REMEDIATION_PREFIX) for n in names) and SSM_AUTOMATION_ROLE_NAME in names
 
 
-def test_every_resource_of_a_generated_role_is_of_the_actions_own_type(templates):
-    for stack, name, role in generated_roles(templates):
+def test_the_members_hold_the_roles_of_the_jobs_that_act_in_every_account(member_templates):
+    cross_account = {
+        MAINTENANCE_PREFIX + j for j, p in job_permissions().items() if p.every_account_and_region
+    }
+    assert cross_account, "alarm_sync acts in every account"
+    for stack, template in member_templates.items():
+        names = {name for _, name, _ in generated_roles({stack: template})}
+        assert {n for n in names if n.startswith(MAINTENANCE_PREFIX)} == cross_account, stack
+
+
+def test_every_resource_of_a_generated_role_is_of_the_actions_own_type(templates, member_templates):
+    for stack, name, role in generated_roles({**templates, **member_templates}):
+        # The variant's members cover a second Region: their roles name it too, and no other.
+        regions = ("us-east-1", OTHER_REGION) if stack in member_templates else ("us-east-1",)
         for statement in _statements(role):
             resources = [_render(r) for r in _as_list(statement["Resource"])]
             for action in _as_list(statement["Action"]):
@@ -90,7 +104,7 @@ def test_every_resource_of_a_generated_role_is_of_the_actions_own_type(templates
                     if resource.startswith("<"):
                         continue  # a resource of the stack itself (GetAtt, a parameter): exactly that one
                     assert "<" not in resource, (stack, name, action, resource)
-                    assert any(_within(resource, f) for f in formats), (
+                    assert any(_within(resource, f, r) for f in formats for r in regions), (
                         f"{stack}/{name}: {action} on {resource} is not one of its resource types {formats}"
                     )
 

@@ -224,6 +224,7 @@ def test_mwaa_execution_role_assumes_only_remediation_and_maintenance_roles_and_
         (synth, ["${AWS::AccountId}"]),
         (synth_variant, ["${AWS::AccountId}", "111111111111", "222222222222"]),
     ):
+        members = accounts[1:]
         template = result.templates["AIOps"]
         statements_ = _policies_of(template, _role_by_trust(template, "airflow.amazonaws.com"))
         assumed = {
@@ -249,6 +250,8 @@ def test_mwaa_execution_role_assumes_only_remediation_and_maintenance_roles_and_
             *(f"arn:aws:iam::{account}:role/{remediation_role_name('*')}" for account in accounts),
             "${" + writer + ".Arn}",
             *maintenance_roles,
+            # alarm_sync's role in each member account: the one job that acts in every account.
+            *(f"arn:aws:iam::{account}:role/AIOpsMaintenance-alarm_sync" for account in members),
         }
 
 

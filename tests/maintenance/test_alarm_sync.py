@@ -246,3 +246,222 @@ def test_an_unknown_entry_in_the_setting_fails_before_any_change(aws, estate, ru
     assert set(_alarms()) == FOREIGN
     [row] = audit_rows("alarm_sync")
     assert row["outcome"] == "FAILURE" and row["action"].startswith("refused to sync: ")
+
+
+# --- every account and Region ------------------------------------------------------------------------
+MEMBER = "210987654321"
+OTHER_REGION = "eu-west-1"
+ROLE_TEMPLATE = "arn:aws:iam::{account}:role/AIOpsMaintenance-{job}"
+
+
+@pytest.fixture
+def everywhere(aws, monkeypatch):
+    """The hub and a member account, in two Regions, the job acting through its role in each (moto takes an
+    assumed role's account as the caller's); ``clients_in(account, region)`` seeds and reads there."""
+    from matcarv_aiops import aws as aws_module
+
+    monkeypatch.setattr(aws_module, "_assumed", {})  # sessions of an earlier test's moto are not this one's
+    # GetResources looks into every service's backend: EC2's default images would be loaded per account
+    # and Region, and no test here needs them.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    settings = Settings(
+        **{
+            **aws.as_flat(),
+            "member_accounts": (MEMBER,),
+            "regions": (REGION, OTHER_REGION),
+            "maintenance_role_arn_template": ROLE_TEMPLATE,
+        }
+    )
+    sessions: dict[str, boto3.session.Session] = {ACCOUNT: boto3.session.Session()}
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+    )["Credentials"]
+    sessions[MEMBER] = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+    def clients_in(account: str, region: str, service: str):
+        return sessions[account].client(service, region_name=region)
+
+    # One opted-in dead-letter queue per account and Region, named after where it is.
+    for account in (ACCOUNT, MEMBER):
+        for region in (REGION, OTHER_REGION):
+            clients_in(account, region, "sqs").create_queue(
+                QueueName=f"q-{account}-{region}-dlq", tags={"aiops:managed": "true"}
+            )
+    return settings, clients_in
+
+
+def _alarm_names(clients_in, account: str, region: str) -> set[str]:
+    return {
+        a["AlarmName"] for a in clients_in(account, region, "cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+
+
+def _stale_alarm(clients_in, account: str, region: str) -> None:
+    """The alarm of a dead-letter queue that is gone."""
+    clients_in(account, region, "cloudwatch").put_metric_alarm(
+        **alarm_sync.alarm_sources()["sqs_dlq_depth_high"].alarm("gone-dlq")
+    )
+
+
+def test_each_account_and_region_gets_its_resources_alarms_there_and_loses_its_stale_ones(
+    everywhere, run_for, audit_rows
+):
+    settings, clients_in = everywhere
+    _stale_alarm(clients_in, MEMBER, OTHER_REGION)
+    summary = alarm_sync.sync(settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"))
+    for account in (ACCOUNT, MEMBER):
+        for region in (REGION, OTHER_REGION):
+            # Its own queue's alarm, and no other place's: each alarm lives with its metric.
+            assert _alarm_names(clients_in, account, region) == {
+                f"AIOps-sqs_dlq_depth_high-q-{account}-{region}-dlq"
+            }, (account, region)
+    assert (summary["created"], summary["deleted"], summary["resources"]) == (4, 1, 4)
+    assert set(summary["locations"]) == {
+        f"{a}/{r}" for a in (ACCOUNT, MEMBER) for r in (REGION, OTHER_REGION)
+    }
+    assert summary["locations"][f"{MEMBER}/{OTHER_REGION}"]["deleted"] == 1
+    # Bounded per place: one listing page of each kind and of alarms, one write per alarm.
+    assert summary["calls"] == {
+        "get_resources": 4,
+        "describe_auto_scaling_groups": 4,
+        "describe_alarms": 4,
+        "put_metric_alarm": 4,
+        "delete_alarms": 1,
+    }
+    [row] = audit_rows("alarm_sync")
+    assert row["outcome"] == "SUCCESS" and row["targetResource"] == "arn:aws:cloudwatch:*:*:alarm:AIOps-*"
+    assert "4 created, 0 updated, 0 unchanged, 1 deleted" in row["action"]
+    assert f"in 4 accounts/Regions ({ACCOUNT}/{REGION} 1 created" in row["action"]
+    assert f"{MEMBER}/{OTHER_REGION} 1 created 1 deleted" in row["action"]
+
+
+# AWS answers AccessDenied as a generic error; moto warns that STS's model names no such shape.
+@pytest.mark.filterwarnings("ignore:Exception\\(STSClientError\\) with code AccessDenied:UserWarning")
+def test_one_account_that_fails_is_recorded_and_the_others_are_still_synced(
+    everywhere, run_for, audit_rows, monkeypatch
+):
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import STSBackend
+
+    settings, clients_in = everywhere
+    _stale_alarm(clients_in, MEMBER, REGION)
+    assume = STSBackend.assume_role
+
+    def refuse_the_member(self, **kwargs):  # as AWS answers when the member's role is missing
+        if f"::{MEMBER}:" in kwargs["role_arn"]:
+            raise STSClientError(
+                "AccessDenied", f"not authorized to perform: sts:AssumeRole on {kwargs['role_arn']}"
+            )
+        return assume(self, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", refuse_the_member)
+    with pytest.raises(
+        JobFailed, match=rf"failed in 2 of 4 accounts/Regions \({MEMBER}/{REGION}: .*AccessDenied"
+    ):
+        alarm_sync.sync(settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"))
+    for region in (REGION, OTHER_REGION):
+        assert _alarm_names(clients_in, ACCOUNT, region) == {
+            f"AIOps-sqs_dlq_depth_high-q-{ACCOUNT}-{region}-dlq"
+        }
+    # The member's alarms are as they were: nothing created, the stale one not deleted.
+    assert _alarm_names(clients_in, MEMBER, REGION) == {"AIOps-sqs_dlq_depth_high-gone-dlq"}
+    assert _alarm_names(clients_in, MEMBER, OTHER_REGION) == set()
+    [row] = audit_rows("alarm_sync")
+    assert row["outcome"] == "FAILURE" and "2 created, 0 updated, 0 unchanged, 0 deleted" in row["action"]
+    for region in (REGION, OTHER_REGION):
+        assert f"FAILED in {MEMBER}/{region}: AssumeRole: AccessDenied: not authorized" in row["action"]
+
+
+def test_a_dry_run_everywhere_touches_nothing_anywhere(everywhere, run_for, audit_rows):
+    settings, clients_in = everywhere
+    _stale_alarm(clients_in, MEMBER, OTHER_REGION)
+    summary = alarm_sync.sync(
+        settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"), dry_run=True
+    )
+    assert (summary["created"], summary["deleted"]) == (4, 1)
+    assert "put_metric_alarm" not in summary["calls"] and "delete_alarms" not in summary["calls"]
+    for account in (ACCOUNT, MEMBER):
+        for region in (REGION, OTHER_REGION):
+            expected = (
+                {"AIOps-sqs_dlq_depth_high-gone-dlq"}
+                if (account, region) == (MEMBER, OTHER_REGION)
+                else set()
+            )
+            assert _alarm_names(clients_in, account, region) == expected
+    [row] = audit_rows("alarm_sync")
+    assert row["action"].startswith("dry run: ") and "4 would be created" in row["action"]
+
+
+def test_health_check_alarms_are_kept_in_us_east_1_only(everywhere, run_for):
+    settings, clients_in = everywhere
+    settings = Settings(
+        **{**settings.as_flat(), "alarm_sync_every_resource_of": ("route53_health_check_failed",)}
+    )
+    check = clients_in(ACCOUNT, REGION, "route53").create_health_check(
+        CallerReference="web",
+        HealthCheckConfig={"Type": "HTTPS", "FullyQualifiedDomainName": "example.com", "Port": 443},
+    )["HealthCheck"]["Id"]
+    name = f"AIOps-route53_health_check_failed-{check}"
+    # One left in the other Region (by hand, or an earlier deployment): it never had data there.
+    clients_in(ACCOUNT, OTHER_REGION, "cloudwatch").put_metric_alarm(
+        **alarm_sync.alarm_sources()["route53_health_check_failed"].alarm(check)
+    )
+    alarm_sync.sync(settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"))
+    assert name in _alarm_names(clients_in, ACCOUNT, REGION)
+    assert not any(n.startswith("AIOps-route53") for n in _alarm_names(clients_in, ACCOUNT, OTHER_REGION))
+
+
+def test_a_deployment_without_us_east_1_says_health_checks_get_no_alarm(aws, run_for, monkeypatch):
+    from matcarv_aiops.provision import provision_platform
+
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # as in ``everywhere``
+
+    settings = Settings(**{**aws.as_flat(), "region": OTHER_REGION})
+    provision_platform(settings)  # the hub, its audit table included, is in the other Region
+    alarm_sync.sync(settings, Clients(settings), run_for("alarm_sync"))
+    [row] = boto3.client("dynamodb", region_name=OTHER_REGION).scan(TableName=settings.platform.audit_table)[
+        "Items"
+    ]
+    assert "not kept: route53_health_check_failed (their metrics are in us-east-1 only" in row["action"]["S"]
+    assert row["targetResource"]["S"] == f"arn:aws:cloudwatch:{OTHER_REGION}::alarm:AIOps-*"
+
+
+def test_without_the_role_template_another_account_is_refused_by_name(aws):
+    settings = Settings(**aws.as_flat())
+    with pytest.raises(ValueError, match=f"cannot act in account {MEMBER}"):
+        Clients(settings, job="alarm_sync").at(MEMBER, REGION)("cloudwatch")
+
+
+def test_a_place_that_fails_mid_way_says_how_far_it_got_and_is_left_out_of_the_totals(
+    everywhere, run_for, audit_rows, monkeypatch
+):
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    settings, clients_in = everywhere
+    clients_in(MEMBER, OTHER_REGION, "sqs").create_queue(
+        QueueName="second-dlq", tags={"aiops:managed": "true"}
+    )
+    put = CloudWatchBackend.put_metric_alarm
+    written: list[str] = []
+
+    def second_write_refused(self, *args, **kwargs):  # the member's other Region refuses its second alarm
+        if (self.account_id, self.region_name) == (MEMBER, OTHER_REGION):
+            written.append(kwargs.get("name", args[0] if args else ""))
+            if len(written) == 2:
+                raise InvalidParameterValue("the alarm is refused")
+        return put(self, *args, **kwargs)
+
+    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", second_write_refused)
+    with pytest.raises(JobFailed, match=rf"failed in 1 of 4 accounts/Regions \({MEMBER}/{OTHER_REGION}: "):
+        alarm_sync.sync(settings, Clients(settings, job="alarm_sync"), run_for("alarm_sync"))
+    assert len(_alarm_names(clients_in, MEMBER, OTHER_REGION)) == 1
+    [row] = audit_rows("alarm_sync")
+    # The three places that synced made one alarm each; the fourth says it made one before it failed.
+    assert row["action"].startswith("catalogue alarms for 3 resources: 3 created, 0 updated, 0 unchanged")
+    assert f"FAILED in {MEMBER}/{OTHER_REGION}: PutMetricAlarm: " in row["action"]
+    assert row["action"].endswith("after 1 alarm writes and 0 deletions")

@@ -18,6 +18,8 @@ HEADER = "| entry | created in the account | it fires on |\n| --- | --- | --- |"
 
 
 def _created(entry_id: str, condition: TriggerCondition, synced: dict) -> str:
+    from matcarv_aiops.maintenance.alarm_sync import GLOBAL_METRICS_REGION
+
     if isinstance(condition, MetricAlarmCondition):
         source = synced.get(entry_id)
         if source is None:
@@ -25,9 +27,15 @@ def _created(entry_id: str, condition: TriggerCondition, synced: dict) -> str:
                 "nothing: create the alarm yourself on the agent's metric (its dimensions are the agent's "
                 "configuration)"
             )
+        where = (
+            "in every account and Region, beside its resource"
+            if source.regional
+            else f"in every account, in {GLOBAL_METRICS_REGION} only: its metrics are there, and the "
+            "deployment must cover it"
+        )
         return (
             f"CloudWatch alarm `AIOps-{entry_id}-<{source.dimension}>` per opted-in resource "
-            "(`alarm_sync`, hourly, in the hub's account and region)"
+            f"(`alarm_sync`, hourly, {where})"
         )
     if isinstance(condition, ConfigRuleCondition):
         return (

@@ -18,6 +18,14 @@ page), DescribeAutoScalingGroups (tag-filtered, 100 a page) for Auto Scaling gro
 does not return; DescribeAlarms paged by the name prefix (100 a page); PutMetricAlarm only for an alarm
 that is missing or differs; DeleteAlarms 100 names a call. Nothing is written until every listing is
 complete, so a failed listing deletes nothing. Each run writes one audit record with its counts.
+
+Every account and Region: the hub's account and each of ``AIOPS_MEMBER_ACCOUNTS``, in each of
+``AIOPS_REGIONS`` (default: the hub's Region), one after the other, each with the job's role
+``AIOpsMaintenance-alarm_sync`` in that account (``Clients.at``), so an alarm is made in its resource's own
+account and Region (a CloudWatch alarm lives with its metric). Route 53 health checks are global and their
+metrics are in us-east-1 only: their alarms are kept there, and deleted anywhere else. The calls above are
+per account and Region. One that fails (its role missing, access denied) does not stop the others: the
+run's one audit record names it and the error, its outcome is FAILURE, and the run fails.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from matcarv_aiops.aws import hub_account
 from matcarv_aiops.catalogue import (
     ALARM_DETAIL_TYPE,
     ALARM_SOURCE,
@@ -66,7 +77,10 @@ PERMISSIONS = JobPermissions(
         "sns:ListTopics",
         "elasticloadbalancing:DescribeLoadBalancers",
         "route53:ListHealthChecks",
-    )
+    ),
+    # Resources opt in wherever they are: the role AIOpsMaintenance-alarm_sync is in every member account
+    # too, and names every Region.
+    every_account_and_region=True,
 )
 PAGE = 100  # GetResources, DescribeAutoScalingGroups and DescribeAlarms pages; DeleteAlarms names a call
 _DIMENSION_PATH = re.compile(r"^detail\.configuration\.metrics\[\]\.metricStat\.metric\.dimensions\.(\w+)$")
@@ -75,6 +89,9 @@ _NOT_IN_TAGGING_API = {"autoscaling:autoScalingGroup"}
 # The alarm's own settings, beyond the condition: missing data (a stopped instance, an idle queue) is
 # not a problem to remediate.
 TREAT_MISSING_DATA = "notBreaching"
+# Route 53 publishes its health checks' metrics in US East (N. Virginia) only; an alarm elsewhere would
+# never have data.
+GLOBAL_METRICS_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,13 @@ class AlarmSource:
     dimension: str
     kind: str  # "ec2:instance", "sqs", ...: GetResources' ResourceTypeFilters form
     _arn: re.Pattern[str]
+    # A global resource's (its ARN names no Region: Route 53 health checks) metrics, and so its alarm, are in
+    # GLOBAL_METRICS_REGION only.
+    regional: bool = True
+
+    def kept_in(self, region: str) -> bool:
+        """Whether this entry's alarms live in ``region``."""
+        return self.regional or region == GLOBAL_METRICS_REGION
 
     def dimension_value(self, arn: str) -> str | None:
         found = self._arn.fullmatch(arn)
@@ -188,7 +212,12 @@ def alarm_sources(entries: dict[str, CatalogueEntry] | None = None) -> dict[str,
         if found is None:
             continue
         sources[entry.id] = AlarmSource(
-            entry, conditions[0], found.group(1), _kind(target.arn), _arn_regex(target.arn)
+            entry,
+            conditions[0],
+            found.group(1),
+            _kind(target.arn),
+            _arn_regex(target.arn),
+            regional=bool(target.arn.split(":")[3]),
         )
     return sources
 
@@ -476,12 +505,141 @@ def _owner(name: str, sources: dict[str, AlarmSource]) -> str | None:
 
 
 # --- the run ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Location:
+    """One account and Region the job keeps alarms in."""
+
+    account: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.region}"
+
+
+def _regions(settings: Settings) -> tuple[str, ...]:
+    """The Regions of the deployment: AIOPS_REGIONS, or the hub's."""
+    return settings.platform.regions or (settings.platform.region,)
+
+
+def locations(settings: Settings) -> list[Location]:
+    """Every account (the hub's, then AIOPS_MEMBER_ACCOUNTS) in every Region of the deployment."""
+    accounts = dict.fromkeys((hub_account(settings), *settings.ingress.member_accounts))
+    return [Location(account, region) for account in accounts for region in _regions(settings)]
+
+
+COUNTED = ("created", "updated", "unchanged", "deleted")
+_SHOWN_LOCATIONS = 10  # the audit record names at most this many accounts/Regions with changes
+
+
+@dataclass
+class LocationResult:
+    """What one account and Region's sync did, or why it failed (then nothing after the failure ran)."""
+
+    location: Location
+    calls: Calls = field(default_factory=Calls)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    resources: int = 0
+    unmatched: int = 0
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.counts,
+            "resources": self.resources,
+            "calls": dict(self.calls.counts),
+            "error": self.error,
+        }
+
+
+def sync_location(
+    clients: Clients,
+    location: Location,
+    sources: dict[str, AlarmSource],
+    every_of: set[str],
+    *,
+    dry_run: bool,
+) -> LocationResult:
+    """Create, update and delete the catalogue's alarms in one account and Region, with clients acting
+    there. Nothing is written until every listing there is complete, so a failed listing deletes nothing.
+    An AWS error (the role missing, access denied) ends this location's sync and is returned, not raised."""
+    result = LocationResult(location)
+    kept_here = {entry_id: s for entry_id, s in sources.items() if s.kept_in(location.region)}
+    try:
+        found = inventory(clients, kept_here, every_of, result.calls)
+        by_kind: dict[str, list[AlarmSource]] = {}
+        for source in kept_here.values():
+            by_kind.setdefault(source.kind, []).append(source)
+        wanted: dict[str, dict[str, Any]] = {}
+        for kind, candidates in by_kind.items():
+            for value in sorted(found.values(kind)):
+                chosen = matching_source(candidates, value, location.region)
+                if chosen is None:
+                    result.unmatched += 1
+                    continue
+                source, request = chosen
+                if found.wants(kind, value, source.entry.id, every_of):
+                    wanted[request["AlarmName"]] = request
+        # Every alarm of a syncable entry's name here, so an alarm kept_in elsewhere is deleted here.
+        existing = {
+            a["AlarmName"]: a
+            for a in existing_alarms(clients, result.calls)
+            if _owner(a["AlarmName"], sources)
+        }
+        to_put = [
+            r for name, r in sorted(wanted.items()) if name not in existing or differs(r, existing[name])
+        ]
+        created = sum(1 for r in to_put if r["AlarmName"] not in existing)
+        to_delete = sorted(name for name in existing if name not in wanted)
+        result.resources = len(wanted)
+        result.counts = {
+            "created": created,
+            "updated": len(to_put) - created,
+            "unchanged": len(wanted) - len(to_put),
+            "deleted": len(to_delete),
+        }
+        if not dry_run:
+            cloudwatch = clients("cloudwatch")
+            for request in to_put:
+                cloudwatch.put_metric_alarm(**request)
+                result.calls.add("put_metric_alarm")
+            for names in chunked(to_delete, PAGE):
+                cloudwatch.delete_alarms(AlarmNames=names)
+                result.calls.add("delete_alarms")
+    except (ClientError, BotoCoreError) as exc:
+        written = result.calls.counts.get("put_metric_alarm", 0)
+        deleted = result.calls.counts.get("delete_alarms", 0)
+        done = f" after {written} alarm writes and {deleted} deletions" if written or deleted else ""
+        result.error = f"{_one_line(exc)}{done}"
+    return result
+
+
+def _one_line(exc: Exception) -> str:
+    """An AWS error as one line: the SDK's message with its code, or, where the SDK could not parse the
+    error body (an XML answer to a JSON API), that body's text without its tags."""
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Message"):
+        error = exc.response["Error"]
+        text = f"{exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+    else:
+        text = re.sub(r"<[^>]*>", " ", str(exc))
+    return " ".join(text.split())[:400]
+
+
+def _audit_target(settings: Settings) -> str:
+    """The alarms the run keeps: the one Region's, or every Region's (``*``); every account's with members."""
+    regions = _regions(settings)
+    region = regions[0] if len(regions) == 1 else "*"
+    account = "*" if settings.ingress.member_accounts else ""
+    return f"arn:aws:cloudwatch:{region}:{account}:alarm:{ALARM_PREFIX}*"
+
+
 def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = False) -> dict[str, Any]:
-    """Create, update and delete the catalogue's alarms; one audit record with the counts."""
+    """Create, update and delete the catalogue's alarms in every account and Region (``locations``), each
+    with the job's role there (``clients.at``); one audit record with the counts. A location that fails
+    does not stop the others: the record names it and why, its outcome is FAILURE, and the run fails."""
     sources = alarm_sources()
     every_of = set(settings.maintenance.alarm_sync_every_resource_of)
     unknown = sorted(every_of - set(sources))
-    target = f"arn:aws:cloudwatch:{settings.platform.region}::alarm:{ALARM_PREFIX}*"
+    target = _audit_target(settings)
     if unknown:
         why = (
             f"AIOPS_ALARM_SYNC_EVERY_RESOURCE_OF names {unknown}, which are not entries whose alarm "
@@ -498,46 +656,28 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = 
             )
         )
         raise JobFailed(why)
+    results = [
+        sync_location(clients.at(place.account, place.region), place, sources, every_of, dry_run=dry_run)
+        for place in locations(settings)
+    ]
     calls = Calls()
-    found = inventory(clients, sources, every_of, calls)
-    by_kind: dict[str, list[AlarmSource]] = {}
-    for source in sources.values():
-        by_kind.setdefault(source.kind, []).append(source)
-    wanted: dict[str, dict[str, Any]] = {}
-    unmatched = 0
-    for kind, candidates in by_kind.items():
-        for value in sorted(found.values(kind)):
-            chosen = matching_source(candidates, value, settings.platform.region)
-            if chosen is None:
-                unmatched += 1
-                continue
-            source, request = chosen
-            if found.wants(kind, value, source.entry.id, every_of):
-                wanted[request["AlarmName"]] = request
-    existing = {a["AlarmName"]: a for a in existing_alarms(clients, calls) if _owner(a["AlarmName"], sources)}
-    to_put = [r for name, r in sorted(wanted.items()) if name not in existing or differs(r, existing[name])]
-    created = sum(1 for r in to_put if r["AlarmName"] not in existing)
-    to_delete = sorted(name for name in existing if name not in wanted)
-    counts = {
-        "created": created,
-        "updated": len(to_put) - created,
-        "unchanged": len(wanted) - len(to_put),
-        "deleted": len(to_delete),
-    }
-    if not dry_run:
-        cloudwatch = clients("cloudwatch")
-        for request in to_put:
-            cloudwatch.put_metric_alarm(**request)
-            calls.add("put_metric_alarm")
-        for names in chunked(to_delete, PAGE):
-            cloudwatch.delete_alarms(AlarmNames=names)
-            calls.add("delete_alarms")
+    for result in results:
+        for operation, count in result.calls.counts.items():
+            calls.counts[operation] = calls.counts.get(operation, 0) + count
+    # The totals are those of the places that synced; a failed one says what it did in its error.
+    failed = [r for r in results if r.error]
+    synced = [r for r in results if not r.error]
+    counts = {what: sum(r.counts[what] for r in synced) for what in COUNTED}
+    resources = sum(r.resources for r in synced)
+    unmatched = sum(r.unmatched for r in synced)
     verb = "would be " if dry_run else ""
     action = (
-        f"{'dry run: ' if dry_run else ''}catalogue alarms for {len(wanted)} resources: "
+        f"{'dry run: ' if dry_run else ''}catalogue alarms for {resources} resources: "
         + ", ".join(f"{n} {verb}{what}" for what, n in counts.items())
-        + f"; {sum(calls.counts.values())} API calls"
+        + f"; {calls.total} API calls"
         + (f"; {unmatched} opted-in resources no entry's pattern takes" if unmatched else "")
+        + _by_location(results, verb)
+        + _not_kept(settings, sources)
     )
     audit_writer(settings).write(
         audit(
@@ -545,9 +685,49 @@ def sync(settings: Settings, clients: Clients, run: RunInfo, *, dry_run: bool = 
             key=f"{run.run_id}|sync",
             target=target,
             action=action,
-            outcome=Outcome.SUCCESS,
+            outcome=Outcome.FAILURE if failed else Outcome.SUCCESS,
             rollback="the next run recreates a deleted alarm while its resource opts in; "
             "an updated alarm takes the catalogue's condition, as it should",
         )
     )
-    return {**counts, "dry_run": dry_run, "calls": dict(calls.counts), "resources": len(wanted)}
+    if failed:
+        raise JobFailed(
+            f"alarm_sync failed in {len(failed)} of {len(results)} accounts/Regions "
+            f"({'; '.join(f'{r.location}: {r.error}' for r in failed[:3])}); the others were synced, "
+            "as the run's audit record says"
+        )
+    return {
+        **counts,
+        "dry_run": dry_run,
+        "calls": dict(calls.counts),
+        "resources": resources,
+        "locations": {str(r.location): r.summary() for r in results},
+    }
+
+
+def _by_location(results: list[LocationResult], verb: str) -> str:
+    """The record's per account/Region part: each that failed, and the first few that changed something."""
+    if len(results) == 1 and not results[0].error:
+        return ""
+    changed = [
+        r for r in results if not r.error and any(r.counts[w] for w in ("created", "updated", "deleted"))
+    ]
+    shown = ", ".join(
+        f"{r.location} "
+        + " ".join(f"{r.counts[w]} {verb}{w}" for w in ("created", "updated", "deleted") if r.counts[w])
+        for r in changed[:_SHOWN_LOCATIONS]
+    )
+    more = f" and {len(changed) - _SHOWN_LOCATIONS} more" if len(changed) > _SHOWN_LOCATIONS else ""
+    failed = "".join(f"; FAILED in {r.location}: {r.error}" for r in results if r.error)
+    return f"; in {len(results)} accounts/Regions" + (f" ({shown}{more})" if shown else "") + failed
+
+
+def _not_kept(settings: Settings, sources: dict[str, AlarmSource]) -> str:
+    """Entries whose alarms live in no Region of the deployment (said on every run, not left out silently)."""
+    nowhere = sorted(e for e, s in sources.items() if not any(s.kept_in(r) for r in _regions(settings)))
+    if not nowhere:
+        return ""
+    return (
+        f"; not kept: {', '.join(nowhere)} (their metrics are in {GLOBAL_METRICS_REGION} only, "
+        "not a Region of this deployment)"
+    )

@@ -73,6 +73,9 @@ class JobPermissions:
     actions: tuple[str, ...]
     # Where the job may cloudwatch:PutMetricData (the role's grant is limited to these namespaces).
     metric_namespaces: tuple[str, ...] = ()
+    # The job acts in every account (the hub and AIOPS_MEMBER_ACCOUNTS) and every Region (AIOPS_REGIONS),
+    # not only the hub's: its role is in each member account too, and names every Region.
+    every_account_and_region: bool = False
 
     def __post_init__(self) -> None:
         for action in self.actions:
@@ -99,11 +102,16 @@ class Clients:
     With ``job`` named and ``maintenance_role_arn_template`` set, the services of the job's declared
     actions get clients of the job's own role (assumed from the execution role, cached); every other
     service (the platform's tables and bucket) the execution role's. Without the template, every client
-    uses the worker's credentials, as remediations do without ``remediation_role_arn_template``."""
+    uses the worker's credentials, as remediations do without ``remediation_role_arn_template``.
+
+    ``account`` and ``region`` (empty: the hub's) say where the declared services' clients act; ``at``
+    gives the clients of a job that works in every account and Region (``every_account_and_region``)."""
 
     settings: Settings
     overrides: dict[str, Any] = field(default_factory=dict)
     job: str = ""
+    account: str = ""
+    region: str = ""
     _made: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, service: str):
@@ -113,32 +121,48 @@ class Clients:
             self._made[service] = self._make(service)
         return self._made[service]
 
+    def at(self, account: str, region: str) -> Clients:
+        """The same job's clients, acting in ``account`` and ``region`` (a test's ``overrides`` stand in
+        there too)."""
+        return Clients(self.settings, overrides=self.overrides, job=self.job, account=account, region=region)
+
     def _make(self, service: str):
         template = self.settings.maintenance.maintenance_role_arn_template
+        declared = self._declared_services(template)
+        if declared is not None and service not in declared:
+            return hub_client(service, self.settings)  # the platform's own: the hub's, the execution role's
+        region = self.region or self.settings.platform.region
         if not template:
-            return hub_client(service, self.settings)
-        if not self.job:
+            if self.account and self.account != hub_account(self.settings):
+                raise ValueError(
+                    f"maintenance_role_arn_template is not set: the worker's own credentials cannot act "
+                    f"in account {self.account}"
+                )
+            return hub_client(service, self.settings, region=region)
+        session = assumed_session(
+            template.format(account=self.account or hub_account(self.settings), job=self.job),
+            region=region,
+            session_name=f"aiops-{self.job}",
+            settings=self.settings,
+        )
+        return session_client(session, service, region)
+
+    def _declared_services(self, template: str) -> frozenset[str] | None:
+        """The boto3 services of the job's declared actions; None (every service is the worker's) without
+        the role template and a declared job."""
+        if template and not self.job:
             raise ValueError(
                 "maintenance_role_arn_template is set but the job's Clients names no job: "
                 "pass Clients(settings, job=JOB)"
             )
         from matcarv_aiops.maintenance import job_permissions  # the job modules import this one
 
-        declared = job_permissions()
-        if self.job not in declared:
+        declared = job_permissions().get(self.job) if self.job else None
+        if declared is None and template:
             raise ValueError(
                 f"maintenance job {self.job!r} declares no PERMISSIONS: it has no role to act with"
             )
-        if service not in declared[self.job].services:
-            return hub_client(service, self.settings)
-        region = self.settings.platform.region
-        session = assumed_session(
-            template.format(account=hub_account(self.settings), job=self.job),
-            region=region,
-            session_name=f"aiops-{self.job}",
-            settings=self.settings,
-        )
-        return session_client(session, service, region)
+        return declared.services if declared else None
 
 
 @dataclass(frozen=True)
