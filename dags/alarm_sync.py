@@ -8,9 +8,13 @@ Hourly: keep the CloudWatch alarms that start the catalogue's metric entries in 
 - Its alarm `AIOps-<entry>-<resource>` is created, or rewritten when it differs from the entry's
   `trigger_conditions` (the data the entry's EventBridge pattern is generated from).
 - Alarms of that name whose resource is gone or opted out are deleted; no other alarm is touched.
+- In the hub's account and each member account (`AIOPS_MEMBER_ACCOUNTS`), in each Region of the
+  deployment (`AIOPS_REGIONS`), through the job's role `AIOpsMaintenance-alarm_sync` there: an alarm lives
+  in its resource's own account and Region. A place that fails does not stop the others; the run fails
+  and its record names it.
 - **Dry run** (`dry_run` param): counts what would change, changes nothing.
 
-One audit record per run, with the counts (created, updated, unchanged, deleted).
+One audit record per run, with the counts (created, updated, unchanged, deleted) and the places.
 """
 
 from __future__ import annotations

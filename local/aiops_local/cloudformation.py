@@ -230,6 +230,37 @@ class Deployment:
         )
 
 
+def store_document_content_as_text() -> None:
+    """In the process moto runs in: an ``AWS::SSM::Document``'s ``Content`` is a JSON object in the
+    templates (as CloudFormation allows) and CloudFormation stores it as text in the document's format;
+    moto's CloudFormation
+    stores the object itself, and then every call that hashes the document fails with a 500 in that
+    account and Region (DescribeDocument, and the tagging API's GetResources, which alarm_sync lists
+    resources with). This makes moto store the text, as AWS does. Local only; idempotent."""
+    import yaml
+    from moto.ssm.models import Document
+
+    create = Document.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    if getattr(create, "stores_text", False):
+        return
+
+    def create_as_text(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("Content"), dict):
+            content = properties["Content"]
+            as_text = (
+                yaml.safe_dump(content, sort_keys=False)
+                if properties.get("DocumentFormat") == "YAML"
+                else None
+            )
+            properties = {**properties, "Content": as_text or json.dumps(content)}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    create_as_text.stores_text = True  # type: ignore[attr-defined]
+    Document.create_from_cloudformation_json = classmethod(create_as_text)  # type: ignore[method-assign]
+
+
 def deploy(
     cdk_out: Path,
     hub: ClientFactory,

@@ -1,6 +1,7 @@
 """moto_server with IAM enforcement as the local stack runs it: moto's own server, with its signature
 check skipped for the services whose SigV4 signatures moto cannot recompute (``SIGNATURE_UNVERIFIABLE``;
-their requests are still authenticated by key and authorised by policy). Local only.
+their requests are still authenticated by key and authorised by policy), and SSM documents deployed by
+CloudFormation stored as text (``cloudformation.store_document_content_as_text``). Local only.
 
     python local/aiops_local/moto_server.py -H 127.0.0.1 -p 5000
 """
@@ -17,7 +18,10 @@ def main(argv: list[str]) -> None:
     from moto.iam.access_control import IAMRequest
     from moto.server import main as moto_server
 
+    from aiops_local.cloudformation import store_document_content_as_text
     from aiops_local.moto_iam import SIGNATURE_UNVERIFIABLE
+
+    store_document_content_as_text()
 
     verify_signature = IAMRequest.check_signature
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aiops_local import cloudformation as cf
 
@@ -422,3 +423,29 @@ def test_regional_stacks_deploy_in_their_region_after_their_accounts_home_stack(
     # Nothing of theirs in the hub's Region.
     assert hub("events").list_rules(NamePrefix="aiops-")["Rules"] == []
     assert hub("config").describe_config_rules()["ConfigRules"] == []
+
+
+def test_a_runbook_deployed_by_cloudformation_is_stored_as_text_so_the_tagging_api_lists_its_region(aws):
+    """alarm_sync lists resources with GetResources, which hashes every SSM document of its account and
+    Region: a runbook moto's CloudFormation stored as an object made that a 500 on the local stack."""
+    cf.store_document_content_as_text()
+    cf.store_document_content_as_text()  # idempotent: the moto server and a test may both apply it
+    content = {"schemaVersion": "0.3", "mainSteps": [{"name": "wait", "action": "aws:sleep"}]}
+    template = {
+        "Resources": {
+            "Runbook": {
+                "Type": "AWS::SSM::Document",
+                "Properties": {
+                    "Name": "AIOps-Test",
+                    "DocumentType": "Automation",
+                    "DocumentFormat": "YAML",  # as the synthesized templates have it
+                    "Content": content,
+                },
+            }
+        }
+    }
+    hub = cf.client_factory()
+    hub("cloudformation").create_stack(StackName="runbooks", TemplateBody=json.dumps(template))
+    stored = hub("ssm").get_document(Name="AIOps-Test")["Content"]
+    assert yaml.safe_load(stored) == content
+    hub("resourcegroupstaggingapi").get_resources(ResourceTypeFilters=["sqs"])  # no longer a 500
