@@ -9,7 +9,8 @@ memory instead of loading it again for every task (measured with ``bench/burst.p
   by then, and the other processes fork no task): the modules Airflow's task runner imports to parse the
   DAG file, the operators, sensors and every remediation module, and one botocore data loader, shared by
   every boto3 session in the process and its children, that has already read the service models the
-  remediations' clients are built from (reading and decoding them is most of a client's creation).
+  remediations' clients are built from (reading and decoding them is most of a client's creation), and
+  the hub's clients every run uses (``HUB_CLIENTS``), made once.
 
 ``AIOPS_PROFILE_TASKS=<directory>`` (set by ``bench/burst.py --profile``): each task process, and each
 worker's supervision of one, writes its cProfile (``task-<pid>-<n>.prof``, ``supervisor-<pid>-<n>.prof``)
@@ -36,6 +37,9 @@ TASK_MODULES = (
     "matcarv_operators.steps",
     "matcarv_sensors.steps",
 )
+# The hub's clients a remediation run's tasks use: state and approvals, diagnostics, the metric, the
+# sessions of the remediation and audit-writer roles, the notifications.
+HUB_CLIENTS = ("dynamodb", "s3", "cloudwatch", "sts", "sns")
 # botocore data every client reads besides its service's own model
 BOTOCORE_DATA = ("sdk-default-configuration", "partitions", "endpoints", "_retry")
 SERVICE_DATA = ("service-2", "endpoint-rule-set-1", "paginators-1")
@@ -79,6 +83,13 @@ def _load_task_code_once() -> None:
         for type_name in SERVICE_DATA:
             with contextlib.suppress(DataNotFoundError):  # not every service has paginators
                 loader.load_service_model(service, type_name)
+    # Made here, once, into matcarv_aiops.aws's per-process cache, instead of in every task: making a
+    # client sends nothing (its credentials, from the role profile, are fetched at its first request), so
+    # each fork starts with no connection and fetches its own credentials, as it does now.
+    from matcarv_aiops.aws import hub_client
+
+    for service in HUB_CLIENTS:
+        hub_client(service)
 
 
 # botocore.session looks the factory up by this name each time it creates a session's loader.
