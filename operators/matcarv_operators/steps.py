@@ -20,7 +20,9 @@ class StepOperator(BaseOperator):
     failed without retries; both reasons reach the audit record. Anything else is a crash that Airflow
     retries, and the audit reports it if it never succeeds."""
 
-    template_fields: Sequence[str] = ("remediation_id",)
+    # Nothing to render: the remediation id is fixed when the DAG is built. A templated field would cost
+    # every task of every run an execution API call and a database write to store what it rendered.
+    template_fields: Sequence[str] = ()
     ui_color = "#e8f4fa"
 
     def __init__(self, *, remediation_id: str, **kwargs) -> None:

@@ -64,3 +64,5 @@ def test_remediation_dags_have_the_pipeline_shape(dagbag):
         assert dag.get_task("rollback").trigger_rule == "one_failed"
         assert ("wait_for_automation" in dag.task_ids) == bool(entry.ssm_document), entry.id
         assert dag.get_task("wait_for_approval").mode == "reschedule"
+        # Nothing to render, so no task spends an execution API call storing rendered fields.
+        assert all(not task.template_fields for task in dag.tasks), entry.id
