@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -394,6 +395,29 @@ class MetadataDatabase:
 
 
 @contextlib.contextmanager
+def stopping_on_sigterm() -> Iterator[None]:
+    """SIGTERM to this process (a CI timeout, ``kill``) raises SystemExit inside the block, so the stack's
+    cleanup runs: its processes run in sessions of their own and would outlive this one otherwise. Left
+    as it is where a handler is already set (``make up``'s) or off the main thread (signals go there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def local_stack(
     *,
     dags_folder: Path | None = None,
@@ -492,7 +516,9 @@ def local_stack(
         env=env,
         passwords=passwords,
     )
-    try:
+    with contextlib.ExitStack() as on_exit:
+        on_exit.enter_context(stopping_on_sigterm())
+        on_exit.callback(_stop_stack, stack, home, keep_home)
         cdk_out = synthesized(log=_log)
         server = [str(BIN / "python"), str(REPO / "local" / "aiops_local" / "moto_server.py")]
         moto = _start("moto_server", [*server, "-H", "127.0.0.1", "-p", str(moto_port)], env, logs)
@@ -524,13 +550,15 @@ def local_stack(
         _wait(airflow, lambda: _airflow_healthy(airflow_url), "airflow healthy", startup_timeout)
         _wait(airflow, lambda: bool(stack.token()), "airflow login", 30)
         yield stack
-    finally:
-        for process in reversed(stack.processes):
-            process.stop()
-        if stack.database is not None:
-            stack.database.stop()
-        if not keep_home:
-            shutil.rmtree(home, ignore_errors=True)
+
+
+def _stop_stack(stack: LocalStack, home: Path, keep_home: bool) -> None:
+    for process in reversed(stack.processes):
+        process.stop()
+    if stack.database is not None:
+        stack.database.stop()
+    if not keep_home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def use_stack_environment(stack: LocalStack) -> None:
