@@ -37,9 +37,10 @@ AIRFLOW_TUNING: dict[str, str] = {
     # process is gone, which a busy CPU makes likely, it notices the exit only at the end of that wait, and
     # the slot sits idle meanwhile. Measured in a 20-run burst (bench/burst.py, README "Latency"): at 30 s
     # tasks waited 21 s each for a slot with none running for most of the burst (p95 event to audit 198 s);
-    # at 5 s, 2.6 s (68 s); at 1 s the slots stay full (60 s). The cost: a running task heartbeats every
-    # second, one small execution API call each; our tasks run a few seconds.
-    "workers.min_heartbeat_interval": "1",
+    # at 5 s, 2.6 s (68 s); at 1 or 2 s the slots stay busy (60 to 66 s). 2 s: a running task heartbeats
+    # every 2 s, one execution API call and a database write each, half of what 1 s costs (heartbeats were
+    # the API server's most frequent call at 1 s).
+    "workers.min_heartbeat_interval": "2",
 }
 
 
