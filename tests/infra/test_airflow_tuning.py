@@ -61,5 +61,5 @@ def test_the_environment_carries_the_tuning(synth):
 def test_the_local_stack_sets_the_same_values():
     from local.stack import LATENCY_TUNING
 
-    assert as_environment()["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.5"
+    assert as_environment()["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.25"
     assert {key: LATENCY_TUNING[key] for key in as_environment()} == as_environment()
