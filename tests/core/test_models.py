@@ -1,10 +1,9 @@
-import json
-
 import pytest
 from pydantic import ValidationError
 
-from matcarv_aiops.models import AuditRecord, EventBridgeEvent, Outcome, RemediationRequest, Target, iso_utc
+from matcarv_aiops.models import EventBridgeEvent, Outcome, RemediationRequest, Target
 from tests.events import alarm_event
+from tests.records import audit_record
 
 SPEC_FIELDS = {
     "executionId",
@@ -19,24 +18,8 @@ SPEC_FIELDS = {
 }
 
 
-def record(**overrides):
-    values = dict(
-        execution_id="0b7f1c9e-3c1a-4a57-9a4e-0f0c1d2e3f40",
-        timestamp=iso_utc(),
-        trigger=json.dumps(alarm_event("AWS/SQS", "X", {"QueueName": "q"})),
-        runbook="remediate_x",
-        target_resource="arn:aws:sqs:us-east-1:123456789012:q",
-        action="did it",
-        outcome="SUCCESS",
-        operator="automated",
-        rollback_plan="none needed",
-    )
-    values.update(overrides)
-    return AuditRecord(**values)
-
-
 def test_audit_record_has_exactly_the_nine_spec_fields_and_the_requester_as_strings():
-    item = record().to_item()
+    item = audit_record().to_item()
     assert set(item) == SPEC_FIELDS | {"requestedBy"}
     assert item["requestedBy"] == "automated"
     assert all(isinstance(v, str) for v in item.values())
@@ -57,13 +40,13 @@ def test_audit_record_has_exactly_the_nine_spec_fields_and_the_requester_as_stri
 )
 def test_audit_record_rejects_bad_fields(field, value):
     with pytest.raises(ValidationError) as err:
-        record(**{field: value})
+        audit_record(**{field: value})
     assert field in str(err.value)
 
 
 def test_audit_record_rejects_extra_fields():
     with pytest.raises(ValidationError):
-        record(reason="extra")
+        audit_record(reason="extra")
 
 
 def test_request_needs_event_or_target():
