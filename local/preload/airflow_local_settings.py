@@ -54,13 +54,13 @@ def _shared_loader(search_path: str | None = None):
 
 def _remediation_services() -> set[str]:
     """The boto3 services the remediations call: the catalogue's IAM prefixes that name a boto3 service
-    (elasticloadbalancing is elbv2 there), and the hub's own (audit, state, diagnostics, metrics, SSM)."""
+    (elasticloadbalancing is elbv2 there), the hub's own (``HUB_CLIENTS``), and SSM (the runbooks)."""
     from matcarv_aiops.catalogue import catalogue
 
     prefixes = {action.split(":", 1)[0] for entry in catalogue().values() for action in entry.permissions}
     prefixes = {"elbv2" if p == "elasticloadbalancing" else p for p in prefixes}
     available = set(boto3.session.Session().get_available_services())
-    return (prefixes | {"dynamodb", "s3", "sts", "cloudwatch", "sns", "ssm"}) & available
+    return (prefixes | {*HUB_CLIENTS, "ssm"}) & available
 
 
 @functools.cache  # once per process: its first fork
