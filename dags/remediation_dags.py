@@ -1,7 +1,7 @@
 """The remediation DAG factory: one ``remediate_<id>`` DAG per catalogue entry, one task per row of the
-step table (``matcarv_aiops.pipeline.steps.STEPS``), chained in its order, each with its row's trigger
-rule. A waiting step is a sensor; a few steps have a named class that adds what differs, every other
-step runs in the generic ``StepOperator``.
+step table (``matcarv_aiops.pipeline.steps.STEPS``), chained in its order (plus the edges its rows'
+``after`` add), each with its row's trigger rule. A waiting step is a sensor; a few steps have a named
+class that adds what differs, every other step runs in the generic ``StepOperator``.
 
 Parsing reads only the packaged catalogue (no AWS call, no Variable).
 """
@@ -76,12 +76,15 @@ def build_remediation_dag(entry: CatalogueEntry) -> DAG:
         },
         render_template_as_native_obj=True,
     ) as dag:
-        chain(
-            *(
-                task_class(step)(task_id=step.task_id, remediation_id=entry.id, doc_md=step.doc)
-                for step in steps_for(entry)
-            )
-        )
+        steps = steps_for(entry)
+        tasks = {
+            step.task_id: task_class(step)(task_id=step.task_id, remediation_id=entry.id, doc_md=step.doc)
+            for step in steps
+        }
+        chain(*tasks.values())
+        for step in steps:
+            for earlier in step.after:
+                tasks[earlier] >> tasks[step.task_id]
     return dag
 
 

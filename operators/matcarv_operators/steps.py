@@ -6,19 +6,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseXCom, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from matcarv_aiops.models import AuditRecord, Outcome
-from matcarv_aiops.pipeline import StepFailed, StepSkipped, run_in_task, step_by_id
+from matcarv_aiops.pipeline import StepFailed, StepSkipped, not_needed, run_in_task, step_by_id
 from matcarv_aiops.run_notes import run_note, set_run_note
 from matcarv_aiops.settings import get_settings
 
 
-class StepOperator(BaseOperator):
+class StepOperator(BaseOperator, SkipMixin):
     """Runs the step named by its ``task_id``: a skip ends the task skipped, a known failure ends it
     failed without retries; both reasons reach the audit record. Anything else is a crash that Airflow
-    retries, and the audit reports it if it never succeeds."""
+    retries, and the audit reports it if it never succeeds. Later steps the result names as not needed
+    by this run (``Step.may_skip``) are skipped without being started."""
 
     # Nothing to render: the remediation id is fixed when the DAG is built. A templated field would cost
     # every task of every run an execution API call and a database write to store what it rendered.
@@ -32,11 +33,19 @@ class StepOperator(BaseOperator):
 
     def execute(self, context) -> Any:
         try:
-            return run_in_task(self.task_id, self.remediation_id, context)
+            result = run_in_task(self.task_id, self.remediation_id, context)
         except StepSkipped as skip:
             raise AirflowSkipException(skip.reason) from None
         except StepFailed as failure:
             raise AirflowFailException(failure.reason) from None
+        skipped = [t for t in not_needed(step_by_id(self.task_id), result) if self.dag.has_task(t)]
+        if skipped:
+            # Airflow skips the steps this run does not need, without starting them, and this task ends
+            # successful; it pushes no return value when a task skips others, so the result goes first.
+            context["ti"].xcom_push(key=BaseXCom.XCOM_RETURN_KEY, value=result)
+            self.log.info("not needed by this run, skipped: %s", ", ".join(skipped))
+            self.skip(context["ti"], [self.dag.get_task(t) for t in skipped])
+        return result
 
 
 class CollectDiagnosticsOperator(StepOperator):

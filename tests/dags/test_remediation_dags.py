@@ -119,6 +119,10 @@ def test_sqs_automatic_success(run_dag, audit_items):
     assert record["outcome"] == "SUCCESS" and record["operator"] == "automated"
     assert queue_depth(sqs, dlq) == 0 and queue_depth(sqs, source) == 150
     assert states["rollback"] == "skipped" and states["audit"] == "success"
+    # No human decides: check_eligibility skipped the approval steps (never started), execute still ran.
+    assert states["check_eligibility"] == "success"
+    assert states["request_approval"] == states["wait_for_approval"] == "skipped"
+    assert states["execute"] == states["validate"] == "success"
     assert metric_outcomes("sqs_dlq_depth_high") == {"SUCCESS"}
 
 
@@ -137,9 +141,10 @@ def test_ec2_automatic_success(run_dag, audit_items, ec2_calls):
 def test_s3_waits_for_approval_then_succeeds(run_dag, audit_items, aws):
     s3, bucket = public_bucket()
     with Approver(aws) as approver:
-        run_dag(S3_DAG, {"event": s3_event()})
+        _, states = run_dag(S3_DAG, {"event": s3_event()})
     record = only_record(audit_items)
     assert record["outcome"] == "SUCCESS" and record["operator"] == "alice@example.com"
+    assert states["request_approval"] == states["wait_for_approval"] == states["execute"] == "success"
     assert approver.decided == [record["executionId"]]
     assert all(public_access_block(s3, bucket).values())
     assert metric_outcomes("s3_public_access") == {"SUCCESS"}
@@ -160,7 +165,9 @@ def test_s3_already_fixed_is_skipped(run_dag, audit_items):
     _, states = run_dag(S3_DAG, {"event": s3_event()})
     record = only_record(audit_items)
     assert record["outcome"] == "SKIPPED" and "already fixed" in record["action"]
-    assert states["execute"] == "skipped" and states["audit"] == "success"
+    # A skip at check_eligibility leaves execute no step that succeeded: skipped with the approval steps.
+    assert states["check_eligibility"] == states["request_approval"] == "skipped"
+    assert states["wait_for_approval"] == states["execute"] == "skipped" and states["audit"] == "success"
 
 
 def test_gone_resource_is_skipped(run_dag, audit_items):
@@ -214,9 +221,12 @@ def test_production_waits_for_approval(run_dag, audit_items, aws):
 def test_rejected(run_dag, audit_items, aws):
     s3, bucket = public_bucket()
     with Approver(aws, approve=False, who="carol@example.com", reason="bucket hosts the public website"):
-        run_dag(S3_DAG, {"event": s3_event()})
+        _, states = run_dag(S3_DAG, {"event": s3_event()})
     record = only_record(audit_items)
     assert record["outcome"] == "SKIPPED" and record["operator"] == "carol@example.com"
+    # execute reads the rejection from the approval store and ends skipped, with nothing after it run.
+    assert states["wait_for_approval"] == "success" and states["execute"] == "skipped"
+    assert states["validate"] == "skipped" and states["rollback"] == "skipped"
     assert "rejected by carol@example.com: bucket hosts the public website" in record["action"]
     assert not any(public_access_block(s3, bucket).values())
 
@@ -296,9 +306,12 @@ def test_dry_run_changes_nothing(dag_id, run_dag, audit_items, ec2_calls):
     ec2, instance = failing_instance()
     ec2_calls.clear()
     event = {S3_DAG: s3_event(), SQS_DAG: sqs_event(), EC2_DAG: ec2_event(instance)}[dag_id]
-    run_dag(dag_id, {"event": event, "dry_run": True})
+    _, states = run_dag(dag_id, {"event": event, "dry_run": True})
     record = only_record(audit_items)
     assert record["outcome"] == "SKIPPED" and record["action"].startswith("SKIPPED: dry run")
+    # Nothing will change, so nobody is asked (S3 would otherwise need a human): execute says dry run.
+    assert states["request_approval"] == states["wait_for_approval"] == "skipped"
+    assert states["execute"] == "skipped"
     assert not any(public_access_block(s3, bucket).values())
     assert queue_depth(sqs, dlq) == 150 and ec2_calls == []
 
@@ -312,6 +325,7 @@ def test_duplicate_run_does_nothing(run_dag, audit_items):
     record = only_record(audit_items)
     assert record["outcome"] == "SUCCESS"
     assert states["collect_diagnostics"] == "skipped" and states["audit"] == "success"
+    assert states["check_eligibility"] == states["execute"] == "skipped"
     assert queue_depth(sqs, dlq) == 150
 
 
@@ -332,7 +346,7 @@ def test_bad_request_is_audited_and_does_nothing(run_dag, audit_items):
     _, states = run_dag(SQS_DAG, {"event": {"id": "x", "source": "aws.sqs"}})
     record = only_record(audit_items)
     assert record["outcome"] == "FAILURE" and "bad request" in record["action"]
-    assert states["check_eligibility"] == "upstream_failed"
+    assert states["check_eligibility"] == states["execute"] == "upstream_failed"
 
 
 def test_manual_run_with_target(run_dag, audit_items):

@@ -14,9 +14,17 @@ from airflow.sdk.exceptions import AirflowFailException
 from botocore.stub import Stubber
 
 from matcarv_aiops.catalogue import catalogue
-from matcarv_aiops.pipeline import STEPS, StepRecord, XComRun, steps_for
+from matcarv_aiops.pipeline import STEPS, StepRecord, XComRun, not_needed, step_by_id, steps_for
 from matcarv_aiops.pipeline.inline import run_inline
-from matcarv_aiops.pipeline.protocol import ALL_DONE, ALL_SUCCESS, ONE_FAILED, Step, StepFailed, StepSkipped
+from matcarv_aiops.pipeline.protocol import (
+    ALL_DONE,
+    ALL_SUCCESS,
+    NONE_FAILED_MIN_ONE_SUCCESS,
+    ONE_FAILED,
+    Step,
+    StepFailed,
+    StepSkipped,
+)
 from matcarv_aiops.pipeline.steps import Execution
 from matcarv_aiops.remediations.base import RemediationContext
 from matcarv_aiops.ssm import states
@@ -32,10 +40,43 @@ def test_every_read_names_an_earlier_step():
     seen: list[str] = []
     for step in STEPS:
         assert all(read in seen for read in step.reads), (step.task_id, step.reads, seen)
-        assert step.trigger_rule in (ALL_SUCCESS, ONE_FAILED, ALL_DONE)
+        assert step.trigger_rule in (ALL_SUCCESS, NONE_FAILED_MIN_ONE_SUCCESS, ONE_FAILED, ALL_DONE)
+        assert all(earlier in seen for earlier in step.after), (step.task_id, step.after, seen)
         assert step.doc, f"{step.task_id}: its function needs a docstring (it becomes the task's doc)"
         seen.append(step.task_id)
     assert len(seen) == len(set(seen))
+
+
+def test_steps_that_may_be_skipped_are_joined_after_the_step_that_skips_them():
+    """A step the run may not need is skipped by an earlier step; the step after it must then still run,
+    so it also follows the deciding step and runs when none failed and one succeeded. Any other step
+    must not: a skip at or before the deciding step has to skip it too."""
+    ids = [s.task_id for s in STEPS]
+    deciders = [s for s in STEPS if s.may_skip]
+    assert deciders, "no step may skip others: the approval steps always run"
+    for decider in deciders:
+        skippable = [ids.index(t) for t in decider.may_skip]
+        assert min(skippable) > ids.index(decider.task_id), decider.task_id
+        assert skippable == list(range(min(skippable), max(skippable) + 1)), "skippable steps not in a row"
+        assert all(STEPS[i].trigger_rule == ALL_SUCCESS and not STEPS[i].changes for i in skippable)
+        joined = STEPS[max(skippable) + 1]
+        assert joined.after == (decider.task_id,), joined.task_id
+        assert joined.trigger_rule == NONE_FAILED_MIN_ONE_SUCCESS, joined.task_id
+    joins = {STEPS[ids.index(d.may_skip[-1]) + 1].task_id for d in deciders}
+    for step in STEPS:
+        assert bool(step.after) == (step.task_id in joins), step.task_id
+        assert (step.trigger_rule == NONE_FAILED_MIN_ONE_SUCCESS) == (step.task_id in joins), step.task_id
+
+
+def test_a_step_may_name_as_not_needed_only_what_its_row_may_skip():
+    decider = step_by_id("check_eligibility")
+    assert not_needed(decider, {"not_needed": ["request_approval"]}) == ("request_approval",)
+    assert not_needed(decider, {"needs_approval": True}) == ()
+    assert not_needed(decider, None) == ()
+    with pytest.raises(ValueError, match=r"named \['execute'\] as not needed"):
+        not_needed(decider, {"not_needed": ["execute"]})
+    with pytest.raises(ValueError, match="may skip only"):
+        not_needed(step_by_id("collect_diagnostics"), {"not_needed": ["request_approval"]})
 
 
 def test_the_runbook_wait_is_only_in_runbook_entries():
@@ -98,6 +139,52 @@ def test_inline_runner_follows_the_trigger_rules(monkeypatch, behaviour, ran):
         }
     if behaviour.get("first") == "crash":
         assert run.crashed == {"first": "RuntimeError('boom')"} and not run.record("first").finished
+
+
+@pytest.mark.parametrize(
+    ("decision", "ran"),
+    [
+        ({"not_needed": ["ask", "wait"]}, ["decide", "act", "last"]),
+        ({"not_needed": []}, ["decide", "ask", "wait", "act", "last"]),
+        ("skip", ["decide", "last"]),
+        ("fail", ["decide", "recover", "last"]),
+    ],
+)
+def test_inline_runner_passes_over_steps_named_not_needed(monkeypatch, decision, ran):
+    """As Airflow does: the steps a result names as not needed never run, the step joined after them
+    does, and a skip or failure of the deciding step still ends the normal path."""
+    calls: list[str] = []
+
+    def make(task_id, result=None):
+        def function(run, *inputs):
+            calls.append(task_id)
+            if task_id == "decide" and decision == "skip":
+                raise StepSkipped("gone")
+            if task_id == "decide" and decision == "fail":
+                raise StepFailed("no")
+            return result if result is not None else {"from": task_id}
+
+        function.__doc__ = f"{task_id}."
+        return function
+
+    table = (
+        Step(
+            "decide",
+            make("decide", decision if isinstance(decision, dict) else None),
+            may_skip=("ask", "wait"),
+        ),
+        Step("ask", make("ask")),
+        Step("wait", make("wait")),
+        Step("act", make("act"), after=("decide",), trigger_rule=NONE_FAILED_MIN_ONE_SUCCESS),
+        Step("recover", make("recover"), trigger_rule=ONE_FAILED),
+        Step("last", make("last"), trigger_rule=ALL_DONE),
+    )
+    monkeypatch.setattr("matcarv_aiops.pipeline.inline.steps_for", lambda entry: table)
+    run = run_inline("sqs_dlq_depth_high", {}, dag_id="remediate_x")
+    assert calls == ran
+    assert run.not_needed == (set(decision["not_needed"]) if isinstance(decision, dict) else set())
+    if isinstance(decision, dict) and decision["not_needed"]:
+        assert "ask" not in run.records and "wait" not in run.records  # no record: never run
 
 
 # --- the XCom runner reads what the table says, from the right tasks ------------------------------------

@@ -10,6 +10,7 @@ from matcarv_aiops.pipeline.protocol import (
     StepRecord,
     StepSkipped,
     call,
+    not_needed,
 )
 from matcarv_aiops.pipeline.steps import STEPS, Execution, compose_audit, step_by_id, steps_for
 from matcarv_aiops.pipeline.xcom import XComRun, run_in_task
@@ -26,6 +27,7 @@ __all__ = [
     "XComRun",
     "call",
     "compose_audit",
+    "not_needed",
     "run_in_task",
     "step_by_id",
     "steps_for",

@@ -2,7 +2,8 @@
 
 For tests, benchmarks and scripts. It applies the rows' trigger rules as Airflow does on the DAG's
 chain: after a skip the normal steps are skipped, after a failure they are not run and the recovery
-steps (``one_failed``) are; ``all_done`` steps always run. A step that raises anything else is a crash,
+steps (``one_failed``) are; ``all_done`` steps always run; a step an earlier one named as not needed is
+passed over, as Airflow skips it. A step that raises anything else is a crash,
 as a task that dies would be: it leaves no record, and the audit reports it.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 from matcarv_aiops.models import AuditRecord
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
-    ALL_SUCCESS,
     AUTOMATED,
+    MAIN_RULES,
     ONE_FAILED,
     RunState,
     Step,
@@ -71,7 +72,7 @@ class InlineRun(RunState):
 
 
 def _should_run(step: Step, chain: str) -> bool:
-    if step.trigger_rule == ALL_SUCCESS:
+    if step.trigger_rule in MAIN_RULES:
         return chain == "ok"
     if step.trigger_rule == ONE_FAILED:
         return chain == "failed"
@@ -131,7 +132,8 @@ def rerun_inline(
     for step in run.steps[:start]:
         kept = earlier.record(step.task_id)
         run.records[step.task_id] = StepRecord(done=kept.done, skip=kept.skip, error=kept.error)
-        if step.trigger_rule == ALL_SUCCESS and chain == "ok" and not kept.finished:
+        needed = step.task_id not in run.not_needed
+        if step.trigger_rule in MAIN_RULES and chain == "ok" and needed and not kept.finished:
             chain = "skipped" if kept.skip else "failed"  # the first normal step that did not finish
     return _run_steps(run, run.steps[start:], chain, on_wait, poll_seconds, wait_timeout)
 
@@ -145,7 +147,7 @@ def _run_steps(
     wait_timeout: float,
 ) -> InlineRun:
     for step in steps:
-        if not _should_run(step, chain):
+        if step.task_id in run.not_needed or not _should_run(step, chain):
             continue
         record = run.records.setdefault(step.task_id, StepRecord())
         try:

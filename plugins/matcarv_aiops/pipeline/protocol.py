@@ -29,9 +29,16 @@ AUTOMATED = models.AUTOMATED
 
 # Airflow's trigger rule values; the core names them without importing Airflow.
 ALL_SUCCESS, ONE_FAILED, ALL_DONE = "all_success", "one_failed", "all_done"
+# Runs when no upstream step failed and at least one succeeded: the step after steps an earlier step may
+# skip as not needed (``Step.may_skip``), which also follows that earlier step (``Step.after``).
+NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+# The rules of the run's normal path; the others are its recovery and audit steps.
+MAIN_RULES = (ALL_SUCCESS, NONE_FAILED_MIN_ONE_SUCCESS)
 
 # XCom keys a step leaves beside its return value.
 SKIP_KEY, ERROR_KEY, STARTED_KEY = "skip", "error", "started"
+# The key of a result that names later steps the run does not need (see ``Step.may_skip``).
+NOT_NEEDED_KEY = "not_needed"
 
 
 class StepSkipped(Exception):
@@ -76,6 +83,10 @@ class Step:
     parsed back for the steps that read it). ``waits``: the step may answer None, meaning "not yet, ask
     again later" (a sensor in Airflow). ``only_if``: the entries whose run has this step (default all).
     ``changes``: the step makes the change, so it is the one that may mark the run started.
+    ``may_skip``: later steps this step's result may name, under ``not_needed``, as steps this run does
+    not need (no approval where no human must decide): they are skipped, never run, and the audit passes
+    over them. ``after``: earlier steps this one follows besides the one before it in the table; the step
+    after skippable steps follows the step that may skip them, so it runs when they are skipped.
     """
 
     task_id: str
@@ -86,6 +97,8 @@ class Step:
     returns: type[BaseModel] | None = None
     only_if: Callable[[CatalogueEntry], bool] | None = None
     changes: bool = False
+    may_skip: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
     def applies_to(self, entry: CatalogueEntry) -> bool:
         return self.only_if is None or self.only_if(entry)
@@ -121,6 +134,16 @@ class RunState(ABC):
 
     def step(self, task_id: str) -> Step | None:
         return next((s for s in self.steps if s.task_id == task_id), None)
+
+    @property
+    def not_needed(self) -> set[str]:
+        """The steps that earlier steps' results named as not needed by this run (skipped, never run)."""
+        return {
+            task_id
+            for step in self.steps
+            if step.may_skip
+            for task_id in not_needed(step, self.record(step.task_id).done)
+        }
 
     @abstractmethod
     def record(self, task_id: str) -> StepRecord:
@@ -184,6 +207,18 @@ def call(step: Step, run: RunState) -> Any:
     return to_json(step.function(run, *(run.result(task_id) for task_id in step.reads)))
 
 
+def not_needed(step: Step, result: Any) -> tuple[str, ...]:
+    """The later steps ``step``'s result names as not needed by the run: only steps its row may skip."""
+    named = tuple(result.get(NOT_NEEDED_KEY) or ()) if isinstance(result, dict) else ()
+    stray = [task_id for task_id in named if task_id not in step.may_skip]
+    if stray:
+        raise ValueError(
+            f"step {step.task_id} named {stray} as not needed, but its row of the step table may skip only "
+            f"{list(step.may_skip)}"
+        )
+    return named
+
+
 def main_steps(steps: Iterable[Step]) -> list[Step]:
     """The steps of the run's normal path (not the recovery and audit steps)."""
-    return [s for s in steps if s.trigger_rule == ALL_SUCCESS]
+    return [s for s in steps if s.trigger_rule in MAIN_RULES]

@@ -38,6 +38,8 @@ from matcarv_aiops.notifications import Kind, count_failure, notify
 from matcarv_aiops.pipeline.protocol import (
     ALL_DONE,
     AUTOMATED,
+    NONE_FAILED_MIN_ONE_SUCCESS,
+    NOT_NEEDED_KEY,
     ONE_FAILED,
     RunState,
     Step,
@@ -222,7 +224,7 @@ def collect_diagnostics(run: RunState) -> Execution:
 
 def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
     """Eligibility from live data (gone, exempt, already fixed, cooldown or flapping, locked), then
-    whether a human must approve."""
+    whether a human must approve: where none must, the approval steps are not needed (skipped)."""
     entry, settings = run.entry, run.settings
     if execution.state is None:
         raise StepSkipped(f"resource is gone: {execution.target.arn} no longer exists")
@@ -255,9 +257,17 @@ def check_eligibility(run: RunState, execution: Execution) -> dict[str, Any]:
         if holder:
             raise StepSkipped(f"locked: execution {holder} is remediating this resource now")
     why = approval_needed(entry, execution)
-    if why:
-        return {"needs_approval": True, "why": why}
-    return {"needs_approval": False, "why": "non-production and reversible: approved automatically"}
+    if why and not execution.dry_run:
+        return {"needs_approval": True, "why": why, NOT_NEEDED_KEY: []}
+    # No human decides: the approval steps are skipped rather than run (each task costs a burst as much
+    # CPU as most steps' work). execute still reads who may act from the approval store itself.
+    return {
+        "needs_approval": bool(why),
+        "why": "dry run: nothing will change, so no approval is needed"
+        if why
+        else "non-production and reversible: approved automatically",
+        NOT_NEEDED_KEY: list(APPROVAL_STEPS),
+    }
 
 
 def _naming_the_last_change(safety: SafetyStore, remediation: str, execution: Execution, reason: str) -> str:
@@ -561,7 +571,10 @@ def compose_audit(run: RunState, execution: Execution | None) -> AuditRecord | N
     entry, steps = run.entry, run.steps
     operator, notes = AUTOMATED, []
     outcome, text = Outcome.SUCCESS, ""
+    passed_over = run.not_needed
     for step in main_steps(steps):
+        if step.task_id in passed_over:
+            continue
         record = run.record(step.task_id)
         if record.skip:
             if record.skip.get("duplicate_of"):
@@ -696,17 +709,30 @@ def _runs_runbook(entry: CatalogueEntry) -> bool:
     return bool(entry.ssm_document)
 
 
+# The steps a run needs only when a human must decide; check_eligibility skips them otherwise.
+APPROVAL_STEPS = ("request_approval", "wait_for_approval")
+
 # The step table: the run's protocol, in order. The DAG factory makes one task per row (a sensor where
 # the step waits), the inline runner calls the rows in this order, and the audit reads them in it.
 STEPS: tuple[Step, ...] = (
     Step("collect_diagnostics", collect_diagnostics, returns=Execution),
-    Step("check_eligibility", check_eligibility, reads=("collect_diagnostics",)),
+    Step("check_eligibility", check_eligibility, reads=("collect_diagnostics",), may_skip=APPROVAL_STEPS),
     Step("request_approval", request_approval, reads=("collect_diagnostics", "check_eligibility")),
     Step(
         "wait_for_approval", wait_for_approval, reads=("collect_diagnostics", "request_approval"), waits=True
     ),
-    # execute reads the decision from the approval store itself, not from wait_for_approval's result.
-    Step("execute", execute, reads=("collect_diagnostics",), changes=True),
+    # execute reads the decision from the approval store itself, not from wait_for_approval's result or
+    # from whether the approval steps ran. It runs when no step before it failed and check_eligibility or
+    # wait_for_approval succeeded: a skip at or before check_eligibility (duplicate, gone, exempt) skips
+    # both, so execute is skipped too.
+    Step(
+        "execute",
+        execute,
+        reads=("collect_diagnostics",),
+        changes=True,
+        after=("check_eligibility",),
+        trigger_rule=NONE_FAILED_MIN_ONE_SUCCESS,
+    ),
     Step(
         "wait_for_automation",
         wait_for_automation,
