@@ -42,13 +42,17 @@ TASK_MODULES = (
 HUB_CLIENTS = ("dynamodb", "s3", "cloudwatch", "sts", "sns")
 # botocore data every client reads besides its service's own model
 BOTOCORE_DATA = ("sdk-default-configuration", "partitions", "endpoints", "_retry")
-SERVICE_DATA = ("service-2", "endpoint-rule-set-1", "paginators-1")
 
 
-@functools.cache
 def _shared_loader(search_path: str | None = None):
     """One data loader per search path for every botocore session of this process (and its forks): the
-    loader caches what it read, a session's own loader would read it all again."""
+    loader caches what it read, a session's own loader would read it all again. A session asks with its
+    ``data_path`` (None unless configured), so ``_shared_loader()`` must give the same loader."""
+    return _loader_for(search_path)
+
+
+@functools.cache  # keyed on the one argument, however it was passed
+def _loader_for(search_path: str | None):
     return botocore.loaders.create_loader(search_path)
 
 
@@ -79,10 +83,13 @@ def _load_task_code_once() -> None:
     loader = _shared_loader()
     for name in BOTOCORE_DATA:
         loader.load_data(name)
+    # The loader caches each read under the arguments it was asked with: asked as botocore asks (making a
+    # client; its paginator table, as BaseClient.can_paginate asks), every later client finds them decoded.
+    session = boto3.session.Session(aws_access_key_id="preload", aws_secret_access_key="preload")
     for service in sorted(_remediation_services()):
-        for type_name in SERVICE_DATA:
-            with contextlib.suppress(DataNotFoundError):  # not every service has paginators
-                loader.load_service_model(service, type_name)
+        model = session.client(service, region_name="us-east-1").meta.service_model
+        with contextlib.suppress(DataNotFoundError):  # not every service has paginators
+            loader.load_service_model(service, "paginators-1", model.api_version)
     # Made here, once, into matcarv_aiops.aws's per-process cache, instead of in every task: making a
     # client sends nothing (its credentials, from the role profile, are fetched at its first request), so
     # each fork starts with no connection and fetches its own credentials, as it does now.

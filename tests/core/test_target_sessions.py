@@ -215,3 +215,22 @@ def test_every_resolver_the_catalogue_may_name_exists():
     from matcarv_aiops.session_policy import RESOLVERS
 
     assert set(get_args(RelatedResolver)) == set(RESOLVERS)
+
+
+def test_a_step_that_decides_from_the_recorded_state_assumes_no_role(assume_calls, monkeypatch):
+    """Each step runs in a process of its own: one that never calls AWS through the target's session (an
+    eligibility check from the recorded state) must not pay for assuming the remediation role."""
+    from local.scenarios import dead_letter_queue
+    from matcarv_aiops.pipeline import StepRecord, call
+    from matcarv_aiops.pipeline.inline import InlineRun
+    from tests.events import alarm_event
+
+    dead_letter_queue(150)
+    event = alarm_event("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "orders-dlq"})
+    run = InlineRun("sqs_dlq_depth_high", {"event": event})
+    run.records["collect_diagnostics"] = StepRecord(done=call(run.step("collect_diagnostics"), run))
+    assert len(assume_calls) == 2  # the discovery session, then the one narrowed to the source queue
+    monkeypatch.setattr(aws_module, "_assumed", {})  # the next step's process starts with no session
+    eligibility = call(run.step("check_eligibility"), run)
+    assert eligibility["needs_approval"] is False
+    assert len(assume_calls) == 2

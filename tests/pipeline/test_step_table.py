@@ -366,11 +366,14 @@ def target_ssm(monkeypatch, settings):
     reload_settings()
     client = boto3.client("ssm", region_name="us-east-1")
     original = RemediationContext.client
-    monkeypatch.setattr(
-        RemediationContext,
-        "client",
-        lambda self, service: client if service == "ssm" else original(self, service),
-    )
+
+    def stubbed(self, service):
+        if service != "ssm":
+            return original(self, service)
+        self.session  # noqa: B018 (as the real client is made: from the target's session, opened here)
+        return client
+
+    monkeypatch.setattr(RemediationContext, "client", stubbed)
     with Stubber(client) as stub:
         yield stub
         stub.assert_no_pending_responses()

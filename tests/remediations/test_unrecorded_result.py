@@ -66,7 +66,7 @@ def test_open_ssh_validates_from_the_live_group_without_a_result(aws):
     ctx = RemediationContext(
         entry=get_entry("sg_open_ssh"),
         target=Target.from_arn(f"arn:aws:ec2:us-east-1:123456789012:security-group/{group}"),
-        session=boto3.session.Session(region_name="us-east-1"),
+        open_session=lambda: boto3.session.Session(region_name="us-east-1"),
         settings=aws,
         execution_id="e-unrecorded",
     )

@@ -90,15 +90,15 @@ def _checked_state(execution: Execution) -> dict[str, Any]:
 
 
 def _context(run: RunState, execution: Execution, operator: str = AUTOMATED) -> RemediationContext:
-    """The remediation's context, its session named after the execution and carrying ``operator`` (the
-    approver who allowed the change, or ``automated``: the platform, before any decision or where none
-    is needed) for CloudTrail."""
+    """The remediation's context, its session (opened at its first AWS call) named after the execution
+    and carrying ``operator`` (the approver who allowed the change, or ``automated``: the platform,
+    before any decision or where none is needed) for CloudTrail."""
     return RemediationContext(
         entry=run.entry,
         target=execution.target,
         settings=run.settings,
         execution_id=execution.execution_id,
-        session=target_session(
+        open_session=lambda: target_session(
             execution.target,
             run.entry,
             run.settings,

@@ -5,7 +5,9 @@ Each method gets a ``RemediationContext`` and works on exactly one resource, ``c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import boto3
@@ -21,10 +23,17 @@ from matcarv_aiops.settings import Settings
 class RemediationContext:
     entry: CatalogueEntry
     target: Target
-    session: boto3.session.Session
+    # Opens the session on the target at its first use: assuming the remediation role costs STS calls
+    # (two where the session policy names resolved resources), which a step that decides from the
+    # recorded state alone, as most eligibility checks do, never needs.
+    open_session: Callable[[], boto3.session.Session] = field(repr=False)
     settings: Settings
     execution_id: str
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return self.open_session()
 
     def client(self, service: str):
         if service not in self._clients:

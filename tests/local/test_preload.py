@@ -1,0 +1,67 @@
+"""local/preload: what the scheduler loads before its first fork is what its task processes then use.
+
+Run in a child process: the preload replaces botocore's loader factory for the whole process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import importlib.util, json, sys
+import botocore.loaders
+
+spec = importlib.util.spec_from_file_location("preload", sys.argv[1])
+preload = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(preload)
+preload._load_task_code_once()  # what the scheduler runs before its first fork
+
+read = []
+load_file = botocore.loaders.JSONFileLoader.load_file
+botocore.loaders.JSONFileLoader.load_file = lambda self, path: read.append(path) or load_file(self, path)
+
+import boto3
+from matcarv_aiops.aws import assumed_session, target_session  # noqa: F401 (what a task builds)
+
+# A remediation's session, as assumed_session makes one, and its clients.
+session = boto3.session.Session(
+    aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
+)
+for service in ("elbv2", "cloudfront", "route53", "sqs", "ec2", "ssm", "dynamodb"):
+    session.client(service, region_name="us-east-1")
+session.client("ec2", region_name="us-east-1").get_paginator("describe_instances")
+print(json.dumps({
+    "shared": session._session.get_component("data_loader") is preload._shared_loader(),
+    "read": read,
+}))
+"""
+
+
+def test_a_session_made_after_the_preload_reads_no_model_again(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never called: making a client sends nothing
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
+    answer = subprocess.run(
+        [sys.executable, "-c", CHILD, str(REPO / "local" / "preload" / "airflow_local_settings.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert result["shared"], "a new session has a loader of its own"
+    assert result["read"] == [], f"a task process would read these again: {result['read']}"
