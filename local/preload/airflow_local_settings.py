@@ -90,13 +90,27 @@ def _load_task_code_once() -> None:
         model = session.client(service, region_name="us-east-1").meta.service_model
         with contextlib.suppress(DataNotFoundError):  # not every service has paginators
             loader.load_service_model(service, "paginators-1", model.api_version)
-    # Made here, once, into matcarv_aiops.aws's per-process cache, instead of in every task: making a
-    # client sends nothing (its credentials, from the role profile, are fetched at its first request), so
-    # each fork starts with no connection and fetches its own credentials, as it does now.
+    # Made here, once, into matcarv_aiops.aws's per-process cache, instead of in every task (making a
+    # client sends nothing).
     from matcarv_aiops.aws import hub_client
 
     for service in HUB_CLIENTS:
         hub_client(service)
+    _fetch_hub_credentials()
+
+
+def _fetch_hub_credentials() -> None:
+    """The execution role's credentials, which the hub's clients share, fetched here once: through the
+    role profile every task process would otherwise assume the role at its first call (on MWAA, the
+    container hands a task its role's credentials without an STS call). They stay refreshable: a process
+    whose copy nears its expiry fetches its own. Should AWS not answer, each task fetches its own."""
+    from matcarv_aiops.aws import _session
+    from matcarv_aiops.settings import get_settings
+
+    try:  # the session hub_client makes its clients from: they share its credentials
+        _session(get_settings().platform.region).get_credentials().get_frozen_credentials()
+    except Exception as exc:  # never stop the scheduler: tasks fetch them as before
+        print(f"preload: the hub's credentials not fetched ahead ({exc}); each task fetches its own")
 
 
 # botocore.session looks the factory up by this name each time it creates a session's loader.

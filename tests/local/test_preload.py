@@ -65,3 +65,66 @@ def test_a_session_made_after_the_preload_reads_no_model_again(tmp_path):
     result = json.loads(answer.stdout.strip().splitlines()[-1])
     assert result["shared"], "a new session has a loader of its own"
     assert result["read"] == [], f"a task process would read these again: {result['read']}"
+
+
+CREDENTIALS_CHILD = """
+import importlib.util, json, os, sys
+from pathlib import Path
+from moto.server import ThreadedMotoServer
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server._server.server_port}"
+config = Path(sys.argv[2])
+config.write_text(
+    "[profile base]\\naws_access_key_id = testing\\naws_secret_access_key = testing\\n"
+    "[profile hub]\\nrole_arn = arn:aws:iam::123456789012:role/aiops-execution\\nsource_profile = base\\n"
+)
+os.environ.update(AWS_CONFIG_FILE=str(config), AWS_PROFILE="hub")
+
+spec = importlib.util.spec_from_file_location("preload", sys.argv[1])
+preload = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(preload)
+preload._load_task_code_once()
+
+from botocore.credentials import AssumeRoleCredentialFetcher as Fetcher
+fetched = []
+fetch = Fetcher._get_credentials
+Fetcher._get_credentials = lambda self: fetched.append(1) or fetch(self)
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:  # a task process: its first call through a hub client
+    from matcarv_aiops.aws import hub_client
+    hub_client("dynamodb").list_tables()
+    os.write(write, json.dumps({"fetched": len(fetched)}).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(read, 1000).decode())
+server.stop()
+"""
+
+
+def test_a_task_process_uses_the_hub_credentials_fetched_before_the_fork(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
+    answer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CREDENTIALS_CHILD,
+            str(REPO / "local" / "preload" / "airflow_local_settings.py"),
+            str(tmp_path / "config"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    assert json.loads(answer.stdout.strip().splitlines()[-1]) == {"fetched": 0}
