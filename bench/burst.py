@@ -383,6 +383,7 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
         "status_reads": len(reader.reads),
         "status_read_failures": reader.failures,
         "slowest_status_read_s": max(reader.reads, default=float("nan")),
+        "status_read_p95_s": pct(reader.reads, 0.95),
         "p50_s": pct(latencies, 0.5),
         "p95_s": pct(latencies, 0.95),
         "max_s": max(latencies, default=float("nan")),

@@ -9,8 +9,10 @@ memory instead of loading it again for every task (measured with ``bench/burst.p
   by then, and the other processes fork no task): the modules Airflow's task runner imports to parse the
   DAG file, the operators, sensors and every remediation module, and one botocore data loader, shared by
   every boto3 session in the process and its children, that has already read the service models the
-  remediations' clients are built from (reading and decoding them is most of a client's creation), and
-  the hub's clients every run uses (``HUB_CLIENTS``), made once.
+  remediations' clients are built from (reading and decoding them is most of a client's creation), the
+  hub's clients every run uses (``HUB_CLIENTS``), made once, and the execution role's credentials they
+  share, fetched once;
+- in every process the scheduler forks: a lower CPU priority (``TASK_NICENESS``) than the API server's.
 
 ``AIOPS_PROFILE_TASKS=<directory>`` (set by ``bench/burst.py --profile``): each task process, and each
 worker's supervision of one, writes its cProfile (``task-<pid>-<n>.prof``, ``supervisor-<pid>-<n>.prof``)
@@ -115,8 +117,21 @@ def _fetch_hub_credentials() -> None:
 
 # botocore.session looks the factory up by this name each time it creates a session's loader.
 botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
+# On MWAA the API server runs apart from the workers; here every process shares two cores, and eight task
+# processes at the same priority as the API server slowed its answers (trigger calls, status reads) in a
+# burst: the slowest status read 2.3 to 2.7 s, 1.5 to 1.9 s with the tasks at this niceness
+# (bench/burst.py, README "Latency").
+TASK_NICENESS = 5
+
+
+def _at_task_priority() -> None:
+    """In every process the scheduler forks (its LocalExecutor workers, and theirs: the task processes, which
+    run this again), the same absolute niceness, never added up."""
+    os.setpriority(os.PRIO_PROCESS, 0, TASK_NICENESS)
+
+
 if sys.argv[1:2] == ["scheduler"]:  # `airflow scheduler`, as `airflow standalone` starts it
-    os.register_at_fork(before=_load_task_code_once)
+    os.register_at_fork(before=_load_task_code_once, after_in_child=_at_task_priority)
 
 
 def _profile_task_processes(directory: str) -> None:

@@ -5,6 +5,7 @@ Run in a child process: the preload replaces botocore's loader factory for the w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,56 @@ def test_a_task_process_uses_the_hub_credentials_fetched_before_the_fork(tmp_pat
     )
     assert answer.returncode == 0, answer.stderr[-3000:]
     assert json.loads(answer.stdout.strip().splitlines()[-1]) == {"fetched": 0}
+
+
+NICENESS_CHILD = """
+import importlib.util, json, os, sys
+
+sys.argv = ["airflow", "scheduler"]  # the preload sets its fork hooks in the scheduler only
+spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
+preload = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(preload)
+read, write = os.pipe()
+worker = os.fork()
+if worker == 0:  # a LocalExecutor worker, and the task process it forks
+    task = os.fork()
+    if task == 0:
+        os.write(write, json.dumps({"task": os.getpriority(os.PRIO_PROCESS, 0)}).encode() + b"\\n")
+        os._exit(0)
+    os.waitpid(task, 0)
+    os.write(write, json.dumps({"worker": os.getpriority(os.PRIO_PROCESS, 0)}).encode() + b"\\n")
+    os._exit(0)
+os.waitpid(worker, 0)
+os.close(write)
+seen = {"scheduler": os.getpriority(os.PRIO_PROCESS, 0), "wanted": preload.TASK_NICENESS}
+for line in os.fdopen(read).read().splitlines():
+    seen.update(json.loads(line))
+print(json.dumps(seen))
+"""
+
+
+def test_the_processes_the_scheduler_forks_run_at_the_task_niceness(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the preload's credential fetch fails, and says so
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+        "PRELOAD": str(REPO / "local" / "preload" / "airflow_local_settings.py"),
+    }
+    answer = subprocess.run(
+        [sys.executable, "-c", NICENESS_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    seen = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert seen["wanted"] > 0
+    assert seen["scheduler"] == os.getpriority(os.PRIO_PROCESS, 0)  # the scheduler keeps its own
+    assert seen["worker"] == seen["task"] == seen["wanted"]  # set, not added up, fork after fork
