@@ -12,7 +12,8 @@ memory instead of loading it again for every task (measured with ``bench/burst.p
   remediations' clients are built from (reading and decoding them is most of a client's creation), the
   hub's clients every run uses (``HUB_CLIENTS``), made once, and the execution role's credentials they
   share, fetched once;
-- in every process the scheduler forks: a lower CPU priority (``TASK_NICENESS``) than the API server's.
+- in the scheduler, and so in every process it forks: a lower CPU priority than the API server's
+  (``SCHEDULER_NICENESS``).
 
 ``AIOPS_PROFILE_TASKS=<directory>`` (set by ``bench/burst.py --profile``): each task process, and each
 worker's supervision of one, writes its cProfile (``task-<pid>-<n>.prof``, ``supervisor-<pid>-<n>.prof``)
@@ -117,21 +118,18 @@ def _fetch_hub_credentials() -> None:
 
 # botocore.session looks the factory up by this name each time it creates a session's loader.
 botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
-# On MWAA the API server runs apart from the workers; here every process shares two cores, and eight task
-# processes at the same priority as the API server slowed its answers (trigger calls, status reads) in a
-# burst: the slowest status read 2.3 to 2.7 s, 1.5 to 1.9 s with the tasks at this niceness
-# (bench/burst.py, README "Latency").
-TASK_NICENESS = 5
-
-
-def _at_task_priority() -> None:
-    """In every process the scheduler forks (its LocalExecutor workers, and theirs: the task processes, which
-    run this again), the same absolute niceness, never added up."""
-    os.setpriority(os.PRIO_PROCESS, 0, TASK_NICENESS)
+# On MWAA the API server runs apart from the scheduler and workers; here every process shares two cores,
+# and the scheduler with eight task processes at the API server's priority slowed its answers (trigger
+# calls, status reads) in a burst: the slowest status read 2.3 to 2.7 s (bench/burst.py, README
+# "Latency"). The scheduler and every process it forks (its LocalExecutor workers and their task
+# processes) run at this niceness, so the API server answers first; they keep their priority among
+# themselves (tasks alone at this niceness made the scheduler loop more often, for more CPU per run).
+SCHEDULER_NICENESS = 5
 
 
 if sys.argv[1:2] == ["scheduler"]:  # `airflow scheduler`, as `airflow standalone` starts it
-    os.register_at_fork(before=_load_task_code_once, after_in_child=_at_task_priority)
+    os.setpriority(os.PRIO_PROCESS, 0, SCHEDULER_NICENESS)  # what it forks inherits it
+    os.register_at_fork(before=_load_task_code_once)
 
 
 def _profile_task_processes(directory: str) -> None:

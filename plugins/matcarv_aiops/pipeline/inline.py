@@ -3,8 +3,8 @@
 For tests, benchmarks and scripts. It applies the rows' trigger rules as Airflow does on the DAG's
 chain: after a skip the normal steps are skipped, after a failure they are not run and the recovery
 steps (``one_failed``) are; ``all_done`` steps always run; a step an earlier one named as not needed is
-passed over, as Airflow skips it. A step that raises anything else is a crash,
-as a task that dies would be: it leaves no record, and the audit reports it.
+passed over, as Airflow skips it. A step that raises anything else is a crash, as a task that dies would
+be: it leaves no record, and the audit reports it.
 """
 
 from __future__ import annotations
