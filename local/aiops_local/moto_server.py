@@ -1,7 +1,9 @@
 """moto_server with IAM enforcement as the local stack runs it: moto's own server, with its signature
 check skipped for the services whose SigV4 signatures moto cannot recompute (``SIGNATURE_UNVERIFIABLE``;
-their requests are still authenticated by key and authorised by policy), and SSM documents deployed by
-CloudFormation stored as text (``cloudformation.store_document_content_as_text``). Local only.
+their requests are still authenticated by key and authorised by policy), SSM documents deployed by
+CloudFormation stored as text (``cloudformation.store_document_content_as_text``), and SQS's retention
+check reading one attribute, not all of them per message (``moto_sqs.retention_check_reads_one_attribute``).
+Local only.
 
     python local/aiops_local/moto_server.py -H 127.0.0.1 -p 5000
 """
@@ -20,8 +22,10 @@ def main(argv: list[str]) -> None:
 
     from aiops_local.cloudformation import store_document_content_as_text
     from aiops_local.moto_iam import SIGNATURE_UNVERIFIABLE
+    from aiops_local.moto_sqs import retention_check_reads_one_attribute
 
     store_document_content_as_text()
+    retention_check_reads_one_attribute()
 
     verify_signature = IAMRequest.check_signature
 
