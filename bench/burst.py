@@ -193,6 +193,7 @@ class StatusReader(threading.Thread):
         self.stack, self.problems = stack, problems
         self.stop = threading.Event()
         self.reads: list[float] = []
+        self.started_at: list[float] = []  # when each read began (time.monotonic())
         self.failures = 0
         self.token = _token(stack)
 
@@ -215,6 +216,7 @@ class StatusReader(threading.Thread):
                 except (TimeoutError, OSError):
                     status = 0
                 self.reads.append(time.monotonic() - begin)
+                self.started_at.append(begin)
                 if status != 200:
                     self.failures += 1
                 time.sleep(0.2)
@@ -362,7 +364,7 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
     reader = StatusReader(stack, problems)
     cpu_before = cpu_by_role(stack)
     reader.start()
-    began = time.time()
+    began, began_monotonic = time.time(), time.monotonic()
     with ThreadPoolExecutor(max_workers=len(problems)) as pool:
         list(pool.map(fire, range(len(problems)), problems))
     wait_for_audits(stack, problems, timeout)
@@ -373,6 +375,8 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
     latencies = [ts(p.audit["timestamp"]) - p.sent for p in problems if p.audit]
     task_wall = task_times(stack, problems)
     runs = max(1, sum(p.accepted for p in problems))
+    slowest = max(range(len(reader.reads)), key=reader.reads.__getitem__, default=None)
+    slowest_read_at = None if slowest is None else round(reader.started_at[slowest] - began_monotonic, 1)
     return {
         "burst": name,
         "events": len(problems),
@@ -384,6 +388,8 @@ def burst(stack: LocalStack, name: str, problems: list[Problem], fire, timeout: 
         "status_read_failures": reader.failures,
         "slowest_status_read_s": max(reader.reads, default=float("nan")),
         "status_read_p95_s": pct(reader.reads, 0.95),
+        # when the slowest read began, in seconds after the trigger calls began (near 0: beside them)
+        "slowest_status_read_at_s": slowest_read_at,
         "p50_s": pct(latencies, 0.5),
         "p95_s": pct(latencies, 0.95),
         "max_s": max(latencies, default=float("nan")),
