@@ -11,12 +11,44 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# Static keys and an endpoint never called: making a client sends nothing, and the preload's credential
+# fetch fails and says so.
+NOWHERE = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+}
+
+
+def in_a_child(code: str, tmp_path: Path, **env: str) -> dict:
+    """Run ``code`` in a fresh Python with the preload's path in PRELOAD and no AWS configuration but
+    ``env``; the JSON object it prints last."""
+    answer = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "PRELOAD": str(REPO / "local" / "preload" / "airflow_local_settings.py"),
+            **env,
+        },
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
 
 CHILD = """
-import importlib.util, json, sys
+import importlib.util, json, os
 import botocore.loaders
 
-spec = importlib.util.spec_from_file_location("preload", sys.argv[1])
+spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
 preload = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(preload)
 preload._load_task_code_once()  # what the scheduler runs before its first fork
@@ -43,27 +75,7 @@ print(json.dumps({
 
 
 def test_a_session_made_after_the_preload_reads_no_model_again(tmp_path):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never called: making a client sends nothing
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "HOME": str(tmp_path),
-    }
-    answer = subprocess.run(
-        [sys.executable, "-c", CHILD, str(REPO / "local" / "preload" / "airflow_local_settings.py")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-    assert answer.returncode == 0, answer.stderr[-3000:]
-    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    result = in_a_child(CHILD, tmp_path, **NOWHERE)
     assert result["shared"], "a new session has a loader of its own"
     assert result["read"] == [], f"a task process would read these again: {result['read']}"
 
@@ -76,14 +88,14 @@ from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server._server.server_port}"
-config = Path(sys.argv[2])
+config = Path(os.environ["CONFIG"])
 config.write_text(
     "[profile base]\\naws_access_key_id = testing\\naws_secret_access_key = testing\\n"
     "[profile hub]\\nrole_arn = arn:aws:iam::123456789012:role/aiops-execution\\nsource_profile = base\\n"
 )
 os.environ.update(AWS_CONFIG_FILE=str(config), AWS_PROFILE="hub")
 
-spec = importlib.util.spec_from_file_location("preload", sys.argv[1])
+spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
 preload = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(preload)
 preload._load_task_code_once()
@@ -106,29 +118,7 @@ server.stop()
 
 
 def test_a_task_process_uses_the_hub_credentials_fetched_before_the_fork(tmp_path):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "HOME": str(tmp_path),
-    }
-    answer = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CREDENTIALS_CHILD,
-            str(REPO / "local" / "preload" / "airflow_local_settings.py"),
-            str(tmp_path / "config"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-    assert answer.returncode == 0, answer.stderr[-3000:]
-    assert json.loads(answer.stdout.strip().splitlines()[-1]) == {"fetched": 0}
+    assert in_a_child(CREDENTIALS_CHILD, tmp_path, CONFIG=str(tmp_path / "config")) == {"fetched": 0}
 
 
 NICENESS_CHILD = """
@@ -158,26 +148,6 @@ print(json.dumps(seen))
 
 
 def test_the_scheduler_and_what_it_forks_run_below_the_api_server(tmp_path):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the preload's credential fetch fails, and says so
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "HOME": str(tmp_path),
-        "PRELOAD": str(REPO / "local" / "preload" / "airflow_local_settings.py"),
-    }
-    answer = subprocess.run(
-        [sys.executable, "-c", NICENESS_CHILD],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-    assert answer.returncode == 0, answer.stderr[-3000:]
-    seen = json.loads(answer.stdout.strip().splitlines()[-1])
+    seen = in_a_child(NICENESS_CHILD, tmp_path, **NOWHERE)
     assert seen["wanted"] > os.getpriority(os.PRIO_PROCESS, 0)  # below the API server's (this process's)
     assert seen["scheduler"] == seen["worker"] == seen["task"] == seen["wanted"]  # inherited, not added up
