@@ -301,6 +301,10 @@ def wait_for_audits(stack: LocalStack, problems: list[Problem], timeout: float) 
         time.sleep(0.5)
 
 
+# A task instance's times, by the REST API's field names.
+FIELDS = {"scheduled": "scheduled_when", "queued": "queued_when", "start": "start_date", "end": "end_date"}
+
+
 def task_times(stack: LocalStack, problems: list[Problem]) -> dict[str, float]:
     """Where the runs' task instances spent their wall time, from the metadata database (through the REST
     API), in seconds per run: ``handover`` (the previous task's end, or the trigger, to this one scheduled:
@@ -336,9 +340,6 @@ def task_times(stack: LocalStack, problems: list[Problem]) -> dict[str, float]:
     per_run = {k: v / max(1, runs) for k, v in parts.items()}
     per_run["idle_while_queued_s"] = _idle_while_queued(running_spans, queued_spans)
     return per_run
-
-
-FIELDS = {"scheduled": "scheduled_when", "queued": "queued_when", "start": "start_date", "end": "end_date"}
 
 
 def _idle_while_queued(running: list[tuple[float, float]], queued: list[tuple[float, float]]) -> float:

@@ -15,12 +15,12 @@ triggerer's heartbeats (MWAA's health checks read them), `scheduler.task_queued_
 from __future__ import annotations
 
 AIRFLOW_TUNING: dict[str, str] = {
-    # A remediation is eight tasks in a row, and each hand-over waits for a scheduler loop. A scheduler
-    # that found nothing to do sleeps this long before its next loop (default 1 s). Measured on the local
-    # stack (bench/burst.py, single events): from 0.5 s to 0.25 s, a single remediation's p50 fell by 1.1
-    # to 1.9 s for every kind (SQS redrive 8.6 -> 7.5 s, ALB 5.3 -> 3.8 s), for 0.06 CPU seconds a second
-    # more in the idle scheduler and 0.02 in its database (0.08 -> 0.13 and 0.03 -> 0.05). Under a burst
-    # the scheduler does not sleep, so it costs nothing there.
+    # A remediation runs five to eight tasks in a row, and each hand-over waits for a scheduler loop. A
+    # scheduler that found nothing to do sleeps this long before its next loop (default 1 s). Measured on
+    # the local stack (bench/burst.py, single events): from 0.5 s to 0.25 s, a single remediation's p50
+    # fell by 1.1 to 1.9 s for every kind (SQS redrive 8.6 -> 7.5 s, ALB 5.3 -> 3.8 s), for 0.06 CPU
+    # seconds a second more in the idle scheduler and 0.02 in its database (0.08 -> 0.13 and 0.03 ->
+    # 0.05). Under a burst the scheduler does not sleep, so it costs nothing there.
     "scheduler.scheduler_idle_sleep_time": "0.25",
     # One incident raises many alarms of one kind (twenty dead-letter queues at once): that is many runs of
     # the same DAG. The default 16 caps the tasks running across all runs of one DAG, so runs past the

@@ -20,11 +20,22 @@ NOWHERE = {
 }
 
 
+# Defined in every child: the preload, loaded from its file as Airflow loads airflow_local_settings.
+LOAD_PRELOAD = """
+def load_preload():
+    import importlib.util, os
+    spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+"""
+
+
 def in_a_child(code: str, tmp_path: Path, **env: str) -> dict:
-    """Run ``code`` in a fresh Python with the preload's path in PRELOAD and no AWS configuration but
-    ``env``; the JSON object it prints last."""
+    """Run ``code`` in a fresh Python with the preload's path in PRELOAD, ``load_preload()`` defined, and
+    no AWS configuration but ``env``; the JSON object it prints last."""
     answer = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", LOAD_PRELOAD + code],
         capture_output=True,
         text=True,
         env={
@@ -45,12 +56,10 @@ def in_a_child(code: str, tmp_path: Path, **env: str) -> dict:
 
 
 CHILD = """
-import importlib.util, json, os
+import json
 import botocore.loaders
 
-spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
-preload = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(preload)
+preload = load_preload()
 preload._load_task_code_once()  # what the scheduler runs before its first fork
 
 read = []
@@ -58,7 +67,6 @@ load_file = botocore.loaders.JSONFileLoader.load_file
 botocore.loaders.JSONFileLoader.load_file = lambda self, path: read.append(path) or load_file(self, path)
 
 import boto3
-from matcarv_aiops.aws import assumed_session, target_session  # noqa: F401 (what a task builds)
 
 # A remediation's session, as assumed_session makes one, and its clients.
 session = boto3.session.Session(
@@ -81,7 +89,7 @@ def test_a_session_made_after_the_preload_reads_no_model_again(tmp_path):
 
 
 CREDENTIALS_CHILD = """
-import importlib.util, json, os, sys
+import json, os, sys
 from pathlib import Path
 from moto.server import ThreadedMotoServer
 
@@ -95,9 +103,7 @@ config.write_text(
 )
 os.environ.update(AWS_CONFIG_FILE=str(config), AWS_PROFILE="hub")
 
-spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
-preload = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(preload)
+preload = load_preload()
 preload._load_task_code_once()
 
 from botocore.credentials import AssumeRoleCredentialFetcher as Fetcher
@@ -122,12 +128,10 @@ def test_a_task_process_uses_the_hub_credentials_fetched_before_the_fork(tmp_pat
 
 
 NICENESS_CHILD = """
-import importlib.util, json, os, sys
+import json, os, sys
 
 sys.argv = ["airflow", "scheduler"]  # the preload lowers the scheduler's priority only
-spec = importlib.util.spec_from_file_location("preload", os.environ["PRELOAD"])
-preload = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(preload)
+preload = load_preload()
 read, write = os.pipe()
 worker = os.fork()
 if worker == 0:  # a LocalExecutor worker, and the task process it forks
