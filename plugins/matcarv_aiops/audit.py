@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from matcarv_aiops import METRIC_NAME, METRIC_NAMESPACE
 from matcarv_aiops.approvals import ApprovalStore
-from matcarv_aiops.aws import assumed_session, hub_client, session_client
+from matcarv_aiops.aws import AssumedSession, assumed_session, hub_client, session_client
 from matcarv_aiops.dynamo import batch_get, is_condition_failed, put_new
 from matcarv_aiops.models import ApprovalRecord, ApprovalStatus, AuditRecord, Outcome, iso_utc
 from matcarv_aiops.notifications import Kind, notify
@@ -49,7 +48,7 @@ DAY_ATTRIBUTE = "day"
 # the worker's credentials. The session name is fixed: the trust policy admits this one only, and
 # CloudTrail shows every audit write under it.
 WRITER_SESSION_NAME = "aiops-audit-writer"
-_writer_clients: dict[tuple[str, str], tuple[boto3.session.Session, Any]] = {}
+_writer_clients: dict[tuple[str, str], tuple[AssumedSession, Any]] = {}
 
 
 def writer_client(service: str, settings: Settings):

@@ -2,7 +2,8 @@
 
 Clients retry throttling with the SDK's adaptive mode. ``AWS_ENDPOINT_URL`` (moto locally) is honoured
 by boto3 itself. Sessions and hub clients are cached per process: creating a botocore session costs a
-few hundred milliseconds, and a task makes many calls.
+few hundred milliseconds, and a task makes many calls. An assumed role's session is its credentials over
+the process's one session for the region (``AssumedSession``), not a botocore session of its own.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 import re
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from matcarv_aiops.models import Target
 from matcarv_aiops.settings import Settings, get_settings
@@ -25,10 +27,12 @@ if TYPE_CHECKING:
 RETRYING = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
 _REFRESH_BEFORE_EXPIRY_SECONDS = 300
 
-_lock = threading.Lock()  # botocore sessions are not safe for concurrent client creation
+# botocore sessions are not safe for concurrent client creation; reentrant, as an assumed session's
+# client() takes it and session_client() takes it around any session's.
+_lock = threading.RLock()
 _sessions: dict[tuple, boto3.session.Session] = {}
 _clients: dict[tuple, object] = {}
-_assumed: dict[tuple, tuple[float, boto3.session.Session]] = {}
+_assumed: dict[tuple, tuple[float, AssumedSession]] = {}
 _STS_DISALLOWED = re.compile(r"[^\w+=,.@-]")
 
 
@@ -56,7 +60,37 @@ def hub_client(service: str, settings: Settings | None = None, *, region: str | 
         return _clients[key]
 
 
-def session_client(session: boto3.session.Session, service: str, region: str):
+class AssumedSession:
+    """An assumed role's credentials, handed to each client made from the process's shared session for
+    the region. A botocore session of its own per assumed role would register all of botocore's and
+    boto3's handlers again (about a tenth of a remediation task's CPU, measured with py-spy), for the same
+    clients: a client made with explicit credentials uses those and nothing of the session's own."""
+
+    def __init__(self, credentials: Credentials, region_name: str):
+        self._credentials = credentials
+        self.region_name = region_name
+
+    def get_credentials(self) -> Credentials:
+        return self._credentials
+
+    def client(self, service_name: str, region_name: str | None = None, config: Config | None = None):
+        region = region_name or self.region_name
+        with _lock:
+            return _session(region).client(
+                service_name,
+                region_name=region,
+                config=config,
+                aws_access_key_id=self._credentials.access_key,
+                aws_secret_access_key=self._credentials.secret_key,
+                aws_session_token=self._credentials.token,
+            )
+
+
+# What a client of the hub's own credentials, or of an assumed role's, is made from.
+AwsSession: TypeAlias = boto3.session.Session | AssumedSession
+
+
+def session_client(session: AwsSession, service: str, region: str):
     """A new client from a (possibly shared) session, safely."""
     with _lock:
         return session.client(service, region_name=region, config=RETRYING)
@@ -79,7 +113,7 @@ def target_session(
     *,
     execution_id: str,
     source_identity: str,
-) -> boto3.session.Session:
+) -> AwsSession:
     """A session able to act on the target: the entry's remediation role in the target's account when
     ``remediation_role_arn_template`` is set (multi-account), else the worker's own credentials.
 
@@ -100,7 +134,7 @@ def target_session(
     session_name = sts_name(execution_id, "execution id")
     human = sts_name(source_identity, "source identity")
 
-    def narrowed(grants: list) -> boto3.session.Session:
+    def narrowed(grants: list) -> AssumedSession:
         return assumed_session(
             role_arn,
             region=region,
@@ -125,7 +159,7 @@ def assumed_session(
     source_identity: str | None = None,
     session_policy: str | None = None,
     settings: Settings | None = None,
-) -> boto3.session.Session:
+) -> AssumedSession:
     """A session of ``role_arn`` assumed from the hub's credentials, cached until shortly before its
     credentials expire. Every argument is part of the cache key: a session named after one execution,
     or narrowed by one session policy, is never handed to another."""
@@ -140,11 +174,8 @@ def assumed_session(
     if session_policy:
         request["Policy"] = session_policy
     creds = hub_client("sts", settings).assume_role(**request)["Credentials"]
-    session = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+    session = AssumedSession(
+        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]), region
     )
     with _lock:
         _assumed[key] = (creds["Expiration"].timestamp(), session)

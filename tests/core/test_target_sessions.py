@@ -110,6 +110,27 @@ def test_assume_role_carries_execution_human_and_policy(assume_calls):
     assert [c["SourceIdentity"] for c in assume_calls] == ["alice", "automated"]
 
 
+def test_an_assumed_roles_clients_act_as_the_role_without_a_session_of_their_own(assume_calls, monkeypatch):
+    """The role's clients are made from the process's one session for the region, with the role's
+    credentials: no botocore session (and its handlers) per assumed role."""
+    import botocore.session
+
+    from matcarv_aiops.aws import session_client
+
+    aws_module._session("us-east-1")  # the hub's, made before any remediation's, as in a task process
+    made = []
+    make = botocore.session.Session.__init__
+    monkeypatch.setattr(botocore.session.Session, "__init__", lambda *a, **k: made.append(a) or make(*a, **k))
+    target = Target.from_arn(f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123")
+    session = target_session(
+        target, get_entry("sg_open_ssh"), execution_id=EXECUTION, source_identity="alice"
+    )
+    identity = session_client(session, "sts", "us-east-1").get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/AIOpsRemediation-sg_open_ssh/{EXECUTION}"
+    assert made == []
+    assert session.client("sts", region_name="eu-west-1").meta.region_name == "eu-west-1"
+
+
 def test_a_resolved_related_resource_is_found_through_the_narrowed_session(assume_calls):
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]

@@ -68,7 +68,7 @@ botocore.loaders.JSONFileLoader.load_file = lambda self, path: read.append(path)
 
 import boto3
 
-# A remediation's session, as assumed_session makes one, and its clients.
+# A session made in the task process (a test's, the SSM emulator's), and its clients.
 session = boto3.session.Session(
     aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
 )

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
-import boto3
-
-from matcarv_aiops.aws import session_client
+from matcarv_aiops.aws import AwsSession, session_client
 from matcarv_aiops.catalogue import CatalogueEntry
 from matcarv_aiops.models import Target
 from matcarv_aiops.notifications import Kind, notify
@@ -26,13 +24,13 @@ class RemediationContext:
     # Opens the session on the target at its first use: assuming the remediation role costs STS calls
     # (two where the session policy names resolved resources), which a step that decides from the
     # recorded state alone, as most eligibility checks do, never needs.
-    open_session: Callable[[], boto3.session.Session] = field(repr=False)
+    open_session: Callable[[], AwsSession] = field(repr=False)
     settings: Settings
     execution_id: str
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
-    def session(self) -> boto3.session.Session:
+    def session(self) -> AwsSession:
         return self.open_session()
 
     def client(self, service: str):
