@@ -159,7 +159,8 @@ def _role(cmd: str) -> str:
 def cpu_by_role(stack: LocalStack) -> dict[str, float]:
     """CPU seconds so far of every process of the stack, by role. A process below the scheduler that is
     not the scheduler (LocalExecutor workers, task supervisors, task processes) counts as 'task
-    processes', with the children they reaped; a reaped child of any other process counts for its parent."""
+    processes', with the children they reaped; a reaped child of any other process, and a live one its
+    command line does not name (the API server's workers), counts for its parent."""
     table = _proc_table()
     roots = {p.popen.pid for p in stack.processes}
     children: dict[int, list[int]] = {}
@@ -167,17 +168,19 @@ def cpu_by_role(stack: LocalStack) -> dict[str, float]:
         children.setdefault(ppid, []).append(pid)
     totals: dict[str, float] = {}
 
-    def walk(pid: int, inherited: str | None) -> None:
+    def walk(pid: int, inherited: str | None, parent: str) -> None:
         ppid, cmd, own, reaped = table[pid]
         role = inherited or _role(cmd)
+        if role == "other":  # a process its command line does not name (the API server's workers)
+            role = parent
         totals[role] = totals.get(role, 0.0) + own + reaped
         below = "task processes" if role in ("scheduler", "task processes") else inherited
         for child in children.get(pid, []):
-            walk(child, below)
+            walk(child, below, role)
 
     for root in roots:
         if root in table:
-            walk(root, None)
+            walk(root, None, "other")
     for pid in stack.database.pids() if stack.database else ():
         if pid in table:
             totals["postgres"] = totals.get("postgres", 0.0) + table[pid][2] + table[pid][3]

@@ -487,7 +487,10 @@ def local_stack(
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(airflow_port),
             "AIRFLOW__API__BASE_URL": airflow_url,
-            "AIRFLOW__API__WORKERS": "1",
+            # Two processes: with one, a status read sent with 20 trigger calls waited for all 20 run
+            # creations in the same process, up to 3.2 s (bench/burst.py, README "Latency"). MWAA runs
+            # several.
+            "AIRFLOW__API__WORKERS": "2",
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             # The scheduler's and triggerer's log servers listen on fixed ports by default (8793, 8794).
